@@ -6,7 +6,7 @@ import { file_gate_clients_v1_clients_service } from "./gen/gate/clients/v1/clie
 export * as clientsV1 from "./gen/gate/clients/v1/clients_service_pb.js";
 export * as googleApi from "./gen/google/api/annotations_pb.js";
 export * as googleApiHttp from "./gen/google/api/http_pb.js";
-export * as healthV1 from "./gen/health/v1/health_pb.js";
+export * as healthV1 from "./gen/grpc/health/v1/health_pb.js";
 export * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 

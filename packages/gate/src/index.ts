@@ -1,0 +1,9 @@
+export { findModules, serviceModules } from "./modules.js";
+export {
+  migrate,
+  openDatabase,
+  type PlatformOptions,
+  type RunningPlatform,
+  readConfiguration,
+  startPlatform,
+} from "./platform.js";

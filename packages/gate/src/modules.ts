@@ -1,0 +1,19 @@
+import { clientsModule } from "@gate/clients";
+import type { GateServiceModule } from "@gate/runtime";
+
+/** Every implemented service, in start-up order. `gate serve <name>` picks from these. */
+// biome-ignore lint/suspicious/noExplicitAny: each module has its own config type
+export const serviceModules: readonly GateServiceModule<any>[] = [clientsModule];
+
+export function findModules(names: readonly string[]): GateServiceModule<unknown>[] {
+  if (names.length === 0) return [...serviceModules];
+  return names.map((name) => {
+    const found = serviceModules.find((m) => m.name === name);
+    if (found === undefined) {
+      throw new Error(
+        `unknown service "${name}" (known: ${serviceModules.map((m) => m.name).join(", ")})`,
+      );
+    }
+    return found;
+  });
+}

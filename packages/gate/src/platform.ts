@@ -1,0 +1,139 @@
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import {
+  ApiKeyStore,
+  createCoordination,
+  createGateServer,
+  createLogger,
+  createPool,
+  EnvReader,
+  type EnvVars,
+  type GateServiceModule,
+  identityMigrationsDir,
+  type Logger,
+  loadMigrationsFromDir,
+  type PlatformConfig,
+  type RunningService,
+  readPlatformConfig,
+  runMigrations,
+  startEmbeddedPostgres,
+} from "@gate/runtime";
+import type { Pool } from "pg";
+
+export interface PlatformOptions {
+  env: EnvVars;
+  modules: readonly GateServiceModule<unknown>[];
+  /** Start an embedded PostgreSQL when no database is configured (npm start); else refuse. */
+  allowEmbeddedDatabase: boolean;
+  logger?: Logger;
+}
+
+export interface RunningPlatform {
+  url: string;
+  port: number;
+  config: PlatformConfig;
+  keys: ApiKeyStore;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Reads every setting the chosen services need, failing with one line naming all problems. */
+export function readConfiguration(env: EnvVars, modules: readonly GateServiceModule<unknown>[]) {
+  const reader = new EnvReader(env);
+  const platform = readPlatformConfig(reader);
+  const serviceConfigs = modules.map((m) => m.readConfig(reader));
+  reader.done();
+  return { platform, serviceConfigs };
+}
+
+/** Opens the database: the configured server, or the embedded one under the data folder. */
+export async function openDatabase(
+  platform: PlatformConfig,
+  allowEmbedded: boolean,
+  logger: Logger,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (platform.databaseUrl !== undefined)
+    return { url: platform.databaseUrl, stop: async () => {} };
+  if (!allowEmbedded) {
+    throw new Error(
+      "DATABASE_URL (or DB_HOST, DB_NAME, DB_USER) is required to run a single service",
+    );
+  }
+  const dataDir = resolve(platform.dataDir, "postgres");
+  mkdirSync(dataDir, { recursive: true });
+  logger.info({ dataDir }, "starting embedded PostgreSQL");
+  return startEmbeddedPostgres({ dataDir });
+}
+
+/** Applies the identity migrations and each service's, each under its own advisory lock. */
+export async function migrate(
+  pool: Pool,
+  modules: readonly GateServiceModule<unknown>[],
+): Promise<void> {
+  await runMigrations(pool, {
+    schema: "gate_identity",
+    migrations: await loadMigrationsFromDir(identityMigrationsDir),
+  });
+  for (const module of modules) {
+    await runMigrations(pool, {
+      schema: module.schema,
+      migrations: await loadMigrationsFromDir(module.migrationsDir),
+    });
+  }
+}
+
+/**
+ * Starts the chosen services in this process on one port: opens storage, migrates, builds
+ * the handlers and listens. Used by `gate start` (every service, embedded defaults) and by
+ * `gate serve <name>` (one service, production style).
+ */
+export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
+  const { platform, serviceConfigs } = readConfiguration(options.env, options.modules);
+  const logger = options.logger ?? createLogger({ level: platform.logLevel, name: "gate" });
+  const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger);
+  const pool = createPool(database.url, { max: 20, applicationName: "gate" });
+  const cleanups: (() => Promise<void>)[] = [database.stop, () => pool.end()];
+  try {
+    await migrate(pool, options.modules);
+    const coordination = createCoordination({ redisUrl: platform.redisUrl, keyPrefix: "gate:" });
+    cleanups.unshift(() => coordination.close());
+    const keys = new ApiKeyStore(pool);
+    const running: RunningService[] = [];
+    for (const [index, module] of options.modules.entries()) {
+      const context = {
+        platform,
+        pool,
+        keys,
+        coordination,
+        logger: logger.child({ service: module.name }),
+      };
+      running.push(await module.start(context, serviceConfigs[index]));
+    }
+    const server = createGateServer({
+      services: running.flatMap((r) => r.registrations),
+      verifier: keys,
+      authEnabled: platform.authEnabled,
+      logger,
+      maxBodyBytes: platform.maxBodyBytes,
+      readiness: async () => {
+        await pool.query("SELECT 1");
+      },
+    });
+    const { url, port } = await server.listen(platform.host, platform.port);
+    return {
+      url,
+      port,
+      config: platform,
+      keys,
+      logger,
+      async stop() {
+        await server.close(platform.shutdownGraceMs);
+        for (const service of running) await service.stop?.();
+        for (const cleanup of cleanups) await cleanup();
+      },
+    };
+  } catch (error) {
+    for (const cleanup of cleanups) await cleanup().catch(() => {});
+    throw error;
+  }
+}

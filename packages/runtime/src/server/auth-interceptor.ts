@@ -1,0 +1,57 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { permissionDenied, unauthenticated } from "../errors.js";
+import {
+  type Access,
+  anonymousOperator,
+  type Principal,
+  principalKey,
+  type Role,
+} from "./principal.js";
+
+/** Resolves an API key to its holder; the identity store implements it with a cache. */
+export interface KeyVerifier {
+  verify(key: string): Promise<{ keyId: string; role: Role; subject: string } | null>;
+}
+
+/** The key from `X-API-Key` (the seeds' header) or `Authorization: Bearer`. */
+export function apiKeyFromHeaders(header: Headers): string | undefined {
+  const direct = header.get("x-api-key")?.trim();
+  if (direct) return direct;
+  const authorization = header.get("authorization");
+  const match = authorization === null ? null : /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return match?.[1];
+}
+
+/**
+ * Authenticates every call and enforces the per-method access table. A method missing
+ * from the table is refused: access is declared, never assumed.
+ */
+export function authInterceptor(options: {
+  enabled: boolean;
+  verifier: KeyVerifier;
+  accessOf: (methodPath: string) => Access | undefined;
+}): Interceptor {
+  return (next) => async (req) => {
+    const access = options.accessOf(`/${req.service.typeName}/${req.method.name}`);
+    if (access === undefined) throw permissionDenied("this method is not open to callers");
+    const principal = await resolvePrincipal(apiKeyFromHeaders(req.header), options);
+    if (principal !== undefined) req.contextValues.set(principalKey, principal);
+    if (access !== "public" && options.enabled) {
+      if (principal === undefined) throw unauthenticated("missing or unknown API key");
+      if (!access.includes(principal.role)) {
+        throw permissionDenied(`a ${principal.role} key may not call ${req.method.name}`);
+      }
+    }
+    return next(req);
+  };
+}
+
+async function resolvePrincipal(
+  key: string | undefined,
+  options: { enabled: boolean; verifier: KeyVerifier },
+): Promise<Principal | undefined> {
+  const found = key === undefined ? null : await options.verifier.verify(key);
+  if (found !== null) return { role: found.role, subject: found.subject, keyId: found.keyId };
+  if (key !== undefined && options.enabled) throw unauthenticated("missing or unknown API key");
+  return options.enabled ? undefined : anonymousOperator;
+}

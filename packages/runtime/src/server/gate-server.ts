@@ -1,0 +1,179 @@
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  type ConnectRouter,
+  createRouterTransport,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "../log.js";
+import { createRestGateway } from "../rest/index.js";
+import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
+import {
+  type DualProtocolListener,
+  listenDualProtocol,
+  type NodeHandler,
+} from "./dual-protocol-listener.js";
+import { HealthRegistry, registerHealth } from "./health.js";
+import { RpcMetrics } from "./metrics.js";
+import { observabilityInterceptor } from "./observability-interceptor.js";
+import type { Access } from "./principal.js";
+import { registerReflection } from "./reflection.js";
+
+/** One service a process serves: its contract, its handlers, and who may call each RPC. */
+export interface ServiceRegistration<S extends DescService = DescService> {
+  service: S;
+  impl: ServiceImpl<S>;
+  /** Access per RPC, keyed by the RPC's proto name (e.g. "RegisterClient"). */
+  access: Readonly<Record<string, Access>>;
+}
+
+export function defineService<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+  access: { readonly [K in keyof S["method"] as Capitalize<K & string>]: Access },
+): ServiceRegistration {
+  return { service, impl, access } as unknown as ServiceRegistration;
+}
+
+export interface GateServerOptions {
+  services: readonly ServiceRegistration[];
+  verifier: KeyVerifier;
+  authEnabled: boolean;
+  logger: Logger;
+  maxBodyBytes: number;
+  metrics?: RpcMetrics;
+  /** Checks behind GET /health beyond "the process serves" (a database ping, say). */
+  readiness?: () => Promise<void>;
+}
+
+export interface GateServer {
+  readonly handler: NodeHandler;
+  readonly health: HealthRegistry;
+  readonly metrics: RpcMetrics;
+  listen(host: string, port: number): Promise<{ port: number; url: string }>;
+  /** Graceful stop: NOT_SERVING, refuse new connections, drain, then cut streams. */
+  close(graceMs: number): Promise<void>;
+}
+
+const publicAccess: Access = "public";
+
+/**
+ * Builds the one handler every Gate process serves: gRPC, gRPC-Web and Connect through
+ * connect-node; the seeds' REST paths translated from google.api.http annotations; the
+ * gRPC health and reflection services; GET /health and GET /metrics.
+ */
+export function createGateServer(options: GateServerOptions): GateServer {
+  const metrics = options.metrics ?? new RpcMetrics();
+  const health = new HealthRegistry();
+  const shutdown = new AbortController();
+  const services = options.services.map((s) => s.service);
+
+  const access = new Map<string, Access>();
+  for (const { service, access: table } of options.services) {
+    for (const method of service.methods) {
+      const rule = table[method.name];
+      if (rule !== undefined) access.set(`/${service.typeName}/${method.name}`, rule);
+    }
+  }
+  const interceptors: Interceptor[] = [
+    observabilityInterceptor(options.logger, metrics),
+    authInterceptor({
+      enabled: options.authEnabled,
+      verifier: options.verifier,
+      accessOf: (path) => access.get(path) ?? (isPlatformService(path) ? publicAccess : undefined),
+    }),
+  ];
+  const routes = (router: ConnectRouter) => {
+    for (const { service, impl } of options.services) router.service(service, impl);
+    registerHealth(router, health);
+    registerReflection(router, services);
+  };
+
+  const connectHandler = connectNodeAdapter({
+    routes,
+    interceptors,
+    readMaxBytes: options.maxBodyBytes,
+    shutdownSignal: shutdown.signal,
+  });
+  const rest = createRestGateway({
+    services,
+    transport: createRouterTransport(routes, {
+      router: { interceptors, readMaxBytes: options.maxBodyBytes },
+    }),
+    maxBodyBytes: options.maxBodyBytes,
+  });
+  const rpcPrefixes = new Set(
+    [...services.map((s) => s.typeName), "grpc.health.v1.Health"].map((name) => `/${name}/`),
+  );
+  const isRpcPath = (path: string) => {
+    const end = path.indexOf("/", 1);
+    return (
+      end > 0 && (rpcPrefixes.has(path.slice(0, end + 1)) || path.startsWith("/grpc.reflection."))
+    );
+  };
+
+  const handler: NodeHandler = (req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    if (isRpcPath(path)) {
+      connectHandler(req, res);
+    } else if (path === "/health" && req.method === "GET") {
+      void answerHealth(res, health, options.readiness);
+    } else if (path === "/metrics" && req.method === "GET") {
+      void answerMetrics(res, metrics);
+    } else {
+      void rest.handle(req, res);
+    }
+  };
+
+  let listener: DualProtocolListener | undefined;
+  for (const service of services) health.setStatus(service.typeName, "SERVING");
+  health.setStatus("", "SERVING");
+  return {
+    handler,
+    health,
+    metrics,
+    async listen(host, port) {
+      listener = await listenDualProtocol(handler, { host, port });
+      const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+      return { port: listener.port, url: `http://${shown}:${listener.port}` };
+    },
+    async close(graceMs) {
+      health.shutdown();
+      await listener?.close(graceMs, () => shutdown.abort());
+      shutdown.abort();
+    },
+  };
+}
+
+function isPlatformService(path: string): boolean {
+  return path.startsWith("/grpc.health.v1.Health/") || path.startsWith("/grpc.reflection.");
+}
+
+type NodeResponse = Parameters<NodeHandler>[1];
+
+async function answerHealth(
+  res: NodeResponse,
+  health: HealthRegistry,
+  readiness: (() => Promise<void>) | undefined,
+): Promise<void> {
+  let status = health.status("") === "SERVING" ? "ok" : "shutting_down";
+  let detail: string | undefined;
+  if (status === "ok" && readiness !== undefined) {
+    try {
+      await readiness();
+    } catch (error) {
+      status = "unavailable";
+      detail = error instanceof Error ? error.message : String(error);
+    }
+  }
+  const body = JSON.stringify(detail === undefined ? { status } : { status, detail });
+  res.writeHead(status === "ok" ? 200 : 503, { "content-type": "application/json" });
+  res.end(body);
+}
+
+async function answerMetrics(res: NodeResponse, metrics: RpcMetrics): Promise<void> {
+  const body = await metrics.registry.metrics();
+  res.writeHead(200, { "content-type": metrics.registry.contentType });
+  res.end(body);
+}

@@ -1,0 +1,34 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The Prometheus metrics one process exposes on GET /metrics. */
+export class RpcMetrics {
+  readonly registry = new Registry();
+  readonly calls = new Counter({
+    name: "gate_rpc_calls_total",
+    help: "RPCs handled, by service, method and status code",
+    labelNames: ["service", "method", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: "gate_rpc_duration_seconds",
+    help: "Time from the start of an RPC to its end (streams: to the close of the stream)",
+    labelNames: ["service", "method"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
+    registers: [this.registry],
+  });
+  readonly openStreams = new Gauge({
+    name: "gate_rpc_open_streams",
+    help: "Streaming RPCs currently open",
+    labelNames: ["service", "method"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "gate_" });
+  }
+
+  record(service: string, method: string, code: string, seconds: number): void {
+    this.calls.inc({ service, method, code });
+    this.duration.observe({ service, method }, seconds);
+  }
+}

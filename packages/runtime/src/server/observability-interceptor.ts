@@ -1,0 +1,98 @@
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "../log.js";
+import type { RpcMetrics } from "./metrics.js";
+import { principalKey } from "./principal.js";
+
+const requestIdPattern = /^[\w.:-]{1,128}$/;
+
+/**
+ * Gives every call a request id (the caller's X-Request-Id when well-formed), and on the
+ * call's end writes one log line and the metrics. Logs carry ids, codes and timings, never
+ * payloads or headers, so keys cannot leak through them.
+ */
+export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): Interceptor {
+  return (next) => async (req) => {
+    const offered = req.header.get("x-request-id");
+    const requestId = offered !== null && requestIdPattern.test(offered) ? offered : randomUUID();
+    const started = process.hrtime.bigint();
+    const service = req.service.typeName;
+    const method = req.method.name;
+    const finish = (error: ConnectError | undefined) => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const code = error === undefined ? "ok" : codeLabel(error.code);
+      metrics.record(service, method, code, seconds);
+      const principal = req.contextValues.get(principalKey);
+      const fields = {
+        requestId,
+        rpc: `${service}/${method}`,
+        code,
+        ms: Math.round(seconds * 1e4) / 10,
+        caller: principal === undefined ? undefined : `${principal.role}:${principal.subject}`,
+      };
+      if (error === undefined) logger.info(fields, "rpc");
+      else if (error.code === Code.Internal)
+        logger.error({ ...fields, err: error.cause }, "rpc failed");
+      else logger.info({ ...fields, error: error.rawMessage }, "rpc");
+    };
+    let res: Awaited<ReturnType<typeof next>>;
+    try {
+      res = await next(req);
+    } catch (thrown) {
+      const error = toCallerError(thrown, requestId);
+      finish(error);
+      throw error;
+    }
+    res.header.set("x-request-id", requestId);
+    if (!res.stream) {
+      finish(undefined);
+      return res;
+    }
+    metrics.openStreams.inc({ service, method });
+    const message = observeStream(res.message, requestId, (error) => {
+      metrics.openStreams.dec({ service, method });
+      finish(error);
+    });
+    return { ...res, message };
+  };
+}
+
+/**
+ * Errors raised on purpose are ConnectErrors and pass unchanged. Anything else is a bug or
+ * an outage (a driver error, say): the caller gets INTERNAL with the request id to quote,
+ * and the details stay in the log, where they cannot leak SQL or hostnames.
+ */
+function toCallerError(thrown: unknown, requestId: string): ConnectError {
+  if (thrown instanceof ConnectError) {
+    thrown.metadata.set("x-request-id", requestId);
+    return thrown;
+  }
+  return new ConnectError(
+    `internal error (request ${requestId})`,
+    Code.Internal,
+    { "x-request-id": requestId },
+    undefined,
+    thrown,
+  );
+}
+
+async function* observeStream<T>(
+  messages: AsyncIterable<T>,
+  requestId: string,
+  onEnd: (error: ConnectError | undefined) => void,
+): AsyncIterable<T> {
+  let failure: ConnectError | undefined;
+  try {
+    yield* messages;
+  } catch (thrown) {
+    failure = toCallerError(thrown, requestId);
+    throw failure;
+  } finally {
+    onEnd(failure);
+  }
+}
+
+/** "PermissionDenied" → "permission_denied", the spelling Connect and gRPC docs use. */
+function codeLabel(code: Code): string {
+  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase();
+}

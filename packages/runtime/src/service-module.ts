@@ -1,0 +1,43 @@
+import type { Pool } from "pg";
+import type { EnvReader } from "./config/env-reader.js";
+import type { PlatformConfig } from "./config/platform-config.js";
+import type { ApiKeyStore } from "./identity/index.js";
+import type { Logger } from "./log.js";
+import type { ServiceRegistration } from "./server/gate-server.js";
+import type { Coordination } from "./storage/index.js";
+
+/** What the launcher hands every service: shared infrastructure, built once per process. */
+export interface ServiceContext {
+  platform: PlatformConfig;
+  pool: Pool;
+  keys: ApiKeyStore;
+  coordination: Coordination;
+  logger: Logger;
+}
+
+export interface RunningService {
+  registrations: ServiceRegistration[];
+  /** Stops background work; the launcher closes the pools afterwards. */
+  stop?: () => Promise<void>;
+}
+
+/**
+ * A Gate service as the launcher sees it: how to read its settings (once, at start-up,
+ * failing fast), where its migrations are, and how to build its handlers.
+ */
+export interface GateServiceModule<Config = unknown> {
+  /** Short name used by `gate serve <name>` and in logs. */
+  name: string;
+  /** The PostgreSQL schema the service owns. */
+  schema: string;
+  /** Folder of numbered forward-only SQL migrations. */
+  migrationsDir: string;
+  readConfig(reader: EnvReader): Config;
+  start(context: ServiceContext, config: Config): Promise<RunningService>;
+}
+
+export function defineServiceModule<Config>(
+  module: GateServiceModule<Config>,
+): GateServiceModule<Config> {
+  return module;
+}

@@ -1,0 +1,125 @@
+import pg from "pg";
+
+/**
+ * Anything that runs a query: the pool itself, or a client checked out of it (inside a
+ * transaction). Stores take one of these so callers can compose several stores' writes in
+ * one transaction.
+ */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>>;
+}
+
+export interface PoolOptions {
+  /** Most connections this process opens; replicas multiply it, so keep it modest. */
+  max?: number;
+  /** Shown in pg_stat_activity, so an operator can tell which service holds a connection. */
+  applicationName: string;
+  /** Server-side cap per statement; a runaway query fails instead of pinning a connection. */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection (new or from the pool) before failing the call. */
+  connectionTimeoutMs?: number;
+  /** Sets search_path on every connection, e.g. the service's own schema. */
+  searchPath?: string[];
+  /** Receives errors of idle connections (server restart, network cut). Default: stderr. */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * A pool with defaults chosen for services: bounded waits everywhere, so a stuck database
+ * shows up as failed calls rather than hung ones, and an idle connection dying (the server
+ * restarted) is logged instead of crashing the process, which is what pg does when nobody
+ * listens for the pool's "error" event.
+ */
+export function createPool(url: string, options: PoolOptions): pg.Pool {
+  const searchPath = options.searchPath?.map(checkSchemaName).join(",");
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    application_name: options.applicationName,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    // A transaction left open by a bug holds locks and blocks vacuum; end it server-side.
+    idle_in_transaction_session_timeout: 60_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    ...(searchPath === undefined ? {} : { options: `-c search_path=${searchPath}` }),
+  });
+  const onError =
+    options.onError ??
+    ((error: Error) => {
+      console.error(
+        `[${options.applicationName}] idle PostgreSQL connection failed: ${error.message}`,
+      );
+    });
+  pool.on("error", onError);
+  return pool;
+}
+
+const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Schema names go into SQL and connection options unquoted, so only plain lower-case
+ * identifiers are accepted; anything else is a programming error worth failing on early.
+ */
+export function checkSchemaName(schema: string): string {
+  if (!schemaNamePattern.test(schema)) {
+    throw new Error(
+      `invalid schema name ${JSON.stringify(schema)}: use [a-z_][a-z0-9_]*, at most 63 chars`,
+    );
+  }
+  return schema;
+}
+
+export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
+
+/**
+ * Runs `fn` in a transaction on one client: COMMIT when it resolves, ROLLBACK when it throws
+ * (the original error is rethrown). The client always goes back to the pool; when even the
+ * ROLLBACK fails the connection is in an unknown state, so it is destroyed, not reused.
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  options: { isolation?: IsolationLevel } = {},
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(
+      options.isolation === undefined ? "BEGIN" : `BEGIN ISOLATION LEVEL ${options.isolation}`,
+    );
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (error) {
+    try {
+      await client.query("ROLLBACK");
+    } catch (rollbackError) {
+      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The URL with its password blanked, for error messages and logs. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "<unparseable database URL>";
+  }
+}
+
+/** The same server and credentials, another database: for admin work and test databases. */
+export function withDatabaseName(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}

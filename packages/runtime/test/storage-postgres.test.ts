@@ -1,0 +1,117 @@
+import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createPool,
+  redactDatabaseUrl,
+  withDatabaseName,
+  withTransaction,
+} from "../src/storage/postgres.js";
+
+describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (target) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(target);
+    await db.pool.query("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)");
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("commits when the callback resolves", async () => {
+    const result = await withTransaction(db.pool, async (tx) => {
+      await tx.query("INSERT INTO items VALUES (1, 'one')");
+      return "done";
+    });
+    expect(result).toBe("done");
+    const { rows } = await db.pool.query("SELECT label FROM items WHERE id = 1");
+    expect(rows).toEqual([{ label: "one" }]);
+  });
+
+  it("rolls back every write and rethrows the callback's error", async () => {
+    const failure = new Error("boom");
+    await expect(
+      withTransaction(db.pool, async (tx) => {
+        await tx.query("INSERT INTO items VALUES (2, 'two')");
+        await tx.query("UPDATE items SET label = 'changed' WHERE id = 1");
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    const { rows } = await db.pool.query("SELECT id, label FROM items ORDER BY id");
+    expect(rows).toEqual([{ id: 1, label: "one" }]);
+  });
+
+  it("returns the client to the pool after commit, rollback and a failed statement", async () => {
+    const pool = createPool(db.url, {
+      max: 1,
+      applicationName: "gate-test-release",
+      connectionTimeoutMs: 2_000,
+    });
+    try {
+      await withTransaction(pool, async (tx) => tx.query("SELECT 1"));
+      await expect(
+        withTransaction(pool, async () => Promise.reject(new Error("no"))),
+      ).rejects.toThrow("no");
+      await expect(
+        withTransaction(pool, async (tx) => tx.query("SELECT * FROM missing_table")),
+      ).rejects.toThrow(/missing_table/);
+      // With max 1, a leaked client would make this wait and time out.
+      const { rows } = await pool.query("SELECT 1 AS ok");
+      expect(rows).toEqual([{ ok: 1 }]);
+      expect(pool.totalCount).toBe(1);
+      expect(pool.idleCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it("runs at the requested isolation level", async () => {
+    const level = await withTransaction(
+      db.pool,
+      async (tx) =>
+        (await tx.query<{ level: string }>("SHOW transaction_isolation AS level")).rows[0]?.level,
+      { isolation: "serializable" },
+    );
+    expect(level).toBe("serializable");
+  });
+
+  it("applies the statement timeout, application name and search path", async () => {
+    await db.pool.query(
+      "CREATE SCHEMA IF NOT EXISTS svc; CREATE TABLE IF NOT EXISTS svc.thing (x int)",
+    );
+    const pool = createPool(db.url, {
+      applicationName: "gate-test-settings",
+      statementTimeoutMs: 200,
+      searchPath: ["svc", "public"],
+    });
+    try {
+      const { rows } = await pool.query<{ app: string; path: string }>(
+        "SELECT current_setting('application_name') AS app, current_setting('search_path') AS path",
+      );
+      expect(rows[0]).toEqual({ app: "gate-test-settings", path: "svc, public" });
+      await pool.query("INSERT INTO thing VALUES (1)");
+      await expect(pool.query("SELECT pg_sleep(2)")).rejects.toThrow(/statement timeout/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe("database URLs", () => {
+  it("redacts the password", () => {
+    expect(redactDatabaseUrl("postgres://u:secret@h:5432/db")).toBe("postgres://u:***@h:5432/db");
+    expect(redactDatabaseUrl("postgres://u@h/db")).toBe("postgres://u@h/db");
+  });
+
+  it("swaps the database name and keeps the rest", () => {
+    expect(withDatabaseName("postgres://u:p@h:5432/test?sslmode=disable", "other")).toBe(
+      "postgres://u:p@h:5432/other?sslmode=disable",
+    );
+  });
+
+  it("refuses odd schema names in the search path", () => {
+    expect(() =>
+      createPool("postgres://x/y", { applicationName: "t", searchPath: ["Bad-Name"] }),
+    ).toThrow(/invalid schema name/);
+  });
+});

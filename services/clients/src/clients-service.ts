@@ -1,0 +1,162 @@
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { clientsV1 } from "@gate/contracts";
+import {
+  type ApiKeyStore,
+  alreadyExists,
+  callerOf,
+  DuplicateKeyError,
+  decodePageToken,
+  encodePageToken,
+  failedPrecondition,
+  invalidArgument,
+  isUuid,
+  notFound,
+  pageSize,
+  permissionDenied,
+  requireOneOf,
+  requireText,
+  withTransaction,
+} from "@gate/runtime";
+import type { Pool } from "pg";
+import { clientStatuses, reportableStatuses } from "./client-status.js";
+import type { ClientsConfig } from "./clients-config.js";
+import type { ClientRow, ClientsStore } from "./clients-store.js";
+
+const {
+  ClientSchema,
+  HeartbeatResponseSchema,
+  ListClientsResponseSchema,
+  RegisterClientResponseSchema,
+} = clientsV1;
+
+/** Printable ASCII without blanks: a chosen key must survive an HTTP header unchanged. */
+const chosenKeyPattern = /^[\x21-\x7e]{24,256}$/;
+
+export interface ClientsServiceDeps {
+  pool: Pool;
+  store: ClientsStore;
+  keys: ApiKeyStore;
+  config: ClientsConfig;
+}
+
+export function clientsServiceImpl(
+  deps: ClientsServiceDeps,
+): ServiceImpl<typeof clientsV1.ClientsService> {
+  const { pool, store, keys, config } = deps;
+  return {
+    async registerClient(req) {
+      const clientName = requireText("client_name", req.clientName, { min: 1, max: 200 });
+      const clientHost = requireText("client_host", req.clientHost, { max: 255 });
+      if (req.apiKey !== "" && !chosenKeyPattern.test(req.apiKey)) {
+        throw invalidArgument("api_key", "must be 24 to 256 printable characters without spaces");
+      }
+      checkEnrollment(config, req.enrollmentKey);
+      const id = randomUUID();
+      try {
+        return await withTransaction(pool, async (tx) => {
+          const row = await store.insert(tx, { id, clientName, clientHost });
+          const label = `client ${clientName}`;
+          const key =
+            req.apiKey === ""
+              ? (await keys.mint({ role: "client", subject: id, label }, tx)).key
+              : req.apiKey;
+          if (req.apiKey !== "")
+            await keys.register({ key, role: "client", subject: id, label }, tx);
+          return create(RegisterClientResponseSchema, {
+            clientId: id,
+            apiKey: key,
+            client: toMessage(row),
+          });
+        });
+      } catch (error) {
+        if (error instanceof DuplicateKeyError)
+          throw alreadyExists("api_key: this key is already in use");
+        throw error;
+      }
+    },
+
+    async heartbeat(req, ctx) {
+      const clientId = callingClient(ctx);
+      const status =
+        req.status === "" ? "active" : requireOneOf("status", req.status, reportableStatuses);
+      const error = requireText("error_message", req.errorMessage, { max: 2000 });
+      if (status === "active" && error !== "") {
+        throw invalidArgument("error_message", 'may only be set with status "error"');
+      }
+      const row = await store.heartbeat(pool, clientId, { status, error });
+      if (row === null) throw notFound(`client ${clientId}`);
+      return create(HeartbeatResponseSchema, {
+        clientId,
+        status: row.status,
+        lastHeartbeat:
+          row.lastHeartbeat === null ? undefined : timestampFromDate(row.lastHeartbeat),
+      });
+    },
+
+    async listClients(req) {
+      const limit = pageSize("page_size", req.pageSize, { fallback: 100, max: 500 });
+      const status =
+        req.statusFilter === ""
+          ? undefined
+          : requireOneOf("status_filter", req.statusFilter, clientStatuses);
+      const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
+      if (cursor !== undefined && cursor.status !== (status ?? "")) {
+        throw invalidArgument("page_token", "belongs to a different status_filter");
+      }
+      if (
+        cursor !== undefined &&
+        (!isUuid(cursor.id) || Number.isNaN(Date.parse(cursor.createdAt)))
+      ) {
+        throw invalidArgument("page_token", "is not a token this server issued");
+      }
+      const rows = await store.list(pool, {
+        limit: limit + 1,
+        ...(status === undefined ? {} : { status }),
+        ...(cursor === undefined ? {} : { after: { createdAt: cursor.createdAt, id: cursor.id } }),
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const nextPageToken =
+        rows.length > limit && last !== undefined
+          ? encodePageToken({ createdAt: last.createdAtCursor, id: last.id, status: status ?? "" })
+          : "";
+      return create(ListClientsResponseSchema, { clients: page.map(toMessage), nextPageToken });
+    },
+  };
+}
+
+/** The client a heartbeat is for: always the holder of the calling key. */
+function callingClient(ctx: HandlerContext): string {
+  const caller = callerOf(ctx);
+  if (caller.role !== "client") {
+    throw failedPrecondition(
+      "a heartbeat identifies its client by the client's API key (X-API-Key)",
+    );
+  }
+  return caller.subject;
+}
+
+function checkEnrollment(config: ClientsConfig, offered: string): void {
+  if (config.registration === "open") return;
+  const expected = Buffer.from(config.enrollmentKey ?? "");
+  const given = Buffer.from(offered);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw permissionDenied("registration needs a valid enrollment_key");
+  }
+}
+
+export function toMessage(row: ClientRow): clientsV1.Client {
+  return create(ClientSchema, {
+    id: row.id,
+    clientName: row.clientName,
+    clientHost: row.clientHost,
+    status: row.status,
+    lastError: row.lastError,
+    lastHeartbeat: row.lastHeartbeat === null ? undefined : timestampFromDate(row.lastHeartbeat),
+    createdAt: timestampFromDate(row.createdAt),
+    updatedAt: timestampFromDate(row.updatedAt),
+  });
+}

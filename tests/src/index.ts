@@ -1,0 +1,9 @@
+export {
+  createTestDatabase,
+  type DatabaseTarget,
+  type DatabaseTargetName,
+  databaseTargets,
+  type TestDatabase,
+} from "./databases.js";
+export type { TestServers } from "./provided-context.js";
+export { type RedisTarget, redisTargets } from "./redis-targets.js";
