@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 // A relative import rather than "@gate/runtime": the global setup needs only this module,
@@ -16,8 +18,8 @@ import { isStaleTestDatabase } from "./database-names.js";
 import type { TestServers } from "./provided-context.js";
 
 /**
- * An initialised cluster kept between runs: copying it (~40 MB) is several times faster
- * than initdb. Runs never start it; each copies it to a folder of its own, so concurrent
+ * An initialised cluster kept between runs: copying it (~28 MB) saves about half a second
+ * over initdb. Runs never start it; each copies it to a folder of its own, so concurrent
  * runs on one machine do not share a server.
  */
 const templateDir = join(tmpdir(), `gate-test-pg-template-uid${process.getuid?.() ?? 0}`);
@@ -32,7 +34,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await reclaimAbandonedRuns();
   await initEmbeddedCluster(templateDir, { durable: false });
   const runDir = join(tmpdir(), `${runDirPrefix}${process.pid}-${randomBytes(4).toString("hex")}`);
-  await cp(templateDir, runDir, { recursive: true });
+  await copyCluster(templateDir, runDir);
   const embedded = await startEmbeddedPostgres({ dataDir: runDir, durable: false });
 
   const external = process.env.DATABASE_URL?.trim() || null;
@@ -93,6 +95,19 @@ async function dropStaleTestDatabases(url: string): Promise<void> {
     }
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * `cp -a` keeps owners and modes (no chown of ~1000 files afterwards) and is several times
+ * faster than fs.cp; fs.cp is the fallback where there is no cp (Windows).
+ */
+async function copyCluster(from: string, to: string): Promise<void> {
+  try {
+    await promisify(execFile)("cp", ["-a", from, to]);
+  } catch {
+    await rm(to, { recursive: true, force: true });
+    await cp(from, to, { recursive: true });
   }
 }
 

@@ -5,5 +5,6 @@ export {
   databaseTargets,
   type TestDatabase,
 } from "./databases.js";
+export { type GateProcess, runGate, startGate } from "./gate-process.js";
 export type { TestServers } from "./provided-context.js";
 export { type RedisTarget, redisTargets } from "./redis-targets.js";

@@ -69,7 +69,11 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
     const level = await withTransaction(
       db.pool,
       async (tx) =>
-        (await tx.query<{ level: string }>("SHOW transaction_isolation AS level")).rows[0]?.level,
+        (
+          await tx.query<{ level: string }>(
+            "SELECT current_setting('transaction_isolation') AS level",
+          )
+        ).rows[0]?.level,
       { isolation: "serializable" },
     );
     expect(level).toBe("serializable");
@@ -88,7 +92,7 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
       const { rows } = await pool.query<{ app: string; path: string }>(
         "SELECT current_setting('application_name') AS app, current_setting('search_path') AS path",
       );
-      expect(rows[0]).toEqual({ app: "gate-test-settings", path: "svc, public" });
+      expect(rows[0]).toEqual({ app: "gate-test-settings", path: "svc,public" });
       await pool.query("INSERT INTO thing VALUES (1)");
       await expect(pool.query("SELECT pg_sleep(2)")).rejects.toThrow(/statement timeout/);
     } finally {

@@ -1,0 +1,4 @@
+export {
+  DownloadServerClient,
+  type DownloadServerClientOptions,
+} from "./download-server-client.js";

@@ -1,0 +1,277 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createTestDatabase,
+  databaseTargets,
+  type GateProcess,
+  runGate,
+  startGate,
+  type TestDatabase,
+} from "../src/index.js";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const run = promisify(execFile);
+
+interface JsonResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+describe.each(databaseTargets())(
+  "gate serve clients, its own process, on $name PostgreSQL",
+  (target) => {
+    let db: TestDatabase;
+    let gate: GateProcess;
+    let operatorKey: string;
+
+    const rest = async (
+      method: string,
+      path: string,
+      init: { key?: string; body?: string; headers?: Record<string, string> } = {},
+    ) => {
+      const headers: Record<string, string> = { ...init.headers };
+      if (init.key !== undefined) headers["x-api-key"] = init.key;
+      if (init.body !== undefined) headers["content-type"] ??= "application/json";
+      const res = await fetch(`${gate.url}${path}`, { method, headers, body: init.body });
+      return {
+        status: res.status,
+        body: (await res.json()) as Record<string, unknown>,
+      } satisfies JsonResponse;
+    };
+    const clientRows = async () =>
+      (await db.pool.query("SELECT count(*)::int AS n FROM clients.download_clients")).rows[0]
+        .n as number;
+
+    beforeAll(async () => {
+      db = await createTestDatabase(target);
+      const minted = await runGate(["keys", "mint", "--name", "e2e"], { DATABASE_URL: db.url });
+      expect(minted.code, minted.stderr).toBe(0);
+      operatorKey = minted.stdout.trim();
+      gate = await startGate(["serve", "clients"], { DATABASE_URL: db.url });
+    });
+
+    afterAll(async () => {
+      await gate?.stop("SIGKILL");
+      await db?.drop();
+    });
+
+    it("answers GET /health", async () => {
+      expect(await rest("GET", "/health")).toEqual({ status: 200, body: { status: "ok" } });
+    });
+
+    it("serves seed 001's REST paths with its snake_case JSON fields", async () => {
+      const registered = await rest("POST", "/api/v1/clients/register", {
+        body: JSON.stringify({ client_name: "rest-host", client_host: "rest.example" }),
+      });
+      expect(registered.status).toBe(200);
+      expect(Object.keys(registered.body).sort()).toEqual(["api_key", "client", "client_id"]);
+      expect(registered.body.client).toMatchObject({
+        id: registered.body.client_id,
+        client_name: "rest-host",
+        client_host: "rest.example",
+        status: "active",
+        last_error: "",
+      });
+      const clientKey = registered.body.api_key as string;
+
+      // Seed 001 sends the heartbeat with the key header and no body.
+      const beat = await rest("POST", "/api/v1/clients/heartbeat", { key: clientKey });
+      expect(beat.status).toBe(200);
+      expect(Object.keys(beat.body).sort()).toEqual(["client_id", "last_heartbeat", "status"]);
+      expect(beat.body.last_heartbeat).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+      const bearer = await rest("POST", "/api/v1/clients/heartbeat", {
+        headers: { authorization: `Bearer ${clientKey}` },
+        body: JSON.stringify({ status: "error", error_message: "registry down" }),
+      });
+      expect(bearer.body.status).toBe("error");
+
+      const listed = await rest("GET", "/api/v1/clients?page_size=50", { key: operatorKey });
+      expect(listed.status).toBe(200);
+      expect(Object.keys(listed.body).sort()).toEqual(["clients", "next_page_token"]);
+      const mine = (listed.body.clients as Record<string, unknown>[]).find(
+        (c) => c.id === registered.body.client_id,
+      );
+      expect(mine).toMatchObject({ status: "error", last_error: "registry down" });
+    });
+
+    it("serves the Connect protocol with JSON", async () => {
+      const res = await fetch(`${gate.url}/gate.clients.v1.ClientsService/RegisterClient`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+        body: JSON.stringify({ clientName: "connect-host" }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { clientId: string; client: { clientName: string } };
+      expect(body.client.clientName).toBe("connect-host");
+      expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it("serves an independent gRPC peer (@grpc/grpc-js) with deadlines", async () => {
+      const definition = protoLoader.loadSync("gate/clients/v1/clients_service.proto", {
+        includeDirs: [`${repoRoot}proto`, `${repoRoot}node_modules/google-proto-files`],
+        keepCase: true,
+      });
+      const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+        gate: { clients: { v1: { ClientsService: grpc.ServiceClientConstructor } } };
+      };
+      const client = new loaded.gate.clients.v1.ClientsService(
+        new URL(gate.url).host,
+        grpc.credentials.createInsecure(),
+      );
+      const call = (method: string, request: object, metadata = new grpc.Metadata()) =>
+        new Promise<Record<string, unknown>>((resolve, reject) => {
+          const fn = client[method] as (
+            req: object,
+            md: grpc.Metadata,
+            options: grpc.CallOptions,
+            cb: (error: grpc.ServiceError | null, res: Record<string, unknown>) => void,
+          ) => void;
+          fn.call(client, request, metadata, { deadline: Date.now() + 5000 }, (error, res) =>
+            error ? reject(error) : resolve(res),
+          );
+        });
+      const registered = await call("RegisterClient", { client_name: "grpc-js-host" });
+      expect(registered.client_id).toMatch(/^[0-9a-f-]{36}$/);
+      const metadata = new grpc.Metadata();
+      metadata.set("x-api-key", registered.api_key as string);
+      const beat = await call("Heartbeat", {}, metadata);
+      expect(beat.status).toBe("active");
+      await expect(call("ListClients", {}, metadata)).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
+      client.close();
+    });
+
+    it("lists services over reflection and calls a method with buf curl", async () => {
+      const buf = `${repoRoot}node_modules/.bin/buf`;
+      const listed = await run(buf, [
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "--list-services",
+        gate.url,
+      ]);
+      expect(listed.stdout.split("\n")).toEqual(
+        expect.arrayContaining([
+          "gate.clients.v1.ClientsService",
+          "grpc.health.v1.Health",
+          "grpc.reflection.v1.ServerReflection",
+        ]),
+      );
+      const called = await run(buf, [
+        "curl",
+        "--protocol",
+        "grpc",
+        "--http2-prior-knowledge",
+        "-d",
+        '{"client_name":"buf-curl-host"}',
+        `${gate.url}/gate.clients.v1.ClientsService/RegisterClient`,
+      ]);
+      expect(JSON.parse(called.stdout).client.clientName).toBe("buf-curl-host");
+    });
+
+    it.each([
+      [
+        "malformed JSON",
+        "POST",
+        "/api/v1/clients/register",
+        { body: '{"client_name":' },
+        400,
+        "invalid_argument",
+      ],
+      [
+        "a wrong type",
+        "POST",
+        "/api/v1/clients/register",
+        { body: '{"client_name":5}' },
+        400,
+        "invalid_argument",
+      ],
+      [
+        "an unknown field",
+        "POST",
+        "/api/v1/clients/register",
+        { body: '{"client_name":"x","bogus":1}' },
+        400,
+        "invalid_argument",
+      ],
+      [
+        "an empty name",
+        "POST",
+        "/api/v1/clients/register",
+        { body: '{"client_name":"  "}' },
+        400,
+        "invalid_argument",
+      ],
+      [
+        "an oversized body",
+        "POST",
+        "/api/v1/clients/register",
+        { body: JSON.stringify({ client_name: "x".repeat(2 << 20) }) },
+        413,
+        "resource_exhausted",
+      ],
+      ["no key", "GET", "/api/v1/clients", {}, 401, "unauthenticated"],
+      [
+        "a wrong key",
+        "GET",
+        "/api/v1/clients",
+        { key: "gate_not-a-real-key-0000000000000000000" },
+        401,
+        "unauthenticated",
+      ],
+      ["an unknown path", "GET", "/api/v1/nothing-here", {}, 404, "not_found"],
+      ["a wrong method", "DELETE", "/api/v1/clients", {}, 405, "unimplemented"],
+    ] as const)(
+      "answers %s with %i and writes nothing",
+      async (_label, method, path, init, status, code) => {
+        const before = await clientRows();
+        const res = await rest(method, path, init);
+        expect(res.status).toBe(status);
+        expect(res.body.code).toBe(code);
+        expect(typeof res.body.message).toBe("string");
+        expect(await clientRows()).toBe(before);
+      },
+    );
+
+    it("refuses a client key on an operator method with 403", async () => {
+      const registered = await rest("POST", "/api/v1/clients/register", {
+        body: '{"client_name":"nosy"}',
+      });
+      const res = await rest("GET", "/api/v1/clients", { key: registered.body.api_key as string });
+      expect(res).toMatchObject({ status: 403, body: { code: "permission_denied" } });
+    });
+
+    it("exposes Prometheus metrics per RPC", async () => {
+      const text = await (await fetch(`${gate.url}/metrics`)).text();
+      expect(text).toMatch(
+        /gate_rpc_calls_total\{service="gate.clients.v1.ClientsService",method="RegisterClient",code="ok"\} \d+/,
+      );
+      expect(text).toContain("gate_rpc_duration_seconds_bucket");
+    });
+  },
+);
+
+describe("gate CLI start-up errors", () => {
+  it("stops with one clear line on a bad setting", async () => {
+    const res = await runGate(["serve", "clients"], {
+      API_PORT: "eighty",
+      DATABASE_URL: "postgres://x@127.0.0.1/x",
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr.trim().split("\n")).toEqual([
+      'gate: invalid configuration: API_PORT must be an integer from 0 to 65535 (got "eighty")',
+    ]);
+  });
+
+  it("refuses to serve one service without a database", async () => {
+    const res = await runGate(["serve", "clients"], {});
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/^gate: DATABASE_URL .* is required/);
+  });
+});

@@ -1,0 +1,96 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const gateBin = `${repoRoot}packages/gate/bin/gate.js`;
+
+/** The environment a gate child process gets: this one's, minus the servers tests choose. */
+function childEnv(overrides: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn", GATE_ENV_FILE: "/dev/null" };
+  for (const name of ["DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "DB_HOST", "API_PORT"])
+    delete env[name];
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+/** Runs the gate CLI to completion. */
+export function runGate(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [gateBin, ...args], {
+      cwd: repoRoot,
+      env: childEnv(env),
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface GateProcess {
+  url: string;
+  /** The operator key `gate start` prints; undefined for `gate serve`. */
+  operatorKey: string | undefined;
+  child: ChildProcess;
+  output(): string;
+  /** Sends the signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `gate <args>` and waits for its ready banner. */
+export function startGate(
+  args: string[],
+  env: Record<string, string | undefined>,
+  timeoutMs = 45_000,
+): Promise<GateProcess> {
+  const child = spawn(process.execPath, [gateBin, ...args], {
+    cwd: repoRoot,
+    env: childEnv({ API_PORT: "0", ...env }),
+  });
+  let output = "";
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`gate ${args.join(" ")} was not ready in ${timeoutMs} ms:\n${output}`));
+    }, timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const url = /Connect: (http:\/\/\S+)/.exec(output)?.[1];
+      if (url === undefined || !output.includes("health:")) return;
+      clearTimeout(timer);
+      resolve({
+        url,
+        operatorKey: /operator API key \(shown once\): (\S+)/.exec(output)?.[1],
+        child,
+        output: () => output,
+        stop(signal = "SIGTERM") {
+          child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`gate ${args.join(" ")} exited with ${code} before it was ready:\n${output}`),
+      );
+    });
+  });
+}
