@@ -31,27 +31,38 @@ const runDirPrefix = "gate-test-pg-run-";
  * here, once per run, so a skip is never silent.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The external server first: when DATABASE_URL is wrong, fail before starting anything.
+  const external = process.env.DATABASE_URL?.trim() || null;
+  if (external === null) {
+    console.info("[tier] external PostgreSQL: skipped, DATABASE_URL not set");
+  } else {
+    console.info(`[tier] external PostgreSQL: ${redactDatabaseUrl(external)}`);
+    await dropStaleTestDatabases(external).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `DATABASE_URL is set but ${redactDatabaseUrl(external)} is unusable: ${reason}`,
+      );
+    });
+  }
+  const redisUrl = process.env.REDIS_URL?.trim();
+  console.info(
+    redisUrl
+      ? `[tier] Redis: ${redactDatabaseUrl(redisUrl)}`
+      : "[tier] Redis: skipped, REDIS_URL not set",
+  );
+
   await reclaimAbandonedRuns();
   await initEmbeddedCluster(templateDir, { durable: false });
   const runDir = join(tmpdir(), `${runDirPrefix}${process.pid}-${randomBytes(4).toString("hex")}`);
   await copyCluster(templateDir, runDir);
   const embedded = await startEmbeddedPostgres({ dataDir: runDir, durable: false });
 
-  const external = process.env.DATABASE_URL?.trim() || null;
   const provided: TestServers = {
     embeddedDatabaseUrl: embedded.url,
     externalDatabaseUrl: external,
   };
   project.provide("embeddedDatabaseUrl", provided.embeddedDatabaseUrl);
   project.provide("externalDatabaseUrl", provided.externalDatabaseUrl);
-
-  if (external === null) {
-    console.info("[tier] external PostgreSQL: skipped, DATABASE_URL not set");
-  } else {
-    console.info(`[tier] external PostgreSQL: ${redactDatabaseUrl(external)}`);
-    await dropStaleTestDatabases(external);
-  }
-  if (!process.env.REDIS_URL) console.info("[tier] Redis: skipped, REDIS_URL not set");
 
   return async () => {
     await embedded.stop();

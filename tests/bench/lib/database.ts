@@ -53,7 +53,10 @@ export async function openBenchDatabase(log: (line: string) => void): Promise<Be
     drop() {
       dropped ??= (async () => {
         await pool.end().catch(() => {});
-        await adminQuery(admin, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+        await adminQuery(
+          admin,
+          `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`,
+        );
         if (embedded !== undefined) {
           await embedded.stop();
           await rm(embedded.dir, { recursive: true, force: true });

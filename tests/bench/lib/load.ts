@@ -29,7 +29,10 @@ export interface LoadResult {
   latencyMs: LatencySummary;
 }
 
-export async function runLoad(call: () => Promise<void>, options: LoadOptions): Promise<LoadResult> {
+export async function runLoad(
+  call: () => Promise<void>,
+  options: LoadOptions,
+): Promise<LoadResult> {
   const latencies = new Float64Array(options.maxCalls);
   const errorSamples = new Set<string>();
   let issued = 0;

@@ -208,7 +208,12 @@ export async function initEmbeddedCluster(
     } catch (error) {
       // Another process initialised the folder first: use its cluster, drop ours.
       if (await exists(join(target, "PG_VERSION"))) return;
-      throw error;
+      // An empty folder that cannot be replaced (a mounted volume): move the contents in.
+      if ((await readdir(target).catch(() => null))?.length !== 0) throw error;
+      for (const entry of await readdir(staging))
+        await rename(join(staging, entry), join(target, entry));
+      if (owner !== undefined) await chown(target, owner.uid, owner.gid);
+      await chmod(target, 0o700);
     }
   } finally {
     await rm(staging, { recursive: true, force: true });

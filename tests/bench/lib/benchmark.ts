@@ -1,0 +1,91 @@
+// What every benchmark in tests/bench shares: its settings (from the environment), the shape
+// of what it returns to run.ts, and a plain-text table printer.
+
+import { execFileSync } from "node:child_process";
+import { availableParallelism, cpus, release, totalmem } from "node:os";
+
+export interface BenchSettings {
+  /** Measured seconds per scenario (BENCH_SECONDS, default 10). */
+  seconds: number;
+  /** Warm-up seconds before each measured phase (BENCH_WARMUP_SECONDS, default 2). */
+  warmupSeconds: number;
+  /** Concurrent callers (BENCH_CONCURRENCY, default 50). */
+  concurrency: number;
+  /** Upper bound on calls per phase, whatever the time (BENCH_MAX_CALLS, default 2,000,000). */
+  maxCalls: number;
+  /** Record a V8 CPU profile of each server during each measured phase (BENCH_PROFILE=1). */
+  profile: boolean;
+  /** Folder for results, profiles and server logs. */
+  resultsDir: string;
+}
+
+export interface Benchmark {
+  name: string;
+  description: string;
+  run(settings: BenchSettings, log: (line: string) => void): Promise<BenchmarkOutcome>;
+}
+
+export interface BenchmarkOutcome {
+  /** Everything measured, written to bench-results/<name>.json. */
+  results: Record<string, unknown>;
+  /** What to print. */
+  text: string;
+  /** Calls failed, so the figures do not describe the intended workload. */
+  failed: boolean;
+}
+
+export function readSettings(env: NodeJS.ProcessEnv, resultsDir: string): BenchSettings {
+  const number = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) {
+      throw new Error(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
+    }
+    return value;
+  };
+  return {
+    seconds: number("BENCH_SECONDS", 10, 0.5, 600),
+    warmupSeconds: number("BENCH_WARMUP_SECONDS", 2, 0, 60),
+    concurrency: Math.round(number("BENCH_CONCURRENCY", 50, 1, 1000)),
+    maxCalls: Math.round(number("BENCH_MAX_CALLS", 2_000_000, 1, 50_000_000)),
+    profile: ["1", "true", "yes"].includes(env.BENCH_PROFILE?.trim().toLowerCase() ?? ""),
+    resultsDir,
+  };
+}
+
+export function machineInfo(): Record<string, unknown> {
+  const list = cpus();
+  return {
+    date: new Date().toISOString(),
+    node: process.version,
+    v8: process.versions.v8,
+    platform: `${process.platform} ${release()}`,
+    arch: process.arch,
+    cpus: list.length,
+    availableParallelism: availableParallelism(),
+    cpuModel: list[0]?.model ?? "unknown",
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    git: gitRevision(),
+  };
+}
+
+function gitRevision(): string | undefined {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain"], { encoding: "utf8" }).trim();
+    return dirty === "" ? head : `${head} (with uncommitted changes)`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Left-aligned first column, right-aligned others. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
