@@ -27,6 +27,8 @@ describe.each(databaseTargets())(
     let db: TestDatabase;
     let gate: GateProcess;
     let operatorKey: string;
+    /** Every key this suite saw, to prove none reaches the service's logs. */
+    const secrets: string[] = [];
 
     const rest = async (
       method: string,
@@ -273,5 +275,23 @@ describe("gate CLI start-up errors", () => {
     const res = await runGate(["serve", "clients"], {});
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^gate: DATABASE_URL .* is required/);
+  });
+});
+
+describe("gate CLI with an unreachable Redis", () => {
+  it("stops at start-up with one clear line", async () => {
+    const [target] = databaseTargets();
+    if (target === undefined) throw new Error("no database target");
+    const db = await createTestDatabase(target);
+    try {
+      const res = await runGate(["serve", "clients"], {
+        DATABASE_URL: db.url,
+        REDIS_URL: "redis://127.0.0.1:1",
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/^gate: REDIS_URL: Redis is unreachable/m);
+    } finally {
+      await db.drop();
+    }
   });
 });

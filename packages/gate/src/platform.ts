@@ -95,8 +95,21 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const cleanups: (() => Promise<void>)[] = [database.stop, () => pool.end()];
   try {
     await migrate(pool, options.modules);
-    const coordination = createCoordination({ redisUrl: platform.redisUrl, keyPrefix: "gate:" });
+    const coordination = createCoordination({
+      redisUrl: platform.redisUrl,
+      keyPrefix: "gate:",
+      onConnectionError: (error, connection) =>
+        logger.error({ connection, error: error.message }, "redis"),
+    });
     cleanups.unshift(() => coordination.close());
+    if (coordination.kind === "redis") {
+      // ioredis connects lazily; a wrong REDIS_URL should stop start-up, not the first call.
+      await coordination.cache.get("startup-probe").catch((error: unknown) => {
+        throw new Error(
+          `REDIS_URL: Redis is unreachable (${error instanceof Error ? error.message : error})`,
+        );
+      });
+    }
     const keys = new ApiKeyStore(pool);
     const running: RunningService[] = [];
     for (const [index, module] of options.modules.entries()) {
@@ -116,7 +129,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger,
       maxBodyBytes: platform.maxBodyBytes,
       readiness: async () => {
-        await pool.query("SELECT 1");
+        // /health is public: say what is wrong, never the driver's message (hosts, users).
+        await pool.query("SELECT 1").catch(() => {
+          throw new Error("database unreachable");
+        });
       },
     });
     const { url, port } = await server.listen(platform.host, platform.port);

@@ -60,3 +60,36 @@ describe("one port for HTTP/1.1 and cleartext HTTP/2", () => {
     expect(await agentRequest()).toBe("1.1 GET /again");
   });
 });
+
+describe("graceful close", () => {
+  it("finishes requests in flight and ends idle keep-alive connections without the deadline", async () => {
+    const listener = await listenDualProtocol(
+      (req, res) => {
+        setTimeout(() => res.end(req.url), req.url === "/slow" ? 200 : 0);
+      },
+      { host: "127.0.0.1", port: 0 },
+    );
+    const base = `http://127.0.0.1:${listener.port}`;
+    expect(await (await fetch(`${base}/warm`)).text()).toBe("/warm"); // leaves an idle keep-alive socket
+    const slow = fetch(`${base}/slow`).then((r) => r.text());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let cut = false;
+    await listener.close(30_000, () => {
+      cut = true;
+    });
+    expect(await slow).toBe("/slow");
+    expect(cut).toBe(false);
+  });
+
+  it("cuts what is still open at the deadline", async () => {
+    const listener = await listenDualProtocol(() => {}, { host: "127.0.0.1", port: 0 });
+    const hanging = fetch(`http://127.0.0.1:${listener.port}/never`).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    let cut = false;
+    await listener.close(100, () => {
+      cut = true;
+    });
+    expect(cut).toBe(true);
+    expect(await hanging).toBeInstanceOf(Error);
+  });
+});

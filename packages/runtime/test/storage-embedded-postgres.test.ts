@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -130,6 +131,20 @@ describe("embedded PostgreSQL", () => {
       expect(await query(db.url, "SELECT v FROM kept")).toEqual([{ v: "survives a restart" }]);
     } finally {
       await db.stop();
+    }
+  });
+
+  it("fails fast, with PostgreSQL's reason, when a fixed port is taken", async () => {
+    const blocker = createServer();
+    await new Promise<void>((done) => blocker.listen(0, "127.0.0.1", done));
+    const address = blocker.address();
+    const port = typeof address === "object" && address !== null ? address.port : 0;
+    try {
+      await expect(startEmbeddedPostgres({ dataDir, port, durable: false })).rejects.toThrow(
+        /failed to start[\s\S]*Address already in use/,
+      );
+    } finally {
+      await new Promise((done) => blocker.close(done));
     }
   });
 

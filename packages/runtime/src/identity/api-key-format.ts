@@ -3,8 +3,17 @@ import { createHash, randomBytes } from "node:crypto";
 export const apiKeyRoles = ["operator", "client", "device"] as const;
 export type ApiKeyRole = (typeof apiKeyRoles)[number];
 
-/** Characters of a key kept in clear for display (`key_prefix`). */
-export const keyPrefixLength = 8;
+/**
+ * Characters of a key kept in clear for display (`key_prefix`): "gate_" and 7 random
+ * characters of a minted key, enough to tell keys apart and to revoke by prefix.
+ */
+export const keyPrefixLength = 12;
+
+/**
+ * A caller-chosen key may be as short as 16 characters, so only this much of it is kept in
+ * clear: showing 12 would give away most of its secret.
+ */
+const chosenKeyPrefixLength = 4;
 
 /**
  * Rules for a key a caller chooses (seed 001 lets a client bring its own): printable ASCII
@@ -34,5 +43,5 @@ export function hashApiKey(key: string): Buffer {
 }
 
 export function keyPrefixOf(key: string): string {
-  return key.slice(0, keyPrefixLength);
+  return key.slice(0, key.startsWith("gate_") ? keyPrefixLength : chosenKeyPrefixLength);
 }

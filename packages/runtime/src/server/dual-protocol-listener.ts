@@ -38,6 +38,21 @@ export async function listenDualProtocol(
   const http2 = createHttp2Server({}, handler);
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
+  // HTTP/1.1 keep-alive sockets and how many requests each has in flight. The HTTP/1.1
+  // server never listens itself, so its own closeIdleConnections() does not see them.
+  const http1InFlight = new Map<Socket, number>();
+  let draining = false;
+  const endIfIdle = (socket: Socket) => {
+    if (draining && (http1InFlight.get(socket) ?? 0) === 0) socket.end();
+  };
+  http1.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    http1InFlight.set(socket, (http1InFlight.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      http1InFlight.set(socket, (http1InFlight.get(socket) ?? 1) - 1);
+      endIfIdle(socket);
+    });
+  });
   http2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
@@ -54,6 +69,8 @@ export async function listenDualProtocol(
         // The HTTP/2 session drains what is buffered on the socket, then reads its handle.
         http2.emit("connection", socket);
       } else {
+        http1InFlight.set(socket, 0);
+        socket.once("close", () => http1InFlight.delete(socket));
         http1.emit("connection", socket);
         socket.resume();
       }
@@ -72,17 +89,15 @@ export async function listenDualProtocol(
     port: (tcp.address() as AddressInfo).port,
     async close(graceMs, onDeadline) {
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
+      draining = true;
       for (const session of sessions) session.close();
-      http1.closeIdleConnections();
+      for (const socket of http1InFlight.keys()) endIfIdle(socket);
       const deadline = setTimeout(() => {
         onDeadline?.();
         for (const socket of sockets) socket.destroy();
       }, graceMs);
-      // HTTP/1.1 keep-alive sockets that become idle after their last response must go too.
-      const sweep = setInterval(() => http1.closeIdleConnections(), 100);
       await closed;
       clearTimeout(deadline);
-      clearInterval(sweep);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
@@ -73,7 +73,7 @@ export async function startEmbeddedPostgres(
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const owner = await serverOsUser();
 
-  await initEmbeddedCluster(dataDir, { ...options, onLog: logs.push });
+  await initEmbeddedCluster(dataDir, { durable: options.durable ?? true, onLog: logs.push });
   if (owner !== undefined) await ensureOwnedBy(dataDir, owner);
   const password = await readPassword(dataDir);
   await clearStalePostmaster(dataDir, logs.push);
@@ -95,7 +95,7 @@ export async function startEmbeddedPostgres(
     try {
       await withTimeout(server.start(), 60_000, "PostgreSQL did not become ready within 60 s");
     } catch (error) {
-      await server.stop().catch(() => {});
+      await stopAfterFailedStart(server);
       // A free port can be taken between probing and binding; pick another unless fixed.
       if (
         options.port === undefined &&
@@ -115,7 +115,7 @@ export async function startEmbeddedPostgres(
     try {
       await createDatabaseIfMissing(adminUrl, database);
     } catch (error) {
-      await server.stop().catch(() => {});
+      await stopAfterFailedStart(server);
       throw error;
     }
     let stopping: Promise<void> | undefined;
@@ -210,14 +210,26 @@ export async function initEmbeddedCluster(
       if (await exists(join(target, "PG_VERSION"))) return;
       // An empty folder that cannot be replaced (a mounted volume): move the contents in.
       if ((await readdir(target).catch(() => null))?.length !== 0) throw error;
-      for (const entry of await readdir(staging))
+      for (const entry of await readdir(staging)) {
         await rename(join(staging, entry), join(target, entry));
+      }
       if (owner !== undefined) await chown(target, owner.uid, owner.gid);
       await chmod(target, 0o700);
     }
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The package's stop() waits for an "exit" event, which never comes again for a server that
+ * already died (e.g. its port was taken), so it would hang. The child sits in a private
+ * field; peek at it, and bound the wait in any case.
+ */
+async function stopAfterFailedStart(server: InstanceType<EmbeddedPostgresClass>): Promise<void> {
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) return;
+  await withTimeout(server.stop(), 10_000, "stop timed out").catch(() => {});
 }
 
 let embeddedPostgresClass: Promise<EmbeddedPostgresClass> | undefined;
