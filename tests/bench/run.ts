@@ -1,10 +1,12 @@
 // `npm run bench [-- <name>…]`: runs the benchmarks (all by default), prints each one's
 // table and writes its figures, with the machine's description, to bench-results/<name>.json.
 //
-// Settings (environment): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONCURRENCY
-// (50), BENCH_MAX_CALLS (2,000,000 per phase), BENCH_PROFILE=1 (CPU profiles of the servers
-// in bench-results/profiles/), DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres;
-// an embedded PostgreSQL when none answers).
+// Settings (environment): BENCH_SECONDS (10, measured per scenario), BENCH_WARMUP_SECONDS
+// (2, before each measured phase), BENCH_CONCURRENCY (50), BENCH_ROUNDS (1; more splits the
+// measured time into rounds in which the scenarios take turns), BENCH_MAX_CALLS (2,000,000
+// per phase), BENCH_PROFILE=1 (V8 CPU profiles of the servers' first measured phase, in
+// bench-results/profiles/, summarised in the output), DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/postgres; an embedded PostgreSQL when none answers).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

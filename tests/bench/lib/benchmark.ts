@@ -9,12 +9,20 @@ export interface BenchSettings {
   seconds: number;
   /** Warm-up seconds before each measured phase (BENCH_WARMUP_SECONDS, default 2). */
   warmupSeconds: number;
+  /**
+   * Rounds (BENCH_ROUNDS, default 1): the measured time is split into this many rounds in
+   * which the scenarios take turns, so a disturbance (another job on the machine) hits
+   * every scenario alike instead of one of them.
+   */
+  rounds: number;
   /** Concurrent callers (BENCH_CONCURRENCY, default 50). */
   concurrency: number;
   /** Upper bound on calls per phase, whatever the time (BENCH_MAX_CALLS, default 2,000,000). */
   maxCalls: number;
   /** Record a V8 CPU profile of each server during each measured phase (BENCH_PROFILE=1). */
   profile: boolean;
+  /** The profiler's sampling interval in µs (BENCH_PROFILE_INTERVAL_US, default 500). */
+  profileIntervalUs: number;
   /** Folder for results, profiles and server logs. */
   resultsDir: string;
 }
@@ -47,9 +55,11 @@ export function readSettings(env: NodeJS.ProcessEnv, resultsDir: string): BenchS
   return {
     seconds: number("BENCH_SECONDS", 10, 0.5, 600),
     warmupSeconds: number("BENCH_WARMUP_SECONDS", 2, 0, 60),
+    rounds: Math.round(number("BENCH_ROUNDS", 1, 1, 100)),
     concurrency: Math.round(number("BENCH_CONCURRENCY", 50, 1, 1000)),
     maxCalls: Math.round(number("BENCH_MAX_CALLS", 2_000_000, 1, 50_000_000)),
     profile: ["1", "true", "yes"].includes(env.BENCH_PROFILE?.trim().toLowerCase() ?? ""),
+    profileIntervalUs: Math.round(number("BENCH_PROFILE_INTERVAL_US", 500, 50, 100_000)),
     resultsDir,
   };
 }

@@ -38,33 +38,36 @@ export async function openBenchDatabase(log: (line: string) => void): Promise<Be
     admin = running.url;
   }
   const name = `gate_bench_${randomBytes(6).toString("hex")}`;
-  await adminQuery(admin, `CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   const url = withDatabaseName(admin, name);
   const pool = new pg.Pool({ connectionString: url, max: 2, application_name: "gate-bench" });
   pool.on("error", () => {});
-  const version = await pool.query<{ server_version: string }>("SHOW server_version");
   let dropped: Promise<void> | undefined;
-  return {
-    url,
-    server: redactDatabaseUrl(url),
-    serverVersion: version.rows[0]?.server_version ?? "unknown",
-    embedded: embedded !== undefined,
-    pool,
-    drop() {
-      dropped ??= (async () => {
-        await pool.end().catch(() => {});
-        await adminQuery(
-          admin,
-          `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`,
-        );
-        if (embedded !== undefined) {
-          await embedded.stop();
-          await rm(embedded.dir, { recursive: true, force: true });
-        }
-      })();
-      return dropped;
-    },
+  const drop = () => {
+    dropped ??= (async () => {
+      await pool.end().catch(() => {});
+      await adminQuery(admin, `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+      if (embedded !== undefined) {
+        await embedded.stop();
+        await rm(embedded.dir, { recursive: true, force: true });
+      }
+    })();
+    return dropped;
   };
+  try {
+    await adminQuery(admin, `CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    const version = await pool.query<{ server_version: string }>("SHOW server_version");
+    return {
+      url,
+      server: redactDatabaseUrl(url),
+      serverVersion: version.rows[0]?.server_version ?? "unknown",
+      embedded: embedded !== undefined,
+      pool,
+      drop,
+    };
+  } catch (error) {
+    await drop().catch(() => {});
+    throw error;
+  }
 }
 
 async function reachable(url: string): Promise<boolean> {

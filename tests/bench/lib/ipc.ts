@@ -4,7 +4,7 @@
 /** Parent → child. */
 export type ParentMessage =
   | { type: "cpu"; id: number }
-  | { type: "profile-start"; id: number }
+  | { type: "profile-start"; id: number; intervalUs: number }
   | { type: "profile-stop"; id: number; file: string }
   | { type: "stop"; id: number };
 

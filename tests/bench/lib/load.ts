@@ -20,6 +20,8 @@ export interface LatencySummary {
 
 export interface LoadResult {
   calls: number;
+  /** Every call's latency in milliseconds, in completion order (not for JSON). */
+  latencies: Float64Array;
   errors: number;
   /** A few distinct error messages, to say what went wrong. */
   errorSamples: string[];
@@ -59,6 +61,8 @@ export async function runLoad(
   const elapsedMs = performance.now() - started;
   return {
     calls: done,
+    // A copy, so the buffer sized for maxCalls is not kept alive with the result.
+    latencies: latencies.slice(0, done),
     errors,
     errorSamples: [...errorSamples],
     elapsedMs,
@@ -67,7 +71,7 @@ export async function runLoad(
   };
 }
 
-function summarise(values: Float64Array): LatencySummary {
+export function summarise(values: Float64Array): LatencySummary {
   if (values.length === 0) return { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
   const sorted = Float64Array.from(values).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;

@@ -36,7 +36,7 @@ export interface ProfileSummary {
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
-export async function summariseProfile(file: string, top = 25): Promise<ProfileSummary> {
+export async function summariseProfile(file: string, top = Infinity): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, "utf8")) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -110,6 +110,58 @@ export function formatProfileSummary(summary: ProfileSummary, rows = 20): string
   section("self time by function", summary.selfByFunction);
   section("inclusive time by function", summary.inclusiveByFunction);
   return lines.join("\n");
+}
+
+/** The summary with only the first `rows` entries of each list, for storing. */
+export function trimProfileSummary(summary: ProfileSummary, rows: number): ProfileSummary {
+  return {
+    ...summary,
+    selfByFunction: summary.selfByFunction.slice(0, rows),
+    selfByPackage: summary.selfByPackage.slice(0, rows),
+    inclusiveByFunction: summary.inclusiveByFunction.slice(0, rows),
+  };
+}
+
+export interface ProfileDifference {
+  name: string;
+  /** Microseconds per call in the first profile minus in the second. */
+  deltaUs: number;
+  aUs: number;
+  bUs: number;
+}
+
+/**
+ * Per-call difference between two profiles of the same work done by two servers (say, the
+ * full runtime and the bare handler): which packages and functions cost more per call.
+ * Only meaningful for complete summaries (summariseProfile without `top`).
+ */
+export function diffProfiles(
+  a: { summary: ProfileSummary; calls: number },
+  b: { summary: ProfileSummary; calls: number },
+  pick: (s: ProfileSummary) => ProfileEntry[],
+): ProfileDifference[] {
+  const perCall = (list: ProfileEntry[], calls: number) =>
+    new Map(list.map((e) => [e.name, calls === 0 ? 0 : (e.ms * 1000) / calls]));
+  const aMap = perCall(pick(a.summary), a.calls);
+  const bMap = perCall(pick(b.summary), b.calls);
+  const names = new Set([...aMap.keys(), ...bMap.keys()]);
+  return [...names]
+    .map((name) => {
+      const aUs = aMap.get(name) ?? 0;
+      const bUs = bMap.get(name) ?? 0;
+      return { name, deltaUs: aUs - bUs, aUs, bUs };
+    })
+    .sort((x, y) => y.deltaUs - x.deltaUs);
+}
+
+export function formatProfileDifference(list: ProfileDifference[], rows: number): string {
+  return list
+    .slice(0, rows)
+    .map(
+      (d) =>
+        `  ${d.deltaUs.toFixed(1).padStart(7)} µs  (${d.aUs.toFixed(1)} vs ${d.bUs.toFixed(1)})  ${d.name}`,
+    )
+    .join("\n");
 }
 
 function add(map: Map<string, number>, key: string, us: number): void {

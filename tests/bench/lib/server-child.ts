@@ -63,7 +63,7 @@ export async function serveParent(start: () => Promise<ServedProcess>): Promise<
         profiler = new Session();
         profiler.connect();
         await profiler.post("Profiler.enable");
-        await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+        await profiler.post("Profiler.setSamplingInterval", { interval: message.intervalUs });
         await profiler.post("Profiler.start");
         send({ type: "done", id: message.id });
         return;

@@ -16,7 +16,8 @@ export interface ServerProcess {
   readonly port: number;
   /** The child's cumulative CPU time (process.cpuUsage(): all its threads). */
   cpu(): Promise<CpuTime>;
-  profileStart(): Promise<void>;
+  /** Starts the V8 sampling profiler, one sample every `intervalUs` microseconds. */
+  profileStart(intervalUs: number): Promise<void>;
   /** Stops the V8 sampling profiler and writes a .cpuprofile to `file`. */
   profileStop(file: string): Promise<void>;
   stop(): Promise<void>;
@@ -138,8 +139,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       if (answer.type !== "cpu") throw new Error(`unexpected answer ${answer.type}`);
       return { userUs: answer.userUs, systemUs: answer.systemUs };
     },
-    async profileStart() {
-      await ask({ type: "profile-start", id: nextId++ });
+    async profileStart(intervalUs) {
+      await ask({ type: "profile-start", id: nextId++, intervalUs });
     },
     async profileStop(file) {
       await ask({ type: "profile-stop", id: nextId++, file }, 120_000);
