@@ -39,10 +39,9 @@ describe.each(databaseTargets())(
       if (init.key !== undefined) headers["x-api-key"] = init.key;
       if (init.body !== undefined) headers["content-type"] ??= "application/json";
       const res = await fetch(`${gate.url}${path}`, { method, headers, body: init.body });
-      return {
-        status: res.status,
-        body: (await res.json()) as Record<string, unknown>,
-      } satisfies JsonResponse;
+      const body = (await res.json()) as Record<string, unknown>;
+      if (typeof body.api_key === "string") secrets.push(body.api_key);
+      return { status: res.status, body } satisfies JsonResponse;
     };
     const clientRows = async () =>
       (await db.pool.query("SELECT count(*)::int AS n FROM clients.download_clients")).rows[0]
@@ -53,7 +52,8 @@ describe.each(databaseTargets())(
       const minted = await runGate(["keys", "mint", "--name", "e2e"], { DATABASE_URL: db.url });
       expect(minted.code, minted.stderr).toBe(0);
       operatorKey = minted.stdout.trim();
-      gate = await startGate(["serve", "clients"], { DATABASE_URL: db.url });
+      secrets.push(operatorKey);
+      gate = await startGate(["serve", "clients"], { DATABASE_URL: db.url, LOG_LEVEL: "info" });
     });
 
     afterAll(async () => {
@@ -256,6 +256,23 @@ describe.each(databaseTargets())(
       );
       expect(text).toContain("gate_rpc_duration_seconds_bucket");
     });
+
+    it("logs every call as JSON without any key", async () => {
+      // Logs are written in buffered chunks; a few more calls push them out.
+      for (let i = 0; i < 40; i++) await rest("GET", "/api/v1/clients", { key: operatorKey });
+      await expect
+        .poll(
+          () =>
+            gate
+              .output()
+              .split("\n")
+              .filter((l) => l.includes('"msg":"rpc"')).length,
+          { timeout: 5000 },
+        )
+        .toBeGreaterThan(10);
+      expect(secrets.length).toBeGreaterThanOrEqual(3);
+      for (const secret of secrets) expect(gate.output()).not.toContain(secret);
+    });
   },
 );
 
@@ -295,3 +312,199 @@ describe("gate CLI with an unreachable Redis", () => {
     }
   });
 });
+
+describe.each(databaseTargets())(
+  "gate serve clients: documents and seed 000's statistics over REST on $name PostgreSQL",
+  (target) => {
+    let db: TestDatabase;
+    let gate: GateProcess;
+    let operatorKey: string;
+
+    // Seed 000's response, field for field.
+    const seedFields = [
+      "client_host",
+      "client_name",
+      "created_at",
+      "document_statistics",
+      "id",
+      "last_heartbeat",
+      "status",
+      "task_statistics",
+      "total_documents_downloaded",
+      "total_tasks_completed",
+      "updated_at",
+    ];
+    const seedTaskFields = [
+      "completed_tasks",
+      "failed_tasks",
+      "first_task_date",
+      "in_progress_tasks",
+      "last_task_date",
+      "pending_tasks",
+      "total_docs_failed",
+      "total_docs_from_tasks",
+      "total_docs_skipped",
+      "total_tasks",
+    ];
+    const seedDocumentFields = [
+      "classified_documents",
+      "first_document_date",
+      "last_document_date",
+      "total_documents",
+      "unique_case_types",
+      "unique_instance_types",
+      "unique_regions",
+    ];
+    const keysOf = (value: unknown) => Object.keys(value as object).sort();
+
+    const call = async (method: string, path: string, key?: string, body?: unknown) => {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (key !== undefined) headers["x-api-key"] = key;
+      const res = await fetch(`${gate.url}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const registerClient = async (name: string) => {
+      const res = await call("POST", "/api/v1/clients/register", undefined, { client_name: name });
+      return { id: res.body.client_id as string, key: res.body.api_key as string };
+    };
+    const document = (registryId: string) => ({
+      task_id: crypto.randomUUID(),
+      registry_id: registryId,
+      region: "11",
+      instance_type: "first",
+      case_type: "civil",
+      classification: "decision",
+      decision_date: "2024-12-01T00:00:00Z",
+      published_date: "2024-12-05T00:00:00Z",
+      size_bytes: "52000",
+      sha256: "ab".repeat(32),
+    });
+
+    beforeAll(async () => {
+      db = await createTestDatabase(target);
+      const minted = await runGate(["keys", "mint", "--name", "e2e"], { DATABASE_URL: db.url });
+      expect(minted.code, minted.stderr).toBe(0);
+      operatorKey = minted.stdout.trim();
+      gate = await startGate(["serve", "clients"], { DATABASE_URL: db.url });
+    });
+
+    afterAll(async () => {
+      await gate?.stop("SIGKILL");
+      await db?.drop();
+    });
+
+    it("registers a document once at POST /api/v1/documents/register", async () => {
+      const client = await registerClient("rest-documents");
+      const body = document("rest-doc-1");
+      const first = await call("POST", "/api/v1/documents/register", client.key, body);
+      expect(first).toEqual({
+        status: 200,
+        body: { registry_id: "rest-doc-1", created: true, client_id: client.id },
+      });
+      const again = await call("POST", "/api/v1/documents/register", client.key, body);
+      expect(again.body).toEqual({
+        registry_id: "rest-doc-1",
+        created: false,
+        client_id: client.id,
+      });
+
+      const bad = await call("POST", "/api/v1/documents/register", client.key, {
+        ...document("rest-doc-bad"),
+        sha256: "AB".repeat(32),
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.body).toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringMatching(/^sha256: /),
+      });
+      const rows = await db.pool.query(
+        "SELECT registry_id FROM clients.documents WHERE client_id = $1",
+        [client.id],
+      );
+      expect(rows.rows).toEqual([{ registry_id: "rest-doc-1" }]);
+    });
+
+    it("answers /api/v1/clients/me/statistics and /{client_id}/statistics with seed 000's JSON", async () => {
+      // Imported here so this block only appends to the file.
+      const { appendEvents } = await import("@gate/runtime");
+      const worker = await registerClient("rest-stats");
+      const other = await registerClient("rest-stats-other");
+      await call("POST", "/api/v1/clients/heartbeat", worker.key);
+      await call("POST", "/api/v1/documents/register", worker.key, document("rest-stats-doc"));
+
+      // The tasks service does not run here. Its events reach the clients consumer the way
+      // every event does, from an outbox through the relay and the bus: this process
+      // relays the clients outbox, so the test writes them there.
+      const taskId = crypto.randomUUID();
+      await appendEvents(db.pool, "clients", [
+        {
+          topic: "tasks.assigned",
+          key: taskId,
+          payload: {
+            taskId,
+            clientId: worker.id,
+            attempt: 1,
+            occurredAt: "2025-01-10T08:15:00Z",
+          },
+        },
+        {
+          topic: "tasks.outcome",
+          key: taskId,
+          payload: {
+            taskId,
+            clientId: worker.id,
+            attempt: 1,
+            outcome: "succeeded",
+            taskStatus: "completed",
+            documentsDownloaded: 5,
+            documentsSkipped: 1,
+            occurredAt: "2025-01-10T08:25:00Z",
+          },
+        },
+      ]);
+      // The two topics are delivered independently: wait for both events to be applied.
+      const applied = (body: Record<string, unknown>) =>
+        body.total_tasks_completed === 1 &&
+        (body.task_statistics as Record<string, unknown> | undefined)?.first_task_date !==
+          undefined;
+      let mine = await call("GET", "/api/v1/clients/me/statistics", worker.key);
+      for (let tries = 0; !applied(mine.body) && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        mine = await call("GET", "/api/v1/clients/me/statistics", worker.key);
+      }
+
+      expect(mine.status).toBe(200);
+      expect(keysOf(mine.body)).toEqual(seedFields);
+      expect(keysOf(mine.body.task_statistics)).toEqual(seedTaskFields);
+      expect(keysOf(mine.body.document_statistics)).toEqual(seedDocumentFields);
+      expect(mine.body).toMatchObject({
+        id: worker.id,
+        client_name: "rest-stats",
+        status: "active",
+        total_tasks_completed: 1,
+        total_documents_downloaded: 1,
+        task_statistics: {
+          total_tasks: 1,
+          completed_tasks: 1,
+          in_progress_tasks: 0,
+          total_docs_from_tasks: 5,
+          total_docs_skipped: 1,
+          first_task_date: "2025-01-10T08:15:00Z",
+          last_task_date: "2025-01-10T08:15:00Z",
+        },
+        document_statistics: { total_documents: 1, unique_regions: 1, classified_documents: 1 },
+      });
+
+      const byOperator = await call("GET", `/api/v1/clients/${worker.id}/statistics`, operatorKey);
+      expect(byOperator).toEqual(mine);
+      const byOther = await call("GET", `/api/v1/clients/${worker.id}/statistics`, other.key);
+      expect(byOther).toMatchObject({ status: 403, body: { code: "permission_denied" } });
+      const operatorAsMe = await call("GET", "/api/v1/clients/me/statistics", operatorKey);
+      expect(operatorAsMe).toMatchObject({ status: 400, body: { code: "failed_precondition" } });
+    });
+  },
+);

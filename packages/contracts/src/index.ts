@@ -2,8 +2,12 @@
 // serves (health, reflection) and reads (google.api.http). Regenerate with `npm run generate`.
 import type { DescFile } from "@bufbuild/protobuf";
 import { file_gate_clients_v1_clients_service } from "./gen/gate/clients/v1/clients_service_pb.js";
+import { file_gate_events_v1_events } from "./gen/gate/events/v1/events_pb.js";
+import { file_gate_tasks_v1_tasks_service } from "./gen/gate/tasks/v1/tasks_service_pb.js";
 
 export * as clientsV1 from "./gen/gate/clients/v1/clients_service_pb.js";
+export * as eventsV1 from "./gen/gate/events/v1/events_pb.js";
+export * as tasksV1 from "./gen/gate/tasks/v1/tasks_service_pb.js";
 export * as googleApi from "./gen/google/api/annotations_pb.js";
 export * as googleApiHttp from "./gen/google/api/http_pb.js";
 export * as healthV1 from "./gen/grpc/health/v1/health_pb.js";
@@ -11,4 +15,8 @@ export * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
 
 /** Every Gate contract file, for reflection and for building descriptor sets. */
-export const gateFiles: readonly DescFile[] = [file_gate_clients_v1_clients_service];
+export const gateFiles: readonly DescFile[] = [
+  file_gate_clients_v1_clients_service,
+  file_gate_tasks_v1_tasks_service,
+  file_gate_events_v1_events,
+];

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { ApiKeyStore, createPool, loadEnv, silentLogger } from "@gate/runtime";
 import { findModules, serviceModules } from "./modules.js";
 import { migrate, openDatabase, readConfiguration, startPlatform } from "./platform.js";
+import { runTasksCommand } from "./tasks-commands.js";
 
 const usage = `gate — run and operate the Gate platform
 
@@ -12,6 +13,7 @@ Usage:
   gate keys mint --name <name>    mint an operator API key (printed once)
   gate keys list                  list operator keys (prefixes only)
   gate keys revoke <id|prefix>    revoke a key
+  gate tasks create|plan …        create or plan download tasks (gate tasks help)
   gate help                       this text
 
 Services: ${serviceModules.map((m) => m.name).join(", ")}
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<void> {
       return runMigrate(env, rest);
     case "keys":
       return runKeys(env, rest);
+    case "tasks":
+      return runTasksCommand(env, rest);
     case "help":
     case "--help":
     case "-h":

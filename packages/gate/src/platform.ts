@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import {
   ApiKeyStore,
   createCoordination,
+  createEventBus,
   createGateServer,
   createLogger,
   createPool,
@@ -12,11 +13,14 @@ import {
   identityMigrationsDir,
   type Logger,
   loadMigrationsFromDir,
+  migrateEvents,
   type PlatformConfig,
+  RpcMetrics,
   type RunningService,
   readPlatformConfig,
   runMigrations,
   startEmbeddedPostgres,
+  startOutboxRelay,
 } from "@gate/runtime";
 import type { Pool } from "pg";
 
@@ -79,6 +83,7 @@ export async function migrate(
       schema: module.schema,
       migrations: await loadMigrationsFromDir(module.migrationsDir),
     });
+    if (module.events === true) await migrateEvents(pool, module.schema);
   }
 }
 
@@ -92,12 +97,13 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const logger = options.logger ?? createLogger({ level: platform.logLevel, name: "gate" });
   const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger);
   const pool = createPool(database.url, { max: 20, applicationName: "gate" });
-  const cleanups: (() => Promise<void>)[] = [database.stop, () => pool.end()];
+  // Run front to back: the pool closes before the (embedded) database stops under it.
+  const cleanups: (() => Promise<void>)[] = [() => pool.end(), database.stop];
   try {
     await migrate(pool, options.modules);
     const coordination = createCoordination({
       redisUrl: platform.redisUrl,
-      keyPrefix: "gate:",
+      keyPrefix: platform.redisKeyPrefix,
       onConnectionError: (error, connection) =>
         logger.error({ connection, error: error.message }, "redis"),
     });
@@ -110,7 +116,15 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         );
       });
     }
+    const bus = createEventBus({
+      redisUrl: platform.redisUrl,
+      keyPrefix: platform.redisKeyPrefix,
+      claimIdleMs: platform.eventsClaimIdleMs,
+      logger,
+    });
+    cleanups.unshift(() => bus.close());
     const keys = new ApiKeyStore(pool);
+    const metrics = new RpcMetrics();
     const running: RunningService[] = [];
     for (const [index, module] of options.modules.entries()) {
       const context = {
@@ -118,11 +132,19 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         pool,
         keys,
         coordination,
+        bus,
+        metrics: metrics.registry,
         logger: logger.child({ service: module.name }),
       };
       running.push(await module.start(context, serviceConfigs[index]));
     }
+    // Relays start after every consumer has subscribed, so in-process delivery finds them.
+    for (const module of options.modules.filter((m) => m.events === true)) {
+      const relay = await startOutboxRelay({ pool, serviceSchema: module.schema, bus, logger });
+      running.push({ registrations: [], stop: () => relay.stop() });
+    }
     const server = createGateServer({
+      metrics,
       services: running.flatMap((r) => r.registrations),
       verifier: keys,
       authEnabled: platform.authEnabled,
@@ -144,7 +166,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger,
       async stop() {
         await server.close(platform.shutdownGraceMs);
-        for (const service of running) await service.stop?.();
+        // Reverse order: outbox relays stop before the consumers they may still feed.
+        for (const service of running.toReversed()) await service.stop?.();
         for (const cleanup of cleanups) await cleanup();
       },
     };

@@ -30,3 +30,8 @@ export function failedPrecondition(message: string): ConnectError {
 export function unavailable(message: string): ConnectError {
   return new ConnectError(message, Code.Unavailable);
 }
+
+/** "PermissionDenied" → "permission_denied", the spelling Connect and REST errors use. */
+export function codeLabel(code: Code): string {
+  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase();
+}

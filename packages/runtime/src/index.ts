@@ -8,6 +8,7 @@ export {
   readPlatformConfig,
 } from "./config/platform-config.js";
 export * from "./errors.js";
+export * from "./events/index.js";
 export * from "./identity/index.js";
 export { createLogger, type Logger, silentLogger } from "./log.js";
 export { decodePageToken, encodePageToken } from "./page-token.js";

@@ -24,13 +24,18 @@ const secretPaths = [
 ];
 
 export function createLogger(options: { level: string; name?: string }): Logger {
-  return pino({
-    level: options.level,
-    base: options.name === undefined ? {} : { service: options.name },
-    redact: { paths: secretPaths, censor: "[redacted]" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  });
+  return pino(
+    {
+      level: options.level,
+      base: options.name === undefined ? {} : { service: options.name },
+      redact: { paths: secretPaths, censor: "[redacted]" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    // Buffered writes: one write(2) per line cost ~20 µs of every call. pino flushes the
+    // buffer when the process exits.
+    pino.destination({ sync: false, minLength: 4096 }),
+  );
 }
 
 /** A logger that drops everything, for tests and tools. */

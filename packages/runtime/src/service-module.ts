@@ -1,6 +1,8 @@
 import type { Pool } from "pg";
+import type { Registry } from "prom-client";
 import type { EnvReader } from "./config/env-reader.js";
 import type { PlatformConfig } from "./config/platform-config.js";
+import type { EventBus } from "./events/event-bus.js";
 import type { ApiKeyStore } from "./identity/index.js";
 import type { Logger } from "./log.js";
 import type { ServiceRegistration } from "./server/gate-server.js";
@@ -12,6 +14,10 @@ export interface ServiceContext {
   pool: Pool;
   keys: ApiKeyStore;
   coordination: Coordination;
+  /** Events between services (Redis Streams or in-process), fed by each outbox relay. */
+  bus: EventBus;
+  /** The process's Prometheus registry, for service-specific metrics. */
+  metrics: Registry;
   logger: Logger;
 }
 
@@ -32,6 +38,11 @@ export interface GateServiceModule<Config = unknown> {
   schema: string;
   /** Folder of numbered forward-only SQL migrations. */
   migrationsDir: string;
+  /**
+   * True when the service writes events through a transactional outbox or consumes them:
+   * the launcher then creates `<schema>_events` and runs the outbox relay.
+   */
+  events?: boolean;
   readConfig(reader: EnvReader): Config;
   start(context: ServiceContext, config: Config): Promise<RunningService>;
 }

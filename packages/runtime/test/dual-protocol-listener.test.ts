@@ -65,7 +65,7 @@ describe("graceful close", () => {
   it("finishes requests in flight and ends idle keep-alive connections without the deadline", async () => {
     const listener = await listenDualProtocol(
       (req, res) => {
-        setTimeout(() => res.end(req.url), req.url === "/slow" ? 200 : 0);
+        setTimeout(() => res.end(req.url ?? ""), req.url === "/slow" ? 200 : 0);
       },
       { host: "127.0.0.1", port: 0 },
     );

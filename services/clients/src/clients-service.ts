@@ -18,18 +18,24 @@ import {
   permissionDenied,
   requireOneOf,
   requireText,
+  requireUuid,
   withTransaction,
 } from "@gate/runtime";
 import type { Pool } from "pg";
 import { clientStatuses, reportableStatuses } from "./client-status.js";
 import type { ClientsConfig } from "./clients-config.js";
 import type { ClientRow, ClientsStore } from "./clients-store.js";
+import { recordDocument } from "./document-registration.js";
+import { validateDocument } from "./document-validation.js";
+import type { DocumentsStore } from "./documents-store.js";
+import type { StatisticsStore } from "./statistics-store.js";
 
 const {
   ClientSchema,
   HeartbeatResponseSchema,
   ListClientsResponseSchema,
   RegisterClientResponseSchema,
+  RegisterDocumentResponseSchema,
 } = clientsV1;
 
 /** Printable ASCII without blanks: a chosen key must survive an HTTP header unchanged. */
@@ -37,7 +43,11 @@ const chosenKeyPattern = /^[\x21-\x7e]{24,256}$/;
 
 export interface ClientsServiceDeps {
   pool: Pool;
+  /** The service's schema, whose outbox receives its events. */
+  schema: string;
   store: ClientsStore;
+  documents: DocumentsStore;
+  statistics: StatisticsStore;
   keys: ApiKeyStore;
   config: ClientsConfig;
 }
@@ -45,7 +55,7 @@ export interface ClientsServiceDeps {
 export function clientsServiceImpl(
   deps: ClientsServiceDeps,
 ): ServiceImpl<typeof clientsV1.ClientsService> {
-  const { pool, store, keys, config } = deps;
+  const { pool, store, statistics, keys, config } = deps;
   return {
     async registerClient(req) {
       const clientName = requireText("client_name", req.clientName, { min: 1, max: 200 });
@@ -79,7 +89,7 @@ export function clientsServiceImpl(
     },
 
     async heartbeat(req, ctx) {
-      const clientId = callingClient(ctx);
+      const clientId = callingClient(ctx, "a heartbeat");
       const status =
         req.status === "" ? "active" : requireOneOf("status", req.status, reportableStatuses);
       const error = requireText("error_message", req.errorMessage, { max: 2000 });
@@ -125,18 +135,64 @@ export function clientsServiceImpl(
           : "";
       return create(ListClientsResponseSchema, { clients: page.map(toMessage), nextPageToken });
     },
+
+    async getClientStatistics(req, ctx) {
+      const clientId = statisticsSubject(ctx, req.clientId);
+      const found = await statistics.get(pool, clientId);
+      if (found === null) throw notFound(`client ${clientId}`);
+      return found;
+    },
+
+    async registerDocument(req, ctx) {
+      const clientId = callingClient(ctx, "a document registration");
+      const doc = validateDocument(req);
+      const registration = await recordDocument(deps, clientId, doc).catch((error: unknown) => {
+        // The key outlived its client record: the same answer a heartbeat gets.
+        if (isForeignKeyViolation(error)) throw notFound(`client ${clientId}`);
+        throw error;
+      });
+      return create(RegisterDocumentResponseSchema, {
+        registryId: doc.registryId,
+        created: registration.created,
+        clientId: registration.clientId,
+      });
+    },
   };
 }
 
-/** The client a heartbeat is for: always the holder of the calling key. */
-function callingClient(ctx: HandlerContext): string {
+/** The client a call is for: always the holder of the calling key. */
+function callingClient(ctx: HandlerContext, what: string): string {
   const caller = callerOf(ctx);
   if (caller.role !== "client") {
-    throw failedPrecondition(
-      "a heartbeat identifies its client by the client's API key (X-API-Key)",
-    );
+    throw failedPrecondition(`${what} identifies its client by the client's API key (X-API-Key)`);
   }
   return caller.subject;
+}
+
+/**
+ * Whose statistics a caller may read: a client only its own, an operator anyone's. The
+ * format is checked first (it reveals nothing), then the permission, and only then does
+ * the caller learn whether the client exists, so a client cannot probe for other ids.
+ */
+function statisticsSubject(ctx: HandlerContext, requested: string): string {
+  const caller = callerOf(ctx);
+  if (requested === "" || requested === "me") {
+    if (caller.role !== "client") {
+      throw failedPrecondition(
+        '"me" means the client of the calling API key; pass a client_id to read another client',
+      );
+    }
+    return caller.subject;
+  }
+  const clientId = requireUuid("client_id", requested);
+  if (caller.role === "operator" || (caller.role === "client" && caller.subject === clientId)) {
+    return clientId;
+  }
+  throw permissionDenied("a client may read only its own statistics");
+}
+
+function isForeignKeyViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "23503";
 }
 
 function checkEnrollment(config: ClientsConfig, offered: string): void {

@@ -12,6 +12,10 @@ export interface PlatformConfig {
   databaseUrl: string | undefined;
   /** Redis URL; undefined = in-process cache and pub/sub. */
   redisUrl: string | undefined;
+  /** Namespace of every Redis key, stream and channel, so several deployments can share one. */
+  redisKeyPrefix: string;
+  /** How long a Redis Streams event may sit unacknowledged before another consumer retries it. */
+  eventsClaimIdleMs: number;
   /** ClickHouse URL; undefined = the embedded engine. */
   clickhouseUrl: string | undefined;
   /** Folder for the embedded database and other local state. */
@@ -30,6 +34,8 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
     authEnabled: reader.boolean("ENABLE_AUTH", true),
     databaseUrl: readDatabaseUrl(reader),
     redisUrl: reader.url("REDIS_URL", ["redis", "rediss"]),
+    redisKeyPrefix: reader.string("REDIS_KEY_PREFIX", "gate:"),
+    eventsClaimIdleMs: reader.integer("EVENTS_CLAIM_IDLE_MS", 30_000, { min: 100, max: 3_600_000 }),
     clickhouseUrl: reader.url("CLICKHOUSE_URL", ["http", "https"]),
     dataDir: reader.string("GATE_DATA_DIR", ".data"),
     logLevel: reader.oneOf(

@@ -27,8 +27,23 @@ export class RpcMetrics {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "gate_" });
   }
 
+  /** Label children bound once per RPC and code: hashing labels on every call is costly. */
+  readonly #bound = new Map<
+    string,
+    { calls: { inc(): void }; duration: { observe(v: number): void } }
+  >();
+
   record(service: string, method: string, code: string, seconds: number): void {
-    this.calls.inc({ service, method, code });
-    this.duration.observe({ service, method }, seconds);
+    const key = `${service}/${method}/${code}`;
+    let bound = this.#bound.get(key);
+    if (bound === undefined) {
+      bound = {
+        calls: this.calls.labels({ service, method, code }),
+        duration: this.duration.labels({ service, method }),
+      };
+      this.#bound.set(key, bound);
+    }
+    bound.calls.inc();
+    bound.duration.observe(seconds);
   }
 }

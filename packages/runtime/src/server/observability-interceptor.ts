@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { codeLabel } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RpcMetrics } from "./metrics.js";
 import { principalKey } from "./principal.js";
@@ -90,9 +91,4 @@ async function* observeStream<T>(
   } finally {
     onEnd(failure);
   }
-}
-
-/** "PermissionDenied" → "permission_denied", the spelling Connect and gRPC docs use. */
-function codeLabel(code: Code): string {
-  return Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toLowerCase();
 }

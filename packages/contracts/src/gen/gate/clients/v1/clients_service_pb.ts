@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gate/clients/v1/clients_service.proto.
  */
 export const file_gate_clients_v1_clients_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVnYXRlL2NsaWVudHMvdjEvY2xpZW50c19zZXJ2aWNlLnByb3RvEg9nYXRlLmNsaWVudHMudjEi9gEKBkNsaWVudBIKCgJpZBgBIAEoCRITCgtjbGllbnRfbmFtZRgCIAEoCRITCgtjbGllbnRfaG9zdBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSMgoObGFzdF9oZWFydGJlYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCCABKAkiagoVUmVnaXN0ZXJDbGllbnRSZXF1ZXN0EhMKC2NsaWVudF9uYW1lGAEgASgJEhMKC2NsaWVudF9ob3N0GAIgASgJEg8KB2FwaV9rZXkYAyABKAkSFgoOZW5yb2xsbWVudF9rZXkYBCABKAkiZQoWUmVnaXN0ZXJDbGllbnRSZXNwb25zZRIRCgljbGllbnRfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCRInCgZjbGllbnQYAyABKAsyFy5nYXRlLmNsaWVudHMudjEuQ2xpZW50IjkKEEhlYXJ0YmVhdFJlcXVlc3QSDgoGc3RhdHVzGAEgASgJEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiagoRSGVhcnRiZWF0UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoSTGlzdENsaWVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhUKDXN0YXR1c19maWx0ZXIYAyABKAkiWAoTTGlzdENsaWVudHNSZXNwb25zZRIoCgdjbGllbnRzGAEgAygLMhcuZ2F0ZS5jbGllbnRzLnYxLkNsaWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkyhgMKDkNsaWVudHNTZXJ2aWNlEoYBCg5SZWdpc3RlckNsaWVudBImLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckNsaWVudFJlcXVlc3QaJy5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJDbGllbnRSZXNwb25zZSIjgtPkkwIdOgEqIhgvYXBpL3YxL2NsaWVudHMvcmVnaXN0ZXISeAoJSGVhcnRiZWF0EiEuZ2F0ZS5jbGllbnRzLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIi5nYXRlLmNsaWVudHMudjEuSGVhcnRiZWF0UmVzcG9uc2UiJILT5JMCHjoBKiIZL2FwaS92MS9jbGllbnRzL2hlYXJ0YmVhdBJxCgtMaXN0Q2xpZW50cxIjLmdhdGUuY2xpZW50cy52MS5MaXN0Q2xpZW50c1JlcXVlc3QaJC5nYXRlLmNsaWVudHMudjEuTGlzdENsaWVudHNSZXNwb25zZSIXgtPkkwIREg8vYXBpL3YxL2NsaWVudHNiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CiVnYXRlL2NsaWVudHMvdjEvY2xpZW50c19zZXJ2aWNlLnByb3RvEg9nYXRlLmNsaWVudHMudjEi9gEKBkNsaWVudBIKCgJpZBgBIAEoCRITCgtjbGllbnRfbmFtZRgCIAEoCRITCgtjbGllbnRfaG9zdBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSMgoObGFzdF9oZWFydGJlYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCCABKAkiagoVUmVnaXN0ZXJDbGllbnRSZXF1ZXN0EhMKC2NsaWVudF9uYW1lGAEgASgJEhMKC2NsaWVudF9ob3N0GAIgASgJEg8KB2FwaV9rZXkYAyABKAkSFgoOZW5yb2xsbWVudF9rZXkYBCABKAkiZQoWUmVnaXN0ZXJDbGllbnRSZXNwb25zZRIRCgljbGllbnRfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCRInCgZjbGllbnQYAyABKAsyFy5nYXRlLmNsaWVudHMudjEuQ2xpZW50IjkKEEhlYXJ0YmVhdFJlcXVlc3QSDgoGc3RhdHVzGAEgASgJEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiagoRSGVhcnRiZWF0UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoSTGlzdENsaWVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhUKDXN0YXR1c19maWx0ZXIYAyABKAkiWAoTTGlzdENsaWVudHNSZXNwb25zZRIoCgdjbGllbnRzGAEgAygLMhcuZ2F0ZS5jbGllbnRzLnYxLkNsaWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLwoaR2V0Q2xpZW50U3RhdGlzdGljc1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJIsUCCg5UYXNrU3RhdGlzdGljcxITCgt0b3RhbF90YXNrcxgBIAEoBRIXCg9jb21wbGV0ZWRfdGFza3MYAiABKAUSGQoRaW5fcHJvZ3Jlc3NfdGFza3MYAyABKAUSFAoMZmFpbGVkX3Rhc2tzGAQgASgFEhUKDXBlbmRpbmdfdGFza3MYBSABKAUSHQoVdG90YWxfZG9jc19mcm9tX3Rhc2tzGAYgASgFEhkKEXRvdGFsX2RvY3NfZmFpbGVkGAcgASgFEhoKEnRvdGFsX2RvY3Nfc2tpcHBlZBgIIAEoBRIzCg9maXJzdF90YXNrX2RhdGUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdGFza19kYXRlGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoSRG9jdW1lbnRTdGF0aXN0aWNzEhcKD3RvdGFsX2RvY3VtZW50cxgBIAEoBRIWCg51bmlxdWVfcmVnaW9ucxgCIAEoBRIdChV1bmlxdWVfaW5zdGFuY2VfdHlwZXMYAyABKAUSGQoRdW5pcXVlX2Nhc2VfdHlwZXMYBCABKAUSHAoUY2xhc3NpZmllZF9kb2N1bWVudHMYBSABKAUSNwoTZmlyc3RfZG9jdW1lbnRfZGF0ZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kb2N1bWVudF9kYXRlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK2AwobR2V0Q2xpZW50U3RhdGlzdGljc1Jlc3BvbnNlEgoKAmlkGAEgASgJEhMKC2NsaWVudF9uYW1lGAIgASgJEhMKC2NsaWVudF9ob3N0GAMgASgJEg4KBnN0YXR1cxgEIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHQoVdG90YWxfdGFza3NfY29tcGxldGVkGAYgASgFEiIKGnRvdGFsX2RvY3VtZW50c19kb3dubG9hZGVkGAcgASgFEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKD3Rhc2tfc3RhdGlzdGljcxgKIAEoCzIfLmdhdGUuY2xpZW50cy52MS5UYXNrU3RhdGlzdGljcxJAChNkb2N1bWVudF9zdGF0aXN0aWNzGAsgASgLMiMuZ2F0ZS5jbGllbnRzLnYxLkRvY3VtZW50U3RhdGlzdGljcyKcAgoXUmVnaXN0ZXJEb2N1bWVudFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRITCgtyZWdpc3RyeV9pZBgCIAEoCRIOCgZyZWdpb24YAyABKAkSFQoNaW5zdGFuY2VfdHlwZRgEIAEoCRIRCgljYXNlX3R5cGUYBSABKAkSFgoOY2xhc3NpZmljYXRpb24YBiABKAkSMQoNZGVjaXNpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOcHVibGlzaGVkX2RhdGUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNpemVfYnl0ZXMYCSABKAMSDgoGc2hhMjU2GAogASgJIlMKGFJlZ2lzdGVyRG9jdW1lbnRSZXNwb25zZRITCgtyZWdpc3RyeV9pZBgBIAEoCRIPCgdjcmVhdGVkGAIgASgIEhEKCWNsaWVudF9pZBgDIAEoCTLbBQoOQ2xpZW50c1NlcnZpY2UShgEKDlJlZ2lzdGVyQ2xpZW50EiYuZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyQ2xpZW50UmVxdWVzdBonLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckNsaWVudFJlc3BvbnNlIiOC0+STAh06ASoiGC9hcGkvdjEvY2xpZW50cy9yZWdpc3RlchJ4CglIZWFydGJlYXQSIS5nYXRlLmNsaWVudHMudjEuSGVhcnRiZWF0UmVxdWVzdBoiLmdhdGUuY2xpZW50cy52MS5IZWFydGJlYXRSZXNwb25zZSIkgtPkkwIeOgEqIhkvYXBpL3YxL2NsaWVudHMvaGVhcnRiZWF0EnEKC0xpc3RDbGllbnRzEiMuZ2F0ZS5jbGllbnRzLnYxLkxpc3RDbGllbnRzUmVxdWVzdBokLmdhdGUuY2xpZW50cy52MS5MaXN0Q2xpZW50c1Jlc3BvbnNlIheC0+STAhESDy9hcGkvdjEvY2xpZW50cxLBAQoTR2V0Q2xpZW50U3RhdGlzdGljcxIrLmdhdGUuY2xpZW50cy52MS5HZXRDbGllbnRTdGF0aXN0aWNzUmVxdWVzdBosLmdhdGUuY2xpZW50cy52MS5HZXRDbGllbnRTdGF0aXN0aWNzUmVzcG9uc2UiT4LT5JMCSVofEh0vYXBpL3YxL2NsaWVudHMvbWUvc3RhdGlzdGljcxImL2FwaS92MS9jbGllbnRzL3tjbGllbnRfaWR9L3N0YXRpc3RpY3MSjgEKEFJlZ2lzdGVyRG9jdW1lbnQSKC5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJEb2N1bWVudFJlcXVlc3QaKS5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJEb2N1bWVudFJlc3BvbnNlIiWC0+STAh86ASoiGi9hcGkvdjEvZG9jdW1lbnRzL3JlZ2lzdGVyYgZwcm90bzM", [file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Client is one registered downloader host.
@@ -290,6 +290,384 @@ export const ListClientsResponseSchema: GenMessage<ListClientsResponse> = /*@__P
   messageDesc(file_gate_clients_v1_clients_service, 6);
 
 /**
+ * GetClientStatisticsRequest names the client.
+ *
+ * @generated from message gate.clients.v1.GetClientStatisticsRequest
+ */
+export type GetClientStatisticsRequest = Message<"gate.clients.v1.GetClientStatisticsRequest"> & {
+  /**
+   * The client id (UUID); empty or "me" for the caller.
+   *
+   * @generated from field: string client_id = 1;
+   */
+  clientId: string;
+};
+
+/**
+ * Describes the message gate.clients.v1.GetClientStatisticsRequest.
+ * Use `create(GetClientStatisticsRequestSchema)` to create a new message.
+ */
+export const GetClientStatisticsRequestSchema: GenMessage<GetClientStatisticsRequest> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 7);
+
+/**
+ * TaskStatistics are the tasks a client worked on (seed 000).
+ *
+ * @generated from message gate.clients.v1.TaskStatistics
+ */
+export type TaskStatistics = Message<"gate.clients.v1.TaskStatistics"> & {
+  /**
+   * Tasks the client was assigned.
+   *
+   * @generated from field: int32 total_tasks = 1;
+   */
+  totalTasks: number;
+
+  /**
+   * Of those, completed by this client.
+   *
+   * @generated from field: int32 completed_tasks = 2;
+   */
+  completedTasks: number;
+
+  /**
+   * Of those, currently leased to it.
+   *
+   * @generated from field: int32 in_progress_tasks = 3;
+   */
+  inProgressTasks: number;
+
+  /**
+   * Of those, whose attempt by this client failed or timed out.
+   *
+   * @generated from field: int32 failed_tasks = 4;
+   */
+  failedTasks: number;
+
+  /**
+   * Of those, given back by this client and waiting in the queue.
+   *
+   * @generated from field: int32 pending_tasks = 5;
+   */
+  pendingTasks: number;
+
+  /**
+   * Documents downloaded in the client's completed tasks.
+   *
+   * @generated from field: int32 total_docs_from_tasks = 6;
+   */
+  totalDocsFromTasks: number;
+
+  /**
+   * Documents that failed in its tasks.
+   *
+   * @generated from field: int32 total_docs_failed = 7;
+   */
+  totalDocsFailed: number;
+
+  /**
+   * Documents skipped in its tasks.
+   *
+   * @generated from field: int32 total_docs_skipped = 8;
+   */
+  totalDocsSkipped: number;
+
+  /**
+   * When the client was first assigned a task.
+   *
+   * @generated from field: google.protobuf.Timestamp first_task_date = 9;
+   */
+  firstTaskDate?: Timestamp | undefined;
+
+  /**
+   * When the client was last assigned a task.
+   *
+   * @generated from field: google.protobuf.Timestamp last_task_date = 10;
+   */
+  lastTaskDate?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message gate.clients.v1.TaskStatistics.
+ * Use `create(TaskStatisticsSchema)` to create a new message.
+ */
+export const TaskStatisticsSchema: GenMessage<TaskStatistics> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 8);
+
+/**
+ * DocumentStatistics are the documents a client registered (seed 000).
+ *
+ * @generated from message gate.clients.v1.DocumentStatistics
+ */
+export type DocumentStatistics = Message<"gate.clients.v1.DocumentStatistics"> & {
+  /**
+   * Documents registered by the client.
+   *
+   * @generated from field: int32 total_documents = 1;
+   */
+  totalDocuments: number;
+
+  /**
+   * Distinct regions among them.
+   *
+   * @generated from field: int32 unique_regions = 2;
+   */
+  uniqueRegions: number;
+
+  /**
+   * Distinct instance types among them.
+   *
+   * @generated from field: int32 unique_instance_types = 3;
+   */
+  uniqueInstanceTypes: number;
+
+  /**
+   * Distinct case types among them.
+   *
+   * @generated from field: int32 unique_case_types = 4;
+   */
+  uniqueCaseTypes: number;
+
+  /**
+   * Documents with a classification.
+   *
+   * @generated from field: int32 classified_documents = 5;
+   */
+  classifiedDocuments: number;
+
+  /**
+   * When its first document was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp first_document_date = 6;
+   */
+  firstDocumentDate?: Timestamp | undefined;
+
+  /**
+   * When its last document was registered.
+   *
+   * @generated from field: google.protobuf.Timestamp last_document_date = 7;
+   */
+  lastDocumentDate?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message gate.clients.v1.DocumentStatistics.
+ * Use `create(DocumentStatisticsSchema)` to create a new message.
+ */
+export const DocumentStatisticsSchema: GenMessage<DocumentStatistics> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 9);
+
+/**
+ * GetClientStatisticsResponse has exactly seed 000's fields.
+ *
+ * @generated from message gate.clients.v1.GetClientStatisticsResponse
+ */
+export type GetClientStatisticsResponse = Message<"gate.clients.v1.GetClientStatisticsResponse"> & {
+  /**
+   * The client id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The client's name.
+   *
+   * @generated from field: string client_name = 2;
+   */
+  clientName: string;
+
+  /**
+   * The client's host.
+   *
+   * @generated from field: string client_host = 3;
+   */
+  clientHost: string;
+
+  /**
+   * "active", "inactive" or "error".
+   *
+   * @generated from field: string status = 4;
+   */
+  status: string;
+
+  /**
+   * The last heartbeat.
+   *
+   * @generated from field: google.protobuf.Timestamp last_heartbeat = 5;
+   */
+  lastHeartbeat?: Timestamp | undefined;
+
+  /**
+   * Tasks completed by the client.
+   *
+   * @generated from field: int32 total_tasks_completed = 6;
+   */
+  totalTasksCompleted: number;
+
+  /**
+   * Documents registered by the client.
+   *
+   * @generated from field: int32 total_documents_downloaded = 7;
+   */
+  totalDocumentsDownloaded: number;
+
+  /**
+   * When the client registered.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 8;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When the client's record last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 9;
+   */
+  updatedAt?: Timestamp | undefined;
+
+  /**
+   * Task statistics.
+   *
+   * @generated from field: gate.clients.v1.TaskStatistics task_statistics = 10;
+   */
+  taskStatistics?: TaskStatistics | undefined;
+
+  /**
+   * Document statistics.
+   *
+   * @generated from field: gate.clients.v1.DocumentStatistics document_statistics = 11;
+   */
+  documentStatistics?: DocumentStatistics | undefined;
+};
+
+/**
+ * Describes the message gate.clients.v1.GetClientStatisticsResponse.
+ * Use `create(GetClientStatisticsResponseSchema)` to create a new message.
+ */
+export const GetClientStatisticsResponseSchema: GenMessage<GetClientStatisticsResponse> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 10);
+
+/**
+ * RegisterDocumentRequest describes one downloaded document.
+ *
+ * @generated from message gate.clients.v1.RegisterDocumentRequest
+ */
+export type RegisterDocumentRequest = Message<"gate.clients.v1.RegisterDocumentRequest"> & {
+  /**
+   * The task it was downloaded for (UUID).
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+
+  /**
+   * The document's id in the court registry, 1 to 100 characters.
+   *
+   * @generated from field: string registry_id = 2;
+   */
+  registryId: string;
+
+  /**
+   * Region (e.g. the CourtRegion search value), up to 100 characters.
+   *
+   * @generated from field: string region = 3;
+   */
+  region: string;
+
+  /**
+   * Instance type (e.g. first instance, appeal), up to 100 characters.
+   *
+   * @generated from field: string instance_type = 4;
+   */
+  instanceType: string;
+
+  /**
+   * Case type (civil, criminal, …), up to 100 characters.
+   *
+   * @generated from field: string case_type = 5;
+   */
+  caseType: string;
+
+  /**
+   * Classification, up to 100 characters; empty when unclassified.
+   *
+   * @generated from field: string classification = 6;
+   */
+  classification: string;
+
+  /**
+   * Date of the decision, when known.
+   *
+   * @generated from field: google.protobuf.Timestamp decision_date = 7;
+   */
+  decisionDate?: Timestamp | undefined;
+
+  /**
+   * Date the registry published it, when known.
+   *
+   * @generated from field: google.protobuf.Timestamp published_date = 8;
+   */
+  publishedDate?: Timestamp | undefined;
+
+  /**
+   * Size of the saved file in bytes.
+   *
+   * @generated from field: int64 size_bytes = 9;
+   */
+  sizeBytes: bigint;
+
+  /**
+   * SHA-256 of the saved file, 64 lowercase hex characters.
+   *
+   * @generated from field: string sha256 = 10;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message gate.clients.v1.RegisterDocumentRequest.
+ * Use `create(RegisterDocumentRequestSchema)` to create a new message.
+ */
+export const RegisterDocumentRequestSchema: GenMessage<RegisterDocumentRequest> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 11);
+
+/**
+ * RegisterDocumentResponse says whether this call registered the document.
+ *
+ * @generated from message gate.clients.v1.RegisterDocumentResponse
+ */
+export type RegisterDocumentResponse = Message<"gate.clients.v1.RegisterDocumentResponse"> & {
+  /**
+   * The document's registry id.
+   *
+   * @generated from field: string registry_id = 1;
+   */
+  registryId: string;
+
+  /**
+   * True when this call registered it; false when it was already registered.
+   *
+   * @generated from field: bool created = 2;
+   */
+  created: boolean;
+
+  /**
+   * The client that registered it first.
+   *
+   * @generated from field: string client_id = 3;
+   */
+  clientId: string;
+};
+
+/**
+ * Describes the message gate.clients.v1.RegisterDocumentResponse.
+ * Use `create(RegisterDocumentResponseSchema)` to create a new message.
+ */
+export const RegisterDocumentResponseSchema: GenMessage<RegisterDocumentResponse> = /*@__PURE__*/
+  messageDesc(file_gate_clients_v1_clients_service, 12);
+
+/**
  * ClientsService keeps the registry of downloader hosts (seed 001) and, with the tasks
  * service's events, their statistics (seed 000).
  *
@@ -332,6 +710,28 @@ export const ClientsService: GenService<{
     methodKind: "unary";
     input: typeof ListClientsRequestSchema;
     output: typeof ListClientsResponseSchema;
+  },
+  /**
+   * GetClientStatistics returns seed 000's statistics of one client. A client may read
+   * only its own (client_id empty or "me"); operators may read any.
+   *
+   * @generated from rpc gate.clients.v1.ClientsService.GetClientStatistics
+   */
+  getClientStatistics: {
+    methodKind: "unary";
+    input: typeof GetClientStatisticsRequestSchema;
+    output: typeof GetClientStatisticsResponseSchema;
+  },
+  /**
+   * RegisterDocument records a document the calling client downloaded. Registering the
+   * same registry id again changes nothing and answers with the first registration.
+   *
+   * @generated from rpc gate.clients.v1.ClientsService.RegisterDocument
+   */
+  registerDocument: {
+    methodKind: "unary";
+    input: typeof RegisterDocumentRequestSchema;
+    output: typeof RegisterDocumentResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_gate_clients_v1_clients_service, 0);

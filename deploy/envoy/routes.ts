@@ -1,0 +1,125 @@
+// The edge's one table: every Gate service of SPEC.md, where Envoy sends it, and what the
+// generator must know that the protos do not say. deploy/envoy/generate.ts turns this table
+// plus the `google.api.http` annotations of the implemented services into envoy.yaml;
+// tests/e2e/envoy-config.test.ts checks the result against the same table.
+//
+// Adding a service when it lands: set `implemented: true` (its proto must be in
+// @gate/contracts' gateFiles), fix its streaming list if the proto says otherwise (the
+// generator refuses to run until they agree), run `npm run generate:envoy`.
+
+export interface EdgeService {
+  /** The services/<name> folder, and the compose service that runs it. */
+  readonly name: string;
+  /** Proto package; gRPC, gRPC-Web and Connect paths start with `/<package>.`. */
+  readonly protoPackage: string;
+  /** The service inside the package (one service per package, per STYLE.md). */
+  readonly service: string;
+  /** Envoy cluster name. */
+  readonly cluster: string;
+  /** Host and port of the replicas, as the compose file names them; resolved by DNS. */
+  readonly upstream: { readonly host: string; readonly port: number };
+  /**
+   * Methods that stream (client, server or both). Their routes get `timeout: 0s`; a route
+   * timeout would cut a downloader's lease stream. For an implemented service the generator
+   * checks this list against the proto.
+   */
+  readonly streamingRpcs: readonly string[];
+  /** Methods that get the strict rate limit (REST and RPC paths alike) instead of the general one. */
+  readonly strictRateLimitRpcs: readonly string[];
+  /** Only implemented services get routes and a cluster. */
+  readonly implemented: boolean;
+}
+
+/** A token bucket of Envoy's local rate limit (per route, per Envoy instance). */
+export interface RateLimit {
+  readonly maxTokens: number;
+  readonly tokensPerFill: number;
+  /** A proto3 JSON duration, e.g. "1s". */
+  readonly fillInterval: string;
+}
+
+export const edgeServices: readonly EdgeService[] = [
+  {
+    name: "tasks",
+    protoPackage: "gate.tasks.v1",
+    service: "TasksService",
+    cluster: "tasks",
+    upstream: { host: "tasks", port: 8080 },
+    // SPEC T5 (the downloaders' lease stream) and T10 (live task changes).
+    streamingRpcs: ["Lease", "WatchTasks"],
+    strictRateLimitRpcs: [],
+    implemented: true,
+  },
+  {
+    name: "clients",
+    protoPackage: "gate.clients.v1",
+    service: "ClientsService",
+    cluster: "clients",
+    upstream: { host: "clients", port: 8080 },
+    streamingRpcs: [],
+    // Open registration mints an API key per call: the one write anyone may make.
+    strictRateLimitRpcs: ["RegisterClient"],
+    implemented: true,
+  },
+  {
+    name: "telemetry",
+    protoPackage: "gate.telemetry.v1",
+    service: "TelemetryService",
+    cluster: "telemetry",
+    upstream: { host: "telemetry", port: 8080 },
+    // SPEC M3 and M5: client-streaming ingestion. Provisional names, as for tasks.
+    streamingRpcs: ["StreamMetrics", "StreamSignalEvents"],
+    strictRateLimitRpcs: [],
+    implemented: false,
+  },
+  {
+    name: "reports",
+    protoPackage: "gate.reports.v1",
+    service: "ReportsService",
+    cluster: "reports",
+    upstream: { host: "reports", port: 8080 },
+    streamingRpcs: [],
+    strictRateLimitRpcs: [],
+    implemented: false,
+  },
+  {
+    name: "stats",
+    protoPackage: "gate.stats.v1",
+    service: "StatsService",
+    cluster: "stats",
+    upstream: { host: "stats", port: 8080 },
+    streamingRpcs: [],
+    strictRateLimitRpcs: [],
+    implemented: false,
+  },
+];
+
+/** Settings of the edge as a whole. */
+export const edgeSettings = {
+  /** Each route's own bucket: a flood of one RPC does not starve the others. */
+  generalRateLimit: { maxTokens: 400, tokensPerFill: 200, fillInterval: "1s" },
+  /** Registration: a burst of 20, then 20 a minute, per Envoy instance. */
+  strictRateLimit: { maxTokens: 20, tokensPerFill: 20, fillInterval: "60s" },
+  /** Route timeout of unary RPCs and REST calls; a shorter gRPC deadline wins. */
+  unaryTimeout: "30s",
+} as const satisfies {
+  generalRateLimit: RateLimit;
+  strictRateLimit: RateLimit;
+  unaryTimeout: string;
+};
+
+/** The full proto name of a service, e.g. "gate.clients.v1.ClientsService". */
+export function serviceTypeName(service: EdgeService): string {
+  return `${service.protoPackage}.${service.service}`;
+}
+
+/** The RPC path of a method, e.g. "/gate.clients.v1.ClientsService/RegisterClient". */
+export function rpcPath(service: EdgeService, method: string): string {
+  return `/${serviceTypeName(service)}/${method}`;
+}
+
+export function implementedServices(
+  services: readonly EdgeService[] = edgeServices,
+): EdgeService[] {
+  return services.filter((s) => s.implemented);
+}

@@ -1,0 +1,113 @@
+import { hostname } from "node:os";
+import {
+  applyOnceEach,
+  type BusEvent,
+  type EventBatchHandler,
+  type EventBus,
+  type Logger,
+  type Queryable,
+  type Subscription,
+} from "@gate/runtime";
+import type { Pool } from "pg";
+import { ClientTasksProjection } from "./client-tasks-projection.js";
+import { readTaskEvent, taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
+
+export { taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
+
+/** The consumer group of the clients service: its replicas share the deliveries. */
+export const clientsConsumerGroup = "clients";
+
+export interface ClientsConsumerDeps {
+  pool: Pool;
+  logger: Logger;
+  /** The service's schema, "clients" unless a test says otherwise; its inbox is beside it. */
+  schema?: string;
+}
+
+/**
+ * The handler of both task topics. A delivery is applied in one transaction together with
+ * the inbox records of its event ids (applyOnceEach), so an event already applied, redelivered
+ * after a crash or published twice, changes nothing, and a failure leaves no trace of the
+ * batch: it is delivered again. One transaction per batch rather than per event keeps up
+ * with thousands of task events a second.
+ */
+export function clientsBatchHandler(deps: ClientsConsumerDeps): EventBatchHandler {
+  const schema = deps.schema ?? "clients";
+  const projection = new ClientTasksProjection({ schema });
+  return async (events) => {
+    await applyOnceEach(deps.pool, schema, clientsConsumerGroup, events, (tx, fresh) =>
+      applyTaskEvents(projection, deps.logger, tx, fresh),
+    );
+  };
+}
+
+/** The same, one event at a time (tests, tools). */
+export function clientsEventHandler(deps: ClientsConsumerDeps): (event: BusEvent) => Promise<void> {
+  const batch = clientsBatchHandler(deps);
+  return (event) => batch([event]);
+}
+
+/** Subscribes the clients group to the task topics; stop() ends both subscriptions. */
+export async function startClientsConsumers(
+  deps: ClientsConsumerDeps & { bus: EventBus; consumer?: string },
+): Promise<{ stop(): Promise<void> }> {
+  const batchHandler = clientsBatchHandler(deps);
+  const consumer = deps.consumer ?? `${hostname()}-${process.pid}`;
+  const subscriptions: Subscription[] = [];
+  try {
+    for (const topic of [taskAssignedTopic, taskOutcomeTopic]) {
+      subscriptions.push(
+        await deps.bus.subscribe({ topic, group: clientsConsumerGroup, consumer, batchHandler }),
+      );
+    }
+  } catch (error) {
+    await Promise.allSettled(subscriptions.map((s) => s.stop()));
+    throw error;
+  }
+  return {
+    async stop() {
+      await Promise.all(subscriptions.map((s) => s.stop()));
+    },
+  };
+}
+
+/**
+ * Applies the events not applied before. Locks are taken in one global order so that two
+ * replicas applying overlapping batches wait for each other instead of deadlocking: the
+ * tasks' locks first, sorted, then the clients' counters, sorted, at the end.
+ */
+async function applyTaskEvents(
+  projection: ClientTasksProjection,
+  logger: Logger,
+  tx: Queryable,
+  events: readonly BusEvent[],
+): Promise<void> {
+  const changes = events.flatMap((event) => readTaskEvent(event, logger) ?? []);
+  await projection.lockTasks(
+    tx,
+    changes.map(
+      (change) => (change.kind === "attempt-ended" ? change.attempt : change.point).taskId,
+    ),
+  );
+  const completed = new Map<string, number>();
+  for (const change of changes) {
+    if (change.kind === "assigned") {
+      await projection.settleReleases(tx, change.point);
+      if (!(await projection.assigned(tx, change.point))) {
+        logger.info({ clientId: change.point.clientId }, "assignment to an unknown client ignored");
+      }
+    } else if (change.kind === "left-queue") {
+      await projection.settleReleases(tx, change.point);
+    } else {
+      const { attempt } = change;
+      await projection.settleReleases(tx, attempt);
+      if (!(await projection.attemptEnded(tx, attempt))) {
+        logger.info({ clientId: attempt.clientId }, "outcome of an unknown client ignored");
+      } else if (attempt.status === "completed") {
+        // Counted per applied outcome: each event is applied once and a task succeeds once.
+        completed.set(attempt.clientId, (completed.get(attempt.clientId) ?? 0) + 1);
+      }
+    }
+  }
+  await projection.countCompletedTasks(tx, completed);
+}

@@ -1,0 +1,43 @@
+import { create, toJson } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { eventsV1 } from "@gate/contracts";
+import { appendEvents, withTransaction } from "@gate/runtime";
+import type { Pool } from "pg";
+import type { DocumentInput } from "./document-validation.js";
+import type { DocumentsStore, Registration } from "./documents-store.js";
+
+/** The bus topic of first registrations; the processing-statistics service consumes it. */
+export const documentRegisteredTopic = "documents.registered";
+
+/**
+ * Registers a document for a client. The row, the client's counter and the outbox event
+ * commit together, so the event exists exactly when the document does, whatever dies when.
+ * Read committed (the default) matters: after waiting on a concurrent insert of the same
+ * registry id, the store reads the winner's row in a fresh snapshot.
+ */
+export async function recordDocument(
+  deps: { pool: Pool; documents: DocumentsStore; schema: string },
+  clientId: string,
+  doc: DocumentInput,
+): Promise<Registration> {
+  return withTransaction(deps.pool, async (tx) => {
+    const registration = await deps.documents.register(tx, clientId, doc);
+    if (registration.created) {
+      const event = create(eventsV1.DocumentRegisteredSchema, {
+        registryId: doc.registryId,
+        clientId,
+        taskId: doc.taskId,
+        occurredAt: timestampFromDate(registration.registeredAt),
+      });
+      await appendEvents(tx, deps.schema, [
+        {
+          topic: documentRegisteredTopic,
+          key: clientId,
+          payload: toJson(eventsV1.DocumentRegisteredSchema, event),
+          occurredAt: registration.registeredAt,
+        },
+      ]);
+    }
+    return registration;
+  });
+}

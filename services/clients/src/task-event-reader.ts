@@ -1,0 +1,105 @@
+import { type DescMessage, fromJsonString, type MessageShape } from "@bufbuild/protobuf";
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { eventsV1 } from "@gate/contracts";
+import { type BusEvent, isUuid, type Logger } from "@gate/runtime";
+import {
+  type AttemptEnded,
+  type ClientTaskStatus,
+  outcomeStatuses,
+  type TaskEventPoint,
+} from "./client-tasks-projection.js";
+
+export const taskAssignedTopic = "tasks.assigned";
+export const taskOutcomeTopic = "tasks.outcome";
+
+/** What a task event means for the clients' projection. */
+export type TaskChange =
+  | { kind: "assigned"; point: TaskEventPoint & { clientId: string } }
+  /** A task cancelled while pending: no client's attempt ended, but the task left the queue. */
+  | { kind: "left-queue"; point: TaskEventPoint & { clientId: null } }
+  | { kind: "attempt-ended"; attempt: AttemptEnded };
+
+/**
+ * Reads a "tasks.assigned" or "tasks.outcome" event. An event that cannot be read will not
+ * become readable on redelivery, so it is logged and yields undefined (the consumer records
+ * it as applied) rather than failing the delivery forever. Unknown fields are accepted: a
+ * newer producer may add some.
+ */
+export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange | undefined {
+  const log = logger.child({ eventId: event.id, topic: event.topic });
+  if (event.topic === taskAssignedTopic) {
+    const assigned = parse(eventsV1.TaskAssignedSchema, event, log);
+    if (assigned === undefined || !validIds(assigned, log, { clientRequired: true })) return;
+    const clientId = assigned.clientId.toLowerCase();
+    return { kind: "assigned", point: { ...eventPoint(assigned, event), clientId } };
+  }
+  if (event.topic !== taskOutcomeTopic) {
+    log.warn("event of a topic the clients service does not consume ignored");
+    return undefined;
+  }
+  const outcome = parse(eventsV1.TaskOutcomeSchema, event, log);
+  if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return;
+  const point = eventPoint(outcome, event);
+  if (outcome.clientId === "") return { kind: "left-queue", point: { ...point, clientId: null } };
+  const status: ClientTaskStatus | undefined = outcomeStatuses[outcome.outcome];
+  if (status === undefined) {
+    log.warn({ outcome: outcome.outcome }, "unknown task outcome ignored");
+    return undefined;
+  }
+  return {
+    kind: "attempt-ended",
+    attempt: {
+      ...point,
+      clientId: outcome.clientId.toLowerCase(),
+      status,
+      documentsDownloaded: Math.max(0, outcome.documentsDownloaded),
+      documentsFailed: Math.max(0, outcome.documentsFailed),
+      documentsSkipped: Math.max(0, outcome.documentsSkipped),
+    },
+  };
+}
+
+function parse<Desc extends DescMessage>(
+  schema: Desc,
+  event: BusEvent,
+  log: Logger,
+): MessageShape<Desc> | undefined {
+  try {
+    return fromJsonString(schema, event.payload, { ignoreUnknownFields: true });
+  } catch (error) {
+    log.error({ error: (error as Error).message }, "unreadable event skipped");
+    return undefined;
+  }
+}
+
+/** Ids go into uuid columns: a malformed one would fail the transaction on every retry. */
+function validIds(
+  message: { taskId: string; clientId: string },
+  log: Logger,
+  options: { clientRequired: boolean },
+): boolean {
+  const clientOk = isUuid(message.clientId) || (!options.clientRequired && message.clientId === "");
+  if (isUuid(message.taskId) && clientOk) return true;
+  log.error({ taskId: message.taskId, clientId: message.clientId }, "event with bad ids skipped");
+  return false;
+}
+
+/**
+ * Where the event sits in its task's history. The time is the event's own, or the bus's
+ * record time for a producer that left it out. Ids are lower-cased (here and above) so the
+ * same task or client always sorts, and locks, alike.
+ */
+function eventPoint(
+  message: { taskId: string; attempt: number; occurredAt?: Timestamp | undefined },
+  event: BusEvent,
+): TaskEventPoint {
+  const at =
+    message.occurredAt === undefined
+      ? new Date(event.occurredAt)
+      : timestampDate(message.occurredAt);
+  return {
+    taskId: message.taskId.toLowerCase(),
+    attempt: Math.max(0, message.attempt),
+    at: Number.isNaN(at.getTime()) ? new Date() : at,
+  };
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from "node:crypto";
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { taskAssignedTopic, taskOutcomeTopic } from "@gate/clients";
+import { eventsV1 } from "@gate/contracts";
+import type { BusEvent } from "@gate/runtime";
+
+/** The tasks service's events as the bus would carry them, for feeding the consumer. */
+
+export function taskAssigned(
+  taskId: string,
+  clientId: string,
+  attempt: number,
+  at: Date,
+): BusEvent {
+  const message = create(eventsV1.TaskAssignedSchema, {
+    taskId,
+    clientId,
+    attempt,
+    occurredAt: timestampFromDate(at),
+  });
+  return busEvent(
+    taskAssignedTopic,
+    taskId,
+    toJsonString(eventsV1.TaskAssignedSchema, message),
+    at,
+  );
+}
+
+/** A TaskOutcome's fields; attempt defaults to 1. */
+export interface OutcomeInit {
+  taskId: string;
+  clientId: string;
+  outcome: string;
+  taskStatus?: string;
+  attempt?: number;
+  documentsDownloaded?: number;
+  documentsFailed?: number;
+  documentsSkipped?: number;
+  error?: string;
+  at: Date;
+}
+
+export function taskOutcome(init: OutcomeInit): BusEvent {
+  const { at, ...fields } = init;
+  const message = create(eventsV1.TaskOutcomeSchema, {
+    attempt: 1,
+    ...fields,
+    occurredAt: timestampFromDate(at),
+  });
+  return busEvent(
+    taskOutcomeTopic,
+    init.taskId,
+    toJsonString(eventsV1.TaskOutcomeSchema, message),
+    at,
+  );
+}
+
+export function busEvent(topic: string, key: string, payload: string, at: Date): BusEvent {
+  return { id: randomUUID(), topic, key, payload, occurredAt: at.toISOString() };
+}
+
+/** `base` plus `minutes`. */
+export function minutesAfter(base: Date, minutes: number): Date {
+  return new Date(base.getTime() + minutes * 60_000);
+}

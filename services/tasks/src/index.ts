@@ -1,0 +1,66 @@
+import { fileURLToPath } from "node:url";
+import { tasksV1 } from "@gate/contracts";
+import { defineService, defineServiceModule } from "@gate/runtime";
+import { LeaseHub } from "./lease-hub.js";
+import { LeaseMetrics } from "./lease-metrics.js";
+import { listenForTasks } from "./task-notifications.js";
+import { readTasksConfig } from "./tasks-config.js";
+import { tasksServiceImpl } from "./tasks-service.js";
+import { TasksStore } from "./tasks-store.js";
+import { WatchHub } from "./watch-hub.js";
+
+export { readTasksConfig, type TasksConfig } from "./tasks-config.js";
+
+/** The tasks service: task queue, leases over a stream, planning and watch (SPEC T1–T10). */
+export const tasksModule = defineServiceModule({
+  name: "tasks",
+  schema: "tasks",
+  migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)),
+  events: true,
+  readConfig: readTasksConfig,
+  async start(context, config) {
+    const logger = context.logger;
+    const store = new TasksStore({
+      pool: context.pool,
+      leaseDurationMs: config.leaseDurationMs,
+      retry: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+      defaultMaxAttempts: config.defaultMaxAttempts,
+    });
+    const metrics = new LeaseMetrics(context.metrics);
+    const hub = new LeaseHub({ store, logger, metrics, sweepIntervalMs: config.sweepIntervalMs });
+    const watch = new WatchHub(store, logger);
+    const notifications = await listenForTasks(context.pool, logger, {
+      onAvailable: () => hub.wake(),
+      onChange: (notice) => {
+        hub.onChange(notice);
+        watch.onChange(notice);
+      },
+    });
+    hub.start();
+    const impl = tasksServiceImpl({ store, hub, watch, config, bus: context.bus, logger, metrics });
+    return {
+      registrations: [
+        defineService(tasksV1.TasksService, impl, {
+          CreateTask: ["operator"],
+          CreateTasks: ["operator"],
+          PlanSearch: ["operator"],
+          RequestTask: ["client"],
+          CompleteTask: ["client"],
+          FailTask: ["client"],
+          GetTaskStatusSummary: ["operator", "client"],
+          GetTask: ["operator", "client"],
+          ListTasks: ["operator", "client"],
+          CancelTask: ["operator"],
+          RequeueTasks: ["operator"],
+          Lease: ["client"],
+          WatchTasks: ["operator"],
+        }),
+      ],
+      async stop() {
+        watch.close();
+        await hub.stop();
+        await notifications.stop();
+      },
+    };
+  },
+});

@@ -1,0 +1,89 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ConnectError } from "@connectrpc/connect";
+import { tasksV1 } from "@gate/contracts";
+import { codeLabel } from "@gate/runtime";
+import { AsyncQueue } from "./async-queue.js";
+
+type Outgoing = tasksV1.LeaseResponse["kind"];
+
+/**
+ * One open lease stream: who it is, how much it may run, which leases it holds, and the
+ * queue of messages on their way to it. The hub adds assignments; the stream's reader
+ * handles what the client says (see lease-stream.ts).
+ */
+export class LeaseSession {
+  readonly clientId: string;
+  readonly outbound = new AsyncQueue<tasksV1.LeaseResponse>();
+  readonly #held = new Map<string, number>();
+  #capacity: number;
+
+  constructor(clientId: string, capacity: number) {
+    this.clientId = clientId;
+    this.#capacity = capacity;
+  }
+
+  get ended(): boolean {
+    return this.outbound.closed;
+  }
+
+  get freeCapacity(): number {
+    return this.#capacity - this.#held.size;
+  }
+
+  /** Leases this stream holds: task id → fencing token. */
+  get held(): ReadonlyMap<string, number> {
+    return this.#held;
+  }
+
+  setCapacity(capacity: number): void {
+    this.#capacity = capacity;
+  }
+
+  hold(taskId: string, token: number): void {
+    this.#held.set(taskId, token);
+  }
+
+  /** Drops a lease from this stream's books; true when it held it. */
+  forget(taskId: string): boolean {
+    return this.#held.delete(taskId);
+  }
+
+  send(kind: Outgoing): void {
+    this.outbound.push(create(tasksV1.LeaseResponseSchema, { kind }));
+  }
+
+  ack(
+    kind: string,
+    taskId: string,
+    details: { leaseExpiresAt?: Date | null; taskStatus?: string } = {},
+  ): void {
+    this.send({
+      case: "ack",
+      value: create(tasksV1.LeaseAckSchema, {
+        kind,
+        taskId,
+        taskStatus: details.taskStatus ?? "",
+        leaseExpiresAt:
+          details.leaseExpiresAt == null ? undefined : timestampFromDate(details.leaseExpiresAt),
+      }),
+    });
+  }
+
+  reject(kind: string, taskId: string, error: unknown): void {
+    const connectError = ConnectError.from(error);
+    this.send({
+      case: "rejection",
+      value: create(tasksV1.LeaseRejectionSchema, {
+        kind,
+        taskId,
+        code: codeLabel(connectError.code),
+        message: connectError.rawMessage,
+      }),
+    });
+  }
+
+  end(): void {
+    this.outbound.close();
+  }
+}

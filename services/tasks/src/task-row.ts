@@ -1,0 +1,110 @@
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { tasksV1 } from "@gate/contracts";
+
+export const taskStatuses = ["pending", "assigned", "completed", "failed", "cancelled"] as const;
+export type TaskStatus = (typeof taskStatuses)[number];
+
+/** Kinds of last_error: the two a client reports, and the two the server records itself. */
+export type ErrorKind = "provider_error" | "worker_error" | "timeout" | "cancelled";
+
+/** One download_tasks row, shaped like the Task message. */
+export interface TaskRow {
+  taskId: string;
+  searchParams: Record<string, string>;
+  startPage: number;
+  maxDocuments: number;
+  priority: number;
+  status: TaskStatus;
+  attempt: number;
+  maxAttempts: number;
+  /** The holder while assigned; the last holder after a verdict; null while queued. */
+  assignedClientId: string | null;
+  leaseToken: number;
+  leaseExpiresAt: Date | null;
+  createdAt: Date;
+  assignedAt: Date | null;
+  completedAt: Date | null;
+  documentsDownloaded: number;
+  documentsFailed: number;
+  documentsSkipped: number;
+  resultSummary: JsonObject | null;
+  lastError: string;
+  lastErrorKind: ErrorKind | "";
+  notBefore: Date;
+  updatedAt: Date;
+  /** created_at at full (microsecond) precision, for page cursors. */
+  createdAtCursor: string;
+}
+
+/**
+ * The select list that toTaskRow reads, for a table or CTE named `alias`. Row-returning
+ * statements (UPDATE … RETURNING, CTEs) all go through it, so every method returns the same
+ * complete row.
+ */
+export function taskColumns(alias: string): string {
+  const a = alias;
+  return `${a}.id, ${a}.search_params, ${a}.start_page, ${a}.max_documents, ${a}.priority,
+    ${a}.status, ${a}.attempt, ${a}.max_attempts, ${a}.assigned_client_id, ${a}.lease_token,
+    ${a}.lease_expires_at, ${a}.created_at, ${a}.assigned_at, ${a}.completed_at,
+    ${a}.documents_downloaded, ${a}.documents_failed, ${a}.documents_skipped,
+    ${a}.result_summary, ${a}.last_error, ${a}.last_error_kind, ${a}.not_before, ${a}.updated_at,
+    to_char(${a}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_cursor`;
+}
+
+export function toTaskRow(r: Record<string, unknown>): TaskRow {
+  return {
+    taskId: r.id as string,
+    searchParams: r.search_params as Record<string, string>,
+    startPage: r.start_page as number,
+    maxDocuments: r.max_documents as number,
+    priority: r.priority as number,
+    status: r.status as TaskStatus,
+    attempt: r.attempt as number,
+    maxAttempts: r.max_attempts as number,
+    assignedClientId: (r.assigned_client_id as string | null) ?? null,
+    leaseToken: r.lease_token as number,
+    leaseExpiresAt: (r.lease_expires_at as Date | null) ?? null,
+    createdAt: r.created_at as Date,
+    assignedAt: (r.assigned_at as Date | null) ?? null,
+    completedAt: (r.completed_at as Date | null) ?? null,
+    documentsDownloaded: r.documents_downloaded as number,
+    documentsFailed: r.documents_failed as number,
+    documentsSkipped: r.documents_skipped as number,
+    resultSummary: (r.result_summary as JsonObject | null) ?? null,
+    lastError: r.last_error as string,
+    lastErrorKind: r.last_error_kind as ErrorKind | "",
+    notBefore: r.not_before as Date,
+    updatedAt: r.updated_at as Date,
+    createdAtCursor: r.created_at_cursor as string,
+  };
+}
+
+const timestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));
+
+export function toTaskMessage(row: TaskRow): tasksV1.Task {
+  return create(tasksV1.TaskSchema, {
+    taskId: row.taskId,
+    searchParams: row.searchParams,
+    startPage: row.startPage,
+    maxDocuments: row.maxDocuments,
+    priority: row.priority,
+    status: row.status,
+    attempt: row.attempt,
+    maxAttempts: row.maxAttempts,
+    assignedClientId: row.assignedClientId ?? "",
+    leaseToken: row.leaseToken,
+    leaseExpiresAt: timestamp(row.leaseExpiresAt),
+    createdAt: timestamp(row.createdAt),
+    assignedAt: timestamp(row.assignedAt),
+    completedAt: timestamp(row.completedAt),
+    documentsDownloaded: row.documentsDownloaded,
+    documentsFailed: row.documentsFailed,
+    documentsSkipped: row.documentsSkipped,
+    resultSummary: row.resultSummary ?? undefined,
+    lastError: row.lastError,
+    lastErrorKind: row.lastErrorKind,
+    notBefore: timestamp(row.notBefore),
+    updatedAt: timestamp(row.updatedAt),
+  });
+}

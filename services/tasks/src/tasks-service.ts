@@ -1,0 +1,199 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { tasksV1 } from "@gate/contracts";
+import {
+  callerOf,
+  decodePageToken,
+  encodePageToken,
+  failedPrecondition,
+  invalidArgument,
+  isUuid,
+  notFound,
+  pageSize,
+  requireOneOf,
+  requireText,
+  requireUuid,
+} from "@gate/runtime";
+import type { LeaseHub } from "./lease-hub.js";
+import { type LeaseStreamDeps, leaseStream } from "./lease-stream.js";
+import { checkCounts, checkFailureKind, checkNewTask, checkSearchPlan } from "./task-validation.js";
+import { type TasksStore, taskStatuses, toTaskMessage } from "./tasks-store.js";
+import type { WatchHub } from "./watch-hub.js";
+
+export interface TasksServiceDeps extends LeaseStreamDeps {
+  hub: LeaseHub;
+  watch: WatchHub;
+  store: TasksStore;
+}
+
+/** The client a unary lease call is for: always the holder of the calling key. */
+function callingClient(ctx: HandlerContext): string {
+  const caller = callerOf(ctx);
+  if (caller.role !== "client") {
+    throw failedPrecondition("leases belong to downloader clients: call with a client API key");
+  }
+  return caller.subject;
+}
+
+export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tasksV1.TasksService> {
+  const { store, config } = deps;
+  const defaults = { maxAttempts: config.defaultMaxAttempts };
+  return {
+    async createTask(req) {
+      const task = checkNewTask(req, defaults);
+      const key = requireText("idempotency_key", req.idempotencyKey, { max: 128 });
+      const { tasks } = await store.createTasks([task], key === "" ? {} : { idempotencyKey: key });
+      const [row] = tasks;
+      if (row === undefined) throw new Error("createTasks returned no task");
+      return create(tasksV1.CreateTaskResponseSchema, {
+        taskId: row.taskId,
+        status: row.status,
+        task: toTaskMessage(row),
+      });
+    },
+
+    async createTasks(req) {
+      if (req.tasks.length < 1 || req.tasks.length > 1000)
+        throw invalidArgument("tasks", "must hold 1 to 1000 tasks");
+      const tasks = req.tasks.map((t, i) => checkNewTask(t, defaults, `tasks[${i}].`));
+      const key = requireText("idempotency_key", req.idempotencyKey, { max: 128 });
+      const created = await store.createTasks(tasks, key === "" ? {} : { idempotencyKey: key });
+      return create(tasksV1.CreateTasksResponseSchema, { tasks: created.tasks.map(toTaskMessage) });
+    },
+
+    async planSearch(req) {
+      const plan = checkSearchPlan(req, defaults);
+      const result = await store.planSearch(plan);
+      return create(tasksV1.PlanSearchResponseSchema, {
+        created: result.created.map(toTaskMessage),
+        skippedRanges: result.skippedRanges,
+      });
+    },
+
+    async requestTask(_req, ctx) {
+      const clientId = callingClient(ctx);
+      const [row] = await store.claim(clientId, 1);
+      if (row !== undefined) deps.metrics.granted.inc();
+      return create(
+        tasksV1.RequestTaskResponseSchema,
+        row === undefined ? {} : { task: toTaskMessage(row) },
+      );
+    },
+
+    async completeTask(req, ctx) {
+      const clientId = callingClient(ctx);
+      const taskId = requireUuid("task_id", req.taskId);
+      const counts = checkCounts(req);
+      const row = await store.complete(
+        clientId,
+        taskId,
+        tokenOf(req.leaseToken),
+        counts,
+        req.resultSummary,
+      );
+      deps.hub.wake();
+      return create(tasksV1.CompleteTaskResponseSchema, { taskId: row.taskId, status: row.status });
+    },
+
+    async failTask(req, ctx) {
+      const clientId = callingClient(ctx);
+      const taskId = requireUuid("task_id", req.taskId);
+      const counts = checkCounts(req);
+      const failure = checkFailureKind(req);
+      const row = await store.fail(clientId, taskId, tokenOf(req.leaseToken), {
+        ...failure,
+        counts,
+      });
+      deps.hub.wake();
+      return create(tasksV1.FailTaskResponseSchema, {
+        taskId: row.taskId,
+        status: row.status,
+        notBefore:
+          row.status === "pending" && row.notBefore !== null
+            ? timestampFromDate(row.notBefore)
+            : undefined,
+      });
+    },
+
+    async getTaskStatusSummary() {
+      return create(tasksV1.GetTaskStatusSummaryResponseSchema, await store.summary());
+    },
+
+    async getTask(req) {
+      const row = await store.get(requireUuid("task_id", req.taskId));
+      if (row === null) throw notFound(`task ${req.taskId}`);
+      return create(tasksV1.GetTaskResponseSchema, { task: toTaskMessage(row) });
+    },
+
+    async listTasks(req) {
+      const limit = pageSize(
+        req.pageSize === 0 ? "limit" : "page_size",
+        req.pageSize || req.limit,
+        {
+          fallback: 100,
+          max: 1000,
+        },
+      );
+      const status =
+        req.statusFilter === ""
+          ? undefined
+          : requireOneOf("status_filter", req.statusFilter, taskStatuses);
+      const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
+      if (cursor !== undefined && (cursor.status !== (status ?? "") || !isUuid(cursor.id))) {
+        throw invalidArgument("page_token", "belongs to a different listing");
+      }
+      const rows = await store.list({
+        limit: limit + 1,
+        ...(status === undefined ? {} : { status }),
+        ...(cursor === undefined ? {} : { after: { createdAt: cursor.createdAt, id: cursor.id } }),
+      });
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return create(tasksV1.ListTasksResponseSchema, {
+        tasks: page.map(toTaskMessage),
+        nextPageToken:
+          rows.length > limit && last !== undefined
+            ? encodePageToken({
+                createdAt: last.createdAtCursor,
+                id: last.taskId,
+                status: status ?? "",
+              })
+            : "",
+      });
+    },
+
+    async cancelTask(req) {
+      const taskId = requireUuid("task_id", req.taskId);
+      const reason = requireText("reason", req.reason, { max: 500 });
+      const settled = await store.cancel(
+        taskId,
+        reason === "" ? "cancelled by an operator" : reason,
+      );
+      return create(tasksV1.CancelTaskResponseSchema, { task: toTaskMessage(settled.task) });
+    },
+
+    async requeueTasks(req) {
+      const ids = req.taskIds.map((id, i) => requireUuid(`task_ids[${i}]`, id));
+      const requeued = await store.requeue(ids.length === 0 ? undefined : ids);
+      deps.hub.wake();
+      return create(tasksV1.RequeueTasksResponseSchema, { requeued });
+    },
+
+    lease: leaseStream(deps),
+
+    watchTasks(req, ctx) {
+      const status =
+        req.statusFilter === ""
+          ? undefined
+          : requireOneOf("status_filter", req.statusFilter, taskStatuses);
+      return deps.watch.watch(status, ctx.signal);
+    },
+  };
+}
+
+/** 0 in a request means "no token: the caller's current lease". */
+function tokenOf(token: number): number | undefined {
+  if (token < 0) throw invalidArgument("lease_token", "must not be negative");
+  return token === 0 ? undefined : token;
+}

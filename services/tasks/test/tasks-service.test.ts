@@ -1,0 +1,345 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type RunningPlatform, startPlatform } from "@gate/cli";
+import { clientsModule } from "@gate/clients";
+import { clientsV1, tasksV1 } from "@gate/contracts";
+import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tasksModule } from "../src/index.js";
+import { LeaseClient } from "./lease-client.js";
+
+type TasksRpc = RpcClient<typeof tasksV1.TasksService>;
+
+describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) => {
+  let db: TestDatabase;
+  let platform: RunningPlatform;
+  let operator: { headers: { "x-api-key": string } };
+  let tasks: TasksRpc;
+  let clients: RpcClient<typeof clientsV1.ClientsService>;
+  const streams: LeaseClient[] = [];
+
+  const newClient = async (name: string) => {
+    const { apiKey, clientId } = await clients.registerClient({ clientName: name });
+    return { apiKey, clientId, auth: { headers: { "x-api-key": apiKey } } };
+  };
+  const openStream = (apiKey: string, capacity: number) => {
+    const stream = new LeaseClient(tasks, apiKey, capacity);
+    streams.push(stream);
+    return stream;
+  };
+  const newTask = (max = 10, extra: { priority?: number; maxAttempts?: number } = {}) =>
+    tasks.createTask(
+      { searchParams: { CourtRegion: "11", INSType: "1" }, maxDocuments: max, ...extra },
+      operator,
+    );
+  const rowCount = async (table: string) =>
+    (await db.pool.query(`SELECT count(*)::int AS n FROM tasks.${table}`)).rows[0].n as number;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(target);
+    platform = await startPlatform({
+      env: {
+        DATABASE_URL: db.url,
+        API_PORT: "0",
+        LOG_LEVEL: "silent",
+        LEASE_DURATION_MS: "1500",
+        LEASE_HEARTBEAT_INTERVAL_MS: "300",
+        LEASE_RELEASE_GRACE_MS: "200",
+        TASK_RETRY_BASE_MS: "0",
+        TASK_SWEEP_INTERVAL_MS: "200",
+      },
+      modules: [clientsModule, tasksModule],
+      allowEmbeddedDatabase: false,
+    });
+    const { key } = await platform.keys.mint({
+      role: "operator",
+      subject: "tasks-test",
+      label: "test",
+    });
+    operator = { headers: { "x-api-key": key } };
+    const transport = createGrpcTransport({ baseUrl: platform.url });
+    tasks = createClient(tasksV1.TasksService, transport);
+    clients = createClient(clientsV1.ClientsService, transport);
+  });
+
+  afterAll(async () => {
+    for (const stream of streams) stream.drop();
+    await platform?.stop();
+    await db?.drop();
+  });
+
+  it("pushes a task created while a client waits, without the client asking again", async () => {
+    const host = await newClient("waiting-host");
+    const stream = openStream(host.apiKey, 1);
+    const welcome = await stream.next("welcome");
+    expect(welcome.clientId).toBe(host.clientId);
+    expect(welcome.heartbeatIntervalMs).toBe(300);
+    const created = await newTask(5, { priority: 1000 });
+    const assignment = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    expect(assignment.task).toMatchObject({
+      status: "assigned",
+      assignedClientId: host.clientId,
+      attempt: 1,
+    });
+    expect(assignment.task?.leaseToken).toBeGreaterThan(0);
+    stream.send({
+      case: "completion",
+      value: create(tasksV1.LeaseCompletionSchema, {
+        taskId: created.taskId,
+        leaseToken: assignment.task?.leaseToken ?? 0,
+        documentsDownloaded: 4,
+        documentsSkipped: 1,
+      }),
+    });
+    const ack = await stream.next("ack", (a) => a.kind === "completion");
+    expect(ack).toMatchObject({ taskId: created.taskId, taskStatus: "completed" });
+    const stored = await tasks.getTask({ taskId: created.taskId }, operator);
+    expect(stored.task).toMatchObject({
+      status: "completed",
+      documentsDownloaded: 4,
+      documentsSkipped: 1,
+    });
+    stream.end();
+  });
+
+  it("fences an expired lease: the old holder can neither extend nor complete; the new holder can", async () => {
+    const first = await newClient("slow-host");
+    const second = await newClient("fast-host");
+    const created = await newTask(3, { priority: 999 });
+    const slow = openStream(first.apiKey, 1);
+    const firstLease = await slow.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const oldToken = firstLease.task?.leaseToken ?? 0;
+    // The slow host stops heartbeating; its lease lapses and the sweep requeues the task.
+    const cancelled = await slow.next("cancellation", (c) => c.taskId === created.taskId);
+    expect(cancelled.reason).toMatch(/expired/);
+    const fast = openStream(second.apiKey, 1);
+    const secondLease = await fast.next("assignment", (a) => a.task?.taskId === created.taskId);
+    expect(secondLease.task?.leaseToken).toBeGreaterThan(oldToken);
+
+    for (const kind of ["progress", "completion"] as const) {
+      slow.send(
+        kind === "progress"
+          ? {
+              case: kind,
+              value: create(tasksV1.LeaseProgressSchema, {
+                taskId: created.taskId,
+                leaseToken: oldToken,
+              }),
+            }
+          : {
+              case: kind,
+              value: create(tasksV1.LeaseCompletionSchema, {
+                taskId: created.taskId,
+                leaseToken: oldToken,
+              }),
+            },
+      );
+      const rejection = await slow.next("rejection", (r) => r.kind === kind);
+      expect(rejection).toMatchObject({ taskId: created.taskId, code: "failed_precondition" });
+    }
+    await expect(
+      tasks.completeTask({ taskId: created.taskId, leaseToken: oldToken }, first.auth),
+    ).rejects.toMatchObject({ code: Code.FailedPrecondition });
+    await expect(tasks.completeTask({ taskId: created.taskId }, first.auth)).rejects.toMatchObject({
+      code: Code.FailedPrecondition,
+    });
+    expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.assignedClientId).toBe(
+      second.clientId,
+    );
+
+    fast.send({
+      case: "completion",
+      value: create(tasksV1.LeaseCompletionSchema, {
+        taskId: created.taskId,
+        leaseToken: secondLease.task?.leaseToken ?? 0,
+        documentsDownloaded: 3,
+      }),
+    });
+    expect(await fast.next("ack", (a) => a.kind === "completion")).toMatchObject({
+      taskStatus: "completed",
+    });
+    slow.end();
+    fast.end();
+  });
+
+  it("keeps a lease alive with heartbeats and pushes an operator's cancellation to the holder", async () => {
+    const host = await newClient("steady-host");
+    const created = await newTask(3, { priority: 998 });
+    const stream = openStream(host.apiKey, 1);
+    await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    for (let i = 0; i < 6; i++) {
+      stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
+      const ack = await stream.next("ack", (a) => a.kind === "heartbeat");
+      expect(ack.leaseExpiresAt).toBeDefined();
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.status).toBe(
+      "assigned",
+    );
+    await tasks.cancelTask({ taskId: created.taskId, reason: "wrong region" }, operator);
+    const cancellation = await stream.next("cancellation", (c) => c.taskId === created.taskId);
+    expect(cancellation.reason).toBe("cancelled by an operator");
+    expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.status).toBe(
+      "cancelled",
+    );
+    stream.end();
+  });
+
+  it("retries failures with backoff until max_attempts, then fails with the last error", async () => {
+    const host = await newClient("failing-host");
+    const created = await newTask(2, { priority: 997, maxAttempts: 2 });
+    const stream = openStream(host.apiKey, 1);
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const lease = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+      expect(lease.task?.attempt).toBe(attempt);
+      stream.send({
+        case: "failure",
+        value: create(tasksV1.LeaseFailureSchema, {
+          taskId: created.taskId,
+          leaseToken: lease.task?.leaseToken ?? 0,
+          error: `registry said 503 (${attempt})`,
+          kind: "provider_error",
+          retryable: true,
+        }),
+      });
+      const ack = await stream.next(
+        "ack",
+        (a) => a.kind === "failure" && a.taskId === created.taskId,
+      );
+      expect(ack.taskStatus).toBe(attempt < 2 ? "pending" : "failed");
+    }
+    const final = (await tasks.getTask({ taskId: created.taskId }, operator)).task;
+    expect(final).toMatchObject({
+      status: "failed",
+      lastError: "registry said 503 (2)",
+      lastErrorKind: "provider_error",
+    });
+    expect((await tasks.requeueTasks({ taskIds: [created.taskId] }, operator)).requeued).toBe(1);
+    const again = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    expect(again.task?.attempt).toBe(1);
+    stream.send({
+      case: "release",
+      value: create(tasksV1.LeaseReleaseSchema, {
+        taskId: created.taskId,
+        leaseToken: again.task?.leaseToken ?? 0,
+      }),
+    });
+    await stream.next("ack", (a) => a.kind === "release");
+    stream.end();
+  });
+
+  it("leases over the unary path with the same fencing token", async () => {
+    const host = await newClient("rest-style-host");
+    await newTask(7, { priority: 996 });
+    const res = await tasks.requestTask({}, host.auth);
+    expect(res.task?.status).toBe("assigned");
+    const other = await newClient("intruder");
+    await expect(
+      tasks.completeTask({ taskId: res.task?.taskId ?? "", documentsDownloaded: 1 }, other.auth),
+    ).rejects.toMatchObject({ code: Code.FailedPrecondition });
+    const done = await tasks.completeTask(
+      {
+        taskId: res.task?.taskId ?? "",
+        leaseToken: res.task?.leaseToken ?? 0,
+        documentsDownloaded: 7,
+      },
+      host.auth,
+    );
+    expect(done.status).toBe("completed");
+  });
+
+  it("refuses bad input with the field named and changes nothing", async () => {
+    const host = await newClient("careless-host");
+    const before = await rowCount("download_tasks");
+    const cases: [Promise<unknown>, RegExp][] = [
+      [
+        tasks.createTask({ searchParams: { CourtRegion: "1" }, maxDocuments: 0 }, operator),
+        /max_documents/,
+      ],
+      [
+        tasks.createTask(
+          { searchParams: { CourtRegion: "1" }, maxDocuments: 10_000_000 },
+          operator,
+        ),
+        /max_documents/,
+      ],
+      [
+        tasks.createTask(
+          { searchParams: { CourtRegion: "1" }, maxDocuments: 5, startPage: -1 },
+          operator,
+        ),
+        /start_page/,
+      ],
+      [tasks.createTask({ searchParams: {}, maxDocuments: 5 }, operator), /search_params/],
+      [tasks.getTask({ taskId: "not-a-uuid" }, operator), /task_id/],
+      [tasks.listTasks({ statusFilter: "sleeping" }, operator), /status_filter/],
+      [
+        tasks.completeTask(
+          { taskId: "00000000-0000-4000-8000-000000000000", documentsDownloaded: -1 },
+          host.auth,
+        ),
+        /documents_downloaded/,
+      ],
+    ];
+    for (const [call, field] of cases) {
+      const error = await call.catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: Code.InvalidArgument });
+      expect((error as Error).message).toMatch(field);
+    }
+    await expect(
+      tasks.getTask({ taskId: "00000000-0000-4000-8000-000000000000" }, operator),
+    ).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
+    expect(await rowCount("download_tasks")).toBe(before);
+  });
+
+  it("creates a batch once per idempotency key and plans a search without overlaps", async () => {
+    const batch = {
+      tasks: [1, 2, 3].map((page) =>
+        create(tasksV1.NewTaskSchema, {
+          searchParams: { CourtRegion: "7" },
+          startPage: page,
+          maxDocuments: 10,
+        }),
+      ),
+      idempotencyKey: "batch-7",
+    };
+    const first = await tasks.createTasks(batch, operator);
+    const retried = await tasks.createTasks(batch, operator);
+    expect(retried.tasks.map((t) => t.taskId)).toEqual(first.tasks.map((t) => t.taskId));
+
+    const plan = {
+      searchParams: { CourtRegion: "9" },
+      firstPage: 1,
+      lastPage: 100,
+      pagesPerTask: 10,
+      documentsPerPage: 10,
+    };
+    const planned = await tasks.planSearch(plan, operator);
+    expect(planned.created).toHaveLength(10);
+    const replanned = await tasks.planSearch({ ...plan, lastPage: 120 }, operator);
+    expect(replanned.created).toHaveLength(2);
+    expect(replanned.skippedRanges).toBe(10);
+    const summary = await tasks.getTaskStatusSummary({}, operator);
+    expect(summary.total).toBe(
+      summary.pending + summary.assigned + summary.completed + summary.failed + summary.cancelled,
+    );
+  });
+
+  it("streams task changes to watchers", async () => {
+    const abort = new AbortController();
+    const seen: string[] = [];
+    const watching = (async () => {
+      for await (const change of tasks.watchTasks({}, { ...operator, signal: abort.signal })) {
+        seen.push(`${change.change}:${change.task?.taskId}`);
+      }
+    })().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const created = await newTask(1, { priority: 995 });
+    await expect.poll(() => seen, { timeout: 5000 }).toContain(`created:${created.taskId}`);
+    abort.abort();
+    await watching;
+  });
+});
