@@ -93,6 +93,12 @@ export class LeaseClient {
     this.#wakeWriter?.();
   }
 
+  /** Ends the request side and waits until the server has closed the stream. */
+  async close(): Promise<void> {
+    this.end();
+    await this.done;
+  }
+
   /** Drops the stream (a crash, as far as the server can tell). */
   drop(): void {
     this.#abort.abort();

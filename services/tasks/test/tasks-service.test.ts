@@ -100,16 +100,19 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
       documentsDownloaded: 4,
       documentsSkipped: 1,
     });
-    stream.end();
+    await stream.close();
   });
 
   it("fences an expired lease: the old holder can neither extend nor complete; the new holder can", async () => {
     const first = await newClient("slow-host");
     const second = await newClient("fast-host");
-    const created = await newTask(3, { priority: 999 });
     const slow = openStream(first.apiKey, 1);
+    await slow.next("welcome");
+    const created = await newTask(3, { priority: 999 });
     const firstLease = await slow.next("assignment", (a) => a.task?.taskId === created.taskId);
     const oldToken = firstLease.task?.leaseToken ?? 0;
+    // Take no more work, so the lapsed task can only go to the other host.
+    slow.send({ case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity: 0 }) });
     // The slow host stops heartbeating; its lease lapses and the sweep requeues the task.
     const cancelled = await slow.next("cancellation", (c) => c.taskId === created.taskId);
     expect(cancelled.reason).toMatch(/expired/);
@@ -159,14 +162,15 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     expect(await fast.next("ack", (a) => a.kind === "completion")).toMatchObject({
       taskStatus: "completed",
     });
-    slow.end();
-    fast.end();
+    await slow.close();
+    await fast.close();
   });
 
   it("keeps a lease alive with heartbeats and pushes an operator's cancellation to the holder", async () => {
     const host = await newClient("steady-host");
-    const created = await newTask(3, { priority: 998 });
     const stream = openStream(host.apiKey, 1);
+    await stream.next("welcome");
+    const created = await newTask(3, { priority: 998 });
     await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
     for (let i = 0; i < 6; i++) {
       stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
@@ -183,13 +187,14 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.status).toBe(
       "cancelled",
     );
-    stream.end();
+    await stream.close();
   });
 
   it("retries failures with backoff until max_attempts, then fails with the last error", async () => {
     const host = await newClient("failing-host");
-    const created = await newTask(2, { priority: 997, maxAttempts: 2 });
     const stream = openStream(host.apiKey, 1);
+    await stream.next("welcome");
+    const created = await newTask(2, { priority: 997, maxAttempts: 2 });
     for (let attempt = 1; attempt <= 2; attempt++) {
       const lease = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
       expect(lease.task?.attempt).toBe(attempt);
@@ -226,7 +231,7 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
       }),
     });
     await stream.next("ack", (a) => a.kind === "release");
-    stream.end();
+    await stream.close();
   });
 
   it("leases over the unary path with the same fencing token", async () => {

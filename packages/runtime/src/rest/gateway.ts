@@ -238,11 +238,9 @@ function encodeResponse(
   if (value !== undefined) {
     return JSON.stringify(value);
   }
-  // An unset message field (never emitted, even with alwaysEmitImplicit) is answered with
-  // its type's empty value rather than nothing.
-  return JSON.stringify(
-    field.fieldKind === "message" ? toJson(field.message, create(field.message), options) : null,
-  );
+  // An unset message field means "nothing" (e.g. no task waiting, seed 001's empty answer):
+  // `{}`, not a message of zero values a caller could mistake for a real one.
+  return field.fieldKind === "message" ? "{}" : "null";
 }
 
 /**
