@@ -71,7 +71,8 @@ export async function createTestDatabase(
   };
 }
 
-async function adminQuery(url: string, sql: string): Promise<void> {
+/** One statement on a server's admin connection (CREATE/DROP DATABASE, probes). */
+export async function adminQuery(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   client.on("error", () => {});
   await client.connect();

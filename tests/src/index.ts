@@ -8,3 +8,4 @@ export {
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
 export type { TestServers } from "./provided-context.js";
 export { type RedisTarget, redisTargets } from "./redis-targets.js";
+export { startServicesOn } from "./test-platform.js";

@@ -1,7 +1,12 @@
 import { Code } from "@connectrpc/connect";
-import { type RunningPlatform, startPlatform } from "@gate/cli";
+import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import {
+  createTestDatabase,
+  databaseTargets,
+  startServicesOn,
+  type TestDatabase,
+} from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DownloadServerClient } from "../src/index.js";
 
@@ -13,11 +18,7 @@ describe("DownloadServerClient (SDK)", () => {
     const [target] = databaseTargets();
     if (target === undefined) throw new Error("no database target");
     db = await createTestDatabase(target);
-    platform = await startPlatform({
-      env: { DATABASE_URL: db.url, API_PORT: "0", LOG_LEVEL: "silent" },
-      modules: [clientsModule],
-      allowEmbeddedDatabase: false,
-    });
+    platform = await startServicesOn(db.url, [clientsModule]);
   });
   afterAll(async () => {
     await platform?.stop();

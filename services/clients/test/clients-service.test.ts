@@ -1,9 +1,14 @@
 import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type RunningPlatform, startPlatform } from "@gate/cli";
+import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
 import { clientsV1 } from "@gate/contracts";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import {
+  createTestDatabase,
+  databaseTargets,
+  startServicesOn,
+  type TestDatabase,
+} from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 type ClientsRpc = RpcClient<typeof clientsV1.ClientsService>;
@@ -18,15 +23,8 @@ describe.each(databaseTargets())("clients service on $name PostgreSQL", (target)
 
   beforeAll(async () => {
     db = await createTestDatabase(target);
-    platform = await startPlatform({
-      env: {
-        DATABASE_URL: db.url,
-        API_PORT: "0",
-        LOG_LEVEL: "silent",
-        CLIENT_INACTIVE_AFTER_SECONDS: "60",
-      },
-      modules: [clientsModule],
-      allowEmbeddedDatabase: false,
+    platform = await startServicesOn(db.url, [clientsModule], {
+      CLIENT_INACTIVE_AFTER_SECONDS: "60",
     });
     operatorKey = (await platform.keys.mint({ role: "operator", subject: "test", label: "test" }))
       .key;
@@ -151,16 +149,9 @@ describe.each(databaseTargets())("enrollment-only registration on $name PostgreS
 
   beforeAll(async () => {
     db = await createTestDatabase(target);
-    platform = await startPlatform({
-      env: {
-        DATABASE_URL: db.url,
-        API_PORT: "0",
-        LOG_LEVEL: "silent",
-        CLIENT_REGISTRATION: "enrollment",
-        CLIENT_ENROLLMENT_KEY: enrollmentKey,
-      },
-      modules: [clientsModule],
-      allowEmbeddedDatabase: false,
+    platform = await startServicesOn(db.url, [clientsModule], {
+      CLIENT_REGISTRATION: "enrollment",
+      CLIENT_ENROLLMENT_KEY: enrollmentKey,
     });
   });
   afterAll(async () => {

@@ -3,11 +3,16 @@ import { create, fromJsonString, type MessageInitShape } from "@bufbuild/protobu
 import { type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { migrate, type RunningPlatform, startPlatform } from "@gate/cli";
+import { migrate, type RunningPlatform } from "@gate/cli";
 import { clientsBatchHandler, clientsEventHandler, clientsModule } from "@gate/clients";
 import { clientsV1, eventsV1 } from "@gate/contracts";
 import { type BusEvent, silentLogger } from "@gate/runtime";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import {
+  createTestDatabase,
+  databaseTargets,
+  startServicesOn,
+  type TestDatabase,
+} from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordDocument } from "../src/document-registration.js";
 import { validateDocument } from "../src/document-validation.js";
@@ -62,11 +67,7 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
 
   beforeAll(async () => {
     db = await createTestDatabase(target);
-    platform = await startPlatform({
-      env: { DATABASE_URL: db.url, API_PORT: "0", LOG_LEVEL: "silent" },
-      modules: [clientsModule],
-      allowEmbeddedDatabase: false,
-    });
+    platform = await startServicesOn(db.url, [clientsModule]);
     operatorKey = (await platform.keys.mint({ role: "operator", subject: "test", label: "test" }))
       .key;
     rpc = createClient(clientsV1.ClientsService, createGrpcTransport({ baseUrl: platform.url }));

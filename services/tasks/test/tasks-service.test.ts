@@ -1,10 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { type RunningPlatform, startPlatform } from "@gate/cli";
+import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
 import { clientsV1, tasksV1 } from "@gate/contracts";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import {
+  createTestDatabase,
+  databaseTargets,
+  startServicesOn,
+  type TestDatabase,
+} from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tasksModule } from "../src/index.js";
 import { LeaseClient } from "./lease-client.js";
@@ -38,19 +43,12 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
 
   beforeAll(async () => {
     db = await createTestDatabase(target);
-    platform = await startPlatform({
-      env: {
-        DATABASE_URL: db.url,
-        API_PORT: "0",
-        LOG_LEVEL: "silent",
-        LEASE_DURATION_MS: "1500",
-        LEASE_HEARTBEAT_INTERVAL_MS: "300",
-        LEASE_RELEASE_GRACE_MS: "200",
-        TASK_RETRY_BASE_MS: "0",
-        TASK_SWEEP_INTERVAL_MS: "200",
-      },
-      modules: [clientsModule, tasksModule],
-      allowEmbeddedDatabase: false,
+    platform = await startServicesOn(db.url, [clientsModule, tasksModule], {
+      LEASE_DURATION_MS: "1500",
+      LEASE_HEARTBEAT_INTERVAL_MS: "300",
+      LEASE_RELEASE_GRACE_MS: "200",
+      TASK_RETRY_BASE_MS: "0",
+      TASK_SWEEP_INTERVAL_MS: "200",
     });
     const { key } = await platform.keys.mint({
       role: "operator",

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { redactDatabaseUrl, startEmbeddedPostgres, withDatabaseName } from "@gate/runtime";
 import pg from "pg";
+import { adminQuery } from "../../src/databases.js";
 
 const defaultAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -76,16 +77,5 @@ async function reachable(url: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
-  client.on("error", () => {});
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
   }
 }
