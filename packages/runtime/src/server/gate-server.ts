@@ -1,14 +1,10 @@
 import type { DescService } from "@bufbuild/protobuf";
-import {
-  type ConnectRouter,
-  createRouterTransport,
-  type Interceptor,
-  type ServiceImpl,
-} from "@connectrpc/connect";
+import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
+import { createDirectTransport } from "./direct-transport.js";
 import {
   type DualProtocolListener,
   listenDualProtocol,
@@ -98,9 +94,7 @@ export function createGateServer(options: GateServerOptions): GateServer {
   });
   const rest = createRestGateway({
     services,
-    transport: createRouterTransport(routes, {
-      router: { interceptors, readMaxBytes: options.maxBodyBytes },
-    }),
+    transport: createDirectTransport(options.services, interceptors),
     maxBodyBytes: options.maxBodyBytes,
   });
   const rpcPrefixes = new Set(
