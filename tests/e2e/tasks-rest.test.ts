@@ -1,4 +1,8 @@
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { tasksV1 } from "@gate/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LeaseClient } from "../../services/tasks/test/lease-client.js";
 import {
   createTestDatabase,
   databaseTargets,
@@ -259,5 +263,34 @@ describe("gate tasks (CLI)", () => {
     const res = await runGate(["tasks", "create", "--param", "broken"], env);
     expect(res.code).toBe(1);
     expect(res.stderr.trim()).toBe('gate: --param needs NAME=VALUE (got "broken")');
+  });
+});
+
+describe("shutdown with lease streams open", () => {
+  it("ends every lease stream cleanly at once, then exits 0", async () => {
+    const [target] = databaseTargets();
+    if (target === undefined) throw new Error("no database");
+    const db = await createTestDatabase(target);
+    try {
+      // A long grace: if the stream were left to the deadline it would be cut, not ended.
+      const gate = await startGate(["serve", "clients", "tasks"], {
+        DATABASE_URL: db.url,
+        SHUTDOWN_GRACE_MS: "60000",
+      });
+      const rpc = createClient(tasksV1.TasksService, createGrpcTransport({ baseUrl: gate.url }));
+      const registered = await fetch(`${gate.url}/api/v1/clients/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ client_name: "leaving" }),
+      });
+      const { api_key: apiKey } = (await registered.json()) as { api_key: string };
+      const stream = new LeaseClient(rpc, apiKey, 2);
+      await stream.next("welcome");
+      const exit = gate.stop("SIGTERM");
+      expect(await stream.done).toBeUndefined(); // ended with OK, not an error
+      expect(await exit).toBe(0);
+    } finally {
+      await db.drop();
+    }
   });
 });

@@ -165,6 +165,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       keys,
       logger,
       async stop() {
+        for (const service of running) await service.drain?.();
         await server.close(platform.shutdownGraceMs);
         // Reverse order: outbox relays stop before the consumers they may still feed.
         for (const service of running.toReversed()) await service.stop?.();

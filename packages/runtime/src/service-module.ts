@@ -23,6 +23,11 @@ export interface ServiceContext {
 
 export interface RunningService {
   registrations: ServiceRegistration[];
+  /**
+   * Called first at shutdown, before the server waits for open calls: ends long-lived
+   * streams (so clients move to another replica at once instead of at the deadline).
+   */
+  drain?: () => Promise<void>;
   /** Stops background work; the launcher closes the pools afterwards. */
   stop?: () => Promise<void>;
 }

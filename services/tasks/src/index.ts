@@ -56,9 +56,11 @@ export const tasksModule = defineServiceModule({
           WatchTasks: ["operator"],
         }),
       ],
-      async stop() {
+      async drain() {
         watch.close();
         await hub.stop();
+      },
+      async stop() {
         await notifications.stop();
       },
     };

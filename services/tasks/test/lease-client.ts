@@ -27,7 +27,10 @@ export class LeaseClient {
     });
     this.done = (async () => {
       for await (const response of responses) this.#deliver(response.kind);
-    })().catch((error: unknown) => error);
+    })()
+      .catch((error: unknown) => error)
+      // The server ended the stream: finish our side too, as a well-behaved client does.
+      .finally(() => this.end());
   }
 
   async *#requests(): AsyncIterable<tasksV1.LeaseRequest> {
