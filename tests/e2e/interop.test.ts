@@ -2,10 +2,11 @@
 // it but the .proto files: @grpc/grpc-js (stubs loaded at run time by proto-loader) and
 // Python (grpcio, with the stubs generated into clients/python/gate_sdk). Deadlines and
 // cancellation are checked on unary calls and on a server stream (health Watch), where the
-// server's own metrics show that it saw the stream end. The downloaders' lease stream joins
-// here when the tasks service exists.
+// server's own metrics show that it saw the stream end. The downloaders' lease stream
+// (bidirectional, against `gate serve clients tasks`) is in lease-interop.test.ts.
 
 import { execFile, execFileSync } from "node:child_process";
+import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
@@ -205,6 +206,34 @@ describe("interop with gate serve clients, its own process", () => {
       expect(first).toEqual({ status: "SERVING" });
       expect((await ended).code).toBe(grpc.status.DEADLINE_EXCEEDED);
       expect(await watchesClosed(), "the server still holds the expired stream").toBe(0);
+    });
+
+    // The server's own side of a deadline, with no client timer in the race: Watch over raw
+    // HTTP/2 with a grpc-timeout header. gRPC requires DEADLINE_EXCEEDED (4), even though the
+    // handler itself just stops when its call is aborted. lease-interop.test.ts checks Lease.
+    it("ends the stream with DEADLINE_EXCEEDED on the server's own timer", async () => {
+      const session = http2.connect(gate.url);
+      try {
+        const request = session.request({
+          ":method": "POST",
+          ":path": "/grpc.health.v1.Health/Watch",
+          "content-type": "application/grpc",
+          te: "trailers",
+          "grpc-timeout": "1S",
+        });
+        // One gRPC frame: uncompressed, an empty HealthCheckRequest (service "").
+        request.end(Buffer.from([0, 0, 0, 0, 0]));
+        request.resume();
+        const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+          request.on("trailers", resolve);
+          request.on("error", reject);
+          request.on("close", () => reject(new Error("the stream closed without trailers")));
+        });
+        expect(await watchesClosed()).toBe(0);
+        expect(trailers["grpc-status"]).toBe(String(grpc.status.DEADLINE_EXCEEDED));
+      } finally {
+        session.close();
+      }
     });
   });
 

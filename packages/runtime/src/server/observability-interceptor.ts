@@ -50,7 +50,7 @@ export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): I
       return res;
     }
     metrics.openStreams.inc({ service, method });
-    const message = observeStream(res.message, requestId, (error) => {
+    const message = observeStream(res.message, requestId, req.signal, (error) => {
       metrics.openStreams.dec({ service, method });
       finish(error);
     });
@@ -80,11 +80,15 @@ function toCallerError(thrown: unknown, requestId: string): ConnectError {
 async function* observeStream<T>(
   messages: AsyncIterable<T>,
   requestId: string,
+  signal: AbortSignal,
   onEnd: (error: ConnectError | undefined) => void,
 ): AsyncIterable<T> {
   let failure: ConnectError | undefined;
   try {
     yield* messages;
+    // A handler that stops quietly when its call is aborted (deadline, cancel) must not
+    // report success: the caller is owed DEADLINE_EXCEEDED or CANCELLED.
+    if (signal.aborted) throw ConnectError.from(signal.reason);
   } catch (thrown) {
     failure = toCallerError(thrown, requestId);
     throw failure;
