@@ -12,9 +12,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
+import { tasksBenchmark } from "./tasks.js";
 
 /** Every benchmark, in running order. Add new ones here. */
-const benchmarks: readonly Benchmark[] = [heartbeatBenchmark];
+const benchmarks: readonly Benchmark[] = [heartbeatBenchmark, tasksBenchmark];
 
 const resultsDir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
 
