@@ -119,7 +119,8 @@ export class LeaseHub {
       if (free <= 0 || session.ended) continue;
       const rows = await this.#store.claim(session.clientId, free);
       if (session.ended) {
-        // The stream closed while we claimed: the leases simply expire or are released.
+        // The stream closed while we claimed: hand the tasks straight back to the queue.
+        await this.#giveBack(session.clientId, rows);
         continue;
       }
       for (const row of rows) this.#push(session, row);
@@ -128,6 +129,15 @@ export class LeaseHub {
         return; // the queue is empty for now
       }
     }
+  }
+
+  async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {
+    for (const row of rows) {
+      await this.#store.release(clientId, row.taskId, row.leaseToken).catch((error: unknown) => {
+        this.#logger.warn({ err: error, taskId: row.taskId }, "could not give back an unsent task");
+      });
+    }
+    if (rows.length > 0) this.#again = true;
   }
 
   #push(session: LeaseSession, row: TaskRow): void {

@@ -230,6 +230,8 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     });
     await stream.next("ack", (a) => a.kind === "release");
     await stream.close();
+    // Released tasks go back to the queue; this one must not be leased by the next test.
+    await tasks.cancelTask({ taskId: created.taskId }, operator);
   });
 
   it("leases over the unary path with the same fencing token", async () => {
