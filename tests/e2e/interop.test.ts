@@ -5,7 +5,7 @@
 // server's own metrics show that it saw the stream end. The downloaders' lease stream
 // (bidirectional, against `gate serve clients tasks`) is in lease-interop.test.ts.
 
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -16,6 +16,8 @@ import {
   createTestDatabase,
   databaseTargets,
   type GateProcess,
+  python,
+  pythonTier,
   runGate,
   startGate,
   type TestDatabase,
@@ -24,21 +26,7 @@ import {
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
-/** Debian's interpreter: python3-grpcio belongs to it, not to a pyenv python3 on PATH. */
-const python = process.env.GATE_TEST_PYTHON ?? "/usr/bin/python3";
-const pythonGrpc = (() => {
-  try {
-    execFileSync(python, ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (!pythonGrpc) {
-  console.info(
-    `[tier] Python gRPC interop: skipped, ${python} cannot import grpc (apt-get install python3-grpcio python3-protobuf)`,
-  );
-}
+const pythonGrpc = pythonTier("Python gRPC interop");
 
 type Callback = (error: grpc.ServiceError | null, response: Record<string, unknown>) => void;
 type Unary = (

@@ -7,7 +7,7 @@
 // with the server's own metrics showing that it saw the stream end. Unary calls and health
 // Watch are in interop.test.ts.
 
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from "node:child_process";
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import * as http2 from "node:http2";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -18,6 +18,8 @@ import {
   createTestDatabase,
   databaseTargets,
   type GateProcess,
+  python,
+  pythonTier,
   runGate,
   startGate,
   type TestDatabase,
@@ -25,21 +27,7 @@ import {
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Debian's interpreter: python3-grpcio belongs to it, not to a pyenv python3 on PATH. */
-const python = process.env.GATE_TEST_PYTHON ?? "/usr/bin/python3";
-const pythonGrpc = (() => {
-  try {
-    execFileSync(python, ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (!pythonGrpc) {
-  console.info(
-    `[tier] Python lease interop: skipped, ${python} cannot import grpc (apt-get install python3-grpcio python3-protobuf)`,
-  );
-}
+const pythonGrpc = pythonTier("Python lease interop");
 
 /** Generous waits: a loaded 2-core machine runs other test files' servers meanwhile. */
 const messageTimeoutMs = 20_000;

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { python, pythonTier } from "../src/index.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const sdkDir = "clients/python/gate_sdk";
@@ -51,25 +52,10 @@ function generatedFiles(dir: string): Map<string, string> {
 }
 
 const missing = ["protoc", "grpc_python_plugin"].filter((c) => !onPath(c));
-/** Debian's interpreter: python3-grpcio belongs to it, not to a pyenv python3 on PATH. */
-const python = process.env.GATE_TEST_PYTHON ?? "/usr/bin/python3";
-const pythonGrpc = (() => {
-  try {
-    execFileSync(python, ["-c", "import grpc, google.protobuf"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const pythonGrpc = pythonTier("Python SDK imports");
 if (missing.length > 0) {
   console.info(
     `[tier] Python SDK staleness: skipped, ${missing.join(" and ")} not on PATH (apt-get install protobuf-compiler protobuf-compiler-grpc)`,
-  );
-}
-
-if (!pythonGrpc) {
-  console.info(
-    `[tier] Python SDK imports: skipped, ${python} cannot import grpc (apt-get install python3-grpcio python3-protobuf)`,
   );
 }
 

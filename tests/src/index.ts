@@ -7,5 +7,6 @@ export {
 } from "./databases.js";
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
 export type { TestServers } from "./provided-context.js";
+export { python, pythonHasGrpc, pythonTier } from "./python-tier.js";
 export { type RedisTarget, redisTargets } from "./redis-targets.js";
 export { startServicesOn } from "./test-platform.js";
