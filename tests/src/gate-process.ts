@@ -6,7 +6,13 @@ const gateBin = `${repoRoot}packages/gate/bin/gate.js`;
 
 /** The environment a gate child process gets: this one's, minus the servers tests choose. */
 function childEnv(overrides: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: "warn", GATE_ENV_FILE: "/dev/null" };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    LOG_LEVEL: "warn",
+    GATE_ENV_FILE: "/dev/null",
+    // Tests run side by side: the embedded registry simulator takes any free port.
+    REGISTRY_SIMULATOR_PORT: "0",
+  };
   for (const name of ["DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "DB_HOST", "API_PORT"])
     delete env[name];
   for (const [name, value] of Object.entries(overrides)) {

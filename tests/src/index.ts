@@ -5,6 +5,11 @@ export {
   databaseTargets,
   type TestDatabase,
 } from "./databases.js";
+export {
+  type DownloaderProcess,
+  runDownloader,
+  startDownloader,
+} from "./downloader-process.js";
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
 export type { TestServers } from "./provided-context.js";
 export { python, pythonHasGrpc, pythonTier } from "./python-tier.js";

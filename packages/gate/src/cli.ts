@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
-import { ApiKeyStore, createPool, loadEnv, silentLogger } from "@gate/runtime";
+import { startRegistrySimulator } from "@gate/registry-simulator";
+import { ApiKeyStore, createPool, type EnvVars, loadEnv, silentLogger } from "@gate/runtime";
 import { findModules, serviceModules } from "./modules.js";
 import { migrate, openDatabase, readConfiguration, startPlatform } from "./platform.js";
 import { runTasksCommand } from "./tasks-commands.js";
@@ -46,7 +47,20 @@ async function main(argv: string[]): Promise<void> {
 
 async function runServices(env: ReturnType<typeof loadEnv>, names: string[], embedded: boolean) {
   const modules = findModules(names);
+  const simulatorPort = embedded ? readSimulatorPort(env) : undefined;
   const platform = await startPlatform({ env, modules, allowEmbeddedDatabase: embedded });
+  // Embedded mode brings the one external system too, so the downloader has a registry.
+  const simulator =
+    simulatorPort === undefined
+      ? undefined
+      : await startRegistrySimulator({ host: "127.0.0.1", port: simulatorPort }).catch(
+          async (error: unknown) => {
+            await platform.stop();
+            throw new Error(
+              `REGISTRY_SIMULATOR_PORT: the registry simulator cannot listen on ${simulatorPort} (${error instanceof Error ? error.message : error}); set another port, or "off"`,
+            );
+          },
+        );
   let operatorKey: string | undefined;
   if (embedded) {
     operatorKey = (
@@ -57,18 +71,19 @@ async function runServices(env: ReturnType<typeof loadEnv>, names: string[], emb
       })
     ).key;
   }
-  printBanner(
-    platform.url,
-    modules.map((m) => m.name),
+  printBanner({
+    url: platform.url,
+    services: modules.map((m) => m.name),
     operatorKey,
-    process.uptime() * 1000,
-  );
+    simulatorUrl: simulator?.url,
+    ms: process.uptime() * 1000,
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     platform.logger.info({ signal }, "shutting down");
-    platform.stop().then(
+    Promise.all([platform.stop(), simulator?.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         platform.logger.error({ err: error }, "shutdown failed");
@@ -80,13 +95,31 @@ async function runServices(env: ReturnType<typeof loadEnv>, names: string[], emb
   process.once("SIGTERM", () => stop("SIGTERM"));
 }
 
-function printBanner(url: string, services: string[], operatorKey: string | undefined, ms: number) {
+/** The registry simulator's port in embedded mode (default 8090); undefined when "off". */
+function readSimulatorPort(env: EnvVars): number | undefined {
+  const raw = env.REGISTRY_SIMULATOR_PORT?.trim() || "8090";
+  if (raw === "off") return undefined;
+  const port = Number(raw);
+  if (!/^\d+$/.test(raw) || port > 65_535)
+    throw new Error(`REGISTRY_SIMULATOR_PORT must be a port number or "off" (got "${raw}")`);
+  return port;
+}
+
+function printBanner(options: {
+  url: string;
+  services: string[];
+  operatorKey: string | undefined;
+  simulatorUrl: string | undefined;
+  ms: number;
+}) {
+  const { url, operatorKey, simulatorUrl } = options;
   const lines = [
     "",
-    `Gate is ready in ${(ms / 1000).toFixed(1)} s — services: ${services.join(", ")}`,
+    `Gate is ready in ${(options.ms / 1000).toFixed(1)} s — services: ${options.services.join(", ")}`,
     `  REST, gRPC, gRPC-Web, Connect: ${url}`,
     `  health:  ${url}/health      metrics: ${url}/metrics`,
   ];
+  if (simulatorUrl !== undefined) lines.push(`  court registry simulator: ${simulatorUrl}`);
   if (operatorKey !== undefined) {
     lines.push(
       `  operator API key (shown once): ${operatorKey}`,
@@ -95,6 +128,15 @@ function printBanner(url: string, services: string[], operatorKey: string | unde
       `  curl -s -X POST ${url}/api/v1/clients/register -H 'content-type: application/json' -d '{"client_name":"demo","client_host":"laptop"}'`,
       `  curl -s ${url}/api/v1/clients -H 'X-API-Key: ${operatorKey}'`,
       `  npx buf curl --protocol grpc --http2-prior-knowledge --list-services ${url}`,
+    );
+  }
+  if (operatorKey !== undefined && simulatorUrl !== undefined) {
+    lines.push(
+      "",
+      "Download documents (plan 5 pages of a search, then run a downloader until the work is done):",
+      `  curl -s -X POST ${url}/api/v1/tasks/plan -H 'X-API-Key: ${operatorKey}' -H 'content-type: application/json' -d '{"search_params":{"CourtRegion":"11","INSType":"1"},"first_page":1,"last_page":5,"pages_per_task":1,"documents_per_page":20}'`,
+      `  npx gate-downloader --api-url ${url} --source ${simulatorUrl} --requests-per-second 0 --output-dir downloads --exit-when-idle 3`,
+      `  curl -s ${url}/api/v1/tasks/status -H 'X-API-Key: ${operatorKey}'`,
     );
   }
   console.log(lines.join("\n"));

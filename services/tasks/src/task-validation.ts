@@ -5,6 +5,9 @@ import { invalidArgument, requireOneOf } from "@gate/runtime";
 // (0 → default), so the store only ever sees valid input. The table's CHECK constraints
 // repeat the bounds as a last line of defence.
 
+/** The registry's form field for results per page (seed 001's court registry). */
+export const itemsPerPageParam = "PagingInfo.ItemsPerPage";
+
 export const limits = {
   searchParams: { min: 1, max: 32, keyLength: 64, valueLength: 256 },
   page: { min: 1, max: 1_000_000 },
@@ -217,7 +220,9 @@ export function checkSearchPlan(input: SearchPlan, defaults: TaskDefaults): Sear
     );
   }
   return {
-    searchParams,
+    // Each task carries the page size it was planned with, in the registry's own field, so
+    // a downloader reads the same pages the plan counted (its own default may differ).
+    searchParams: { [itemsPerPageParam]: String(documentsPerPage), ...searchParams },
     firstPage,
     lastPage,
     pagesPerTask,

@@ -190,7 +190,14 @@ describe("search planning", () => {
     expect(planKey({ INSType: "1", CourtRegion: "11" }, 1, 10)).toBe(key);
     expect(planKey({ INSType: "1", CourtRegion: "12" }, 1, 10)).not.toBe(key);
     expect(planKey({ INSType: "1", CourtRegion: "11" }, 1, 11)).not.toBe(key);
-    expect(planRanges(plan)[0]?.planKey).toBe(key);
+    // A plan stamps its page size into the search, so the downloader reads the same pages.
+    expect(plan.searchParams).toEqual({
+      CourtRegion: "11",
+      INSType: "1",
+      "PagingInfo.ItemsPerPage": "20",
+    });
+    expect(planRanges(plan)[0]?.planKey).toBe(planKey(plan.searchParams, 1, 10));
+    expect(planRanges(plan)[0]?.planKey).not.toBe(key);
   });
 
   it.each([

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The downloader is TypeScript run through tsx, the same way in development and in the image.
+import { register } from "tsx/esm/api";
+
+register();
+await import("../src/cli/index.ts");
