@@ -107,10 +107,12 @@ export class TerminalReporter implements Reporter {
   readonly #overall: cliProgress.SingleBar;
   readonly #tasks = new Map<string, { bar: cliProgress.SingleBar; done: number }>();
   readonly #started = Date.now();
+  readonly #stream: NodeJS.WritableStream;
   #expected = 0;
   #done = 0;
 
   constructor(stream: NodeJS.WriteStream = process.stdout) {
+    this.#stream = stream;
     this.#bars = new cliProgress.MultiBar(
       {
         stream,
@@ -168,7 +170,7 @@ export class TerminalReporter implements Reporter {
   }
   finish(totals: RunTotals): void {
     this.#bars.stop();
-    process.stdout.write(`${summaryLine(totals)}\n`);
+    this.#stream.write(`${summaryLine(totals)}\n`);
   }
 
   #rate(): string {
