@@ -32,9 +32,17 @@ describe("reporters", () => {
     const reporter = new TerminalReporter(terminal.stream);
     reporter.taskStarted({ taskId: "0c8f1e2a-aaaa-bbbb-cccc-000000000001", maxDocuments: 100 });
     reporter.taskStarted({ taskId: "7d00aa11-aaaa-bbbb-cccc-000000000002", maxDocuments: 50 });
-    reporter.taskProgress("0c8f1e2a-aaaa-bbbb-cccc-000000000001", { downloaded: 40, failed: 1, skipped: 9 });
+    reporter.taskProgress("0c8f1e2a-aaaa-bbbb-cccc-000000000001", {
+      downloaded: 40,
+      failed: 1,
+      skipped: 9,
+    });
     reporter.info("a line above the bars", { task_id: "t" });
-    reporter.taskFinished("7d00aa11-aaaa-bbbb-cccc-000000000002", "completed", { downloaded: 50, failed: 0, skipped: 0 });
+    reporter.taskFinished("7d00aa11-aaaa-bbbb-cccc-000000000002", "completed", {
+      downloaded: 50,
+      failed: 0,
+      skipped: 0,
+    });
     await new Promise((resolve) => setTimeout(resolve, 150)); // one redraw
     reporter.finish(totals);
     const drawn = terminal.drawn();
@@ -58,8 +66,15 @@ describe("reporters", () => {
     reporter.taskStarted({ taskId: "t-1", maxDocuments: 10 });
     reporter.taskFinished("t-1", "completed", { downloaded: 10, failed: 0, skipped: 0 });
     reporter.finish(totals);
-    const lines = written.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => l.msg)).toEqual(["task started", "task completed", `summary: ${summaryLine(totals)}`]);
+    const lines = written
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.msg)).toEqual([
+      "task started",
+      "task completed",
+      `summary: ${summaryLine(totals)}`,
+    ]);
     expect(lines[1]).toMatchObject({ task_id: "t-1", outcome: "completed", downloaded: 10 });
     expect(lines[2]).toMatchObject({ tasks_completed: 2, downloaded: 180, elapsed_ms: 4_000 });
   });

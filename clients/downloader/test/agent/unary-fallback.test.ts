@@ -97,9 +97,16 @@ describe("the downloader on a server that refuses the lease stream", () => {
       documentsFailed: 0,
       documentsSkipped: 0,
     });
-    expect(server.completed[0]?.resultSummary).toMatchObject({ pages_fetched: 3, source: "court-registry" });
-    expect(server.registered.map((d) => d.registryId).sort()).toEqual(expected.map((d) => d.id).sort());
-    expect(readdirSync(join(outputDir, "26")).sort()).toEqual(expected.map((d) => `${d.id}.html`).sort());
+    expect(server.completed[0]?.resultSummary).toMatchObject({
+      pages_fetched: 3,
+      source: "court-registry",
+    });
+    expect(server.registered.map((d) => d.registryId).sort()).toEqual(
+      expected.map((d) => d.id).sort(),
+    );
+    expect(readdirSync(join(outputDir, "26")).sort()).toEqual(
+      expected.map((d) => `${d.id}.html`).sort(),
+    );
     expect(totals).toMatchObject({ tasksCompleted: 1, documents: { downloaded: 25 } });
   });
 });
