@@ -10,12 +10,13 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
 import { tasksBenchmark } from "./tasks.js";
 
 /** Every benchmark, in running order. Add new ones here. */
-const benchmarks: readonly Benchmark[] = [heartbeatBenchmark, tasksBenchmark];
+const benchmarks: readonly Benchmark[] = [heartbeatBenchmark, tasksBenchmark, downloaderBenchmark];
 
 const resultsDir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
 

@@ -25,9 +25,9 @@ import type { Pool } from "pg";
 import { clientStatuses, reportableStatuses } from "./client-status.js";
 import type { ClientsConfig } from "./clients-config.js";
 import type { ClientRow, ClientsStore } from "./clients-store.js";
-import { recordDocument } from "./document-registration.js";
-import { validateDocument } from "./document-validation.js";
-import type { DocumentsStore } from "./documents-store.js";
+import { recordDocuments } from "./document-registration.js";
+import { type DocumentInput, validateDocument, validateDocuments } from "./document-validation.js";
+import type { DocumentsStore, Registration } from "./documents-store.js";
 import type { StatisticsStore } from "./statistics-store.js";
 
 const {
@@ -36,6 +36,7 @@ const {
   ListClientsResponseSchema,
   RegisterClientResponseSchema,
   RegisterDocumentResponseSchema,
+  RegisterDocumentsResponseSchema,
 } = clientsV1;
 
 /** Printable ASCII without blanks: a chosen key must survive an HTTP header unchanged. */
@@ -56,6 +57,12 @@ export function clientsServiceImpl(
   deps: ClientsServiceDeps,
 ): ServiceImpl<typeof clientsV1.ClientsService> {
   const { pool, store, statistics, keys, config } = deps;
+  const record = (clientId: string, docs: readonly DocumentInput[]) =>
+    recordDocuments(deps, clientId, docs).catch((error: unknown) => {
+      // The key outlived its client record: the same answer a heartbeat gets.
+      if (isForeignKeyViolation(error)) throw notFound(`client ${clientId}`);
+      throw error;
+    });
   return {
     async registerClient(req) {
       const clientName = requireText("client_name", req.clientName, { min: 1, max: 200 });
@@ -146,18 +153,27 @@ export function clientsServiceImpl(
     async registerDocument(req, ctx) {
       const clientId = callingClient(ctx, "a document registration");
       const doc = validateDocument(req);
-      const registration = await recordDocument(deps, clientId, doc).catch((error: unknown) => {
-        // The key outlived its client record: the same answer a heartbeat gets.
-        if (isForeignKeyViolation(error)) throw notFound(`client ${clientId}`);
-        throw error;
-      });
-      return create(RegisterDocumentResponseSchema, {
-        registryId: doc.registryId,
-        created: registration.created,
-        clientId: registration.clientId,
+      const [registration] = await record(clientId, [doc]);
+      return registrationResponse(doc, registration as Registration);
+    },
+
+    async registerDocuments(req, ctx) {
+      const clientId = callingClient(ctx, "a document registration");
+      const docs = validateDocuments(req.documents);
+      const registrations = await record(clientId, docs);
+      return create(RegisterDocumentsResponseSchema, {
+        results: docs.map((doc, i) => registrationResponse(doc, registrations[i] as Registration)),
       });
     },
   };
+}
+
+function registrationResponse(doc: DocumentInput, registration: Registration) {
+  return create(RegisterDocumentResponseSchema, {
+    registryId: doc.registryId,
+    created: registration.created,
+    clientId: registration.clientId,
+  });
 }
 
 /** The client a call is for: always the holder of the calling key. */

@@ -10,34 +10,38 @@ import type { DocumentsStore, Registration } from "./documents-store.js";
 export const documentRegisteredTopic = "documents.registered";
 
 /**
- * Registers a document for a client. The row, the client's counter and the outbox event
- * commit together, so the event exists exactly when the document does, whatever dies when.
- * Read committed (the default) matters: after waiting on a concurrent insert of the same
- * registry id, the store reads the winner's row in a fresh snapshot.
+ * Registers documents for a client. The rows, the client's counter and the outbox events
+ * (one per first registration) commit together, so an event exists exactly when its
+ * document does, whatever dies when. Read committed (the default) matters: after waiting on
+ * a concurrent insert of the same registry id, the store reads the winner's row in a fresh
+ * snapshot.
  */
-export async function recordDocument(
+export async function recordDocuments(
   deps: { pool: Pool; documents: DocumentsStore; schema: string },
   clientId: string,
-  doc: DocumentInput,
-): Promise<Registration> {
+  docs: readonly DocumentInput[],
+): Promise<Registration[]> {
   return withTransaction(deps.pool, async (tx) => {
-    const registration = await deps.documents.register(tx, clientId, doc);
-    if (registration.created) {
+    const registrations = await deps.documents.register(tx, clientId, docs);
+    const events = docs.flatMap((doc, index) => {
+      const registration = registrations[index];
+      if (registration?.created !== true) return [];
       const event = create(eventsV1.DocumentRegisteredSchema, {
         registryId: doc.registryId,
         clientId,
         taskId: doc.taskId,
         occurredAt: timestampFromDate(registration.registeredAt),
       });
-      await appendEvents(tx, deps.schema, [
+      return [
         {
           topic: documentRegisteredTopic,
           key: clientId,
           payload: toJson(eventsV1.DocumentRegisteredSchema, event),
           occurredAt: registration.registeredAt,
         },
-      ]);
-    }
-    return registration;
+      ];
+    });
+    await appendEvents(tx, deps.schema, events);
+    return registrations;
   });
 }

@@ -26,31 +26,59 @@ const sha256Pattern = /^[0-9a-f]{64}$/;
 const minTimestampSeconds = -62_135_596_800n;
 const maxTimestampSeconds = 253_402_300_799n;
 
+/** Documents one RegisterDocuments call may carry. */
+export const maxDocumentsPerBatch = 500;
+
 /**
  * Checks every field of a RegisterDocument request before anything is written, throwing
- * INVALID_ARGUMENT that names the first bad field.
+ * INVALID_ARGUMENT that names the first bad field (after `prefix`, e.g. "documents[3].").
  */
-export function validateDocument(req: clientsV1.RegisterDocumentRequest): DocumentInput {
-  const registryId = requireText("registry_id", req.registryId, { min: 1, max: 100 });
-  const taskId = requireUuid("task_id", req.taskId);
+export function validateDocument(
+  req: clientsV1.RegisterDocumentRequest,
+  prefix = "",
+): DocumentInput {
+  const registryId = requireText(`${prefix}registry_id`, req.registryId, { min: 1, max: 100 });
+  const taskId = requireUuid(`${prefix}task_id`, req.taskId);
   if (req.sizeBytes < 0n || req.sizeBytes > maxDocumentBytes) {
-    throw invalidArgument("size_bytes", `must be between 0 and ${maxDocumentBytes}`);
+    throw invalidArgument(`${prefix}size_bytes`, `must be between 0 and ${maxDocumentBytes}`);
   }
   if (!sha256Pattern.test(req.sha256)) {
-    throw invalidArgument("sha256", "must be 64 lowercase hexadecimal characters");
+    throw invalidArgument(`${prefix}sha256`, "must be 64 lowercase hexadecimal characters");
   }
   return {
     registryId,
     taskId,
-    region: optionalText("region", req.region),
-    instanceType: optionalText("instance_type", req.instanceType),
-    caseType: optionalText("case_type", req.caseType),
-    classification: optionalText("classification", req.classification),
-    decisionDate: optionalDate("decision_date", req.decisionDate),
-    publishedDate: optionalDate("published_date", req.publishedDate),
+    region: optionalText(`${prefix}region`, req.region),
+    instanceType: optionalText(`${prefix}instance_type`, req.instanceType),
+    caseType: optionalText(`${prefix}case_type`, req.caseType),
+    classification: optionalText(`${prefix}classification`, req.classification),
+    decisionDate: optionalDate(`${prefix}decision_date`, req.decisionDate),
+    publishedDate: optionalDate(`${prefix}published_date`, req.publishedDate),
     sizeBytes: req.sizeBytes,
     sha256: req.sha256,
   };
+}
+
+/** Checks a batch: its size, every document, and that no registry id repeats. */
+export function validateDocuments(
+  docs: readonly clientsV1.RegisterDocumentRequest[],
+): DocumentInput[] {
+  if (docs.length === 0 || docs.length > maxDocumentsPerBatch) {
+    throw invalidArgument("documents", `must hold 1 to ${maxDocumentsPerBatch} documents`);
+  }
+  const seen = new Map<string, number>();
+  return docs.map((req, index) => {
+    const doc = validateDocument(req, `documents[${index}].`);
+    const earlier = seen.get(doc.registryId);
+    if (earlier !== undefined) {
+      throw invalidArgument(
+        `documents[${index}].registry_id`,
+        `repeats documents[${earlier}].registry_id`,
+      );
+    }
+    seen.set(doc.registryId, index);
+    return doc;
+  });
 }
 
 /** Empty means "not known", stored as NULL so distinct counts skip it. */

@@ -19,55 +19,79 @@ export class DocumentsStore {
   }
 
   /**
-   * Inserts the document unless its registry id is taken and, only when it inserted, counts
-   * it on the client, in one statement. A concurrent registration of the same id waits for
-   * the first to commit and then inserts nothing, so the counter moves once per document.
-   * Run it in the transaction that also writes the outbox event.
+   * Inserts the documents whose registry ids are free and counts those on the client, in
+   * one statement; documents already registered (by anyone) are left as they are, and their
+   * first registration is read back. A concurrent registration of the same id waits for the
+   * first to commit and then inserts nothing, so the counter moves once per document. Rows
+   * are inserted in registry id order, so two batches that overlap lock in the same order
+   * and never deadlock. Run it in the transaction that also writes the outbox events.
+   * Registry ids must be distinct within the batch.
    */
-  async register(db: Queryable, clientId: string, doc: DocumentInput): Promise<Registration> {
-    const inserted = await db.query<{ created_at: Date }>(
-      `WITH inserted AS (
+  async register(
+    db: Queryable,
+    clientId: string,
+    docs: readonly DocumentInput[],
+  ): Promise<Registration[]> {
+    const column = <T>(pick: (doc: DocumentInput) => T) => docs.map(pick);
+    const inserted = await db.query<{ registry_id: string; created_at: Date }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::bigint[],
+                              $10::text[])
+           AS i(registry_id, task_id, region, instance_type, case_type, classification,
+                decision_date, published_date, size_bytes, sha256)
+       ), inserted AS (
          INSERT INTO "${this.#schema}".documents (registry_id, client_id, task_id, region,
            instance_type, case_type, classification, decision_date, published_date,
            size_bytes, sha256)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         SELECT registry_id, $11, task_id, region, instance_type, case_type, classification,
+                decision_date, published_date, size_bytes, sha256
+           FROM input ORDER BY registry_id
          ON CONFLICT (registry_id) DO NOTHING
-         RETURNING client_id, created_at
+         RETURNING registry_id, created_at
        ), counted AS (
          UPDATE "${this.#schema}".download_clients c
-            SET total_documents_downloaded = c.total_documents_downloaded + 1,
+            SET total_documents_downloaded = c.total_documents_downloaded + n.inserted,
                 updated_at = now()
-           FROM inserted i
-          WHERE c.id = i.client_id
+           FROM (SELECT count(*) AS inserted FROM inserted) n
+          WHERE c.id = $11 AND n.inserted > 0
        )
-       SELECT created_at FROM inserted`,
+       SELECT registry_id, created_at FROM inserted`,
       [
-        doc.registryId,
+        column((d) => d.registryId),
+        column((d) => d.taskId),
+        column((d) => d.region),
+        column((d) => d.instanceType),
+        column((d) => d.caseType),
+        column((d) => d.classification),
+        column((d) => d.decisionDate),
+        column((d) => d.publishedDate),
+        column((d) => d.sizeBytes.toString()),
+        column((d) => d.sha256),
         clientId,
-        doc.taskId,
-        doc.region,
-        doc.instanceType,
-        doc.caseType,
-        doc.classification,
-        doc.decisionDate,
-        doc.publishedDate,
-        doc.sizeBytes.toString(),
-        doc.sha256,
       ],
     );
-    const row = inserted.rows[0];
-    if (row !== undefined) return { created: true, clientId, registeredAt: row.created_at };
-
-    // Taken: a conflicting insert has committed (ON CONFLICT waited for it), so this new
-    // statement sees its row. Documents are never deleted, so it is still there.
-    const existing = await db.query<{ client_id: string; created_at: Date }>(
-      `SELECT client_id, created_at FROM "${this.#schema}".documents WHERE registry_id = $1`,
-      [doc.registryId],
-    );
-    const first = existing.rows[0];
-    if (first === undefined) {
-      throw new Error(`document ${doc.registryId} conflicted but cannot be read`);
+    const created = new Map(inserted.rows.map((r) => [r.registry_id, r.created_at]));
+    const taken = docs.filter((d) => !created.has(d.registryId)).map((d) => d.registryId);
+    // Taken ids: the conflicting inserts have committed (ON CONFLICT waited for them), so
+    // this new statement sees their rows. Documents are never deleted, so they are there.
+    const existing = new Map<string, { client_id: string; created_at: Date }>();
+    if (taken.length > 0) {
+      const found = await db.query<{ registry_id: string; client_id: string; created_at: Date }>(
+        `SELECT registry_id, client_id, created_at FROM "${this.#schema}".documents
+          WHERE registry_id = ANY($1)`,
+        [taken],
+      );
+      for (const row of found.rows) existing.set(row.registry_id, row);
     }
-    return { created: false, clientId: first.client_id, registeredAt: first.created_at };
+    return docs.map((doc) => {
+      const registeredAt = created.get(doc.registryId);
+      if (registeredAt !== undefined) return { created: true, clientId, registeredAt };
+      const first = existing.get(doc.registryId);
+      if (first === undefined) {
+        throw new Error(`document ${doc.registryId} conflicted but cannot be read`);
+      }
+      return { created: false, clientId: first.client_id, registeredAt: first.created_at };
+    });
   }
 }

@@ -57,6 +57,7 @@ export const clientsModule = defineServiceModule({
           ListClients: ["operator"],
           GetClientStatistics: ["client", "operator"],
           RegisterDocument: ["client"],
+          RegisterDocuments: ["client"],
         }),
       ],
       stop: () => consumers.stop(),

@@ -14,7 +14,7 @@ import {
   type TestDatabase,
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordDocument } from "../src/document-registration.js";
+import { recordDocuments } from "../src/document-registration.js";
 import { validateDocument } from "../src/document-validation.js";
 import { DocumentsStore } from "../src/documents-store.js";
 import { busEvent, minutesAfter, taskAssigned, taskOutcome } from "./task-events.js";
@@ -77,6 +77,96 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
   afterAll(async () => {
     await platform?.stop();
     await db?.drop();
+  });
+
+  describe("RegisterDocuments (batches)", () => {
+    it("registers new documents, answers the taken ones with their first registrant, in order", async () => {
+      const first = await newClient("batch-first");
+      const second = await newClient("batch-second");
+      const taken = documentInit();
+      await rpc.registerDocument(taken, withKey(first.apiKey));
+      const fresh = [documentInit(), documentInit({ classification: "" }), documentInit()];
+      const before = await documentsCounter(second.clientId);
+      const answer = await rpc.registerDocuments(
+        { documents: [fresh[0] as DocumentInit, taken, ...fresh.slice(1)] },
+        withKey(second.apiKey),
+      );
+      expect(answer.results.map((r) => [r.registryId, r.created, r.clientId])).toEqual([
+        [fresh[0]?.registryId, true, second.clientId],
+        [taken.registryId, false, first.clientId],
+        [fresh[1]?.registryId, true, second.clientId],
+        [fresh[2]?.registryId, true, second.clientId],
+      ]);
+      expect(await documentsCounter(second.clientId)).toBe((before ?? 0) + 3);
+      const again = await rpc.registerDocuments({ documents: fresh }, withKey(second.apiKey));
+      expect(again.results.every((r) => !r.created)).toBe(true);
+      expect(await documentsCounter(second.clientId)).toBe((before ?? 0) + 3);
+    });
+
+    it("counts each document once when overlapping batches race", async () => {
+      const a = await newClient("batch-race-a");
+      const b = await newClient("batch-race-b");
+      const shared = Array.from({ length: 40 }, () => documentInit());
+      const reversed = [...shared].reverse();
+      const answers = await Promise.all([
+        rpc.registerDocuments({ documents: shared }, withKey(a.apiKey)),
+        rpc.registerDocuments({ documents: reversed }, withKey(b.apiKey)),
+        rpc.registerDocuments({ documents: shared.slice(10, 30) }, withKey(b.apiKey)),
+      ]);
+      const created = answers.flatMap((x) => x.results).filter((r) => r.created);
+      expect(created).toHaveLength(40);
+      expect(new Set(created.map((r) => r.registryId)).size).toBe(40);
+      const counted =
+        ((await documentsCounter(a.clientId)) ?? 0) + ((await documentsCounter(b.clientId)) ?? 0);
+      expect(counted).toBe(40);
+    });
+
+    it.each([
+      [[], "documents: must hold 1 to 500 documents"],
+      [Array.from({ length: 501 }, () => documentInit()), "documents: must hold 1 to 500"],
+      [[documentInit(), documentInit({ sha256: "nope" })], "documents[1].sha256: must be 64"],
+      [
+        [
+          documentInit({ registryId: "twice" }),
+          documentInit(),
+          documentInit({ registryId: "twice" }),
+        ],
+        "documents[2].registry_id: repeats documents[0].registry_id",
+      ],
+    ])("refuses a bad batch whole, naming the document (%#)", async (documents, message) => {
+      const client = await newClient("batch-bad");
+      const before = await documentCount();
+      await expect(
+        rpc.registerDocuments({ documents }, withKey(client.apiKey)),
+      ).rejects.toMatchObject({
+        code: Code.InvalidArgument,
+        rawMessage: expect.stringContaining(message),
+      });
+      expect(await documentCount()).toBe(before);
+    });
+
+    it("is served at POST /api/v1/documents/batch", async () => {
+      const client = await newClient("batch-rest");
+      const res = await fetch(`${platform.url}/api/v1/documents/batch`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": client.apiKey },
+        body: JSON.stringify({
+          documents: [
+            {
+              task_id: randomUUID(),
+              registry_id: `rest-${randomUUID()}`,
+              size_bytes: "10",
+              sha256: "ef".repeat(32),
+            },
+          ],
+        }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { results: { created: boolean; client_id: string }[] };
+      expect(body.results).toEqual([
+        expect.objectContaining({ created: true, client_id: client.clientId }),
+      ]);
+    });
   });
 
   describe("RegisterDocument", () => {
@@ -570,7 +660,10 @@ describe.each(databaseTargets())("document registration outbox on $name PostgreS
     );
     const results = await Promise.all(
       Array.from({ length: 10 }, () =>
-        recordDocument({ pool: db.pool, documents, schema }, clientId, doc),
+        recordDocuments({ pool: db.pool, documents, schema }, clientId, [doc]).then(([r]) => {
+          if (r === undefined) throw new Error("no registration");
+          return r;
+        }),
       ),
     );
     expect(results.filter((r) => r.created)).toHaveLength(1);

@@ -6,6 +6,7 @@ import { Backoff, pause } from "./backoff.js";
 import { DocumentStore } from "./document-store.js";
 import { loadIdentity, saveIdentity } from "./identity.js";
 import { streamChannel, unaryChannel } from "./lease-channel.js";
+import { RegistrationBatcher } from "./registration-batcher.js";
 import type { Reporter, RunTotals } from "./reporter.js";
 import { RunningTasks } from "./running-tasks.js";
 
@@ -69,12 +70,13 @@ export class Downloader {
       settings.pollIntervalMs,
       Math.max(maxBackoffMs, settings.pollIntervalMs),
     );
+    const registrations = new RegistrationBatcher((documents) => sdk.registerDocuments(documents));
     this.#tasks = new RunningTasks(
       {
         source,
         store: this.#store,
         downloadsPerTask: settings.downloadsPerTask,
-        registerDocument: (document, signal) => sdk.registerDocument(document, { signal }),
+        registerDocument: (document) => registrations.register(document),
       },
       reporter,
       this.totals,

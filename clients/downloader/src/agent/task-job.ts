@@ -26,7 +26,8 @@ export type TaskOutcome =
 export interface TaskJobDeps {
   source: RegistrySource;
   store: DocumentStore;
-  registerDocument(document: DocumentRegistration, signal: AbortSignal): Promise<unknown>;
+  /** Registers a saved document (C4); resolves when the server has it. */
+  registerDocument(document: DocumentRegistration): Promise<unknown>;
   /** Documents fetched at once within one task. */
   downloadsPerTask: number;
   /** Called after each document with the counts so far. */
@@ -58,6 +59,8 @@ export async function runTaskJob(
   const { drain, abort } = signals;
   const counts: DocumentCounts = { downloaded: 0, failed: 0, skipped: 0 };
   const failedIds: string[] = [];
+  const registrations: Promise<void>[] = [];
+  let registrationFailure: unknown;
   const started = Date.now();
   let bytes = 0;
   let pages = 0;
@@ -70,20 +73,26 @@ export async function runTaskJob(
       const fetched = await deps.source.fetchDocument(ref, abort);
       const region = fetched.metadata.region ?? task.searchParams.CourtRegion;
       const saved = await deps.store.save(region, ref.registryId, fetched.body);
-      await deps.registerDocument(
-        {
-          taskId: task.taskId,
-          registryId: ref.registryId,
-          region,
-          instanceType: fetched.metadata.instanceType ?? task.searchParams.INSType,
-          caseType: fetched.metadata.caseType,
-          classification: fetched.metadata.classification,
-          decisionDate: fetched.metadata.decisionDate,
-          publishedDate: fetched.metadata.publishedDate,
-          sizeBytes: saved.sizeBytes,
-          sha256: saved.sha256,
-        },
-        abort,
+      // Registration is batched; the task waits for all of its documents before it reports.
+      const registered = deps.registerDocument({
+        taskId: task.taskId,
+        registryId: ref.registryId,
+        region,
+        instanceType: fetched.metadata.instanceType ?? task.searchParams.INSType,
+        caseType: fetched.metadata.caseType,
+        classification: fetched.metadata.classification,
+        decisionDate: fetched.metadata.decisionDate,
+        publishedDate: fetched.metadata.publishedDate,
+        sizeBytes: saved.sizeBytes,
+        sha256: saved.sha256,
+      });
+      registrations.push(
+        registered.then(
+          () => undefined,
+          (error: unknown) => {
+            registrationFailure ??= error;
+          },
+        ),
       );
       if (saved.outcome === "saved") {
         counts.downloaded += 1;
@@ -121,9 +130,14 @@ export async function runTaskJob(
       page += 1;
     }
   } catch (error) {
+    await Promise.all(registrations);
     if (abort.aborted) return { kind: "stopped", counts };
     return { kind: "failed", counts, failure: describeFailure(error) };
   }
+  // Saved documents are registered whatever else happens: they are on disk.
+  await Promise.all(registrations);
+  if (registrationFailure !== undefined)
+    return { kind: "failed", counts, failure: describeFailure(registrationFailure) };
   if (!rangeDone || abort.aborted) return { kind: "stopped", counts };
   return {
     kind: "completed",

@@ -114,21 +114,19 @@ export class DownloadServerClient {
 
   /** Registers a downloaded document; registering it again is harmless (`created` false). */
   registerDocument(document: DocumentRegistration, options?: CallOptions) {
-    return this.#clients.registerDocument(
-      {
-        taskId: document.taskId,
-        registryId: document.registryId,
-        region: document.region ?? "",
-        instanceType: document.instanceType ?? "",
-        caseType: document.caseType ?? "",
-        classification: document.classification ?? "",
-        decisionDate: optionalTimestamp(document.decisionDate),
-        publishedDate: optionalTimestamp(document.publishedDate),
-        sizeBytes: BigInt(document.sizeBytes),
-        sha256: document.sha256,
-      },
+    return this.#clients.registerDocument(registrationFields(document), options);
+  }
+
+  /**
+   * Registers up to 500 documents in one call and one transaction, each as registerDocument
+   * would; results come in the same order.
+   */
+  async registerDocuments(documents: readonly DocumentRegistration[], options?: CallOptions) {
+    const res = await this.#clients.registerDocuments(
+      { documents: documents.map(registrationFields) },
       options,
     );
+    return res.results;
   }
 
   /** Leases the next task (the unary path, seed 001's RequestTask); undefined when none waits. */
@@ -184,6 +182,21 @@ export class DownloadServerClient {
   openLeaseSession(capacity: number, options?: CallOptions): LeaseSession {
     return new LeaseSession(this.#tasks, capacity, options);
   }
+}
+
+function registrationFields(document: DocumentRegistration) {
+  return {
+    taskId: document.taskId,
+    registryId: document.registryId,
+    region: document.region ?? "",
+    instanceType: document.instanceType ?? "",
+    caseType: document.caseType ?? "",
+    classification: document.classification ?? "",
+    decisionDate: optionalTimestamp(document.decisionDate),
+    publishedDate: optionalTimestamp(document.publishedDate),
+    sizeBytes: BigInt(document.sizeBytes),
+    sha256: document.sha256,
+  };
 }
 
 function optionalTimestamp(date: Date | undefined) {

@@ -23,9 +23,15 @@ function serverWithoutStreams(tasks: tasksV1.Task[]) {
     service(clientsV1.ClientsService, {
       registerClient: (req) => ({ clientId: "c-1", apiKey: `key-of-${req.clientName}` }),
       heartbeat: () => ({ clientId: "c-1", status: "active" }),
-      registerDocument: (req) => {
-        registered.push(req);
-        return { registryId: req.registryId, created: true, clientId: "c-1" };
+      registerDocuments: (req) => {
+        registered.push(...req.documents);
+        return {
+          results: req.documents.map((d) => ({
+            registryId: d.registryId,
+            created: true,
+            clientId: "c-1",
+          })),
+        };
       },
     });
     service(tasksV1.TasksService, {

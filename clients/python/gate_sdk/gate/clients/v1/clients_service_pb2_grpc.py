@@ -44,6 +44,11 @@ class ClientsServiceStub(object):
                 request_serializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentRequest.SerializeToString,
                 response_deserializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentResponse.FromString,
                 )
+        self.RegisterDocuments = channel.unary_unary(
+                '/gate.clients.v1.ClientsService/RegisterDocuments',
+                request_serializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsRequest.SerializeToString,
+                response_deserializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsResponse.FromString,
+                )
 
 
 class ClientsServiceServicer(object):
@@ -95,6 +100,15 @@ class ClientsServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterDocuments(self, request, context):
+        """RegisterDocuments registers up to 500 documents in one transaction, each exactly as
+        RegisterDocument would (idempotent by registry id): every document is checked first, and
+        one bad document writes none. Downloader hosts use it to register in batches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClientsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -122,6 +136,11 @@ def add_ClientsServiceServicer_to_server(servicer, server):
                     servicer.RegisterDocument,
                     request_deserializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentRequest.FromString,
                     response_serializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentResponse.SerializeToString,
+            ),
+            'RegisterDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDocuments,
+                    request_deserializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsRequest.FromString,
+                    response_serializer=gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -220,5 +239,22 @@ class ClientsService(object):
         return grpc.experimental.unary_unary(request, target, '/gate.clients.v1.ClientsService/RegisterDocument',
             gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentRequest.SerializeToString,
             gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RegisterDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/gate.clients.v1.ClientsService/RegisterDocuments',
+            gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsRequest.SerializeToString,
+            gate_dot_clients_dot_v1_dot_clients__service__pb2.RegisterDocumentsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
