@@ -18,8 +18,8 @@ export class RegistrationBatcher {
 
   constructor(
     readonly send: (documents: DocumentRegistration[]) => Promise<unknown>,
-    readonly maxBatch = 200,
-    readonly maxDelayMs = 25,
+    readonly maxBatch = 250,
+    readonly maxDelayMs = 100,
   ) {}
 
   /** Resolves once the document's batch is registered; rejects if that call failed. */

@@ -82,9 +82,14 @@ function resultRow(row: HTMLElement, pageUrl: URL): DocumentRef {
   if (!link || !href || !/^\d+$/.test(registryId)) {
     throw malformed(`a result row on ${pageUrl.pathname} has no document link with a numeric id`);
   }
+  const url = new URL(href, pageUrl);
+  // Follow the registry's own links only: a page is outside input, not a list of targets.
+  if (url.origin !== pageUrl.origin) {
+    throw malformed(`a result row on ${pageUrl.pathname} links outside the registry`);
+  }
   return {
     registryId,
-    url: new URL(href, pageUrl).href,
+    url: url.href,
     metadata: defined({
       decisionForm: textOf(cells.get("VRType")),
       decisionDate: parseRegistryDate(textOf(cells.get("RegDate"))),

@@ -37,6 +37,12 @@ describe("court registry source on pages it cannot trust", () => {
         '<div class="td_records">Знайдено документів: <b>1</b></div><table id="tableresult"><tr><th>№</th></tr><tr><td class="RegNumber">?</td></tr></table>',
       ),
     ],
+    [
+      "a result row linking to another site",
+      page(
+        '<div class="td_records">Знайдено документів: <b>1</b></div><table id="tableresult"><tr><th>№</th></tr><tr><td class="RegNumber"><a href="http://elsewhere.example/Review/7">7</a></td></tr></table>',
+      ),
+    ],
   ])("rejects %s as malformed, retryable", async (_what, body) => {
     const { source } = await sourceFor(html(body));
     const error = await providerError(source.search({}, 1));
