@@ -18,7 +18,11 @@ export const limits = {
   plan: { maxPagesSpan: 100_000, pagesPerTask: 1000, documentsPerPage: 1000, maxTasks: 10_000 },
 } as const;
 
-const searchKeyPattern = /^[A-Za-z][A-Za-z0-9_]*$/;
+/**
+ * A registry form field name: a letter, then letters, digits, underscores, dots (nested
+ * fields such as PagingInfo.ItemsPerPage) and "[]" (the registry's multi-selects).
+ */
+const searchKeyPattern = /^[A-Za-z][A-Za-z0-9_.]*(\[\])?$/;
 
 /** Defaults applied to fields the caller left at 0. */
 export interface TaskDefaults {
@@ -109,7 +113,7 @@ export function checkSearchParams(
     if (key.length > keyLength || !searchKeyPattern.test(key)) {
       throw invalidArgument(
         field,
-        `key ${JSON.stringify(key.slice(0, keyLength + 1))} must be a letter followed by up to ${keyLength - 1} letters, digits or underscores`,
+        `key ${JSON.stringify(key.slice(0, keyLength + 1))} must be a letter followed by up to ${keyLength - 1} letters, digits, underscores or dots, optionally ending in []`,
       );
     }
     if (typeof value !== "string" || value.length > valueLength) {

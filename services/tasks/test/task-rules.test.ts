@@ -48,6 +48,7 @@ describe("checkNewTask", () => {
     ],
     [{ searchParams: { "1Region": "x" } }, "search_params: key"],
     [{ searchParams: { "Court-Region": "x" } }, "search_params: key"],
+    [{ searchParams: { "Court[]Region": "x" } }, "search_params: key"],
     [{ searchParams: { [`K${"x".repeat(64)}`]: "x" } }, "search_params: key"],
     [{ searchParams: { CourtRegion: "x".repeat(257) } }, "search_params: value of CourtRegion"],
     [{ startPage: -1 }, "start_page: must be between 1 and 1000000"],
@@ -76,6 +77,18 @@ describe("checkNewTask", () => {
       maxAttempts: 20,
     };
     expect(checkNewTask(edge, defaults)).toEqual(edge);
+  });
+
+  it("accepts the registry's own field names: nested with dots, multi-selects with []", () => {
+    const params = { "PagingInfo.ItemsPerPage": "100", "CourtRegion[]": "11", INSType: "1" };
+    const task = {
+      searchParams: params,
+      startPage: 1,
+      maxDocuments: 10,
+      priority: 0,
+      maxAttempts: 3,
+    };
+    expect(checkNewTask(task, defaults)).toEqual(task);
   });
 });
 

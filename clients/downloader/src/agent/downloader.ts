@@ -86,13 +86,17 @@ export class Downloader {
   /** Runs until `stop` aborts (or the idle limit passes); resolves with the run's totals. */
   async run(stop: AbortSignal): Promise<RunTotals> {
     const started = Date.now();
-    const idle = this.#watchIdle();
-    const until = AbortSignal.any([stop, idle.signal]);
+    const idleController = new AbortController();
+    const until = AbortSignal.any([stop, idleController.signal]);
+    let idle: { stop(): void } | undefined;
     try {
       const leftovers = await this.#store.removeLeftovers();
       if (leftovers > 0)
         this.reporter.info("removed unfinished files of an earlier run", { files: leftovers });
-      await this.#identify(until);
+      await this.#identify(stop);
+      // Idle counts from when the server answered: a batch run against a server that is
+      // down waits for it rather than reporting an empty success.
+      idle = this.#watchIdle(idleController);
       let streamRefused = false;
       while (!until.aborted) {
         if (streamRefused) {
@@ -117,7 +121,7 @@ export class Downloader {
         }
       }
     } finally {
-      idle.stop();
+      idle?.stop();
       this.totals.elapsedMs = Date.now() - started;
     }
     return this.totals;
@@ -298,11 +302,11 @@ export class Downloader {
     await pause(waitMs, stop);
   }
 
-  /** Aborts when nothing has run for exitWhenIdleMs (never when unset). */
-  #watchIdle(): { signal: AbortSignal; stop(): void } {
-    const controller = new AbortController();
+  /** Aborts `controller` when nothing has run for exitWhenIdleMs (never when unset). */
+  #watchIdle(controller: AbortController): { stop(): void } {
     const limit = this.settings.exitWhenIdleMs;
-    if (limit === undefined) return { signal: controller.signal, stop: () => undefined };
+    if (limit === undefined) return { stop: () => undefined };
+    this.#tasks.markActive();
     const timer = setInterval(
       () => {
         if (this.#tasks.idleForMs() >= limit) {
@@ -312,7 +316,7 @@ export class Downloader {
       },
       Math.min(250, limit),
     );
-    return { signal: controller.signal, stop: () => clearInterval(timer) };
+    return { stop: () => clearInterval(timer) };
   }
 }
 

@@ -43,6 +43,11 @@ export class RunningTasks {
     return this.#tasks.size > 0 ? 0 : Date.now() - this.#lastActivity;
   }
 
+  /** Restarts the idle clock (the run has just got going). */
+  markActive(): void {
+    this.#lastActivity = Date.now();
+  }
+
   has(taskId: string): boolean {
     return this.#tasks.has(taskId);
   }

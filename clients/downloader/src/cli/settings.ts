@@ -255,10 +255,13 @@ export function parseCommandLine(
   const write = options.write ?? ((t: string) => process.stdout.write(t));
   const program = new Command("gate-downloader")
     .description(
-      "Downloads court-registry documents for a Gate server: leases tasks over a stream, saves\n" +
-        "each document under <output-dir>/<region>/<registry id>.html and registers it.\n" +
-        "Every option can also be set by its environment variable or in the .env file;\n" +
-        "flags win over the environment, which wins over the file.",
+      [
+        "Downloads court registry documents for a Gate server: leases tasks over",
+        "a stream, saves each document as <output-dir>/<region>/<registry id>.html",
+        "and registers it. Every option can also be set by its environment variable",
+        "(in brackets) or in the .env file; flags win over the environment, which",
+        "wins over the file.",
+      ].join("\n"),
     )
     .version(options.version, "-V, --version")
     .helpOption("-h, --help", "show this help")
