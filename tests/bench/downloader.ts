@@ -29,14 +29,20 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { ApiKeyStore } from "@gate/runtime";
 import {
   type Benchmark,
   type BenchmarkOutcome,
   type BenchSettings,
+  errorText,
+  fmt,
+  formatGoals,
   formatTable,
+  type GoalRow,
+  integerListSetting,
+  numberSetting,
+  sleep,
 } from "./lib/benchmark.js";
-import { type BenchDatabase, openBenchDatabase } from "./lib/database.js";
+import { type BenchDatabase, mintOperatorKey, openBenchDatabase } from "./lib/database.js";
 import {
   formatProfileSummary,
   type ProfileSummary,
@@ -44,10 +50,10 @@ import {
   trimProfileSummary,
 } from "./lib/profile-summary.js";
 import { cropProfile, monotonicUs } from "./lib/profile-window.js";
-import { type CpuTime, type ServerProcess, startServerProcess } from "./lib/server-process.js";
-import { type SpawnedProcess, spawnProcess } from "./lib/spawned-process.js";
+import type { CpuTime, ServerProcess } from "./lib/server-process.js";
+import { childEnv, type SpawnedProcess, spawnProcess } from "./lib/spawned-process.js";
 import { diffSqlCounts, type SqlCount } from "./lib/sql-counter.js";
-import { probeStats, statsProbeEnv } from "./lib/stats-probe.js";
+import { probeStats } from "./lib/stats-probe.js";
 import {
   machineBusyUs,
   type PgCpuSnapshot,
@@ -55,9 +61,9 @@ import {
   pgCpuSnapshot,
   processCpuUs,
 } from "./lib/system-cpu.js";
+import { startTasksPlatform } from "./lib/tasks-platform.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const serversDir = fileURLToPath(new URL("./servers/", import.meta.url));
 const downloaderBin = join(repoRoot, "clients/downloader/bin/gate-downloader.js");
 const simulatorBin = join(repoRoot, "packages/registry-simulator/bin/gate-registry-simulator.js");
 const goal = { documentsPerSecond: 1_000, processes: 3 };
@@ -88,22 +94,9 @@ interface DownloaderSettings {
 }
 
 function readDownloaderSettings(env: NodeJS.ProcessEnv): DownloaderSettings {
-  const number = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === "") return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-    }
-    return value;
-  };
-  const processesRaw = env.BENCH_DOWNLOADER_PROCESSES?.trim() || "1,3";
-  const processes = processesRaw.split(",").map((s) => Number(s.trim()));
-  if (processes.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) {
-    throw new Error(
-      `BENCH_DOWNLOADER_PROCESSES lists integers from 1 to 32 (got "${processesRaw}")`,
-    );
-  }
+  const number = (name: string, fallback: number, min: number, max: number) =>
+    numberSetting(env, name, fallback, min, max, { integer: true });
+  const processes = integerListSetting(env, "BENCH_DOWNLOADER_PROCESSES", "1,3", 1, 32);
   const shapesRaw = env.BENCH_DOWNLOADER_SHAPES?.trim() || "2x4,4x8";
   const shapes = shapesRaw.split(",").map((s) => {
     const match = /^\s*(\d+)\s*x\s*(\d+)\s*$/.exec(s);
@@ -164,21 +157,6 @@ interface Scenario {
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** Only what the children need: nothing of this shell's GATE_* or DATABASE_URL leaks in. */
-function childEnv(): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/tmp",
-    LANG: "C.UTF-8",
-  };
-}
 
 /**
  * node's own flags for a whole-life CPU profile of a child (cropped to the window later),
@@ -523,30 +501,15 @@ async function runScenario(context: RunContext, scenario: Scenario): Promise<Sce
     const statsFile = join(dir, "platform.stats.json");
     const platformLog = logFile("platform");
     await rm(platformLog, { force: true });
-    platform = await startServerProcess({
+    platform = await startTasksPlatform({
       name: "platform",
-      script: join(serversDir, "tasks-platform.ts"),
-      env: {
-        ...childEnv(),
-        DATABASE_URL: db.url,
-        API_HOST: "127.0.0.1",
-        API_PORT: "0",
-        ENABLE_AUTH: "true",
-        LOG_LEVEL: "info",
-        CLIENT_REGISTRATION: "open",
-        GATE_DATA_DIR: join(dir, "data"),
-        [statsProbeEnv]: statsFile,
-      },
-      stdoutFile: platformLog,
+      databaseUrl: db.url,
+      dataDir: join(dir, "data"),
+      statsFile,
+      logFile: platformLog,
     });
     const { url } = platform;
-    const operatorKey = (
-      await new ApiKeyStore(db.pool).mint({
-        role: "operator",
-        subject: "bench",
-        label: "downloader benchmark",
-      })
-    ).key;
+    const operatorKey = await mintOperatorKey(db, "downloader benchmark");
 
     // The downloaders: registered, lease streams open, nothing to do yet.
     const envFile = join(dir, "empty.env");
@@ -858,12 +821,6 @@ async function profilesOf(
 // ---------------------------------------------------------------------------------------
 // The whole run and its report
 
-function fmt(value: number | null | undefined, digits: number): string {
-  return value === null || value === undefined || !Number.isFinite(value)
-    ? "–"
-    : value.toFixed(digits);
-}
-
 async function measureAll(context: RunContext): Promise<BenchmarkOutcome> {
   const { settings, options, log } = context;
   const scenarios: Scenario[] = [];
@@ -888,7 +845,7 @@ async function measureAll(context: RunContext): Promise<BenchmarkOutcome> {
       .filter((r) => r.processes === processes)
       .sort((x, y) => y.documentsPerSecond - x.documentsPerSecond)[0];
   const atGoal = best(goal.processes);
-  const goals = [
+  const goals: GoalRow[] = [
     {
       goal: `≥ ${goal.documentsPerSecond.toLocaleString("en-US")} documents/s with ${goal.processes} downloaders`,
       measured:
@@ -935,6 +892,35 @@ async function measureAll(context: RunContext): Promise<BenchmarkOutcome> {
   };
 }
 
+/** A column of the CPU tables: one measured component. */
+interface CostColumn {
+  header: string;
+  cost: (c: Costs) => Cost;
+  /** Its processes, shown beside it in the cores table. */
+  parts?: (c: Costs) => Cost[];
+}
+
+const components: CostColumn[] = [
+  { header: "downloaders", cost: (c) => c.downloaders, parts: (c) => c.perDownloader },
+  { header: "platform", cost: (c) => c.platform },
+  { header: "simulator", cost: (c) => c.simulator },
+  { header: "PG backends", cost: (c) => c.pgBackends },
+  { header: "PG shared", cost: (c) => c.pgBackground },
+];
+const machineColumn: CostColumn = { header: "machine", cost: (c) => c.machine };
+
+/** CPU per document: each component, then the totals. */
+const perDocumentColumns: CostColumn[] = [
+  ...components,
+  { header: "bench", cost: (c) => c.bench },
+  { header: "sum", cost: (c) => c.sum },
+  machineColumn,
+  { header: "other", cost: (c) => c.other },
+];
+
+/** Cores busy: each component (the downloaders one by one too), then the machine. */
+const coresColumns: CostColumn[] = [...components, machineColumn];
+
 /** Documents/s the machine's cores could carry at the measured CPU per document. */
 function ceiling(c: Costs): number | null {
   const us = c.sum.usPerDocument;
@@ -944,7 +930,7 @@ function ceiling(c: Costs): number | null {
 function formatReport(
   settings: BenchSettings,
   results: ScenarioResult[],
-  goals: { goal: string; measured: string; met: boolean | null }[],
+  goals: GoalRow[],
 ): string {
   const lines: string[] = [
     `Downloader processes → platform (clients + tasks, auth on, logs at info) and registry simulator (latency 0), one machine${settings.profile ? " (PROFILED: rates and CPU include profiler overhead)" : ""}`,
@@ -979,37 +965,18 @@ function formatReport(
     formatTable(
       [
         "scenario",
-        "downloaders",
-        "platform",
-        "simulator",
-        "PG backends",
-        "PG shared",
-        "bench",
-        "sum",
-        "machine",
-        "other",
+        ...perDocumentColumns.map((c) => c.header),
         "machine cores",
         "SQL/doc",
         "CPU ceiling docs/s",
       ],
-      results.map((r) => {
-        const c = r.costs;
-        return [
-          r.label,
-          fmt(c.downloaders.usPerDocument, 0),
-          fmt(c.platform.usPerDocument, 0),
-          fmt(c.simulator.usPerDocument, 0),
-          fmt(c.pgBackends.usPerDocument, 0),
-          fmt(c.pgBackground.usPerDocument, 0),
-          fmt(c.bench.usPerDocument, 0),
-          fmt(c.sum.usPerDocument, 0),
-          fmt(c.machine.usPerDocument, 0),
-          fmt(c.other.usPerDocument, 0),
-          fmt(c.machine.cores, 2),
-          fmt(c.sqlStatementsPerDocument, 1),
-          fmt(ceiling(c), 0),
-        ];
-      }),
+      results.map((r) => [
+        r.label,
+        ...perDocumentColumns.map((c) => fmt(c.cost(r.costs).usPerDocument, 0)),
+        fmt(r.costs.machine.cores, 2),
+        fmt(r.costs.sqlStatementsPerDocument, 1),
+        fmt(ceiling(r.costs), 0),
+      ]),
     ),
     "",
     `sum: every process measured (other jobs excluded); CPU ceiling: ${availableParallelism()} cores × 10⁶ / sum, the rate this machine could reach if CPU were the only limit and nothing else ran.`,
@@ -1017,29 +984,18 @@ function formatReport(
     "Cores busy (CPU seconds per second) over the window:",
     "",
     formatTable(
-      [
-        "scenario",
-        "downloaders",
-        "platform",
-        "simulator",
-        "PG backends",
-        "PG shared",
-        "machine",
-        "machine before",
-      ],
-      results.map((r) => {
-        const c = r.costs;
-        return [
-          r.label,
-          `${fmt(c.downloaders.cores, 2)} (${c.perDownloader.map((p) => fmt(p.cores, 2)).join(" / ")})`,
-          fmt(c.platform.cores, 2),
-          fmt(c.simulator.cores, 2),
-          fmt(c.pgBackends.cores, 2),
-          fmt(c.pgBackground.cores, 2),
-          fmt(c.machine.cores, 2),
-          fmt(r.backgroundCores, 2),
-        ];
-      }),
+      ["scenario", ...coresColumns.map((c) => c.header), "machine before"],
+      results.map((r) => [
+        r.label,
+        ...coresColumns.map((c) => {
+          const cores = fmt(c.cost(r.costs).cores, 2);
+          const parts = c.parts?.(r.costs);
+          return parts === undefined
+            ? cores
+            : `${cores} (${parts.map((p) => fmt(p.cores, 2)).join(" / ")})`;
+        }),
+        fmt(r.backgroundCores, 2),
+      ]),
     ),
     "",
     "machine before: busy cores in the second before the window, with this scenario's processes idle (other jobs on the machine; anything above ~0.05 disturbs the figures).",
@@ -1082,12 +1038,6 @@ function formatReport(
       );
     }
   }
-  lines.push(
-    "",
-    formatTable(
-      ["goal", "measured", "met?"],
-      goals.map((g) => [g.goal, g.measured, g.met === null ? "–" : g.met ? "yes" : "NO"]),
-    ),
-  );
+  lines.push("", formatGoals(goals));
   return lines.join("\n");
 }

@@ -25,20 +25,25 @@ import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { clientsV1, tasksV1 } from "@gate/contracts";
-import { ApiKeyStore } from "@gate/runtime";
 import { Redis } from "ioredis";
 import {
   type Benchmark,
   type BenchmarkOutcome,
   type BenchSettings,
+  errorText,
+  fmt,
+  formatGoals,
   formatTable,
+  type GoalRow,
+  integerListSetting,
+  numberSetting,
+  sleep,
 } from "./lib/benchmark.js";
-import { type BenchDatabase, openBenchDatabase } from "./lib/database.js";
+import { type BenchDatabase, mintOperatorKey, openBenchDatabase } from "./lib/database.js";
 import {
   formatHeapSummary,
   type HeapSummary,
@@ -52,14 +57,9 @@ import {
   summariseProfile,
   trimProfileSummary,
 } from "./lib/profile-summary.js";
-import { type CpuTime, type ServerProcess, startServerProcess } from "./lib/server-process.js";
+import type { CpuTime, ServerProcess } from "./lib/server-process.js";
 import { diffSqlCounts, type SqlCount } from "./lib/sql-counter.js";
-import {
-  type ProbeAnswer,
-  type ProbeMemory,
-  probeStats,
-  statsProbeEnv,
-} from "./lib/stats-probe.js";
+import { type ProbeAnswer, type ProbeMemory, probeStats } from "./lib/stats-probe.js";
 import {
   machineBusyUs,
   type PgCpuSnapshot,
@@ -67,8 +67,8 @@ import {
   pgCpuSnapshot,
   processRssBytes,
 } from "./lib/system-cpu.js";
+import { startTasksPlatform } from "./lib/tasks-platform.js";
 
-const serversDir = fileURLToPath(new URL("./servers/", import.meta.url));
 const goals = { tasksPerSecond: 3_000, assignmentP99Ms: 50, idleStreamKiB: 20 };
 const callTimeoutMs = 30_000;
 const maxBatch = 1_000;
@@ -87,23 +87,10 @@ interface TasksSettings {
 }
 
 function readTasksSettings(env: NodeJS.ProcessEnv): TasksSettings {
-  const number = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === "") return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-    }
-    return value;
-  };
-  const list = (name: string, fallback: string, min: number, max: number): number[] => {
-    const raw = env[name]?.trim() || fallback;
-    const values = raw.split(",").map((s) => Number(s.trim()));
-    if (values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
-      throw new Error(`${name} must list integers from ${min} to ${max} (got "${raw}")`);
-    }
-    return values;
-  };
+  const number = (name: string, fallback: number, min: number, max: number) =>
+    numberSetting(env, name, fallback, min, max, { integer: true });
+  const list = (name: string, fallback: string, min: number, max: number) =>
+    integerListSetting(env, name, fallback, min, max);
   const rates = env.BENCH_TASKS_RATES?.trim() ?? "";
   const parts = (env.BENCH_TASKS_PARTS?.trim() || "throughput,idle").split(",");
   const unknownPart = parts.find((p) => p !== "throughput" && p !== "idle");
@@ -166,7 +153,7 @@ interface PlatformServer {
   redisKeyPrefix?: string;
 }
 
-async function startTasksPlatform(label: string, context: RunContext): Promise<PlatformServer> {
+async function startPlatform(label: string, context: RunContext): Promise<PlatformServer> {
   const { options, db, workDir, servers } = context;
   const statsFile = join(workDir, `${label}.stats.json`);
   // Kept after the run (bench-results/logs/), to look at what the server said.
@@ -174,30 +161,18 @@ async function startTasksPlatform(label: string, context: RunContext): Promise<P
   await mkdir(logDir, { recursive: true });
   const logFile = join(logDir, `tasks-${label}.log`);
   await rm(logFile, { force: true });
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
-    HOME: process.env.HOME ?? "/tmp",
-    LANG: "C.UTF-8",
-    DATABASE_URL: db.url,
-    API_HOST: "127.0.0.1",
-    API_PORT: "0",
-    ENABLE_AUTH: "true",
-    LOG_LEVEL: "info",
-    CLIENT_REGISTRATION: "open",
-    GATE_DATA_DIR: join(workDir, "data"),
-    [statsProbeEnv]: statsFile,
-  };
   const redisKeyPrefix =
     options.redisUrl === undefined ? undefined : `gate-bench-${randomBytes(4).toString("hex")}:`;
-  if (options.redisUrl !== undefined && redisKeyPrefix !== undefined) {
-    env.REDIS_URL = options.redisUrl;
-    env.REDIS_KEY_PREFIX = redisKeyPrefix;
-  }
-  const server = await startServerProcess({
+  const server = await startTasksPlatform({
     name: `tasks platform (${label})`,
-    script: join(serversDir, "tasks-platform.ts"),
-    env,
-    stdoutFile: logFile,
+    databaseUrl: db.url,
+    dataDir: join(workDir, "data"),
+    statsFile,
+    logFile,
+    env:
+      options.redisUrl === undefined || redisKeyPrefix === undefined
+        ? {}
+        : { REDIS_URL: options.redisUrl, REDIS_KEY_PREFIX: redisKeyPrefix },
   });
   servers.push(server);
   return {
@@ -321,8 +296,6 @@ function costs(a: Snapshot, b: Snapshot, tasks: number): Costs {
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /** Polls `done` until it holds or the time is up; true when it held. */
 async function waitFor(done: () => boolean, timeoutMs: number, pollMs = 10): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
@@ -331,10 +304,6 @@ async function waitFor(done: () => boolean, timeoutMs: number, pollMs = 10): Pro
     await sleep(pollMs);
   }
   return true;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 class ErrorLog {
@@ -599,16 +568,10 @@ interface ThroughputResults {
 
 async function measureThroughput(context: RunContext): Promise<ThroughputResults> {
   const { settings, options, db, log } = context;
-  const platform = await startTasksPlatform("throughput", context);
+  const platform = await startPlatform("throughput", context);
   const { url } = platform.server;
   log(`platform (clients + tasks) listening on ${url} (pid ${platform.server.pid})`);
-  const operatorKey = (
-    await new ApiKeyStore(db.pool).mint({
-      role: "operator",
-      subject: "bench",
-      label: "tasks benchmark",
-    })
-  ).key;
+  const operatorKey = await mintOperatorKey(db, "tasks benchmark");
   const headers = { "x-api-key": operatorKey };
   const operatorManager = new Http2SessionManager(url);
   const rpc: TasksRpc = createClient(
@@ -908,7 +871,7 @@ async function measureIdle(context: RunContext): Promise<IdleResult[]> {
   const results: IdleResult[] = [];
   let keys: string[] | undefined;
   for (const [index, perConnection] of options.idleLayouts.entries()) {
-    const platform = await startTasksPlatform(`idle-${index}`, context);
+    const platform = await startPlatform(`idle-${index}`, context);
     try {
       const { url } = platform.server;
       log(
@@ -1168,12 +1131,6 @@ async function measureAll(
   };
 }
 
-interface GoalRow {
-  goal: string;
-  measured: string;
-  met: boolean | null;
-}
-
 function goalsOf(throughput: ThroughputResults | undefined, idle: IdleResult[]): GoalRow[] {
   const rows: GoalRow[] = [];
   if (throughput !== undefined) {
@@ -1210,8 +1167,6 @@ function formatReport(
   idle: IdleResult[],
   goalRows: GoalRow[],
 ): string {
-  const f = (value: number | null, digits: number) =>
-    value === null ? "–" : value.toFixed(digits);
   const lines: string[] = [];
   if (throughput !== undefined) {
     lines.push(
@@ -1239,21 +1194,21 @@ function formatReport(
         ],
         throughput.phases.map((p) => [
           p.label,
-          f(p.createdPerSecond, 0),
-          f(p.tasksPerSecond, 0),
+          fmt(p.createdPerSecond, 0),
+          fmt(p.tasksPerSecond, 0),
           p.latencyKind,
-          f(p.latencyMs.p50, 1),
-          f(p.latencyMs.p99, 1),
-          f(p.latencyMs.max, 1),
+          fmt(p.latencyMs.p50, 1),
+          fmt(p.latencyMs.p99, 1),
+          fmt(p.latencyMs.max, 1),
           String(p.undelivered),
-          f(p.costs.serverCpuUsPerTask, 0),
-          f(p.costs.serverCores, 2),
-          f(p.costs.pgBackendUsPerTask, 0),
-          f(p.costs.pgCores, 2),
-          f(p.costs.clientCpuUsPerTask, 0),
-          f(p.costs.machineBusyCores, 2),
-          f(p.costs.otherCores, 2),
-          f(p.costs.sqlStatementsPerTask, 1),
+          fmt(p.costs.serverCpuUsPerTask, 0),
+          fmt(p.costs.serverCores, 2),
+          fmt(p.costs.pgBackendUsPerTask, 0),
+          fmt(p.costs.pgCores, 2),
+          fmt(p.costs.clientCpuUsPerTask, 0),
+          fmt(p.costs.machineBusyCores, 2),
+          fmt(p.costs.otherCores, 2),
+          fmt(p.costs.sqlStatementsPerTask, 1),
           String(p.errors.create.count + p.errors.rejections + p.errors.streams),
         ]),
       ),
@@ -1309,17 +1264,17 @@ function formatReport(
           String(r.streamsPerConnection),
           String(r.connections),
           `${r.held}/${r.requested}`,
-          f(r.serverStreams, 0),
-          f(r.openSeconds, 1),
-          f(r.memory.before.rssBytes / 2 ** 20, 1),
-          f(r.memory.after.rssBytes / 2 ** 20, 1),
-          f(r.perStreamKiB.rss, 1),
-          f(r.perStreamKiB.heapUsed, 1),
-          f(r.perStreamKiB.external, 1),
-          f(r.perStreamKiB.rssAfterHeartbeats, 1),
+          fmt(r.serverStreams, 0),
+          fmt(r.openSeconds, 1),
+          fmt(r.memory.before.rssBytes / 2 ** 20, 1),
+          fmt(r.memory.after.rssBytes / 2 ** 20, 1),
+          fmt(r.perStreamKiB.rss, 1),
+          fmt(r.perStreamKiB.heapUsed, 1),
+          fmt(r.perStreamKiB.external, 1),
+          fmt(r.perStreamKiB.rssAfterHeartbeats, 1),
           r.heartbeats.map((h) => `${h.acked}/${h.sent}`).join(", "),
-          r.heartbeats.map((h) => f(h.latencyMs.p99, 0)).join(", "),
-          f(r.idleServerCores, 3),
+          r.heartbeats.map((h) => fmt(h.latencyMs.p99, 0)).join(", "),
+          fmt(r.idleServerCores, 3),
         ]),
       ),
     );
@@ -1339,12 +1294,6 @@ function formatReport(
         );
     }
   }
-  lines.push(
-    "",
-    formatTable(
-      ["goal (issue 4)", "measured", "met?"],
-      goalRows.map((g) => [g.goal, g.measured, g.met === null ? "–" : g.met ? "yes" : "NO"]),
-    ),
-  );
+  lines.push("", formatGoals(goalRows, "goal (issue 4)"));
   return lines.join("\n");
 }

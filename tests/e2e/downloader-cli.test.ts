@@ -1,24 +1,16 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type RegistrySimulator, startRegistrySimulator } from "@gate/registry-simulator";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
+  downloaderArgs,
+  downloaderSuite,
   freePort,
   OperatorApi,
   outputFolder,
-  type PlatformDatabase,
-  platformDatabase,
-  runDownloaderSplit,
   savedIdentity,
   until,
 } from "../src/downloader-harness.js";
-import {
-  type DownloaderProcess,
-  type GateProcess,
-  startDownloader,
-  startGate,
-} from "../src/index.js";
+import { jsonLogLines, runDownloader } from "../src/index.js";
 
 // The gate-downloader command as an operator meets it: help and version, bad settings,
 // settings from flags, the environment and .env, a server that comes up late, Ctrl-C, and
@@ -59,67 +51,16 @@ const flags: [flag: string, env: string | undefined][] = [
 
 const stackFrame = "    at ";
 
-/** The JSON log lines of some output, parsed. */
-const logLines = (output: string) =>
-  output
-    .split("\n")
-    .filter((line) => line.startsWith("{"))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-
 describe("the gate-downloader command line", () => {
-  let platform: PlatformDatabase;
-  let gate: GateProcess;
-  let api: OperatorApi;
-  let simulator: RegistrySimulator;
-  const gates: GateProcess[] = [];
-  const platforms: PlatformDatabase[] = [];
-  const downloaders: DownloaderProcess[] = [];
-  const workDir = mkdtempSync(join(tmpdir(), "gate-cli-"));
-
-  beforeAll(async () => {
-    platform = await platformDatabase("cli", {
-      // Long leases and a long grace after a lost stream: a task back in the queue at once
-      // can only have been released by its holder.
-      LEASE_DURATION_MS: "60000",
-      LEASE_HEARTBEAT_INTERVAL_MS: "2000",
-      LEASE_RELEASE_GRACE_MS: "60000",
-      TASK_SWEEP_INTERVAL_MS: "250",
-    });
-    platforms.push(platform);
-    gate = await startGate(["serve", "clients", "tasks"], platform.env);
-    gates.push(gate);
-    api = new OperatorApi(gate.url, platform.operatorKey);
-    simulator = await startRegistrySimulator({ seed: 7, size: 20_000 });
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const downloader of downloaders)
-      if (downloader.child.exitCode === null && downloader.child.signalCode === null)
-        downloader.child.kill("SIGKILL");
-    for (const one of gates) {
-      if (one.child.exitCode !== null || one.child.signalCode !== null) continue;
-      const stopped = one.stop("SIGTERM");
-      const timer = setTimeout(() => one.child.kill("SIGKILL"), 10_000);
-      await stopped;
-      clearTimeout(timer);
-    }
-    await simulator?.close();
-    for (const one of platforms) await one.db.drop();
-    rmSync(workDir, { recursive: true, force: true });
-  }, 60_000);
-
-  /** A fresh folder under the test's temporary directory. */
-  function folder(name: string): string {
-    const dir = join(workDir, name);
-    mkdirSync(dir, { recursive: true });
-    return dir;
-  }
-
-  function start(args: string[], env: Record<string, string> = {}, cwd = workDir) {
-    const downloader = startDownloader(args, env, cwd);
-    downloaders.push(downloader);
-    return downloader;
-  }
+  const suite = downloaderSuite("cli", {
+    // Long leases and a long grace after a lost stream: a task back in the queue at once
+    // can only have been released by its holder.
+    LEASE_DURATION_MS: "60000",
+    LEASE_HEARTBEAT_INTERVAL_MS: "2000",
+    LEASE_RELEASE_GRACE_MS: "60000",
+    TASK_SWEEP_INTERVAL_MS: "250",
+  });
+  const { folder, start, workDir } = suite;
 
   /** Runs a downloader to its end (killed in afterAll if the test gives up on it first). */
   async function runToEnd(args: string[]) {
@@ -128,25 +69,16 @@ describe("the gate-downloader command line", () => {
   }
 
   /** Settings for a downloader of the main platform that exits once there is no work. */
-  const batchArgs = (outputDir: string, extra: string[] = []) => [
-    "--api-url",
-    gate.url,
-    "--source",
-    simulator.url,
-    "--output-dir",
-    outputDir,
-    "--requests-per-second",
-    "0",
-    "--poll-interval",
-    "0.2",
-    "--exit-when-idle",
-    "1",
-    ...extra,
-  ];
+  const batchArgs = (outputDir: string, extra: string[] = []) =>
+    downloaderArgs({ apiUrl: suite.gate.url, source: suite.simulator.url, outputDir }, [
+      "--exit-when-idle",
+      "1",
+      ...extra,
+    ]);
 
   describe("help, version and bad settings", () => {
     it("--help exits 0 and lists every flag with its environment variable", async () => {
-      const run = await runDownloaderSplit(["--help"], {}, workDir);
+      const run = await runDownloader(["--help"], {}, workDir);
       expect(run.code).toBe(0);
       expect(run.stderr).toBe("");
       expect(run.stdout).toMatch(/^Usage: gate-downloader \[options\]/);
@@ -169,7 +101,7 @@ describe("the gate-downloader command line", () => {
 
     it("--version prints the package's version", async () => {
       for (const flag of ["--version", "-V"]) {
-        const run = await runDownloaderSplit([flag], {}, workDir);
+        const run = await runDownloader([flag], {}, workDir);
         expect(run.code).toBe(0);
         expect(run.stdout).toBe(`${packageVersion}\n`);
         expect(run.stderr).toBe("");
@@ -195,7 +127,7 @@ describe("the gate-downloader command line", () => {
       "$why: exits 2 with one line naming it, and no stack trace",
       async ({ args, env, names }) => {
         const withServer = names === "--api-url" ? [] : ["--api-url", "http://127.0.0.1:9"];
-        const run = await runDownloaderSplit([...withServer, ...args], env, workDir);
+        const run = await runDownloader([...withServer, ...args], env, workDir);
         expect(run.code).toBe(2);
         expect(run.stdout).toBe("");
         const lines = run.stderr.split("\n");
@@ -216,10 +148,10 @@ describe("the gate-downloader command line", () => {
       join(cwd, ".env"),
       [
         "# settings of this host",
-        `GATE_API_URL=${gate.url}`,
+        `GATE_API_URL=${suite.gate.url}`,
         "GATE_CLIENT_NAME=name-from-dotenv",
         "GATE_OUTPUT_DIR=from-dotenv",
-        `GATE_SOURCE=${simulator.url}`,
+        `GATE_SOURCE=${suite.simulator.url}`,
         "GATE_REQUESTS_PER_SECOND=0",
         "GATE_EXIT_WHEN_IDLE=0.5",
         "",
@@ -249,13 +181,13 @@ describe("the gate-downloader command line", () => {
     expect(savedIdentity(join(cwd, "by-flag"))).toMatchObject({
       clientId: byFlag?.client_id,
       clientName: "name-from-flag",
-      apiUrl: gate.url,
+      apiUrl: suite.gate.url,
     });
     expect(savedIdentity(join(cwd, "by-env")).clientId).toBe(byEnv?.client_id);
     expect(savedIdentity(join(cwd, "from-dotenv")).clientId).toBe(byFile?.client_id);
 
     // The server knows the names the hosts registered under.
-    const clients = await api.clients();
+    const clients = await suite.api.clients();
     const named = (name: string) => clients.filter((c) => c.client_name === name);
     expect(named("name-from-flag").map((c) => c.id)).toEqual([byFlag?.client_id]);
     expect(named("name-from-env").map((c) => c.id)).toEqual([byEnv?.client_id]);
@@ -263,27 +195,21 @@ describe("the gate-downloader command line", () => {
   }, 120_000);
 
   it("waits for a server that is down at start, then registers, completes its task and exits 0", async () => {
-    const late = await platformDatabase("cli-late", { TASK_SWEEP_INTERVAL_MS: "250" });
-    platforms.push(late);
+    const late = await suite.platformDatabase("cli-late", { TASK_SWEEP_INTERVAL_MS: "250" });
     const port = await freePort();
     const dir = folder("late");
-    const downloader = start([
-      "--api-url",
-      `http://127.0.0.1:${port}`,
-      "--source",
-      simulator.url,
-      "--output-dir",
-      dir,
-      "--client-name",
-      "late",
-      "--requests-per-second",
-      "0",
-      "--poll-interval",
-      "0.2",
-      // Idle time counts from when the server first answers, so waiting for it is not idle.
-      "--exit-when-idle",
-      "5",
-    ]);
+    const downloader = start(
+      downloaderArgs(
+        { apiUrl: `http://127.0.0.1:${port}`, source: suite.simulator.url, outputDir: dir },
+        [
+          "--client-name",
+          "late",
+          // Idle time counts from when the server first answers, so waiting for it is not idle.
+          "--exit-when-idle",
+          "5",
+        ],
+      ),
+    );
     await until("the downloader to retry", () =>
       downloader.logLines().some((l) => l.level === 40 && String(l.msg).includes("retrying"))
         ? { done: true }
@@ -291,11 +217,10 @@ describe("the gate-downloader command line", () => {
     );
     expect(downloader.child.exitCode).toBeNull();
 
-    const server = await startGate(["serve", "clients", "tasks"], {
+    const server = await suite.startGate(["serve", "clients", "tasks"], {
       ...late.env,
       API_PORT: String(port),
     });
-    gates.push(server);
     expect(server.url).toBe(`http://127.0.0.1:${port}`);
     const lateApi = new OperatorApi(server.url, late.operatorKey);
     const [taskId] = await lateApi.plan({
@@ -323,9 +248,9 @@ describe("the gate-downloader command line", () => {
   }, 180_000);
 
   it("on Ctrl-C mid-task releases the task with its counts at once, leaves no temporary file, and exits 0", async () => {
-    simulator.setFaults({ latencyMs: 30 });
+    suite.simulator.setFaults({ latencyMs: 30 });
     const maxDocuments = 300;
-    const taskId = await api.createTask({
+    const taskId = await suite.api.createTask({
       search_params: { CourtRegion: "14", INSType: "1" },
       start_page: 1,
       max_documents: maxDocuments,
@@ -352,7 +277,7 @@ describe("the gate-downloader command line", () => {
     const interrupted = Date.now();
     downloader.child.kill("SIGINT");
     const code = await downloader.exited;
-    simulator.setFaults({ latencyMs: 0 });
+    suite.simulator.setFaults({ latencyMs: 0 });
     expect(code, downloader.output().slice(-3000)).toBe(0);
     expect(Date.now() - interrupted).toBeLessThan(30_000);
     expect(downloader.output()).not.toContain(stackFrame);
@@ -362,7 +287,7 @@ describe("the gate-downloader command line", () => {
 
     // Back in the queue now, not when the 60 s lease would run out; its attempt given back,
     // the counts so far recorded.
-    const task = await api.task(taskId);
+    const task = await suite.api.task(taskId);
     expect(task).toMatchObject({ status: "pending", attempt: 0, documents_failed: 0 });
     expect(task.documents_downloaded).toBeGreaterThan(0);
     expect(task.documents_downloaded).toBeLessThan(maxDocuments);
@@ -370,7 +295,7 @@ describe("the gate-downloader command line", () => {
     expect(strays).toEqual([]);
     expect(task.documents_downloaded).toBe(documents.size);
     expect(released?.downloaded).toBe(documents.size);
-    const { rows: leases } = await platform.db.pool.query<{ end_reason: string | null }>(
+    const { rows: leases } = await suite.platform.db.pool.query<{ end_reason: string | null }>(
       "SELECT end_reason FROM tasks.lease_history WHERE task_id = $1 ORDER BY lease_token",
       [taskId],
     );
@@ -382,7 +307,7 @@ describe("the gate-downloader command line", () => {
       batchArgs(other, ["--client-name", "takes-over", "--exit-when-idle", "2"]),
     );
     expect(run.code, run.output.slice(-3000)).toBe(0);
-    expect(await api.task(taskId)).toMatchObject({
+    expect(await suite.api.task(taskId)).toMatchObject({
       status: "completed",
       documents_downloaded: maxDocuments,
       documents_failed: 0,
@@ -394,25 +319,25 @@ describe("the gate-downloader command line", () => {
     const dir = folder("twice");
     const first = await runToEnd(batchArgs(dir, ["--client-name", "twice"]));
     expect(first.code, first.output.slice(-2000)).toBe(0);
-    const registered = logLines(first.output).find((l) => l.msg === "registered");
+    const registered = jsonLogLines(first.output).find((l) => l.msg === "registered");
     expect(registered).toMatchObject({ client_name: "twice" });
     const identity = savedIdentity(dir);
     expect(identity).toMatchObject({
       clientId: registered?.client_id,
       clientName: "twice",
-      apiUrl: gate.url,
+      apiUrl: suite.gate.url,
     });
 
     const second = await runToEnd(batchArgs(dir, ["--client-name", "twice"]));
     expect(second.code, second.output.slice(-2000)).toBe(0);
-    const lines = logLines(second.output);
+    const lines = jsonLogLines(second.output);
     expect(lines.find((l) => l.msg === "registered")).toBeUndefined();
     expect(lines.find((l) => l.msg === "connected")).toMatchObject({
       client_id: identity.clientId,
     });
     expect(savedIdentity(dir)).toEqual(identity);
 
-    const clients = (await api.clients()).filter((c) => c.client_name === "twice");
+    const clients = (await suite.api.clients()).filter((c) => c.client_name === "twice");
     expect(clients.map((c) => c.id)).toEqual([identity.clientId]);
   }, 120_000);
 });

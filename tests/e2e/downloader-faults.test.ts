@@ -1,31 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type RegistryDocument, renderDocumentPage } from "@gate/registry-simulator";
+import { describe, expect, it } from "vitest";
 import {
-  type RegistryDocument,
-  type RegistrySimulator,
-  renderDocumentPage,
-  startRegistrySimulator,
-} from "@gate/registry-simulator";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  OperatorApi,
+  downloaderArgs,
+  downloaderSuite,
   outputFolder,
-  type PlatformDatabase,
-  platformDatabase,
   registeredIds,
   savedIdentity,
   sha256,
   until,
 } from "../src/downloader-harness.js";
-import {
-  type DownloaderProcess,
-  type GateProcess,
-  startDownloader,
-  startGate,
-} from "../src/index.js";
 
 // Simulator faults, end to end: the registry misbehaves (429 with Retry-After, 5xx, latency,
 // truncated bodies, missing documents, CAPTCHA) and the downloader still gets every document
@@ -92,70 +78,26 @@ async function startRegistryWithMissingDocuments(
 }
 
 describe("simulator faults: the downloader against a misbehaving registry", () => {
-  let platform: PlatformDatabase;
-  let gate: GateProcess;
-  let api: OperatorApi;
-  let simulator: RegistrySimulator;
-  const downloaders: DownloaderProcess[] = [];
-  const workDir = mkdtempSync(join(tmpdir(), "gate-faults-"));
-
-  beforeAll(async () => {
-    platform = await platformDatabase("faults", {
-      LEASE_DURATION_MS: "3000",
-      LEASE_HEARTBEAT_INTERVAL_MS: "1000",
-      LEASE_RELEASE_GRACE_MS: "500",
-      TASK_SWEEP_INTERVAL_MS: "250",
-      // The CAPTCHA case checks the retry policy: two attempts, retried quickly.
-      TASK_MAX_ATTEMPTS: "2",
-      TASK_RETRY_BASE_MS: "200",
-      TASK_RETRY_MAX_MS: "500",
-    });
-    gate = await startGate(["serve", "clients", "tasks"], platform.env);
-    api = new OperatorApi(gate.url, platform.operatorKey);
-    simulator = await startRegistrySimulator({ seed: 7, size: 20_000 });
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const downloader of downloaders)
-      if (downloader.child.exitCode === null && downloader.child.signalCode === null)
-        downloader.child.kill("SIGKILL");
-    if (gate !== undefined && gate.child.exitCode === null) {
-      const stopped = gate.stop("SIGTERM");
-      const timer = setTimeout(() => gate.child.kill("SIGKILL"), 10_000);
-      await stopped;
-      clearTimeout(timer);
-    }
-    await simulator?.close();
-    await platform?.db.drop();
-    rmSync(workDir, { recursive: true, force: true });
-  }, 60_000);
-
-  function downloaderArgs(source: string, outputDir: string, extra: string[] = []): string[] {
-    return [
-      "--api-url",
-      gate.url,
-      "--source",
-      source,
-      "--output-dir",
-      outputDir,
-      "--requests-per-second",
-      "0",
-      "--concurrency",
-      "2",
-      "--downloads-per-task",
-      "3",
-      "--poll-interval",
-      "0.2",
-      "--exit-when-idle",
-      "3",
-      ...extra,
-    ];
-  }
+  const suite = downloaderSuite("faults", {
+    LEASE_DURATION_MS: "3000",
+    LEASE_HEARTBEAT_INTERVAL_MS: "1000",
+    LEASE_RELEASE_GRACE_MS: "500",
+    TASK_SWEEP_INTERVAL_MS: "250",
+    // The CAPTCHA case checks the retry policy: two attempts, retried quickly.
+    TASK_MAX_ATTEMPTS: "2",
+    TASK_RETRY_BASE_MS: "200",
+    TASK_RETRY_MAX_MS: "500",
+  });
+  const { workDir } = suite;
 
   /** Runs one downloader until it has been idle a while; its exit code must be 0. */
   async function download(source: string, outputDir: string, extra: string[] = []) {
-    const downloader = startDownloader(downloaderArgs(source, outputDir, extra), {}, workDir);
-    downloaders.push(downloader);
+    const downloader = suite.start(
+      downloaderArgs({ apiUrl: suite.gate.url, source, outputDir }, [
+        ...["--concurrency", "2", "--downloads-per-task", "3", "--exit-when-idle", "3"],
+        ...extra,
+      ]),
+    );
     const run = { code: await downloader.exited, output: downloader.output() };
     expect(run.code, run.output.slice(-3000)).toBe(0);
     expect(run.output).not.toContain("    at ");
@@ -167,9 +109,9 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
     all.slice((page - 1) * perPage, page * perPage);
 
   it("retries 429s, 5xx, truncated bodies and slow answers away: every document on disk with its bytes, none failed", async () => {
-    const expected = simulator.corpus.search({ regions: ["11"], instanceTypes: ["2"] });
+    const expected = suite.simulator.corpus.search({ regions: ["11"], instanceTypes: ["2"] });
     expect(expected.length).toBeGreaterThan(150);
-    simulator.setFaults({
+    suite.simulator.setFaults({
       ...noFaults,
       seed: 11,
       latencyMs: 2,
@@ -181,29 +123,25 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
       rate5xx: 0.03,
       truncateRate: 0.03,
     });
-    simulator.resetStats();
+    suite.simulator.resetStats();
     const perPage = 50;
-    const taskIds = await api.plan({
-      search_params: { CourtRegion: "11", INSType: "2" },
-      last_page: Math.ceil(expected.length / perPage) + 1,
-      pages_per_task: 2,
-      documents_per_page: perPage,
-      // A results page that fails five times over fails the attempt; let the task retry.
-      max_attempts: 5,
-    });
+    // A results page that fails five times over fails the attempt; let the task retry.
+    const plan = { pages_per_task: 2, documents_per_page: perPage, max_attempts: 5 };
+    const search = { CourtRegion: "11", INSType: "2" };
+    const taskIds = await suite.api.planSearch(search, expected.length, plan);
     expect(taskIds.length).toBeGreaterThanOrEqual(3);
 
     const dir = join(workDir, "faulty");
-    const run = await download(simulator.url, dir, [
+    const run = await download(suite.simulator.url, dir, [
       "--client-name",
       "faulty",
       "--log-level",
       "debug",
     ]);
-    simulator.setFaults(noFaults);
+    suite.simulator.setFaults(noFaults);
 
     // The faults really fired.
-    const stats = simulator.stats();
+    const stats = suite.simulator.stats();
     expect(stats.faults.rate429).toBeGreaterThan(0);
     expect(stats.faults.rate5xx).toBeGreaterThan(0);
     expect(stats.faults.truncate).toBeGreaterThan(0);
@@ -227,7 +165,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
     );
 
     // Every task completed with nothing failed, and together they downloaded the search.
-    const tasks = await Promise.all(taskIds.map((id) => api.task(id)));
+    const tasks = await Promise.all(taskIds.map((id) => suite.api.task(id)));
     for (const task of tasks) {
       expect(task.status, JSON.stringify(task)).toBe("completed");
       expect(task.documents_failed).toBe(0);
@@ -252,7 +190,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
 
     // Registered once each, by this host, with the hash of the bytes on disk.
     const rows = await registeredIds(
-      platform.db,
+      suite.platform.db,
       expected.map((d) => d.id),
     );
     expect(rows).toHaveLength(expected.length);
@@ -264,20 +202,17 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
   }, 180_000);
 
   it("counts documents the registry does not have as failed, lists them, and still completes the task", async () => {
-    const expected = simulator.corpus.search({ regions: ["14"], instanceTypes: ["2"] });
+    const expected = suite.simulator.corpus.search({ regions: ["14"], instanceTypes: ["2"] });
     expect(expected.length).toBeGreaterThan(200);
     // Every 37th document of the search is gone: a few per page, under the 20 a summary lists.
     const missing = new Set(expected.filter((_, i) => i % 37 === 5).map((d) => d.id));
-    const registry = await startRegistryWithMissingDocuments(simulator.url, missing);
+    const registry = await startRegistryWithMissingDocuments(suite.simulator.url, missing);
     try {
-      simulator.setFaults({ ...noFaults, seed: 12 });
+      suite.simulator.setFaults({ ...noFaults, seed: 12 });
       const perPage = 100;
-      const taskIds = await api.plan({
-        search_params: { CourtRegion: "14", INSType: "2" },
-        last_page: Math.ceil(expected.length / perPage) + 1,
-        pages_per_task: 1,
-        documents_per_page: perPage,
-      });
+      const plan = { pages_per_task: 1, documents_per_page: perPage };
+      const search = { CourtRegion: "14", INSType: "2" };
+      const taskIds = await suite.api.planSearch(search, expected.length, plan);
       const dir = join(workDir, "missing");
       const run = await download(registry.url, dir, ["--client-name", "missing"]);
 
@@ -291,7 +226,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
 
       let failedTotal = 0;
       for (const id of taskIds) {
-        const task = await api.task(id);
+        const task = await suite.api.task(id);
         expect(task.status, JSON.stringify(task)).toBe("completed");
         const pageDocs = pageOf(expected, task.start_page, perPage);
         const pageMissing = pageDocs.filter((d) => missing.has(d.id)).map((d) => d.id);
@@ -315,7 +250,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
       const present = expected.filter((d) => !missing.has(d.id));
       expect([...documents.keys()].sort()).toEqual(present.map((d) => d.id).sort());
       const rows = await registeredIds(
-        platform.db,
+        suite.platform.db,
         expected.map((d) => d.id),
       );
       expect(rows.map((r) => r.registry_id).sort()).toEqual(present.map((d) => d.id).sort());
@@ -325,11 +260,11 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
   }, 180_000);
 
   it("skips documents already on disk when the same search runs again, and registers nothing twice", async () => {
-    const expected = simulator.corpus.search({ regions: ["26"], instanceTypes: ["2"] });
+    const expected = suite.simulator.corpus.search({ regions: ["26"], instanceTypes: ["2"] });
     const maxDocuments = 150;
     expect(expected.length).toBeGreaterThan(maxDocuments);
     const wanted = expected.slice(0, maxDocuments);
-    simulator.setFaults({ ...noFaults, seed: 13 });
+    suite.simulator.setFaults({ ...noFaults, seed: 13 });
     const task = {
       search_params: { CourtRegion: "26", INSType: "2" },
       start_page: 1,
@@ -337,9 +272,9 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
     };
     const dir = join(workDir, "again");
 
-    const first = await api.createTask(task);
-    await download(simulator.url, dir, ["--client-name", "again"]);
-    expect(await api.task(first)).toMatchObject({
+    const first = await suite.api.createTask(task);
+    await download(suite.simulator.url, dir, ["--client-name", "again"]);
+    expect(await suite.api.task(first)).toMatchObject({
       status: "completed",
       documents_downloaded: maxDocuments,
       documents_failed: 0,
@@ -349,10 +284,10 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
     expect([...before.documents.keys()].sort()).toEqual(wanted.map((d) => d.id).sort());
 
     // The same search again, into the same folder: everything is there already.
-    const second = await api.createTask(task);
+    const second = await suite.api.createTask(task);
     expect(second).not.toBe(first);
-    const rerun = await download(simulator.url, dir);
-    expect(await api.task(second)).toMatchObject({
+    const rerun = await download(suite.simulator.url, dir);
+    expect(await suite.api.task(second)).toMatchObject({
       status: "completed",
       documents_downloaded: 0,
       documents_failed: 0,
@@ -364,14 +299,14 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
     expect(after.documents).toEqual(before.documents);
 
     // One row per registry id, still the first registration's.
-    const { rows } = await platform.db.pool.query<{ registry_id: string; n: string }>(
+    const { rows } = await suite.platform.db.pool.query<{ registry_id: string; n: string }>(
       "SELECT registry_id, count(*)::text AS n FROM clients.documents WHERE registry_id = ANY($1) GROUP BY registry_id",
       [wanted.map((d) => d.id)],
     );
     expect(rows).toHaveLength(maxDocuments);
     expect(rows.every((r) => r.n === "1")).toBe(true);
     const identity = savedIdentity(dir);
-    const { rows: all } = await platform.db.pool.query<{ n: string }>(
+    const { rows: all } = await suite.platform.db.pool.query<{ n: string }>(
       "SELECT count(*)::text AS n FROM clients.documents WHERE client_id = $1",
       [identity.clientId],
     );
@@ -379,7 +314,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
 
     // The host's statistics count the documents once, the skips as skips.
     await until("the host's statistics to settle", async () => {
-      const res = await fetch(`${gate.url}/api/v1/clients/me/statistics`, {
+      const res = await fetch(`${suite.gate.url}/api/v1/clients/me/statistics`, {
         headers: { "x-api-key": identity.apiKey },
       });
       const body = (await res.json()) as {
@@ -398,7 +333,7 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
   // planned task's search_params; CreateTask accepts the same keys, so a planned range can
   // be run again as a task of its own.
   it("runs a planned range again as a created task with the same search_params", async () => {
-    const [planned] = await api.plan({
+    const [planned] = await suite.api.plan({
       search_params: { CourtRegion: "14", INSType: "1" },
       first_page: 3,
       last_page: 3,
@@ -406,21 +341,21 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
       documents_per_page: 10,
     });
     const cancel = (id: string) =>
-      api.call("POST", `/api/v1/tasks/${id}/cancel`, { reason: "not to be run here" });
+      suite.api.call("POST", `/api/v1/tasks/${id}/cancel`, { reason: "not to be run here" });
     try {
-      const original = await api.task(planned as string);
+      const original = await suite.api.task(planned as string);
       expect(original.search_params).toEqual({
         CourtRegion: "14",
         INSType: "1",
         "PagingInfo.ItemsPerPage": "10",
       });
-      const again = await api.createTask({
+      const again = await suite.api.createTask({
         search_params: original.search_params,
         start_page: original.start_page,
         max_documents: original.max_documents,
       });
       await cancel(again);
-      expect((await api.task(again)).search_params).toEqual(original.search_params);
+      expect((await suite.api.task(again)).search_params).toEqual(original.search_params);
     } finally {
       // Neither task may be left for the downloaders of the next tests.
       await cancel(planned as string);
@@ -428,17 +363,17 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
   });
 
   it("fails a task whose registry answers with a CAPTCHA as a provider error, retried per policy, and completes it once requeued", async () => {
-    simulator.setFaults({ ...noFaults, seed: 14, captchaRate: 1 });
-    simulator.resetStats();
-    const taskId = await api.createTask({
+    suite.simulator.setFaults({ ...noFaults, seed: 14, captchaRate: 1 });
+    suite.simulator.resetStats();
+    const taskId = await suite.api.createTask({
       search_params: { CourtRegion: "26", INSType: "3" },
       start_page: 1,
       max_documents: 20,
     });
     const dir = join(workDir, "captcha");
-    const run = await download(simulator.url, dir, ["--client-name", "captcha"]);
+    const run = await download(suite.simulator.url, dir, ["--client-name", "captcha"]);
 
-    const failed = await api.task(taskId);
+    const failed = await suite.api.task(taskId);
     expect(failed).toMatchObject({
       status: "failed",
       last_error_kind: "provider_error",
@@ -446,14 +381,14 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
       max_attempts: 2,
     });
     expect(failed.last_error).toMatch(/captcha/i);
-    const { rows: leases } = await platform.db.pool.query<{ end_reason: string | null }>(
+    const { rows: leases } = await suite.platform.db.pool.query<{ end_reason: string | null }>(
       "SELECT end_reason FROM tasks.lease_history WHERE task_id = $1 ORDER BY lease_token",
       [taskId],
     );
     expect(leases.map((l) => l.end_reason)).toEqual(["retry", "failed"]);
     // Each attempt met the CAPTCHA on its first results page and went no further.
-    expect(simulator.stats().faults.captcha).toBe(2);
-    expect(simulator.stats().requests.document).toBe(0);
+    expect(suite.simulator.stats().faults.captcha).toBe(2);
+    expect(suite.simulator.stats().requests.document).toBe(0);
     // The downloader said so twice: the attempt's end, and a warning with the failure.
     const failures = run.output
       .split("\n")
@@ -471,19 +406,19 @@ describe("simulator faults: the downloader against a misbehaving registry", () =
       });
 
     // The CAPTCHA is gone: an operator requeues the task and it completes.
-    simulator.setFaults({ captchaRate: 0 });
-    const requeued = await api.call<{ requeued?: number }>("POST", "/api/v1/tasks/requeue", {
+    suite.simulator.setFaults({ captchaRate: 0 });
+    const requeued = await suite.api.call<{ requeued?: number }>("POST", "/api/v1/tasks/requeue", {
       task_ids: [taskId],
     });
     expect(requeued.requeued).toBe(1);
-    await download(simulator.url, dir);
-    expect(await api.task(taskId)).toMatchObject({
+    await download(suite.simulator.url, dir);
+    expect(await suite.api.task(taskId)).toMatchObject({
       status: "completed",
       documents_downloaded: 20,
       documents_failed: 0,
       documents_skipped: 0,
     });
-    const { rows: history } = await platform.db.pool.query<{ end_reason: string | null }>(
+    const { rows: history } = await suite.platform.db.pool.query<{ end_reason: string | null }>(
       "SELECT end_reason FROM tasks.lease_history WHERE task_id = $1 ORDER BY lease_token",
       [taskId],
     );

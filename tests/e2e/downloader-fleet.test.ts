@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -10,33 +9,28 @@ import {
 } from "@gate/registry-simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  createTestDatabase,
-  databaseTargets,
+  downloaderArgs,
+  OperatorApi,
+  outputFolder,
+  registeredIds,
+  savedIdentity,
+  sha256,
+  until,
+} from "../src/downloader-harness.js";
+import {
   type GateProcess,
+  type PlatformDatabase,
+  platformDatabase,
   runDownloader,
-  runGate,
   startDownloader,
   startGate,
-  type TestDatabase,
 } from "../src/index.js";
-
-const sha256 = (bytes: string | Buffer) => createHash("sha256").update(bytes).digest("hex");
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Every `<registry id>.html` under a downloader's output folder, with the bytes' hash. */
 function filesIn(dir: string): Map<string, { region: string; sha256: string }> {
-  const files = new Map<string, { region: string; sha256: string }>();
-  for (const region of readdirSync(dir, { withFileTypes: true })) {
-    if (!region.isDirectory() || region.name.startsWith(".")) continue;
-    for (const name of readdirSync(join(dir, region.name))) {
-      expect(name).toMatch(/^\d+\.html$/); // no temporary file left behind
-      files.set(name.slice(0, -5), {
-        region: region.name,
-        sha256: sha256(readFileSync(join(dir, region.name, name))),
-      });
-    }
-  }
-  return files;
+  const { documents, strays } = outputFolder(dir);
+  expect(strays).toEqual([]); // no temporary file left behind
+  return documents;
 }
 
 /** The part of seed 000's statistics the fleet test checks. */
@@ -52,46 +46,24 @@ type HostStatistics = {
   document_statistics: { total_documents: number; unique_regions: number };
 };
 
-/** Polls until the probe answers; on timeout, the error shows the probe's last word. */
-async function until<T>(
-  what: string,
-  probe: () => Promise<{ done: T } | { last: unknown }>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await probe();
-    if ("done" in answer) return answer.done;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(answer.last)}`);
-    await sleep(200);
-  }
-}
-
 describe("a downloader fleet against the platform and the registry simulator", () => {
-  let db: TestDatabase;
+  let platform: PlatformDatabase;
   let clients: GateProcess;
   let tasks: GateProcess;
+  let api: OperatorApi;
   let simulator: RegistrySimulator;
-  let operatorKey: string;
   const workDir = mkdtempSync(join(tmpdir(), "gate-fleet-"));
 
   beforeAll(async () => {
-    const target = databaseTargets().at(-1);
-    if (target === undefined) throw new Error("no database");
-    db = await createTestDatabase(target, { poolSize: 2 });
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: process.env.REDIS_URL,
-      REDIS_KEY_PREFIX: `gate-fleet-${db.name}:`,
+    platform = await platformDatabase("fleet", {
       LEASE_DURATION_MS: "3000",
       LEASE_HEARTBEAT_INTERVAL_MS: "1000",
       LEASE_RELEASE_GRACE_MS: "500",
       TASK_SWEEP_INTERVAL_MS: "250",
       TASK_RETRY_BASE_MS: "200",
       TASK_RETRY_MAX_MS: "1000",
-    };
-    operatorKey = (await runGate(["keys", "mint", "--name", "fleet"], env)).stdout.trim();
+    });
+    const { env } = platform;
     simulator = await startRegistrySimulator({ seed: 7, size: 60_000 });
     if (process.env.REDIS_URL !== undefined) {
       // Every service its own process, as in production; their events cross over Redis.
@@ -105,90 +77,40 @@ describe("a downloader fleet against the platform and the registry simulator", (
       clients = await startGate(["serve", "clients", "tasks"], env);
       tasks = clients;
     }
+    api = new OperatorApi(tasks.url, platform.operatorKey);
   }, 120_000);
 
   afterAll(async () => {
     await clients?.stop("SIGTERM");
     if (tasks !== clients) await tasks?.stop("SIGTERM");
     await simulator?.close();
-    await db?.drop();
+    await platform?.db.drop();
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  const operator = () => ({ "x-api-key": operatorKey, "content-type": "application/json" });
-
-  async function plan(
-    searchParams: Record<string, string>,
-    documents: number,
-    perPage: number,
-    pagesPerTask: number,
-  ) {
-    const res = await fetch(`${tasks.url}/api/v1/tasks/plan`, {
-      method: "POST",
-      headers: operator(),
-      body: JSON.stringify({
-        search_params: searchParams,
-        first_page: 1,
-        // One page past the end: a task whose page is empty completes with nothing to do.
-        last_page: Math.ceil(documents / perPage) + 1,
-        pages_per_task: pagesPerTask,
-        documents_per_page: perPage,
-      }),
-    });
-    expect(res.status).toBe(200);
-    return ((await res.json()) as { created: { task_id: string }[] }).created.map((t) => t.task_id);
-  }
-
-  async function taskStatus(taskId: string): Promise<string> {
-    const res = await fetch(`${tasks.url}/api/v1/tasks/${taskId}`, { headers: operator() });
-    return ((await res.json()) as { status: string }).status;
-  }
-
-  function downloaderArgs(outputDir: string, extra: string[] = []): string[] {
-    return [
-      "--api-url",
-      clients.url,
-      "--tasks-url",
-      tasks.url,
-      "--source",
-      simulator.url,
-      "--output-dir",
-      outputDir,
-      "--requests-per-second",
-      "0",
-      "--concurrency",
-      "2",
-      "--poll-interval",
-      "0.2",
-      ...extra,
-    ];
-  }
-
-  async function registeredRows(registryIds: readonly string[]) {
-    const { rows } = await db.pool.query<{
-      registry_id: string;
-      client_id: string;
-      sha256: string;
-      size_bytes: string;
-    }>(
-      "SELECT registry_id, client_id::text, sha256, size_bytes::text FROM clients.documents WHERE registry_id = ANY($1)",
-      [registryIds],
+  /** Settings for a host of the fleet: clients and tasks services apart, two downloads at once. */
+  function hostArgs(outputDir: string, extra: string[] = []): string[] {
+    return downloaderArgs(
+      { apiUrl: clients.url, tasksUrl: tasks.url, source: simulator.url, outputDir },
+      ["--concurrency", "2", ...extra],
     );
-    return rows;
   }
+
+  const taskStatus = async (taskId: string) => (await api.task(taskId)).status;
 
   it("downloads every document of a search exactly once across three hosts, registered once, counted right", async () => {
     const search = { CourtRegion: "11" };
     const expected: readonly RegistryDocument[] = simulator.corpus.search({ regions: ["11"] });
     expect(expected.length).toBeGreaterThan(1500);
-    const taskIds = await plan(search, expected.length, 100, 2);
+    const taskIds = await api.planSearch(search, expected.length, {
+      pages_per_task: 2,
+      documents_per_page: 100,
+    });
 
     const dirs = [0, 1, 2].map((i) => join(workDir, `host-${i}`));
     const runs = await Promise.all(
       dirs.map((dir, i) =>
-        runDownloader(
-          downloaderArgs(dir, ["--client-name", `fleet-${i}`, "--exit-when-idle", "3"]),
-        ),
+        runDownloader(hostArgs(dir, ["--client-name", `fleet-${i}`, "--exit-when-idle", "3"])),
       ),
     );
     for (const run of runs) expect(run.code, run.output.slice(-2000)).toBe(0);
@@ -207,15 +129,12 @@ describe("a downloader fleet against the platform and the registry simulator", (
     }
 
     // Registered once each, by the host that has it, with its hash.
-    const rows = await registeredRows(expected.map((d) => d.id));
-    expect(rows).toHaveLength(expected.length);
-    const identities = dirs.map(
-      (dir) =>
-        JSON.parse(readFileSync(join(dir, ".gate-downloader/identity.json"), "utf8")) as {
-          clientId: string;
-          apiKey: string;
-        },
+    const rows = await registeredIds(
+      platform.db,
+      expected.map((d) => d.id),
     );
+    expect(rows).toHaveLength(expected.length);
+    const identities = dirs.map(savedIdentity);
     for (const row of rows) {
       const host = identities.findIndex((id) => id.clientId === row.client_id);
       expect(perHost[host]?.get(row.registry_id)?.sha256).toBe(row.sha256);
@@ -250,10 +169,13 @@ describe("a downloader fleet against the platform and the registry simulator", (
     const expected = simulator.corpus.search({ regions: ["14"], instanceTypes: ["1"] });
     // Slow the registry so the first host is surely mid-task when it dies.
     simulator.setFaults({ latencyMs: 15 });
-    const taskIds = await plan({ CourtRegion: "14", INSType: "1" }, expected.length, 50, 4);
+    const taskIds = await api.planSearch({ CourtRegion: "14", INSType: "1" }, expected.length, {
+      pages_per_task: 4,
+      documents_per_page: 50,
+    });
     const doomedDir = join(workDir, "doomed");
     const doomed = startDownloader(
-      downloaderArgs(doomedDir, [
+      hostArgs(doomedDir, [
         "--client-name",
         "doomed",
         "--concurrency",
@@ -276,7 +198,7 @@ describe("a downloader fleet against the platform and the registry simulator", (
 
     const survivorDir = join(workDir, "survivor");
     const survivor = await runDownloader(
-      downloaderArgs(survivorDir, ["--client-name", "survivor", "--exit-when-idle", "5"]),
+      hostArgs(survivorDir, ["--client-name", "survivor", "--exit-when-idle", "5"]),
     );
     expect(survivor.code, survivor.output.slice(-2000)).toBe(0);
     for (const id of taskIds) expect(await taskStatus(id)).toBe("completed");
@@ -284,7 +206,7 @@ describe("a downloader fleet against the platform and the registry simulator", (
     // The held task was leased twice: the dead host's lease ended without a verdict (it
     // expired, or the server saw the connection drop and released it after its grace), and
     // the survivor completed it.
-    const { rows: leases } = await db.pool.query<{ end_reason: string | null }>(
+    const { rows: leases } = await platform.db.pool.query<{ end_reason: string | null }>(
       "SELECT end_reason FROM tasks.lease_history WHERE task_id = $1 ORDER BY lease_token",
       [heldTask],
     );
@@ -295,7 +217,10 @@ describe("a downloader fleet against the platform and the registry simulator", (
 
     const survivorFiles = filesIn(survivorDir);
     expect([...survivorFiles.keys()].sort()).toEqual(expected.map((d) => d.id).sort());
-    const rows = await registeredRows(expected.map((d) => d.id));
+    const rows = await registeredIds(
+      platform.db,
+      expected.map((d) => d.id),
+    );
     expect(rows).toHaveLength(expected.length);
     expect(new Set(rows.map((r) => r.registry_id)).size).toBe(expected.length);
   }, 240_000);

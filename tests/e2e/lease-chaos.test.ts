@@ -3,14 +3,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { clientsV1, tasksV1 } from "@gate/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createTestDatabase,
-  databaseTargets,
-  type GateProcess,
-  runGate,
-  startGate,
-  type TestDatabase,
-} from "../src/index.js";
+import { type GateProcess, platformDatabase, startGate, type TestDatabase } from "../src/index.js";
 
 type TasksRpc = Client<typeof tasksV1.TasksService>;
 
@@ -121,15 +114,8 @@ describe("lease safety under chaos", () => {
   let operatorKey: string;
 
   beforeAll(async () => {
-    const target = databaseTargets().at(-1);
-    if (target === undefined) throw new Error("no database");
-    db = await createTestDatabase(target, { poolSize: 2 });
-    const env = {
-      DATABASE_URL: db.url,
-      REDIS_URL: process.env.REDIS_URL,
-      // Its own streams and consumer groups, apart from other suites sharing this Redis; and
-      // the killed replica's unacknowledged events are retried within the run.
-      REDIS_KEY_PREFIX: `gate-chaos-${db.name}:`,
+    const platform = await platformDatabase("chaos", {
+      // The killed replica's unacknowledged events are retried within the run.
       EVENTS_CLAIM_IDLE_MS: "2000",
       LEASE_DURATION_MS: "1200",
       LEASE_HEARTBEAT_INTERVAL_MS: "300",
@@ -137,11 +123,11 @@ describe("lease safety under chaos", () => {
       TASK_RETRY_BASE_MS: "50",
       TASK_SWEEP_INTERVAL_MS: "250",
       TASK_MAX_ATTEMPTS: "5",
-    };
-    const minted = await runGate(["keys", "mint", "--name", "chaos"], env);
-    operatorKey = minted.stdout.trim();
+    });
+    db = platform.db;
+    operatorKey = platform.operatorKey;
     for (let i = 0; i < replicaCount; i++) {
-      const replica = await startGate(["serve", "clients", "tasks"], env);
+      const replica = await startGate(["serve", "clients", "tasks"], platform.env);
       replicas.push(replica);
       rpcs.push(createClient(tasksV1.TasksService, createGrpcTransport({ baseUrl: replica.url })));
     }

@@ -1,14 +1,18 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "./databases.js";
-import { runGate } from "./gate-process.js";
+import { type RegistrySimulator, startRegistrySimulator } from "@gate/registry-simulator";
+import { afterAll, beforeAll } from "vitest";
+import type { TestDatabase } from "./databases.js";
+import { type DownloaderProcess, startDownloader } from "./downloader-process.js";
+import { type GateProcess, startGate } from "./gate-process.js";
+import { type PlatformDatabase, platformDatabase } from "./platform-database.js";
 
-// Shared by the downloader acceptance tests (faults, CLI): a fresh platform database with an
-// operator key, REST calls as that operator, and checks of a downloader's output folder.
+// Shared by the downloader acceptance tests (faults, CLI, fleet): a suite's platform and
+// registry simulator, downloader settings, REST calls as an operator, and checks of a
+// downloader's output folder.
 
 export const sha256 = (bytes: string | Uint8Array) =>
   createHash("sha256").update(bytes).digest("hex");
@@ -156,6 +160,22 @@ export class OperatorApi {
       .map((t) => t.task_id);
   }
 
+  /**
+   * Plans every page of a search of `documents` documents and one page past its end (a task
+   * whose page is empty completes with nothing to do); the created task ids in page order.
+   */
+  planSearch(
+    searchParams: Record<string, string>,
+    documents: number,
+    plan: { pages_per_task: number; documents_per_page: number; max_attempts?: number },
+  ): Promise<string[]> {
+    return this.plan({
+      search_params: searchParams,
+      last_page: Math.ceil(documents / plan.documents_per_page) + 1,
+      ...plan,
+    });
+  }
+
   async createTask(task: {
     search_params: Record<string, string>;
     start_page: number;
@@ -175,32 +195,6 @@ export class OperatorApi {
   }
 }
 
-/** A fresh database for `gate serve`, with an operator key minted in it. */
-export interface PlatformDatabase {
-  db: TestDatabase;
-  /** The environment `gate serve` (and `gate keys`) gets: the database, Redis, and `extra`. */
-  env: Record<string, string | undefined>;
-  operatorKey: string;
-}
-
-export async function platformDatabase(
-  keyName: string,
-  extra: Record<string, string>,
-): Promise<PlatformDatabase> {
-  const target = databaseTargets().at(-1);
-  if (target === undefined) throw new Error("no database");
-  const db = await createTestDatabase(target, { poolSize: 2 });
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: process.env.REDIS_URL,
-    REDIS_KEY_PREFIX: `${keyName}-${db.name}:`,
-    ...extra,
-  };
-  const minted = await runGate(["keys", "mint", "--name", keyName], env);
-  if (minted.code !== 0) throw new Error(`gate keys mint failed: ${minted.stderr}`);
-  return { db, env, operatorKey: minted.stdout.trim() };
-}
-
 /** The registry ids of documents in clients.documents, of those asked about. */
 export async function registeredIds(
   db: TestDatabase,
@@ -213,33 +207,123 @@ export async function registeredIds(
   return rows;
 }
 
-const downloaderBin = fileURLToPath(
-  new URL("../../clients/downloader/bin/gate-downloader.js", import.meta.url),
-);
+/**
+ * Flags for a downloader of a test platform: where to work, no politeness delay between
+ * registry requests, quick polls; `extra` after them, so it can override any of them.
+ */
+export function downloaderArgs(
+  to: { apiUrl: string; tasksUrl?: string; source: string; outputDir: string },
+  extra: string[] = [],
+): string[] {
+  return [
+    ...["--api-url", to.apiUrl],
+    ...(to.tasksUrl === undefined ? [] : ["--tasks-url", to.tasksUrl]),
+    ...["--source", to.source, "--output-dir", to.outputDir],
+    ...["--requests-per-second", "0", "--poll-interval", "0.2"],
+    ...extra,
+  ];
+}
+
+/** SIGTERM, then SIGKILL if it is still running after `graceMs`; nothing if it has ended. */
+export async function stopGate(gate: GateProcess, graceMs = 10_000): Promise<void> {
+  if (gate.child.exitCode !== null || gate.child.signalCode !== null) return;
+  const stopped = gate.stop("SIGTERM");
+  const timer = setTimeout(() => gate.child.kill("SIGKILL"), graceMs);
+  await stopped;
+  clearTimeout(timer);
+}
+
+/** What a downloader suite runs against, and what it started, all ended after the suite. */
+export interface DownloaderSuite {
+  /** The suite's own platform database, `gate serve clients tasks` on it, and its operator. */
+  readonly platform: PlatformDatabase;
+  readonly gate: GateProcess;
+  readonly api: OperatorApi;
+  /** The registry simulator (seed 7, 20,000 documents). */
+  readonly simulator: RegistrySimulator;
+  /** The suite's temporary folder, the downloaders' default working directory. */
+  readonly workDir: string;
+  /** A fresh folder under workDir. */
+  folder(name: string): string;
+  /** Starts a downloader (in workDir by default); killed after the suite if still running. */
+  start(args: string[], env?: Record<string, string>, cwd?: string): DownloaderProcess;
+  /** Another platform database, dropped after the suite. */
+  platformDatabase(name: string, extra: Record<string, string>): Promise<PlatformDatabase>;
+  /** Another gate process, stopped after the suite. */
+  startGate(args: string[], env: Record<string, string | undefined>): Promise<GateProcess>;
+}
 
 /**
- * Runs `gate-downloader <args>` to completion with only the environment given (plus PATH
- * and HOME), keeping stdout and stderr apart (runDownloader interleaves them).
+ * Registers the beforeAll that starts a downloader suite's platform (`extra`: its service
+ * settings) and simulator, and the afterAll that ends everything the suite started. Call it
+ * in the suite's describe; its fields are there from beforeAll on.
  */
-export function runDownloaderSplit(
-  args: string[],
-  env: Record<string, string>,
-  cwd: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [downloaderBin, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+export function downloaderSuite(name: string, extra: Record<string, string>): DownloaderSuite {
+  const workDir = mkdtempSync(join(tmpdir(), `gate-${name}-`));
+  const downloaders: DownloaderProcess[] = [];
+  const gates: GateProcess[] = [];
+  const platforms: PlatformDatabase[] = [];
+  let simulator: RegistrySimulator | undefined;
+  let main: { platform: PlatformDatabase; gate: GateProcess; api: OperatorApi } | undefined;
+
+  const suite: DownloaderSuite = {
+    workDir,
+    get platform() {
+      return started().platform;
+    },
+    get gate() {
+      return started().gate;
+    },
+    get api() {
+      return started().api;
+    },
+    get simulator() {
+      if (simulator === undefined) throw new Error(`${name}: the suite has not started`);
+      return simulator;
+    },
+    folder(folderName) {
+      const dir = join(workDir, folderName);
+      mkdirSync(dir, { recursive: true });
+      return dir;
+    },
+    start(args, env = {}, cwd = workDir) {
+      const downloader = startDownloader(args, env, cwd);
+      downloaders.push(downloader);
+      return downloader;
+    },
+    async platformDatabase(keyName, settings) {
+      const platform = await platformDatabase(keyName, settings);
+      platforms.push(platform);
+      return platform;
+    },
+    async startGate(args, env) {
+      const gate = await startGate(args, env);
+      gates.push(gate);
+      return gate;
+    },
+  };
+
+  function started() {
+    if (main === undefined) throw new Error(`${name}: the suite has not started`);
+    return main;
+  }
+
+  beforeAll(async () => {
+    const platform = await suite.platformDatabase(name, extra);
+    const gate = await suite.startGate(["serve", "clients", "tasks"], platform.env);
+    main = { platform, gate, api: new OperatorApi(gate.url, platform.operatorKey) };
+    simulator = await startRegistrySimulator({ seed: 7, size: 20_000 });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const downloader of downloaders)
+      if (downloader.child.exitCode === null && downloader.child.signalCode === null)
+        downloader.child.kill("SIGKILL");
+    for (const gate of gates) await stopGate(gate);
+    await simulator?.close();
+    for (const platform of platforms) await platform.db.drop();
+    rmSync(workDir, { recursive: true, force: true });
+  }, 60_000);
+
+  return suite;
 }

@@ -1,26 +1,32 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { type CapturedProcess, spawnCaptured } from "./captured-process.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const downloaderBin = `${repoRoot}clients/downloader/bin/gate-downloader.js`;
 
-export interface DownloaderProcess {
-  child: ChildProcess;
-  /** Everything it printed so far (stdout then stderr interleaved). */
-  output(): string;
+export interface DownloaderProcess extends CapturedProcess {
   /** Its JSON log lines so far, parsed. */
   logLines(): Record<string, unknown>[];
-  /** Resolves with the exit code (null when killed by a signal). */
-  exited: Promise<number | null>;
 }
 
-/** Starts `gate-downloader <args>` with only the environment given (plus PATH and HOME). */
+/** The JSON log lines of a downloader's output, parsed. */
+export function jsonLogLines(output: string): Record<string, unknown>[] {
+  return output
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/**
+ * Starts `gate-downloader <args>` with only the environment given, plus PATH, HOME and JSON
+ * logs (GATE_LOG_FORMAT=json, which `env` may override).
+ */
 export function startDownloader(
   args: string[],
   env: Record<string, string> = {},
   cwd: string = repoRoot,
 ): DownloaderProcess {
-  const child = spawn(process.execPath, [downloaderBin, ...args], {
+  const downloader = spawnCaptured(process.execPath, [downloaderBin, ...args], {
     cwd,
     env: {
       PATH: process.env.PATH ?? "",
@@ -29,26 +35,7 @@ export function startDownloader(
       ...env,
     },
   });
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("close", (code) => resolve(code)),
-  );
-  return {
-    child,
-    output: () => output,
-    logLines: () =>
-      output
-        .split("\n")
-        .filter((line) => line.startsWith("{"))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-    exited,
-  };
+  return { ...downloader, logLines: () => jsonLogLines(downloader.output()) };
 }
 
 /** Runs `gate-downloader <args>` to completion. */
@@ -56,8 +43,13 @@ export async function runDownloader(
   args: string[],
   env: Record<string, string> = {},
   cwd?: string,
-): Promise<{ code: number | null; output: string }> {
-  const process = startDownloader(args, env, cwd);
-  const code = await process.exited;
-  return { code, output: process.output() };
+): Promise<{ code: number | null; output: string; stdout: string; stderr: string }> {
+  const downloader = startDownloader(args, env, cwd);
+  const code = await downloader.exited;
+  return {
+    code,
+    output: downloader.output(),
+    stdout: downloader.stdout(),
+    stderr: downloader.stderr(),
+  };
 }

@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { spawnCaptured } from "./captured-process.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const gateBin = `${repoRoot}packages/gate/bin/gate.js`;
@@ -23,26 +24,16 @@ function childEnv(overrides: Record<string, string | undefined>): NodeJS.Process
 }
 
 /** Runs the gate CLI to completion. */
-export function runGate(
+export async function runGate(
   args: string[],
   env: Record<string, string | undefined>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [gateBin, ...args], {
-      cwd: repoRoot,
-      env: childEnv(env),
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => {
-      stdout += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  const gate = spawnCaptured(process.execPath, [gateBin, ...args], {
+    cwd: repoRoot,
+    env: childEnv(env),
   });
+  const code = await gate.exited;
+  return { code, stdout: gate.stdout(), stderr: gate.stderr() };
 }
 
 export interface GateProcess {
@@ -61,29 +52,29 @@ export function startGate(
   env: Record<string, string | undefined>,
   timeoutMs = 45_000,
 ): Promise<GateProcess> {
-  const child = spawn(process.execPath, [gateBin, ...args], {
+  const { child, output } = spawnCaptured(process.execPath, [gateBin, ...args], {
     cwd: repoRoot,
     env: childEnv({ API_PORT: "0", ...env }),
   });
-  let output = "";
+  // The gate's own exit, not the end of its output pipes, as captured.exited would be.
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => resolve(code)),
   );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`gate ${args.join(" ")} was not ready in ${timeoutMs} ms:\n${output}`));
+      reject(new Error(`gate ${args.join(" ")} was not ready in ${timeoutMs} ms:\n${output()}`));
     }, timeoutMs);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = /Connect: (http:\/\/\S+)/.exec(output)?.[1];
-      if (url === undefined || !output.includes("health:")) return;
+    // Called after spawnCaptured's own listeners, so output() already holds the chunk.
+    const onData = () => {
+      const url = /Connect: (http:\/\/\S+)/.exec(output())?.[1];
+      if (url === undefined || !output().includes("health:")) return;
       clearTimeout(timer);
       resolve({
         url,
-        operatorKey: /operator API key \(shown once\): (\S+)/.exec(output)?.[1],
+        operatorKey: /operator API key \(shown once\): (\S+)/.exec(output())?.[1],
         child,
-        output: () => output,
+        output,
         stop(signal = "SIGTERM") {
           child.kill(signal);
           return exited;
@@ -95,7 +86,7 @@ export function startGate(
     void exited.then((code) => {
       clearTimeout(timer);
       reject(
-        new Error(`gate ${args.join(" ")} exited with ${code} before it was ready:\n${output}`),
+        new Error(`gate ${args.join(" ")} exited with ${code} before it was ready:\n${output()}`),
       );
     });
   });

@@ -7,10 +7,12 @@ export {
 } from "./databases.js";
 export {
   type DownloaderProcess,
+  jsonLogLines,
   runDownloader,
   startDownloader,
 } from "./downloader-process.js";
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
+export { type PlatformDatabase, platformDatabase } from "./platform-database.js";
 export type { TestServers } from "./provided-context.js";
 export { python, pythonHasGrpc, pythonTier } from "./python-tier.js";
 export { type RedisTarget, redisTargets } from "./redis-targets.js";

@@ -1,5 +1,5 @@
 // What every benchmark in tests/bench shares: its settings (from the environment), the shape
-// of what it returns to run.ts, and a plain-text table printer.
+// of what it returns to run.ts, and plain-text tables, goals and figures for its report.
 
 import { execFileSync } from "node:child_process";
 import { availableParallelism, cpus, release, totalmem } from "node:os";
@@ -43,15 +43,8 @@ export interface BenchmarkOutcome {
 }
 
 export function readSettings(env: NodeJS.ProcessEnv, resultsDir: string): BenchSettings {
-  const number = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name]?.trim();
-    if (raw === undefined || raw === "") return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max) {
-      throw new Error(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
-    }
-    return value;
-  };
+  const number = (name: string, fallback: number, min: number, max: number) =>
+    numberSetting(env, name, fallback, min, max);
   return {
     seconds: number("BENCH_SECONDS", 10, 0.5, 600),
     warmupSeconds: number("BENCH_WARMUP_SECONDS", 2, 0, 60),
@@ -62,6 +55,44 @@ export function readSettings(env: NodeJS.ProcessEnv, resultsDir: string): BenchS
     profileIntervalUs: Math.round(number("BENCH_PROFILE_INTERVAL_US", 500, 50, 100_000)),
     resultsDir,
   };
+}
+
+/**
+ * A number (an integer with `integer`) from the environment: `fallback` when unset or blank,
+ * an error when it is outside [min, max].
+ */
+export function numberSetting(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  { integer = false } = {},
+): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!(integer ? Number.isInteger(value) : Number.isFinite(value)) || value < min || value > max) {
+    const kind = integer ? "an integer" : "a number";
+    throw new Error(`${name} must be ${kind} from ${min} to ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+/** A comma-separated list of integers in [min, max] from the environment (`fallback` when unset). */
+export function integerListSetting(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: string,
+  min: number,
+  max: number,
+): number[] {
+  const raw = env[name]?.trim() || fallback;
+  const values = raw.split(",").map((s) => Number(s.trim()));
+  if (values.some((v) => !Number.isInteger(v) || v < min || v > max)) {
+    throw new Error(`${name} must list integers from ${min} to ${max} (got "${raw}")`);
+  }
+  return values;
 }
 
 export function machineInfo(): Record<string, unknown> {
@@ -98,4 +129,32 @@ export function formatTable(header: string[], rows: string[][]): string {
       .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
       .join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/** A figure for a table: `digits` decimals, or "–" when there is none. */
+export function fmt(value: number | null | undefined, digits: number): string {
+  return value === null || value === undefined || !Number.isFinite(value)
+    ? "–"
+    : value.toFixed(digits);
+}
+
+/** One of a benchmark's goals and whether the run met it (null: not measured). */
+export interface GoalRow {
+  goal: string;
+  measured: string;
+  met: boolean | null;
+}
+
+/** The goals as a table; `heading` names the goal column (say, where the goals come from). */
+export function formatGoals(goals: readonly GoalRow[], heading = "goal"): string {
+  return formatTable(
+    [heading, "measured", "met?"],
+    goals.map((g) => [g.goal, g.measured, g.met === null ? "–" : g.met ? "yes" : "NO"]),
+  );
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

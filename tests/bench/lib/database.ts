@@ -5,7 +5,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { redactDatabaseUrl, startEmbeddedPostgres, withDatabaseName } from "@gate/runtime";
+import {
+  ApiKeyStore,
+  redactDatabaseUrl,
+  startEmbeddedPostgres,
+  withDatabaseName,
+} from "@gate/runtime";
 import pg from "pg";
 import { adminQuery } from "../../src/databases.js";
 
@@ -69,6 +74,12 @@ export async function openBenchDatabase(log: (line: string) => void): Promise<Be
     await drop().catch(() => {});
     throw error;
   }
+}
+
+/** A new operator API key in the bench database, for the benchmark's own REST calls. */
+export async function mintOperatorKey(db: BenchDatabase, label: string): Promise<string> {
+  const minted = await new ApiKeyStore(db.pool).mint({ role: "operator", subject: "bench", label });
+  return minted.key;
 }
 
 async function reachable(url: string): Promise<boolean> {

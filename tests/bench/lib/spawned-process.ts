@@ -5,6 +5,18 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { createInterface } from "node:readline";
 
+/**
+ * The base of a child's whole environment (spawned here or a server-process.ts server):
+ * nothing of this shell's GATE_* or DATABASE_URL leaks in.
+ */
+export function childEnv(): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: process.env.HOME ?? "/tmp",
+    LANG: "C.UTF-8",
+  };
+}
+
 export interface SpawnedProcessOptions {
   name: string;
   command: string;
