@@ -138,20 +138,17 @@ const program = new Command("gate-registry-simulator")
   .showHelpAfterError();
 
 program.parse();
-const flags = program.opts<{
-  host: string;
-  port: number;
-  seed: number;
-  size: number;
-  latencyMs: number;
-  latencyJitterMs: number;
-  rate429: number;
-  retryAfterSeconds: number;
-  rate5xx: number;
-  truncateRate: number;
-  captchaRate: number;
-  faultSeed: number;
-}>();
+// The fault flags carry the fault settings' own names; only the dice seed is renamed, as
+// --seed is the corpus's.
+const flags = program.opts<
+  Omit<FaultSettings, "seed"> & {
+    host: string;
+    port: number;
+    seed: number;
+    size: number;
+    faultSeed: number;
+  }
+>();
 
 const faults: FaultSettings = {
   latencyMs: flags.latencyMs,
