@@ -105,7 +105,10 @@ export class JsonReporter implements Reporter {
 export class TerminalReporter implements Reporter {
   readonly #bars: cliProgress.MultiBar;
   readonly #overall: cliProgress.SingleBar;
-  readonly #tasks = new Map<string, { bar: cliProgress.SingleBar; done: number }>();
+  readonly #tasks = new Map<
+    string,
+    { bar: cliProgress.SingleBar; done: number; startedAt: number }
+  >();
   readonly #started = Date.now();
   readonly #stream: NodeJS.WritableStream;
   #expected = 0;
@@ -146,7 +149,7 @@ export class TerminalReporter implements Reporter {
       label: `task ${task.taskId.slice(0, 8)} `,
       rate: "0.0",
     });
-    this.#tasks.set(task.taskId, { bar, done: 0 });
+    this.#tasks.set(task.taskId, { bar, done: 0, startedAt: Date.now() });
   }
   taskProgress(taskId: string, counts: DocumentCounts): void {
     const entry = this.#tasks.get(taskId);
@@ -154,8 +157,8 @@ export class TerminalReporter implements Reporter {
     const done = counts.downloaded + counts.skipped + counts.failed;
     this.#done += done - entry.done;
     entry.done = done;
-    entry.bar.update(done);
-    this.#overall.update(this.#done, { rate: this.#rate() });
+    entry.bar.update(done, { rate: rate(done, entry.startedAt) });
+    this.#overall.update(this.#done, { rate: rate(this.#done, this.#started) });
   }
   taskFinished(taskId: string, how: string, counts: DocumentCounts): void {
     const entry = this.#tasks.get(taskId);
@@ -173,11 +176,6 @@ export class TerminalReporter implements Reporter {
     this.#stream.write(`${summaryLine(totals)}\n`);
   }
 
-  #rate(): string {
-    const seconds = (Date.now() - this.#started) / 1000;
-    return seconds > 0 ? (this.#done / seconds).toFixed(1) : "0.0";
-  }
-
   #line(level: string, message: string, fields: LogFields): void {
     const extra = Object.entries(fields)
       .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
@@ -186,4 +184,10 @@ export class TerminalReporter implements Reporter {
       `${new Date().toISOString().slice(11, 19)} ${level.padEnd(5)} ${message}${extra === "" ? "" : ` ${extra}`}\n`,
     );
   }
+}
+
+/** Documents per second since `since`, for a bar's label. */
+function rate(done: number, since: number): string {
+  const seconds = (Date.now() - since) / 1000;
+  return seconds > 0 ? (done / seconds).toFixed(1) : "0.0";
 }
