@@ -8,6 +8,7 @@ import {
   OperatorApi,
   outputFolder,
   savedIdentity,
+  stopGate,
   until,
 } from "../src/downloader-harness.js";
 import { jsonLogLines, runDownloader } from "../src/index.js";
@@ -245,6 +246,52 @@ describe("the gate-downloader command line", () => {
     expect(outputFolder(dir).documents.size).toBe(20);
     const clients = await lateApi.clients();
     expect(clients.map((c) => c.client_name)).toEqual(["late"]);
+  }, 180_000);
+
+  it("reconnects when the server goes away mid-run and comes back, then takes new work", async () => {
+    const flaky = await suite.platformDatabase("cli-flaky", { TASK_SWEEP_INTERVAL_MS: "250" });
+    const port = await freePort();
+    const env = { ...flaky.env, API_PORT: String(port) };
+    const first = await suite.startGate(["serve", "clients", "tasks"], env);
+    const api = new OperatorApi(first.url, flaky.operatorKey);
+    const dir = folder("flaky");
+    const downloader = start(
+      downloaderArgs({ apiUrl: first.url, source: suite.simulator.url, outputDir: dir }, [
+        "--client-name",
+        "flaky",
+        "--exit-when-idle",
+        "20",
+      ]),
+    );
+    await until("the lease stream", () =>
+      downloader.logLines().some((l) => l.msg === "lease stream open")
+        ? { done: true }
+        : { last: downloader.output().slice(-500) },
+    );
+    await stopGate(first);
+    await until("the downloader to notice and retry", () =>
+      downloader.logLines().some((l) => String(l.msg).startsWith("lease stream lost; retrying"))
+        ? { done: true }
+        : { last: downloader.output().slice(-500) },
+    );
+
+    const second = await suite.startGate(["serve", "clients", "tasks"], env);
+    const [taskId] = await api.plan({
+      search_params: { CourtRegion: "12", INSType: "1" },
+      last_page: 1,
+      pages_per_task: 1,
+      documents_per_page: 15,
+    });
+    await until("the task to complete", async () => {
+      const task = await api.task(taskId as string);
+      return task.status === "completed" ? { done: task } : { last: task };
+    });
+    expect(downloader.logLines().filter((l) => l.msg === "lease stream open")).toHaveLength(2);
+    expect(outputFolder(dir).documents.size).toBe(15);
+    downloader.child.kill("SIGTERM");
+    expect(await downloader.exited).toBe(0);
+    expect(downloader.output()).not.toContain(stackFrame);
+    await stopGate(second);
   }, 180_000);
 
   it("on Ctrl-C mid-task releases the task with its counts at once, leaves no temporary file, and exits 0", async () => {
