@@ -40,10 +40,6 @@ export class DocumentStore {
     readonly fsync = false,
   ) {}
 
-  pathFor(region: string | undefined, registryId: string): string {
-    return join(this.#dirFor(region), fileName(registryId));
-  }
-
   /** Saves the bytes unless the same bytes are there already. */
   async save(
     region: string | undefined,

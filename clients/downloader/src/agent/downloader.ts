@@ -342,7 +342,7 @@ function isBadInput(error: unknown): boolean {
   return error instanceof ConnectError && error.code === Code.InvalidArgument;
 }
 
-export function describeError(error: unknown): string {
+function describeError(error: unknown): string {
   if (error instanceof ConnectError) return `${Code[error.code]}: ${error.rawMessage}`;
   return error instanceof Error ? error.message : String(error);
 }

@@ -48,10 +48,6 @@ export class RunningTasks {
     this.#lastActivity = Date.now();
   }
 
-  has(taskId: string): boolean {
-    return this.#tasks.has(taskId);
-  }
-
   start(task: tasksV1.Task, channel: LeaseChannel): void {
     if (this.#tasks.has(task.taskId)) return;
     const lease = { taskId: task.taskId, leaseToken: task.leaseToken };
