@@ -10,6 +10,7 @@ import { StatisticsStore } from "./statistics-store.js";
 
 export { type ClientsConfig, readClientsConfig } from "./clients-config.js";
 export {
+  clientHeartbeatTopic,
   clientsBatchHandler,
   clientsConsumerGroup,
   clientsEventHandler,
@@ -18,6 +19,7 @@ export {
   taskOutcomeTopic,
 } from "./clients-consumers.js";
 export { documentRegisteredTopic } from "./document-registration.js";
+export { streamHeartbeatsHandler } from "./stream-heartbeats.js";
 
 const schema = "clients";
 
