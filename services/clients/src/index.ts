@@ -30,7 +30,8 @@ const schema = "clients";
 export const clientsModule = defineServiceModule({
   name: "clients",
   schema,
-  // Owns an outbox ("documents.registered") and an inbox (task events applied once).
+  // Owns an outbox ("documents.registered") and an inbox (task events applied once);
+  // lease-stream heartbeats need no inbox (applying one twice changes nothing).
   events: true,
   migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)),
   readConfig: readClientsConfig,
