@@ -1,4 +1,3 @@
-import { withTransaction } from "@gate/runtime";
 import type { Pool, PoolClient } from "pg";
 import { type ClientStatus, effectiveStatusSql, type ReportedStatus } from "./client-status.js";
 
@@ -79,29 +78,29 @@ export class ClientsStore {
 
   /**
    * Records heartbeats seen on lease streams, client id → time of its latest beat, in one
-   * transaction. last_heartbeat only moves forward, and never past the database's clock (a
+   * statement. last_heartbeat only moves forward, and never past the database's clock (a
    * tasks host whose clock runs ahead must not keep a client active longer). The rows are
-   * locked in id order first, as every multi-client update here does, so two replicas
-   * applying overlapping batches wait for each other instead of deadlocking. A client that
-   * reported an error keeps its status: a stream heartbeat carries no report.
+   * locked in id order before any is updated (the locking CTE's rows are all this UPDATE
+   * touches), as every multi-client update here does, so two replicas applying overlapping
+   * batches wait for each other instead of deadlocking. A client that reported an error
+   * keeps its status: a stream heartbeat carries no report.
    */
-  async recordStreamHeartbeats(pool: Pool, beats: ReadonlyMap<string, Date>): Promise<void> {
-    const ids = [...beats.keys()].sort();
-    const values = [ids, ids.map((id) => beats.get(id))];
-    const beat = "unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)";
-    const newer = `c.id = v.id AND (c.last_heartbeat IS NULL OR c.last_heartbeat < least(v.at, now()))`;
-    await withTransaction(pool, async (tx) => {
-      await tx.query(
-        `SELECT c.id FROM ${this.#table} c, ${beat} WHERE ${newer}
-          ORDER BY c.id FOR NO KEY UPDATE OF c`,
-        values,
-      );
-      await tx.query(
-        `UPDATE ${this.#table} c SET last_heartbeat = least(v.at, now()), updated_at = now()
-           FROM ${beat} WHERE ${newer}`,
-        values,
-      );
-    });
+  async recordStreamHeartbeats(db: Db, beats: ReadonlyMap<string, Date>): Promise<void> {
+    const ids = [...beats.keys()];
+    await db.query(
+      `WITH newer AS MATERIALIZED (
+         SELECT c.id, least(v.at, now()) AS at
+           FROM ${this.#table} c
+           JOIN unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) ON c.id = v.id
+          WHERE c.last_heartbeat IS NULL OR c.last_heartbeat < least(v.at, now())
+          ORDER BY c.id
+            FOR NO KEY UPDATE OF c
+       )
+       UPDATE ${this.#table} c SET last_heartbeat = n.at, updated_at = now()
+         FROM newer n
+        WHERE c.id = n.id`,
+      [ids, ids.map((id) => beats.get(id))],
+    );
   }
 
   async get(db: Db, id: string): Promise<ClientRow | null> {

@@ -107,16 +107,27 @@ describe.each(databaseTargets())("lease-stream heartbeats on $name PostgreSQL", 
     expect(await lastHeartbeat(other)).toBeInstanceOf(Date);
   });
 
-  it("applies overlapping deliveries at once, in any order, without deadlock", async () => {
-    const ids: string[] = [];
-    for (let i = 0; i < 30; i += 1) ids.push(await newClient(`beats-${i}`));
+  it("applies overlapping deliveries at once, in any order: the newest beat stands", async () => {
+    const ids = Array.from({ length: 200 }, () => randomUUID());
+    await db.pool.query(
+      `INSERT INTO clients.download_clients (id, client_name)
+       SELECT id, 'beats-overlap' FROM unnest($1::uuid[]) id`,
+      [ids],
+    );
     const at = secondsAgo(5);
     const forward = ids.map((id) => beat(id, at));
-    await Promise.all([
-      deliver(forward),
-      deliver([...forward].reverse()),
-      deliver(ids.map((id) => beat(id, secondsAgo(40)))),
-    ]);
-    for (const id of ids) expect((await lastHeartbeat(id))?.getTime()).toBe(at.getTime());
+    const older = ids.map((id) => beat(id, secondsAgo(40)));
+    const interleaved = [...forward.filter((_, i) => i % 2), ...forward.filter((_, i) => !(i % 2))];
+    await Promise.all(
+      [forward, [...forward].reverse(), interleaved, [...older].reverse(), older].map(deliver),
+    );
+    expect(
+      (
+        await db.pool.query(
+          "SELECT count(*)::int AS n FROM clients.download_clients WHERE id = ANY($1) AND last_heartbeat = $2",
+          [ids, at],
+        )
+      ).rows[0]?.n,
+    ).toBe(ids.length);
   });
 });
