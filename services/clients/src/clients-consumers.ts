@@ -10,8 +10,10 @@ import {
 } from "@gate/runtime";
 import type { Pool } from "pg";
 import { ClientTasksProjection } from "./client-tasks-projection.js";
+import { clientHeartbeatTopic, streamHeartbeatsHandler } from "./stream-heartbeats.js";
 import { readTaskEvent, taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
 
+export { clientHeartbeatTopic } from "./stream-heartbeats.js";
 export { taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
 
 /** The consumer group of the clients service: its replicas share the deliveries. */
@@ -47,15 +49,23 @@ export function clientsEventHandler(deps: ClientsConsumerDeps): (event: BusEvent
   return (event) => batch([event]);
 }
 
-/** Subscribes the clients group to the task topics; stop() ends both subscriptions. */
+/**
+ * Subscribes the clients group to the task topics and to lease-stream heartbeats; stop()
+ * ends every subscription.
+ */
 export async function startClientsConsumers(
   deps: ClientsConsumerDeps & { bus: EventBus; consumer?: string },
 ): Promise<{ stop(): Promise<void> }> {
-  const batchHandler = clientsBatchHandler(deps);
+  const taskEvents = clientsBatchHandler(deps);
+  const heartbeats = streamHeartbeatsHandler({ ...deps, schema: deps.schema ?? "clients" });
   const consumer = deps.consumer ?? `${hostname()}-${process.pid}`;
   const subscriptions: Subscription[] = [];
   try {
-    for (const topic of [taskAssignedTopic, taskOutcomeTopic]) {
+    for (const [topic, batchHandler] of [
+      [taskAssignedTopic, taskEvents],
+      [taskOutcomeTopic, taskEvents],
+      [clientHeartbeatTopic, heartbeats],
+    ] as const) {
       subscriptions.push(
         await deps.bus.subscribe({ topic, group: clientsConsumerGroup, consumer, batchHandler }),
       );

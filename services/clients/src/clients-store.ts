@@ -67,12 +67,40 @@ export class ClientsStore {
   ): Promise<ClientRow | null> {
     const result = await db.query(
       `UPDATE ${this.#table}
-         SET last_heartbeat = now(), status = $3, last_error = $4, updated_at = now()
+         SET last_heartbeat = greatest(last_heartbeat, now()), status = $3, last_error = $4,
+             updated_at = now()
        WHERE id = $2
        RETURNING ${selectColumns}`,
       [this.#inactiveAfterSeconds, id, report.status, report.error],
     );
     return result.rowCount === 1 ? toRow(result.rows[0]) : null;
+  }
+
+  /**
+   * Records heartbeats seen on lease streams, client id → time of its latest beat, in one
+   * statement. last_heartbeat only moves forward, and never past the database's clock (a
+   * tasks host whose clock runs ahead must not keep a client active longer). The rows are
+   * locked in id order before any is updated (the locking CTE's rows are all this UPDATE
+   * touches), as every multi-client update here does, so two replicas applying overlapping
+   * batches wait for each other instead of deadlocking. A client that reported an error
+   * keeps its status: a stream heartbeat carries no report.
+   */
+  async recordStreamHeartbeats(db: Db, beats: ReadonlyMap<string, Date>): Promise<void> {
+    const ids = [...beats.keys()];
+    await db.query(
+      `WITH newer AS MATERIALIZED (
+         SELECT c.id, least(v.at, now()) AS at
+           FROM ${this.#table} c
+           JOIN unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) ON c.id = v.id
+          WHERE c.last_heartbeat IS NULL OR c.last_heartbeat < least(v.at, now())
+          ORDER BY c.id
+            FOR NO KEY UPDATE OF c
+       )
+       UPDATE ${this.#table} c SET last_heartbeat = n.at, updated_at = now()
+         FROM newer n
+        WHERE c.id = n.id`,
+      [ids, ids.map((id) => beats.get(id))],
+    );
   }
 
   async get(db: Db, id: string): Promise<ClientRow | null> {

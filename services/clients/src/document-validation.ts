@@ -59,26 +59,17 @@ export function validateDocument(
   };
 }
 
-/** Checks a batch: its size, every document, and that no registry id repeats. */
+/**
+ * Checks a batch: its size and every document. A registry id may repeat: it is the same
+ * idempotent registration (see DocumentsStore.register).
+ */
 export function validateDocuments(
   docs: readonly clientsV1.RegisterDocumentRequest[],
 ): DocumentInput[] {
   if (docs.length === 0 || docs.length > maxDocumentsPerBatch) {
     throw invalidArgument("documents", `must hold 1 to ${maxDocumentsPerBatch} documents`);
   }
-  const seen = new Map<string, number>();
-  return docs.map((req, index) => {
-    const doc = validateDocument(req, `documents[${index}].`);
-    const earlier = seen.get(doc.registryId);
-    if (earlier !== undefined) {
-      throw invalidArgument(
-        `documents[${index}].registry_id`,
-        `repeats documents[${earlier}].registry_id`,
-      );
-    }
-    seen.set(doc.registryId, index);
-    return doc;
-  });
+  return docs.map((req, index) => validateDocument(req, `documents[${index}].`));
 }
 
 /** Empty means "not known", stored as NULL so distinct counts skip it. */

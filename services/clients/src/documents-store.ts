@@ -25,14 +25,21 @@ export class DocumentsStore {
    * first to commit and then inserts nothing, so the counter moves once per document. Rows
    * are inserted in registry id order, so two batches that overlap lock in the same order
    * and never deadlock. Run it in the transaction that also writes the outbox events.
-   * Registry ids must be distinct within the batch.
+   *
+   * A registry id repeated in the batch (two tasks of one host that cover the same
+   * documents) is one registration: the first entry is written, and every later one is
+   * answered as RegisterDocument answers a repeat, not created, with the first registration.
    */
   async register(
     db: Queryable,
     clientId: string,
     docs: readonly DocumentInput[],
   ): Promise<Registration[]> {
-    const column = <T>(pick: (doc: DocumentInput) => T) => docs.map(pick);
+    const firstOf = new Map<string, number>();
+    for (const [index, doc] of docs.entries())
+      if (!firstOf.has(doc.registryId)) firstOf.set(doc.registryId, index);
+    const unique = docs.filter((doc, index) => firstOf.get(doc.registryId) === index);
+    const column = <T>(pick: (doc: DocumentInput) => T) => unique.map(pick);
     const inserted = await db.query<{ registry_id: string; created_at: Date }>(
       `WITH input AS (
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
@@ -72,7 +79,7 @@ export class DocumentsStore {
       ],
     );
     const created = new Map(inserted.rows.map((r) => [r.registry_id, r.created_at]));
-    const taken = docs.filter((d) => !created.has(d.registryId)).map((d) => d.registryId);
+    const taken = unique.filter((d) => !created.has(d.registryId)).map((d) => d.registryId);
     // Taken ids: the conflicting inserts have committed (ON CONFLICT waited for them), so
     // this new statement sees their rows. Documents are never deleted, so they are there.
     const existing = new Map<string, { client_id: string; created_at: Date }>();
@@ -84,9 +91,11 @@ export class DocumentsStore {
       );
       for (const row of found.rows) existing.set(row.registry_id, row);
     }
-    return docs.map((doc) => {
+    return docs.map((doc, index) => {
       const registeredAt = created.get(doc.registryId);
-      if (registeredAt !== undefined) return { created: true, clientId, registeredAt };
+      if (registeredAt !== undefined) {
+        return { created: firstOf.get(doc.registryId) === index, clientId, registeredAt };
+      }
       const first = existing.get(doc.registryId);
       if (first === undefined) {
         throw new Error(`document ${doc.registryId} conflicted but cannot be read`);

@@ -10,6 +10,7 @@ import { StatisticsStore } from "./statistics-store.js";
 
 export { type ClientsConfig, readClientsConfig } from "./clients-config.js";
 export {
+  clientHeartbeatTopic,
   clientsBatchHandler,
   clientsConsumerGroup,
   clientsEventHandler,
@@ -18,6 +19,7 @@ export {
   taskOutcomeTopic,
 } from "./clients-consumers.js";
 export { documentRegisteredTopic } from "./document-registration.js";
+export { streamHeartbeatsHandler } from "./stream-heartbeats.js";
 
 const schema = "clients";
 
@@ -28,7 +30,8 @@ const schema = "clients";
 export const clientsModule = defineServiceModule({
   name: "clients",
   schema,
-  // Owns an outbox ("documents.registered") and an inbox (task events applied once).
+  // Owns an outbox ("documents.registered") and an inbox (task events applied once);
+  // lease-stream heartbeats need no inbox (applying one twice changes nothing).
   events: true,
   migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)),
   readConfig: readClientsConfig,

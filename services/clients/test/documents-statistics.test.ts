@@ -15,7 +15,7 @@ import {
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordDocuments } from "../src/document-registration.js";
-import { validateDocument } from "../src/document-validation.js";
+import { type DocumentInput, validateDocument } from "../src/document-validation.js";
 import { DocumentsStore } from "../src/documents-store.js";
 import { busEvent, minutesAfter, taskAssigned, taskOutcome } from "./task-events.js";
 
@@ -121,18 +121,46 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
       expect(counted).toBe(40);
     });
 
+    it("registers a document repeated in one batch once, answering the repeat as RegisterDocument would", async () => {
+      // Two tasks of one host covering the same documents put them twice in one batch.
+      const host = await newClient("batch-repeats");
+      const twice = documentInit();
+      const other = documentInit();
+      const before = await documentCount();
+      const answer = await rpc.registerDocuments(
+        {
+          documents: [
+            twice,
+            other,
+            { ...twice, taskId: randomUUID() },
+            { ...other, taskId: randomUUID() },
+          ],
+        },
+        withKey(host.apiKey),
+      );
+      expect(answer.results.map((r) => [r.registryId, r.created, r.clientId])).toEqual([
+        [twice.registryId, true, host.clientId],
+        [other.registryId, true, host.clientId],
+        [twice.registryId, false, host.clientId],
+        [other.registryId, false, host.clientId],
+      ]);
+      expect(await documentCount()).toBe((before ?? 0) + 2);
+      expect(await documentsCounter(host.clientId)).toBe(2);
+      // The first entry is the one recorded.
+      const stored = await db.pool.query(
+        "SELECT task_id::text FROM clients.documents WHERE registry_id = $1",
+        [twice.registryId],
+      );
+      expect(stored.rows).toEqual([{ task_id: twice.taskId }]);
+      const statistics = await rpc.getClientStatistics({}, withKey(host.apiKey));
+      expect(statistics.totalDocumentsDownloaded).toBe(2);
+      expect(statistics.documentStatistics?.totalDocuments).toBe(2);
+    });
+
     it.each([
       [[], "documents: must hold 1 to 500 documents"],
       [Array.from({ length: 501 }, () => documentInit()), "documents: must hold 1 to 500"],
       [[documentInit(), documentInit({ sha256: "nope" })], "documents[1].sha256: must be 64"],
-      [
-        [
-          documentInit({ registryId: "twice" }),
-          documentInit(),
-          documentInit({ registryId: "twice" }),
-        ],
-        "documents[2].registry_id: repeats documents[0].registry_id",
-      ],
     ])("refuses a bad batch whole, naming the document (%#)", async (documents, message) => {
       const client = await newClient("batch-bad");
       const before = await documentCount();
@@ -680,5 +708,34 @@ describe.each(databaseTargets())("document registration outbox on $name PostgreS
       [clientId],
     );
     expect(counter.rows[0]?.n).toBe(1);
+  });
+
+  it("writes one event for a document repeated in one batch", async () => {
+    const clientId = randomUUID();
+    await db.pool.query(
+      "INSERT INTO clients.download_clients (id, client_name) VALUES ($1, 'outbox-repeats')",
+      [clientId],
+    );
+    const [first, again] = [randomUUID(), randomUUID()].map((taskId) =>
+      validateDocument(
+        create(
+          clientsV1.RegisterDocumentRequestSchema,
+          documentInit({ registryId: "outbox-repeated", taskId }),
+        ),
+      ),
+    ) as [DocumentInput, DocumentInput];
+    const results = await recordDocuments({ pool: db.pool, documents, schema }, clientId, [
+      first,
+      again,
+    ]);
+    expect(results.map((r) => r.created)).toEqual([true, false]);
+    expect(results[1]?.registeredAt).toEqual(results[0]?.registeredAt);
+    const { rows } = await db.pool.query<{ payload: string }>(
+      "SELECT payload FROM clients_events.outbox WHERE key = $1",
+      [clientId],
+    );
+    expect(rows).toHaveLength(1);
+    const event = fromJsonString(eventsV1.DocumentRegisteredSchema, rows[0]?.payload ?? "");
+    expect(event).toMatchObject({ registryId: "outbox-repeated", taskId: first.taskId });
   });
 });

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { tasksV1 } from "@gate/contracts";
 import { defineService, defineServiceModule } from "@gate/runtime";
+import { HeartbeatRelay } from "./heartbeat-relay.js";
 import { LeaseHub } from "./lease-hub.js";
 import { LeaseMetrics } from "./lease-metrics.js";
 import { listenForTasks } from "./task-notifications.js";
@@ -37,7 +38,8 @@ export const tasksModule = defineServiceModule({
       },
     });
     hub.start();
-    const impl = tasksServiceImpl({ store, hub, watch, config, bus: context.bus, logger, metrics });
+    const heartbeats = new HeartbeatRelay({ bus: context.bus, logger });
+    const impl = tasksServiceImpl({ store, hub, watch, config, logger, metrics, heartbeats });
     return {
       registrations: [
         defineService(tasksV1.TasksService, impl, {
@@ -61,6 +63,8 @@ export const tasksModule = defineServiceModule({
         await hub.stop();
       },
       async stop() {
+        // The streams have ended: their last beats go out while the bus is still open.
+        await heartbeats.stop();
         await notifications.stop();
       },
     };

@@ -1,16 +1,8 @@
-import { randomUUID } from "node:crypto";
-import { create, toJsonString } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
 import type { HandlerContext } from "@connectrpc/connect";
-import { eventsV1, tasksV1 } from "@gate/contracts";
-import {
-  type BusEvent,
-  callerOf,
-  type EventBus,
-  invalidArgument,
-  type Logger,
-  permissionDenied,
-} from "@gate/runtime";
+import { tasksV1 } from "@gate/contracts";
+import { callerOf, invalidArgument, type Logger, permissionDenied } from "@gate/runtime";
+import type { HeartbeatRelay } from "./heartbeat-relay.js";
 import type { LeaseHub } from "./lease-hub.js";
 import type { LeaseMetrics } from "./lease-metrics.js";
 import { LeaseSession } from "./lease-session.js";
@@ -22,9 +14,10 @@ export interface LeaseStreamDeps {
   hub: LeaseHub;
   store: TasksStore;
   config: TasksConfig;
-  bus: EventBus;
   logger: Logger;
   metrics: LeaseMetrics;
+  /** Passes the streams' heartbeats on to the clients service (they count as the client's). */
+  heartbeats: HeartbeatRelay;
 }
 
 const maxCapacity = 256;
@@ -36,7 +29,7 @@ const maxCapacity = 256;
  * back on another stream of this process; otherwise they simply expire.
  */
 export function leaseStream(deps: LeaseStreamDeps) {
-  const heartbeats = new HeartbeatRelay(deps.bus, deps.logger);
+  const { heartbeats } = deps;
   return async function* lease(
     requests: AsyncIterable<tasksV1.LeaseRequest>,
     ctx: HandlerContext,
@@ -221,42 +214,4 @@ function scheduleGraceRelease(session: LeaseSession, deps: LeaseStreamDeps): voi
     })();
   }, deps.config.releaseGraceMs);
   timer.unref();
-}
-
-/**
- * A lease-stream heartbeat also counts as the client's heartbeat (C2). The clients service
- * learns of it from the bus; at most one event per client per window is sent, and losing
- * one is harmless, so these skip the outbox.
- */
-class HeartbeatRelay {
-  readonly #lastSent = new Map<string, number>();
-  readonly #bus: EventBus;
-  readonly #logger: Logger;
-
-  constructor(bus: EventBus, logger: Logger) {
-    this.#bus = bus;
-    this.#logger = logger;
-  }
-
-  beat(clientId: string): void {
-    const now = Date.now();
-    if (now - (this.#lastSent.get(clientId) ?? 0) < 5_000) return;
-    this.#lastSent.set(clientId, now);
-    const event: BusEvent = {
-      id: randomUUID(),
-      topic: "clients.heartbeat",
-      key: clientId,
-      payload: toJsonString(
-        eventsV1.ClientHeartbeatSchema,
-        create(eventsV1.ClientHeartbeatSchema, {
-          clientId,
-          occurredAt: timestampFromDate(new Date(now)),
-        }),
-      ),
-      occurredAt: new Date(now).toISOString(),
-    };
-    this.#bus.publish([event]).catch((error: unknown) => {
-      this.#logger.warn({ err: error }, "heartbeat event not published");
-    });
-  }
 }

@@ -40,6 +40,13 @@ export class DocumentStore {
     readonly fsync = false,
   ) {}
 
+  /**
+   * Saves of a path under way, each the last one asked for. Two tasks that cover the same
+   * documents save them at once; one after the other, the second finds the first's file and
+   * counts it unchanged rather than both counting it saved. Entries leave when they settle.
+   */
+  readonly #saving = new Map<string, Promise<SavedDocument>>();
+
   /** Saves the bytes unless the same bytes are there already. */
   async save(
     region: string | undefined,
@@ -49,6 +56,24 @@ export class DocumentStore {
     const dir = this.#dirFor(region);
     const name = fileName(registryId);
     const path = join(dir, name);
+    const before = this.#saving.get(path);
+    const saving = (before === undefined ? Promise.resolve() : before.catch(() => undefined)).then(
+      () => this.#saveNow(dir, name, path, body),
+    );
+    this.#saving.set(path, saving);
+    const forget = () => {
+      if (this.#saving.get(path) === saving) this.#saving.delete(path);
+    };
+    saving.then(forget, forget);
+    return saving;
+  }
+
+  async #saveNow(
+    dir: string,
+    name: string,
+    path: string,
+    body: Uint8Array,
+  ): Promise<SavedDocument> {
     const sha256 = sha256Hex(body);
     const listing = await this.#listing(dir);
     // Only a document listed here can be on disk: no lookup per new document.

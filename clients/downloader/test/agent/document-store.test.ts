@@ -26,6 +26,18 @@ describe("DocumentStore", () => {
     expect(readFileSync(changed.path, "utf8")).toBe("second");
   });
 
+  it.each([false, true])(
+    "saves a document two tasks fetched at once once: saved for one, unchanged for the other (fsync %s)",
+    async (fsync) => {
+      const store = new DocumentStore(root(), fsync);
+      const outcomes = await Promise.all(
+        [1, 2, 3].map(() => store.save("11", "42", bytes("the same decision"))),
+      );
+      expect(outcomes.map((o) => o.outcome).sort()).toEqual(["saved", "unchanged", "unchanged"]);
+      expect(readdirSync(join(store.root, "11"))).toEqual(["42.html"]);
+    },
+  );
+
   it("files documents without a region under unknown/", async () => {
     const store = new DocumentStore(root());
     expect((await store.save(undefined, "7", bytes("x"))).path).toBe(

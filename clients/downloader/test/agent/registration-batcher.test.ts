@@ -2,8 +2,8 @@ import { describe, expect, it, vi } from "vitest";
 import { RegistrationBatcher } from "../../src/agent/registration-batcher.js";
 import type { DocumentRegistration } from "../../src/sdk/download-server-client.js";
 
-const doc = (n: number): DocumentRegistration => ({
-  taskId: "t",
+const doc = (n: number, taskId = "t"): DocumentRegistration => ({
+  taskId,
   registryId: String(n),
   sizeBytes: n,
   sha256: "0".repeat(64),
@@ -32,6 +32,45 @@ describe("RegistrationBatcher", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  it("sends a document asked for twice in one batch once, and settles both callers", async () => {
+    // Two tasks covering the same documents register each of them twice.
+    const sent: [string, string][][] = [];
+    const batcher = new RegistrationBatcher(
+      async (docs) => {
+        sent.push(docs.map((d) => [d.registryId, d.taskId]));
+      },
+      3,
+      1,
+    );
+    const done = [
+      batcher.register(doc(1, "task-a")),
+      batcher.register(doc(1, "task-b")),
+      batcher.register(doc(2, "task-a")),
+      batcher.register(doc(2, "task-b")),
+      batcher.register(doc(3, "task-b")),
+    ];
+    await Promise.all(done);
+    expect(sent).toEqual([
+      [
+        ["1", "task-a"],
+        ["2", "task-a"],
+        ["3", "task-b"],
+      ],
+    ]);
+  });
+
+  it("settles every caller of a repeated document when its batch fails", async () => {
+    const batcher = new RegistrationBatcher(
+      async () => {
+        throw new Error("server gone");
+      },
+      10,
+      1,
+    );
+    const both = [batcher.register(doc(1, "task-a")), batcher.register(doc(1, "task-b"))];
+    for (const registration of both) await expect(registration).rejects.toThrow("server gone");
   });
 
   it("rejects every document of a failed batch, and only those", async () => {
