@@ -9,6 +9,7 @@ import {
   createPool,
   EnvReader,
   type EnvVars,
+  flushLogger,
   type GateServiceModule,
   identityMigrationsDir,
   type Logger,
@@ -106,7 +107,12 @@ export async function migrate(
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { platform, serviceConfigs } = readConfiguration(options.env, options.modules);
   const logger = options.logger ?? createLogger({ level: platform.logLevel, name: "gate" });
-  const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger);
+  const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger).catch(
+    async (error: unknown) => {
+      await flushLogger(logger);
+      throw error;
+    },
+  );
   const pool = createPool(database.url, {
     max: 20,
     applicationName: "gate",
@@ -190,6 +196,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     };
   } catch (error) {
     for (const cleanup of cleanups) await cleanup().catch(() => {});
+    // The caller prints the error next: what was logged before it comes out first.
+    await flushLogger(logger);
     throw error;
   }
 }
