@@ -40,6 +40,7 @@ const flags: [flag: string, env: string | undefined][] = [
   ["--enrollment-key", "GATE_ENROLLMENT_KEY"],
   ["--shutdown-timeout", "GATE_SHUTDOWN_TIMEOUT"],
   ["--exit-when-idle", "GATE_EXIT_WHEN_IDLE"],
+  ["--connect-timeout", "GATE_CONNECT_TIMEOUT"],
   ["--fsync", "GATE_FSYNC"],
   ["--log-format", "GATE_LOG_FORMAT"],
   ["--log-level", "GATE_LOG_LEVEL"],
