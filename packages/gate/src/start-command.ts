@@ -65,8 +65,8 @@ async function runServices(env: EnvVars, names: string[], embedded: boolean): Pr
 }
 
 /**
- * Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) stop the platform: drain, close,
- * then one `stopped` line. A second signal while stopping leaves at once.
+ * Ctrl-C (SIGINT) or SIGTERM stop the platform: drain, close, then one `stopped` line. A
+ * second signal while stopping leaves at once. SIGHUP keeps its default, so `nohup` works.
  */
 function stopOnSignals(platform: RunningPlatform, alsoStop: () => Promise<void>): void {
   let stopping = false;
@@ -89,7 +89,7 @@ function stopOnSignals(platform: RunningPlatform, alsoStop: () => Promise<void>)
       },
     );
   };
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, stop);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, stop);
 }
 
 /** The registry simulator's port in embedded mode (default 8090); undefined when "off". */
