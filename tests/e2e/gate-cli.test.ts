@@ -112,7 +112,9 @@ describe("gate start on a fresh data folder, on a port set by API_PORT", () => {
   it("mints no key on the next start and says how to get another", async () => {
     gate = await start();
     expect(gate.operatorKey).toBeUndefined();
-    expect(gate.output()).toContain("another: npx gate keys create --name <you>");
+    expect(gate.output()).toContain(
+      `operator API key: in ${keyFile}, written on the first start; another: npx gate keys create --name <you>`,
+    );
     const list = await runGate(["keys", "list"], env);
     expect(list.stdout.trim().split("\n")).toHaveLength(2);
     expect(await gate.interrupt()).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { ApiKeyStore } from "@gate/runtime";
 
@@ -6,7 +6,7 @@ import type { ApiKeyStore } from "@gate/runtime";
 export type OperatorKeyNotice =
   | { kind: "shown"; key: string }
   | { kind: "written"; path: string }
-  | { kind: "existing" };
+  | { kind: "existing"; file: string | undefined };
 
 /** The file, in the data folder, that holds the first operator key when no terminal shows it. */
 export const operatorKeyFileName = "operator-key";
@@ -22,15 +22,16 @@ export async function provideFirstOperatorKey(
   dataDir: string,
   options: { terminal: boolean },
 ): Promise<OperatorKeyNotice> {
+  const path = resolve(dataDir, operatorKeyFileName);
   const operators = await keys.list("operator");
-  if (operators.some((key) => key.revokedAt === null)) return { kind: "existing" };
+  if (operators.some((key) => key.revokedAt === null))
+    return { kind: "existing", file: existsSync(path) ? path : undefined };
   const { key, record } = await keys.mint({
     role: "operator",
     subject: "console",
     label: "first operator key, minted by gate start",
   });
   if (options.terminal) return { kind: "shown", key };
-  const path = resolve(dataDir, operatorKeyFileName);
   try {
     mkdirSync(dataDir, { recursive: true });
     // Created anew, never reused: an older file may have been readable by others.

@@ -155,6 +155,11 @@ function operatorKeyLines(notice: OperatorKeyNotice): { where: string; setKey: s
         setKey: `export GATE_API_KEY=$(cat ${notice.path})`,
       };
     case "existing":
+      if (notice.file !== undefined)
+        return {
+          where: `  operator API key: in ${notice.file}, written on the first start; another: npx gate keys create --name <you>`,
+          setKey: `export GATE_API_KEY=$(cat ${notice.file})`,
+        };
       return {
         where: `  operator API key: minted on the first start and not shown again; another: npx gate keys create --name <you>`,
         setKey: "export GATE_API_KEY=<your operator key>",
