@@ -35,12 +35,20 @@ export function gateProgram(env = loadEnv()): Command {
     command
       .helpOption("-h, --help", "show this help")
       .showHelpAfterError(`(see ${fullName(command)} --help)`)
-      .configureOutput({
-        outputError: (text, write) => write(`gate: ${text.replace(/^error: /, "")}`),
-      })
+      .configureOutput({ outputError: (text, write) => write(`gate: ${usageMessage(text)}`) })
       .exitOverride(),
   );
   return program;
+}
+
+/**
+ * Commander's message, shorter: "option '--x <n>' argument 'y' is invalid. must be …"
+ * becomes "--x must be …", the flag and what is wrong with its value.
+ */
+function usageMessage(text: string): string {
+  const message = text.replace(/^error: /, "");
+  const invalid = /^option '(--[\w-]+)[^']*' argument '.*' is invalid\. (.*)$/s.exec(message);
+  return invalid === null ? message : `${invalid[1]} ${invalid[2]}`;
 }
 
 function forEachCommand(command: Command, visit: (command: Command) => void): void {
