@@ -161,7 +161,8 @@ function operatorKeyLines(notice: OperatorKeyNotice): { where: string; setKey: s
           setKey: `export GATE_API_KEY=$(cat ${notice.file})`,
         };
       return {
-        where: `  operator API key: minted on the first start and not shown again; another: npx gate keys create --name <you>`,
+        where:
+          "  operator API key: this platform has one already, not shown again; another: npx gate keys create --name <you>",
         setKey: "export GATE_API_KEY=<your operator key>",
       };
   }
