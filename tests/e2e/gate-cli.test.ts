@@ -27,6 +27,18 @@ describe("gate --help", () => {
     expect(res.stdout).toMatch(/default: http:\/\/127\.0\.0\.1:9123/);
   });
 
+  it("says plainly that nothing listens where API_PORT points", async () => {
+    const port = await freePort();
+    const res = await runGate(
+      ["tasks", "plan", "--last-page", "1", "--pages-per-task", "1", "--documents-per-page", "5"],
+      { API_PORT: String(port) },
+    );
+    expect(res.code).toBe(1);
+    expect(res.stderr).toBe(
+      `gate: nothing listens at http://127.0.0.1:${port} (is the platform running? the address comes from --api-url, GATE_API_URL or API_HOST/API_PORT)\n`,
+    );
+  });
+
   it("names an unknown option in one line and points at --help", async () => {
     const res = await runGate(["tasks", "create", "--frobnicate"], {});
     expect(res.code).toBe(1);

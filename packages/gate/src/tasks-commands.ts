@@ -38,27 +38,31 @@ export function tasksCommand(env: EnvVars): Command {
     );
   create.action(
     async (options: ServerOptions & TaskOptions & { file?: string; idempotencyKey?: string }) => {
-      const client = tasksClient(options, env);
+      const { client, reach } = tasksClient(options, env);
       const idempotencyKey = options.idempotencyKey ?? "";
       if (options.file !== undefined) {
         const parsed: unknown = JSON.parse(readFileSync(options.file, "utf8"));
         const list = Array.isArray(parsed) ? parsed : [parsed];
-        const res = await client.createTasks({
-          tasks: list.map((t) => fromJson(tasksV1.NewTaskSchema, t)),
-          idempotencyKey,
-        });
+        const res = await reach(
+          client.createTasks({
+            tasks: list.map((t) => fromJson(tasksV1.NewTaskSchema, t)),
+            idempotencyKey,
+          }),
+        );
         for (const task of res.tasks)
           console.log(JSON.stringify({ task_id: task.taskId, status: task.status }));
         return;
       }
-      const res = await client.createTask({
-        searchParams: options.param,
-        startPage: options.startPage,
-        maxDocuments: options.maxDocuments,
-        priority: options.priority,
-        maxAttempts: options.maxAttempts,
-        idempotencyKey,
-      });
+      const res = await reach(
+        client.createTask({
+          searchParams: options.param,
+          startPage: options.startPage,
+          maxDocuments: options.maxDocuments,
+          priority: options.priority,
+          maxAttempts: options.maxAttempts,
+          idempotencyKey,
+        }),
+      );
       console.log(JSON.stringify({ task_id: res.taskId, status: res.status }));
     },
   );
@@ -86,15 +90,18 @@ export function tasksCommand(env: EnvVars): Command {
             documentsPerPage: number;
           },
       ) => {
-        const res = await tasksClient(options, env).planSearch({
-          searchParams: options.param,
-          firstPage: options.firstPage,
-          lastPage: options.lastPage,
-          pagesPerTask: options.pagesPerTask,
-          documentsPerPage: options.documentsPerPage,
-          priority: options.priority,
-          maxAttempts: options.maxAttempts,
-        });
+        const { client, reach } = tasksClient(options, env);
+        const res = await reach(
+          client.planSearch({
+            searchParams: options.param,
+            firstPage: options.firstPage,
+            lastPage: options.lastPage,
+            pagesPerTask: options.pagesPerTask,
+            documentsPerPage: options.documentsPerPage,
+            priority: options.priority,
+            maxAttempts: options.maxAttempts,
+          }),
+        );
         console.log(
           JSON.stringify({ created: res.created.length, skipped_ranges: res.skippedRanges }),
         );
@@ -145,10 +152,21 @@ function shownDefaultApiUrl(env: EnvVars): string | undefined {
   }
 }
 
-function tasksClient(options: ServerOptions, env: EnvVars): Client<typeof tasksV1.TasksService> {
+/**
+ * The tasks service's client, and `reach`, which turns a call that finds nothing listening
+ * into one plain line naming the address and where it came from.
+ */
+function tasksClient(
+  options: ServerOptions,
+  env: EnvVars,
+): {
+  client: Client<typeof tasksV1.TasksService>;
+  reach: <T>(call: Promise<T>) => Promise<T>;
+} {
   const { apiKey } = options;
+  const baseUrl = options.apiUrl ?? defaultApiUrl(env);
   const transport = createConnectTransport({
-    baseUrl: options.apiUrl ?? defaultApiUrl(env),
+    baseUrl,
     httpVersion: "1.1",
     interceptors: [
       (next) => (req) => {
@@ -157,7 +175,24 @@ function tasksClient(options: ServerOptions, env: EnvVars): Client<typeof tasksV
       },
     ],
   });
-  return createClient(tasksV1.TasksService, transport);
+  return {
+    client: createClient(tasksV1.TasksService, transport),
+    reach: <T>(call: Promise<T>) =>
+      call.catch((error: unknown) => {
+        throw unreachableServer(baseUrl, error) ?? error;
+      }),
+  };
+}
+
+/** The usual first mistake, a platform that is not running there, said plainly. */
+function unreachableServer(baseUrl: string, error: unknown): Error | undefined {
+  let cause: unknown = error;
+  while (cause instanceof Error && (cause as NodeJS.ErrnoException).code !== "ECONNREFUSED")
+    cause = cause.cause;
+  if (cause === undefined || !(cause instanceof Error)) return undefined;
+  return new Error(
+    `nothing listens at ${new URL(baseUrl).origin} (is the platform running? the address comes from --api-url, GATE_API_URL or API_HOST/API_PORT)`,
+  );
 }
 
 function searchParamOption(): Option {
