@@ -62,7 +62,11 @@ describe("gate start on a fresh data folder, on a port set by API_PORT", () => {
   });
 
   const start = () =>
-    startGate(["start"], { ...env, REGISTRY_SIMULATOR_PORT: "off" }, { ownProcessGroup: true });
+    startGate(
+      ["start"],
+      { ...env, REGISTRY_SIMULATOR_PORT: "off", LOG_LEVEL: "info" },
+      { ownProcessGroup: true },
+    );
 
   it("writes its first operator key to a file only its owner reads, and prints the path", async () => {
     env = { GATE_DATA_DIR: dataDir, API_PORT: String(await freePort()) };
@@ -119,6 +123,11 @@ describe("gate start on a fresh data folder, on a port set by API_PORT", () => {
     expect(code, output).toBe(0);
     expect(output.trimEnd().split("\n").at(-1)).toBe("stopped");
     expect(output).not.toMatch(/failed|error/i);
+    // Log lines and printed text come out in the order they happened.
+    const at = (text: string) => output.indexOf(text);
+    expect(at("starting embedded PostgreSQL")).toBeGreaterThanOrEqual(0);
+    expect(at("starting embedded PostgreSQL")).toBeLessThan(at("Gate is ready"));
+    expect(at("Gate is ready")).toBeLessThan(at('"msg":"shutting down"'));
   });
 
   it("mints no key on the next start and says how to get another", async () => {
