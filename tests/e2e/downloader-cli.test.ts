@@ -40,6 +40,7 @@ const flags: [flag: string, env: string | undefined][] = [
   ["--enrollment-key", "GATE_ENROLLMENT_KEY"],
   ["--shutdown-timeout", "GATE_SHUTDOWN_TIMEOUT"],
   ["--exit-when-idle", "GATE_EXIT_WHEN_IDLE"],
+  ["--connect-timeout", "GATE_CONNECT_TIMEOUT"],
   ["--fsync", "GATE_FSYNC"],
   ["--log-format", "GATE_LOG_FORMAT"],
   ["--log-level", "GATE_LOG_LEVEL"],
@@ -361,6 +362,24 @@ describe("the gate-downloader command line", () => {
     });
     expect(outputFolder(other).documents.size).toBe(maxDocuments);
   }, 180_000);
+
+  it("registers under a new key given with --api-key, and is known by it on the next run", async () => {
+    const key = `cli-chosen-${crypto.randomUUID()}`;
+    const dir = folder("chosen-key");
+    const first = await runToEnd(batchArgs(dir, ["--client-name", "chosen", "--api-key", key]));
+    expect(first.code, first.output.slice(-2000)).toBe(0);
+    const registered = jsonLogLines(first.output).find((l) => l.msg === "registered");
+    expect(registered).toMatchObject({ client_name: "chosen" });
+    expect(first.output).not.toContain(key);
+
+    const second = await runToEnd(batchArgs(dir, ["--api-key", key]));
+    expect(second.code, second.output.slice(-2000)).toBe(0);
+    const lines = jsonLogLines(second.output);
+    expect(lines.find((l) => l.msg === "registered")).toBeUndefined();
+    expect(lines.find((l) => l.msg === "connected")).toMatchObject({
+      client_id: registered?.client_id,
+    });
+  }, 120_000);
 
   it("reuses the identity saved in the output folder: one client, not two", async () => {
     const dir = folder("twice");

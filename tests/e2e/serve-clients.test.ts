@@ -100,6 +100,24 @@ describe.each(databaseTargets())(
       expect(mine).toMatchObject({ status: "error", last_error: "registry down" });
     });
 
+    it("registers a client with the key it chose, sent in the body and as its header", async () => {
+      const chosen = `rest-chosen-${crypto.randomUUID()}`;
+      secrets.push(chosen);
+      const registered = await rest("POST", "/api/v1/clients/register", {
+        key: chosen,
+        body: JSON.stringify({ client_name: "rest-chosen", api_key: chosen }),
+      });
+      expect(registered.status).toBe(200);
+      expect(registered.body.api_key).toBe(chosen);
+      const beat = await rest("POST", "/api/v1/clients/heartbeat", { key: chosen });
+      expect(beat).toMatchObject({ status: 200, body: { client_id: registered.body.client_id } });
+      // A key already in use is refused, whoever sends it.
+      const again = await rest("POST", "/api/v1/clients/register", {
+        body: JSON.stringify({ client_name: "rest-chosen-again", api_key: chosen }),
+      });
+      expect(again).toMatchObject({ status: 409, body: { code: "already_exists" } });
+    });
+
     it("serves the Connect protocol with JSON", async () => {
       const res = await fetch(`${gate.url}/gate.clients.v1.ClientsService/RegisterClient`, {
         method: "POST",

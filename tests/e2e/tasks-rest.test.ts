@@ -262,7 +262,9 @@ describe("gate tasks (CLI)", () => {
   it("says what is wrong in one line", async () => {
     const res = await runGate(["tasks", "create", "--param", "broken"], env);
     expect(res.code).toBe(1);
-    expect(res.stderr.trim()).toBe('gate: --param needs NAME=VALUE (got "broken")');
+    expect(res.stderr).toBe(
+      'gate: --param needs NAME=VALUE (got "broken")\n(see gate tasks create --help)\n',
+    );
   });
 });
 

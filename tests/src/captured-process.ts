@@ -15,9 +15,13 @@ export interface CapturedProcess {
 export function spawnCaptured(
   command: string,
   args: readonly string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
+  options: { cwd: string; env: NodeJS.ProcessEnv; ownProcessGroup?: boolean },
 ): CapturedProcess {
-  const child = spawn(command, args, { cwd: options.cwd, env: options.env });
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    detached: options.ownProcessGroup === true,
+  });
   let output = "";
   let stdout = "";
   let stderr = "";

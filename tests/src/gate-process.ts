@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { spawnCaptured } from "./captured-process.js";
 
@@ -38,23 +39,41 @@ export async function runGate(
 
 export interface GateProcess {
   url: string;
-  /** The operator key `gate start` prints; undefined for `gate serve`. */
+  /** The operator key a first `gate start` minted (printed, or in the file it names). */
   operatorKey: string | undefined;
   child: ChildProcess;
   output(): string;
   /** Sends the signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /**
+   * Ctrl-C in a terminal: SIGINT to the whole process group, the embedded PostgreSQL too if
+   * it were in it. Needs `ownProcessGroup`. Resolves with the exit code.
+   */
+  interrupt(): Promise<number | null>;
 }
 
-/** Starts `gate <args>` and waits for its ready banner. */
+/** The operator key in a `gate start` banner: shown, or in the file the banner names. */
+function operatorKeyIn(output: string): string | undefined {
+  const shown = /operator API key \(shown once\): (\S+)/.exec(output)?.[1];
+  if (shown !== undefined) return shown;
+  const file = /operator API key written to (\S+)/.exec(output)?.[1];
+  return file === undefined ? undefined : readFileSync(file, "utf8").trim();
+}
+
+/**
+ * Starts `gate <args>` and waits for its ready banner. With `ownProcessGroup` it leads a
+ * process group of its own, as a command started from a shell does.
+ */
 export function startGate(
   args: string[],
   env: Record<string, string | undefined>,
-  timeoutMs = 45_000,
+  options: { timeoutMs?: number; ownProcessGroup?: boolean } = {},
 ): Promise<GateProcess> {
+  const timeoutMs = options.timeoutMs ?? 45_000;
   const { child, output } = spawnCaptured(process.execPath, [gateBin, ...args], {
     cwd: repoRoot,
     env: childEnv({ API_PORT: "0", ...env }),
+    ownProcessGroup: options.ownProcessGroup,
   });
   // The gate's own exit, not the end of its output pipes, as captured.exited would be.
   const exited = new Promise<number | null>((resolve) =>
@@ -72,11 +91,17 @@ export function startGate(
       clearTimeout(timer);
       resolve({
         url,
-        operatorKey: /operator API key \(shown once\): (\S+)/.exec(output())?.[1],
+        operatorKey: operatorKeyIn(output()),
         child,
         output,
         stop(signal = "SIGTERM") {
           child.kill(signal);
+          return exited;
+        },
+        interrupt() {
+          if (options.ownProcessGroup !== true || child.pid === undefined)
+            throw new Error("interrupt() needs a gate started with ownProcessGroup");
+          process.kill(-child.pid, "SIGINT");
           return exited;
         },
       });

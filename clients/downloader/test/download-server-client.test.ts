@@ -35,6 +35,15 @@ describe("DownloadServerClient (SDK)", () => {
     expect((await sdk.heartbeat({ errorMessage: "out of disk" })).status).toBe("error");
   });
 
+  it("registers with a key of its choosing and then uses it", async () => {
+    const chosen = `sdk-chosen-${crypto.randomUUID()}`;
+    const sdk = new DownloadServerClient({ baseUrl: platform.url, apiKey: chosen });
+    const registered = await sdk.register({ clientName: "sdk-chosen" });
+    expect(registered.apiKey).toBe(chosen);
+    expect(sdk.apiKey).toBe(chosen);
+    expect((await sdk.heartbeat()).clientId).toBe(registered.clientId);
+  });
+
   it("reuses a saved identity and lists clients with an operator key", async () => {
     const first = new DownloadServerClient({ baseUrl: platform.url });
     const { apiKey, clientId } = await first.register({ clientName: "saved" });

@@ -9,6 +9,7 @@ import {
   createPool,
   EnvReader,
   type EnvVars,
+  flushLogger,
   type GateServiceModule,
   identityMigrationsDir,
   type Logger,
@@ -19,6 +20,7 @@ import {
   type RunningService,
   readPlatformConfig,
   runMigrations,
+  runningEmbeddedPostgres,
   startEmbeddedPostgres,
   startOutboxRelay,
 } from "@gate/runtime";
@@ -50,20 +52,30 @@ export function readConfiguration(env: EnvVars, modules: readonly GateServiceMod
   return { platform, serviceConfigs };
 }
 
-/** Opens the database: the configured server, or the embedded one under the data folder. */
+/**
+ * Opens the database: the configured server, or the embedded one under the data folder.
+ * With `shareRunning`, an embedded server that a running `gate start` owns is used as it
+ * is (and left running) instead of starting a second one on the same files, which
+ * PostgreSQL would refuse: that lets `gate keys` and `gate migrate` work beside it.
+ */
 export async function openDatabase(
   platform: PlatformConfig,
   allowEmbedded: boolean,
   logger: Logger,
+  options: { shareRunning?: boolean } = {},
 ): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (platform.databaseUrl !== undefined)
-    return { url: platform.databaseUrl, stop: async () => {} };
+  const nothingToStop = async () => {};
+  if (platform.databaseUrl !== undefined) return { url: platform.databaseUrl, stop: nothingToStop };
   if (!allowEmbedded) {
     throw new Error(
       "DATABASE_URL (or DB_HOST, DB_NAME, DB_USER) is required to run a single service",
     );
   }
   const dataDir = resolve(platform.dataDir, "postgres");
+  if (options.shareRunning === true) {
+    const running = await runningEmbeddedPostgres(dataDir);
+    if (running !== undefined) return { url: running, stop: nothingToStop };
+  }
   mkdirSync(dataDir, { recursive: true });
   logger.info({ dataDir }, "starting embedded PostgreSQL");
   return startEmbeddedPostgres({ dataDir });
@@ -95,8 +107,18 @@ export async function migrate(
 export async function startPlatform(options: PlatformOptions): Promise<RunningPlatform> {
   const { platform, serviceConfigs } = readConfiguration(options.env, options.modules);
   const logger = options.logger ?? createLogger({ level: platform.logLevel, name: "gate" });
-  const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger);
-  const pool = createPool(database.url, { max: 20, applicationName: "gate" });
+  const database = await openDatabase(platform, options.allowEmbeddedDatabase, logger).catch(
+    async (error: unknown) => {
+      await flushLogger(logger);
+      throw error;
+    },
+  );
+  const pool = createPool(database.url, {
+    max: 20,
+    applicationName: "gate",
+    // Through the logger, so it comes out in order with every other line.
+    onError: (error) => logger.warn({ error: error.message }, "idle PostgreSQL connection failed"),
+  });
   // Run front to back: the pool closes before the (embedded) database stops under it.
   const cleanups: (() => Promise<void>)[] = [() => pool.end(), database.stop];
   try {
@@ -174,6 +196,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     };
   } catch (error) {
     for (const cleanup of cleanups) await cleanup().catch(() => {});
+    // The caller prints the error next: what was logged before it comes out first.
+    await flushLogger(logger);
     throw error;
   }
 }

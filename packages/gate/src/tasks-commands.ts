@@ -1,50 +1,172 @@
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { fromJson } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { tasksV1 } from "@gate/contracts";
-import type { EnvVars } from "@gate/runtime";
+import { EnvReader, type EnvVars } from "@gate/runtime";
+import { Command, InvalidArgumentError, Option } from "commander";
 
-const usage = `gate tasks — create and plan download tasks on a running Gate
+interface ServerOptions {
+  apiUrl?: string;
+  apiKey?: string;
+}
 
-  gate tasks create --param CourtRegion=11 --param INSType=1 [--start-page 1] [--max-documents 100] [--priority 0]
-  gate tasks create --file tasks.json        a JSON array of tasks (CreateTasks shape) or one task
-  gate tasks plan --param CourtRegion=11 --first-page 1 --last-page 500 --pages-per-task 10 --documents-per-page 10
+/**
+ * `gate tasks …`: an operator's client of the tasks service, over the Connect protocol. It
+ * finds the server the way the server finds its port: GATE_API_URL, else API_HOST and
+ * API_PORT from the environment or .env.
+ */
+export function tasksCommand(env: EnvVars): Command {
+  const tasks = new Command("tasks").description(
+    "create and plan download tasks on a running Gate; answers are printed as JSON",
+  );
 
-Options: --api-url (or GATE_API_URL, default http://127.0.0.1:8080), --api-key (or GATE_API_KEY),
---idempotency-key for create. Answers are printed as JSON.`;
-
-/** `gate tasks …`: an operator's client of the tasks service, over the Connect protocol. */
-export async function runTasksCommand(env: EnvVars, args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      "api-url": { type: "string" },
-      "api-key": { type: "string" },
-      param: { type: "string", multiple: true },
-      file: { type: "string" },
-      "start-page": { type: "string" },
-      "max-documents": { type: "string" },
-      priority: { type: "string" },
-      "max-attempts": { type: "string" },
-      "idempotency-key": { type: "string" },
-      "first-page": { type: "string" },
-      "last-page": { type: "string" },
-      "pages-per-task": { type: "string" },
-      "documents-per-page": { type: "string" },
+  const create = withServerOptions(tasks.command("create"), env)
+    .description("create one task for a search, or many from a JSON file")
+    .addOption(searchParamOption())
+    .addOption(new Option("--file <path>", "a JSON array of tasks (CreateTasks shape) or one task"))
+    .addOption(integerOption("--start-page <n>", "first result page", 1))
+    .addOption(
+      integerOption("--max-documents <n>", "documents to download; 0: the server's default", 0),
+    )
+    .addOption(integerOption("--priority <n>", "higher runs first", 0))
+    .addOption(
+      integerOption("--max-attempts <n>", "attempts before failing; 0: the server's default", 0),
+    )
+    .addOption(
+      new Option("--idempotency-key <key>", "repeat a create safely: same key, same tasks"),
+    );
+  create.action(
+    async (options: ServerOptions & TaskOptions & { file?: string; idempotencyKey?: string }) => {
+      const { client, reach } = tasksClient(options, env);
+      const idempotencyKey = options.idempotencyKey ?? "";
+      if (options.file !== undefined) {
+        const parsed: unknown = JSON.parse(readFileSync(options.file, "utf8"));
+        const list = Array.isArray(parsed) ? parsed : [parsed];
+        const res = await reach(
+          client.createTasks({
+            tasks: list.map((t) => fromJson(tasksV1.NewTaskSchema, t)),
+            idempotencyKey,
+          }),
+        );
+        for (const task of res.tasks)
+          console.log(JSON.stringify({ task_id: task.taskId, status: task.status }));
+        return;
+      }
+      const res = await reach(
+        client.createTask({
+          searchParams: options.param,
+          startPage: options.startPage,
+          maxDocuments: options.maxDocuments,
+          priority: options.priority,
+          maxAttempts: options.maxAttempts,
+          idempotencyKey,
+        }),
+      );
+      console.log(JSON.stringify({ task_id: res.taskId, status: res.status }));
     },
-  });
-  const [action] = positionals;
-  if (action !== "create" && action !== "plan") {
-    console.log(usage);
-    if (action !== undefined && action !== "help") process.exitCode = 1;
-    return;
+  );
+
+  withServerOptions(tasks.command("plan"), env)
+    .description("split the result pages of a search into tasks; ranges planned before are skipped")
+    .addOption(searchParamOption())
+    .addOption(integerOption("--first-page <n>", "first result page", 1))
+    .addOption(integerOption("--last-page <n>", "last result page").makeOptionMandatory())
+    .addOption(integerOption("--pages-per-task <n>", "pages in each task").makeOptionMandatory())
+    .addOption(
+      integerOption(
+        "--documents-per-page <n>",
+        "documents the registry lists per page",
+      ).makeOptionMandatory(),
+    )
+    .addOption(integerOption("--priority <n>", "higher runs first", 0))
+    .addOption(
+      integerOption("--max-attempts <n>", "attempts before failing; 0: the server's default", 0),
+    )
+    .action(
+      async (
+        options: ServerOptions &
+          TaskOptions & { firstPage: number; lastPage: number; pagesPerTask: number } & {
+            documentsPerPage: number;
+          },
+      ) => {
+        const { client, reach } = tasksClient(options, env);
+        const res = await reach(
+          client.planSearch({
+            searchParams: options.param,
+            firstPage: options.firstPage,
+            lastPage: options.lastPage,
+            pagesPerTask: options.pagesPerTask,
+            documentsPerPage: options.documentsPerPage,
+            priority: options.priority,
+            maxAttempts: options.maxAttempts,
+          }),
+        );
+        console.log(
+          JSON.stringify({ created: res.created.length, skipped_ranges: res.skippedRanges }),
+        );
+      },
+    );
+  return tasks;
+}
+
+interface TaskOptions {
+  param: Record<string, string>;
+  startPage: number;
+  maxDocuments: number;
+  priority: number;
+  maxAttempts: number;
+}
+
+function withServerOptions(command: Command, env: EnvVars): Command {
+  const fallback = shownDefaultApiUrl(env);
+  return command
+    .addOption(
+      new Option("--api-url <url>", "the Gate server")
+        .env("GATE_API_URL")
+        .default(fallback, `${fallback ?? "?"}, from API_HOST and API_PORT`),
+    )
+    .addOption(new Option("--api-key <key>", "an operator API key").env("GATE_API_KEY"));
+}
+
+/**
+ * The URL of the server that `gate start` runs with the same settings. A wildcard listen
+ * address is reached on the loopback. A bad API_PORT fails the command, as it fails the
+ * server.
+ */
+export function defaultApiUrl(env: EnvVars): string {
+  const reader = new EnvReader(env);
+  const host = reader.string("API_HOST", "127.0.0.1");
+  const port = reader.port("API_PORT", 8080);
+  reader.done();
+  const reachable = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  return `http://${reachable.includes(":") ? `[${reachable}]` : reachable}:${port}`;
+}
+
+/** The default for --help; a bad API_PORT shows no default here and fails the command. */
+function shownDefaultApiUrl(env: EnvVars): string | undefined {
+  try {
+    return defaultApiUrl(env);
+  } catch {
+    return undefined;
   }
-  const apiKey = values["api-key"] ?? env.GATE_API_KEY;
+}
+
+/**
+ * The tasks service's client, and `reach`, which turns a call that finds nothing listening
+ * into one plain line naming the address and where it came from.
+ */
+function tasksClient(
+  options: ServerOptions,
+  env: EnvVars,
+): {
+  client: Client<typeof tasksV1.TasksService>;
+  reach: <T>(call: Promise<T>) => Promise<T>;
+} {
+  const { apiKey } = options;
+  const baseUrl = options.apiUrl ?? defaultApiUrl(env);
   const transport = createConnectTransport({
-    baseUrl: values["api-url"] ?? env.GATE_API_URL ?? "http://127.0.0.1:8080",
+    baseUrl,
     httpVersion: "1.1",
     interceptors: [
       (next) => (req) => {
@@ -53,57 +175,40 @@ export async function runTasksCommand(env: EnvVars, args: string[]): Promise<voi
       },
     ],
   });
-  const tasks = createClient(tasksV1.TasksService, transport);
-  const searchParams = parseParams(values.param ?? []);
-  const number = (name: keyof typeof values) => {
-    const raw = values[name];
-    if (raw === undefined) return 0;
-    if (typeof raw !== "string" || !/^-?\d+$/.test(raw))
-      throw new Error(`--${name} must be an integer`);
-    return Number(raw);
+  return {
+    client: createClient(tasksV1.TasksService, transport),
+    reach: <T>(call: Promise<T>) =>
+      call.catch((error: unknown) => {
+        throw unreachableServer(baseUrl, error) ?? error;
+      }),
   };
-  if (action === "plan") {
-    const res = await tasks.planSearch({
-      searchParams,
-      firstPage: number("first-page"),
-      lastPage: number("last-page"),
-      pagesPerTask: number("pages-per-task"),
-      documentsPerPage: number("documents-per-page"),
-      priority: number("priority"),
-      maxAttempts: number("max-attempts"),
-    });
-    console.log(JSON.stringify({ created: res.created.length, skipped_ranges: res.skippedRanges }));
-    return;
-  }
-  const idempotencyKey = values["idempotency-key"] ?? "";
-  if (values.file !== undefined) {
-    const parsed: unknown = JSON.parse(readFileSync(values.file, "utf8"));
-    const list = Array.isArray(parsed) ? parsed : [parsed];
-    const res = await tasks.createTasks({
-      tasks: list.map((t) => fromJson(tasksV1.NewTaskSchema, t)),
-      idempotencyKey,
-    });
-    for (const task of res.tasks)
-      console.log(JSON.stringify({ task_id: task.taskId, status: task.status }));
-    return;
-  }
-  const res = await tasks.createTask({
-    searchParams,
-    startPage: number("start-page"),
-    maxDocuments: number("max-documents"),
-    priority: number("priority"),
-    maxAttempts: number("max-attempts"),
-    idempotencyKey,
-  });
-  console.log(JSON.stringify({ task_id: res.taskId, status: res.status }));
 }
 
-function parseParams(pairs: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf("=");
-    if (at <= 0) throw new Error(`--param needs NAME=VALUE (got "${pair}")`);
-    out[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return out;
+/** The usual first mistake, a platform that is not running there, said plainly. */
+function unreachableServer(baseUrl: string, error: unknown): Error | undefined {
+  let cause: unknown = error;
+  while (cause instanceof Error && (cause as NodeJS.ErrnoException).code !== "ECONNREFUSED")
+    cause = cause.cause;
+  if (cause === undefined || !(cause instanceof Error)) return undefined;
+  return new Error(
+    `nothing listens at ${new URL(baseUrl).origin} (is the platform running? the address comes from --api-url, GATE_API_URL or API_HOST/API_PORT)`,
+  );
+}
+
+function searchParamOption(): Option {
+  return new Option("--param <name=value>", "a search parameter; repeat for more")
+    .argParser((pair: string, previous: Record<string, string>) => {
+      const at = pair.indexOf("=");
+      if (at <= 0) throw new InvalidArgumentError(`needs NAME=VALUE (got "${pair}")`);
+      return { ...previous, [pair.slice(0, at)]: pair.slice(at + 1) };
+    })
+    .default({}, "none");
+}
+
+function integerOption(flags: string, description: string, fallback?: number): Option {
+  const option = new Option(flags, description).argParser((raw: string) => {
+    if (!/^-?\d+$/.test(raw.trim())) throw new InvalidArgumentError("must be an integer");
+    return Number(raw);
+  });
+  return fallback === undefined ? option : option.default(fallback);
 }

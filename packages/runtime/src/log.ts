@@ -23,7 +23,15 @@ const secretPaths = [
   'headers["x-api-key"]',
 ];
 
+/**
+ * A JSON logger on stdout. When a program reads the output, writes are buffered (one
+ * write(2) per line cost ~20 µs of every call; pino flushes the buffer when the process
+ * exits); on a terminal a person reads, and each line is written as it happens, in order
+ * with whatever else the process prints. Call flushLogger before printing around a
+ * buffered logger.
+ */
 export function createLogger(options: { level: string; name?: string }): Logger {
+  const buffered = process.stdout.isTTY !== true;
   return pino(
     {
       level: options.level,
@@ -32,10 +40,13 @@ export function createLogger(options: { level: string; name?: string }): Logger 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // Buffered writes: one write(2) per line cost ~20 µs of every call. pino flushes the
-    // buffer when the process exits.
-    pino.destination({ sync: false, minLength: 4096 }),
+    pino.destination(buffered ? { sync: false, minLength: 4096 } : { sync: true }),
   );
+}
+
+/** Writes out what the logger holds, so text printed next comes after it. */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((done) => logger.flush(() => done()));
 }
 
 /** A logger that drops everything, for tests and tools. */

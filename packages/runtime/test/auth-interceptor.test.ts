@@ -72,6 +72,15 @@ describe("API-key authentication", () => {
     });
   });
 
+  it("serves a public method whatever key comes with it: an unknown one is no credential", async () => {
+    // A client registering with a key of its choosing may send it as a header as well.
+    const rpc = clientFor(true);
+    await expect(
+      rpc.registerClient({ clientName: "x" }, { headers: { "x-api-key": "chosen-but-new" } }),
+    ).resolves.toBeDefined();
+    await expect(rpc.registerClient({ clientName: "x" })).resolves.toBeDefined();
+  });
+
   it("refuses methods missing from the access table", async () => {
     await expect(
       clientFor(true).listClients({}, { headers: { "x-api-key": "op-key" } }),

@@ -9,6 +9,7 @@ import { streamChannel, unaryChannel } from "./lease-channel.js";
 import { RegistrationBatcher } from "./registration-batcher.js";
 import type { Reporter, RunTotals } from "./reporter.js";
 import { RunningTasks } from "./running-tasks.js";
+import { diagnoseServer } from "./server-diagnosis.js";
 
 export interface DownloaderSettings {
   apiUrl: string;
@@ -29,6 +30,11 @@ export interface DownloaderSettings {
   shutdownTimeoutMs: number;
   /** Stop by itself after this long with nothing to do (for batch runs); undefined: never. */
   exitWhenIdleMs?: number;
+  /**
+   * Give up when no Gate server has answered this long after start (a wrong --api-url
+   * should end the run, not retry forever); undefined or 0: keep trying.
+   */
+  connectTimeoutMs?: number;
   /** Flush every document to the disk before it counts. */
   fsync: boolean;
 }
@@ -127,7 +133,10 @@ export class Downloader {
     return this.totals;
   }
 
-  /** Reuses the given or saved identity, or registers; retries while the server is away. */
+  /**
+   * Reuses the given or saved identity, or registers; retries while the server is away, up
+   * to the connect timeout, saying in one line what is wrong with the URL.
+   */
   async #identify(stop: AbortSignal): Promise<void> {
     const { settings } = this;
     const saved =
@@ -135,12 +144,20 @@ export class Downloader {
         ? await loadIdentity(settings.outputDir, settings.apiUrl)
         : undefined;
     const key = settings.apiKey ?? saved?.apiKey;
+    const limitMs = settings.connectTimeoutMs || undefined;
+    const deadline = limitMs === undefined ? undefined : Date.now() + limitMs;
+    let lastProblem: string | undefined;
     while (!stop.aborted) {
+      // A server that takes the connection but never answers must not outlast the deadline.
+      const attempt =
+        deadline === undefined
+          ? stop
+          : AbortSignal.any([stop, AbortSignal.timeout(Math.max(1, deadline - Date.now()))]);
       try {
         if (key !== undefined) {
           this.sdk.useApiKey(key);
           try {
-            const beat = await this.sdk.heartbeat({}, { signal: stop });
+            const beat = await this.sdk.heartbeat({}, { signal: attempt });
             this.reporter.info("connected", { client_id: beat.clientId, api_url: settings.apiUrl });
             return;
           } catch (error) {
@@ -156,13 +173,16 @@ export class Downloader {
           }
         }
         const clientName = settings.clientName ?? saved?.clientName ?? hostname();
-        const registered = await this.sdk.register({
-          clientName,
-          clientHost: hostname(),
-          ...(settings.enrollmentKey === undefined
-            ? {}
-            : { enrollmentKey: settings.enrollmentKey }),
-        });
+        const registered = await this.sdk.register(
+          {
+            clientName,
+            clientHost: hostname(),
+            ...(settings.enrollmentKey === undefined
+              ? {}
+              : { enrollmentKey: settings.enrollmentKey }),
+          },
+          { signal: attempt },
+        );
         if (settings.apiKey === undefined)
           await saveIdentity(settings.outputDir, {
             clientId: registered.clientId,
@@ -176,9 +196,22 @@ export class Downloader {
         });
         return;
       } catch (error) {
+        if (stop.aborted) return;
         if (isAuthError(error) || isBadInput(error))
           throw new FatalError(`registration refused: ${describeError(error)}`);
-        await this.#waitToRetry("server unreachable", error, stop);
+        // Cut short by the deadline: what the last complete attempt found still stands.
+        const problem = attempt.aborted
+          ? (lastProblem ?? `no answer from ${new URL(settings.apiUrl).origin}`)
+          : ((await diagnoseServer(settings.apiUrl, error)) ??
+            `server error: ${describeError(error)}`);
+        lastProblem = problem;
+        if (deadline !== undefined && Date.now() >= deadline)
+          throw new FatalError(
+            `no Gate server answered within ${formatSeconds(limitMs)}: ${problem}`,
+          );
+        const waitMs = Math.min(this.#backoff.next(), remaining(deadline));
+        this.reporter.warn(`${problem}; retrying`, { retry_in_ms: waitMs });
+        await pause(waitMs, stop);
       }
     }
   }
@@ -318,6 +351,14 @@ export class Downloader {
     );
     return { stop: () => clearInterval(timer) };
   }
+}
+
+function remaining(deadline: number | undefined): number {
+  return deadline === undefined ? Number.POSITIVE_INFINITY : Math.max(0, deadline - Date.now());
+}
+
+function formatSeconds(ms: number | undefined): string {
+  return `${Math.round((ms ?? 0) / 100) / 10} s`;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -104,7 +104,7 @@ const settingsTable: Setting[] = [
     flag: "--api-key <key>",
     key: "apiKey",
     env: "GATE_API_KEY",
-    help: "API key; default: the one saved in the output dir, else register for one",
+    help: "API key (one the server does not know yet is registered as this client's); default: the one saved in the output dir, else register for one",
     parse: text(512),
   },
   {
@@ -199,6 +199,14 @@ const settingsTable: Setting[] = [
     parse: seconds(0.1, 86_400),
   },
   {
+    flag: "--connect-timeout <seconds>",
+    key: "connectTimeoutMs",
+    env: "GATE_CONNECT_TIMEOUT",
+    help: "give up (exit 1) when no Gate server has answered this long after start; 0 = keep trying",
+    parse: seconds(0, 86_400),
+    fallback: 60_000,
+  },
+  {
     flag: "--fsync [on]",
     key: "fsync",
     env: "GATE_FSYNC",
@@ -269,7 +277,8 @@ export function parseCommandLine(
     .configureOutput({ writeOut: write, writeErr: () => undefined })
     .allowExcessArguments(false);
   for (const setting of settingsTable) {
-    const option = new Option(setting.flag, `${setting.help} [${setting.env}]`);
+    const shown = setting.fallback === undefined ? "" : ` (default: ${shownDefault(setting)})`;
+    const option = new Option(setting.flag, `${setting.help}${shown} [${setting.env}]`);
     if (setting.parse !== undefined) option.argParser(setting.parse as (raw: string) => unknown);
     program.addOption(option);
   }
@@ -322,6 +331,13 @@ export function parseCommandLine(
       "--api-url is required (or set GATE_API_URL): the Gate server to work for",
     );
   return { kind: "run", settings: { ...(values as unknown as CliSettings), ignored } };
+}
+
+/** A default as a user would type it: seconds for the settings kept in milliseconds. */
+function shownDefault(setting: Setting): string {
+  const value = setting.fallback;
+  if (typeof value === "number" && setting.key.endsWith("Ms")) return `${value / 1000} s`;
+  return String(value);
 }
 
 function camel(name: string): string {

