@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// The simulator is TypeScript run through tsx, the same way in development and in the image.
-import { register } from "tsx/esm/api";
-
-register();
-await import("../src/cli.ts");
+// "#cli" is the package's own import map (package.json "imports"): the compiled dist/ by
+// default (production, the Docker image), the TypeScript source under the "gate-source"
+// condition (`node --conditions=gate-source …`: npm start, tests), which only then loads tsx.
+const entry = import.meta.resolve("#cli");
+if (entry.endsWith(".ts")) {
+  const { register } = await import("tsx/esm/api");
+  register();
+}
+await import(entry);
