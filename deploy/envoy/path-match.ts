@@ -8,12 +8,12 @@
 // The route only decides that the transcoder runs and which cluster gets the call; the
 // transcoder then binds variables itself, from the same annotations in the descriptor set.
 
-// The runtime does not export its template parser yet; this is the same module it uses.
-import type {
-  PathTemplate,
-  TemplateSegment,
-} from "../../packages/runtime/src/rest/path-template.js";
-import { parsePathTemplate } from "../../packages/runtime/src/rest/path-template.js";
+// The runtime's own template parser (a subpath export: no servers or database drivers).
+import {
+  type PathTemplate,
+  parsePathTemplate,
+  type TemplateSegment,
+} from "@gate/runtime/path-template";
 
 export type EnvoyPathMatch =
   | { readonly path: string }

@@ -29,6 +29,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { fromSource } from "../src/source-node.js";
 import {
   type Benchmark,
   type BenchmarkOutcome,
@@ -483,6 +484,7 @@ async function runScenario(context: RunContext, scenario: Scenario): Promise<Sce
       command: process.execPath,
       args: [
         ...cpuProfileArgs(settings, join(profileDir, `downloader-${scenario.id}-simulator`)),
+        ...fromSource,
         simulatorBin,
         ...["--host", "127.0.0.1", "--port", "0", "--seed", "1"],
         ...["--size", String(options.corpusSize), "--latency-ms", "0"],
@@ -530,6 +532,7 @@ async function runScenario(context: RunContext, scenario: Scenario): Promise<Sce
             settings,
             join(profileDir, `downloader-${scenario.id}-downloader-${i + 1}`),
           ),
+          ...fromSource,
           downloaderBin,
           ...["--api-url", url, "--source", sourceUrl, "--output-dir", output],
           ...["--client-name", `bench-downloader-${i + 1}`, "--env-file", envFile],

@@ -76,7 +76,10 @@ describe("the image (deploy/Dockerfile)", () => {
     expect(finalStage).toContain('CMD ["serve", "clients"]');
     expect(finalStage).toMatch(/^USER (?!root\b|0\b)\S+$/m);
     expect(finalStage).toMatch(/^HEALTHCHECK .*\n?.*\/health/m);
-    expect(dockerfile).toMatch(/npm install --omit=dev/);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    // Compiled JavaScript from the build stage, not the TypeScript sources run through tsx.
+    expect(finalStage).toMatch(/^COPY --from=build \S+ \.\/packages$/m);
+    expect(finalStage).not.toMatch(/^COPY (packages|services) /m);
   });
 
   it("keeps secrets and node_modules out of the build context", () => {

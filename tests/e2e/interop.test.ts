@@ -99,11 +99,9 @@ describe("interop with gate serve clients, its own process", () => {
     const line = /^gate_rpc_open_streams\{[^}]*method="Watch"[^}]*\} (\d+)$/m.exec(text);
     return Number(line?.[1] ?? 0);
   };
-  const watchesClosed = async () => {
-    for (let i = 0; i < 100 && (await openWatches()) > 0; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    return openWatches();
-  };
+  /** Resolves once the server has closed every Watch stream (it does so as they end). */
+  const watchesClosed = (message = "the server still holds a Watch stream") =>
+    expect.poll(openWatches, { message, timeout: 5_000, interval: 50 }).toBe(0);
 
   beforeAll(async () => {
     const target = databaseTargets()[0];
@@ -186,14 +184,14 @@ describe("interop with gate serve clients, its own process", () => {
       expect(await openWatches()).toBe(1);
       stream.cancel();
       expect((await ended).code).toBe(grpc.status.CANCELLED);
-      expect(await watchesClosed(), "the server still holds the cancelled stream").toBe(0);
+      await watchesClosed("the server still holds the cancelled stream");
     });
 
     it("ends a stream at its deadline on both sides", async () => {
       const { first, ended } = await openWatch({ deadline: Date.now() + 500 });
       expect(first).toEqual({ status: "SERVING" });
       expect((await ended).code).toBe(grpc.status.DEADLINE_EXCEEDED);
-      expect(await watchesClosed(), "the server still holds the expired stream").toBe(0);
+      await watchesClosed("the server still holds the expired stream");
     });
 
     // The server's own side of a deadline, with no client timer in the race: Watch over raw
@@ -217,7 +215,7 @@ describe("interop with gate serve clients, its own process", () => {
           request.on("error", reject);
           request.on("close", () => reject(new Error("the stream closed without trailers")));
         });
-        expect(await watchesClosed()).toBe(0);
+        await watchesClosed();
         expect(trailers["grpc-status"]).toBe(String(grpc.status.DEADLINE_EXCEEDED));
       } finally {
         session.close();
@@ -271,7 +269,7 @@ describe("interop with gate serve clients, its own process", () => {
         { step: "stream_deadline", first: "SERVING", code: "DEADLINE_EXCEEDED" },
         { step: "stream_cancel", code: "CANCELLED" },
       ]);
-      expect(await watchesClosed()).toBe(0);
+      await watchesClosed();
     });
 
     it.skipIf(!pythonGrpc)("reports a refused call as one JSON line and exit code 1", async () => {

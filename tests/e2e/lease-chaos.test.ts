@@ -3,7 +3,13 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { clientsV1, tasksV1 } from "@gate/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GateProcess, platformDatabase, startGate, type TestDatabase } from "../src/index.js";
+import {
+  type GateProcess,
+  platformDatabase,
+  startGate,
+  type TestDatabase,
+  waitUntil,
+} from "../src/index.js";
 
 type TasksRpc = Client<typeof tasksV1.TasksService>;
 
@@ -13,7 +19,8 @@ const initialTasks = 300;
 const tasksDuringRun = 200;
 const runLimitMs = 90_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A host's own pace (reconnecting after a drop): part of the scenario, not a wait. */
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)] as T;
 
 /**
@@ -36,7 +43,7 @@ class ChaoticWorker {
     while (!this.#stopped) {
       this.#abort = new AbortController();
       await this.#session(pick(this.replicas())).catch(() => {});
-      if (!this.#stopped) await sleep(50 + Math.random() * 200);
+      if (!this.#stopped) await pause(50 + Math.random() * 200);
     }
   }
 
@@ -171,25 +178,32 @@ describe("lease safety under chaos", () => {
     );
     const running = workers.map((w) => w.run());
 
+    const completed = () => workers.reduce((sum, worker) => sum + worker.completions, 0);
     const creating = (async () => {
       for (let i = 0; i < tasksDuringRun; i += 50) {
-        await sleep(400);
+        // More work arrives while the fleet is busy: 50 tasks per 25 completions.
+        const busyUntil = completed() + 25;
+        await waitUntil(() => completed() >= busyUntil, { timeout: runLimitMs, interval: 50 });
         await newTasks(50, initialTasks + i);
       }
     })();
     // Mid-run, with leases held and streams open on it, one replica dies outright.
-    await sleep(1_500);
+    await waitUntil(() => completed() >= 40, { what: "the fleet to be at work", timeout: 60_000 });
     killed = replicas[1];
     killed?.child.kill("SIGKILL");
     await creating;
 
     const total = initialTasks + tasksDuringRun;
-    const deadline = Date.now() + runLimitMs;
     let summary = await first.getTaskStatusSummary({}, operator);
-    while (summary.completed + summary.failed < total && Date.now() < deadline) {
-      await sleep(500);
-      summary = await first.getTaskStatusSummary({}, operator);
-    }
+    await waitUntil(
+      async () => {
+        summary = await first.getTaskStatusSummary({}, operator);
+        return summary.completed + summary.failed >= total;
+      },
+      { timeout: runLimitMs, interval: 250 },
+    ).catch(() => {
+      // The expectations below say which tasks are missing.
+    });
     for (const worker of workers) worker.stop();
     await Promise.all(running);
     // Every task ended: completed, or failed for good with its reason recorded (drops and

@@ -1,6 +1,6 @@
+import { createPool, withDatabaseName } from "@gate/runtime/postgres";
 import pg from "pg";
 import { inject } from "vitest";
-import { createPool, withDatabaseName } from "../../packages/runtime/src/storage/postgres.js";
 import { newTestDatabaseName } from "./database-names.js";
 import type { TestServers } from "./provided-context.js";
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { type CapturedProcess, spawnCaptured } from "./captured-process.js";
+import { fromSource } from "./source-node.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const downloaderBin = `${repoRoot}clients/downloader/bin/gate-downloader.js`;
@@ -26,7 +27,7 @@ export function startDownloader(
   env: Record<string, string> = {},
   cwd: string = repoRoot,
 ): DownloaderProcess {
-  const downloader = spawnCaptured(process.execPath, [downloaderBin, ...args], {
+  const downloader = spawnCaptured(process.execPath, [...fromSource, downloaderBin, ...args], {
     cwd,
     env: {
       PATH: process.env.PATH ?? "",

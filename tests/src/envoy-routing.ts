@@ -3,8 +3,7 @@
 // (query parameters, runtime fractions, URI-template policies...) throws, so a check never
 // passes by misreading a route.
 
-import type { TemplateSegment } from "../../packages/runtime/src/rest/path-template.js";
-import { parsePathTemplate } from "../../packages/runtime/src/rest/path-template.js";
+import { parsePathTemplate, type TemplateSegment } from "@gate/runtime/path-template";
 import type { HeaderMatcher, Route, RouteMatch, StringMatcher } from "./envoy-model.js";
 
 export interface Probe {

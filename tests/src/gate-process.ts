@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { spawnCaptured } from "./captured-process.js";
+import { fromSource } from "./source-node.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const gateBin = `${repoRoot}packages/gate/bin/gate.js`;
@@ -29,7 +30,7 @@ export async function runGate(
   args: string[],
   env: Record<string, string | undefined>,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const gate = spawnCaptured(process.execPath, [gateBin, ...args], {
+  const gate = spawnCaptured(process.execPath, [...fromSource, gateBin, ...args], {
     cwd: repoRoot,
     env: childEnv(env),
   });
@@ -70,7 +71,7 @@ export function startGate(
   options: { timeoutMs?: number; ownProcessGroup?: boolean } = {},
 ): Promise<GateProcess> {
   const timeoutMs = options.timeoutMs ?? 45_000;
-  const { child, output } = spawnCaptured(process.execPath, [gateBin, ...args], {
+  const { child, output } = spawnCaptured(process.execPath, [...fromSource, gateBin, ...args], {
     cwd: repoRoot,
     env: childEnv({ API_PORT: "0", ...env }),
     ownProcessGroup: options.ownProcessGroup,

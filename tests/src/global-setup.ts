@@ -4,16 +4,16 @@ import { cp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import pg from "pg";
-import type { TestProject } from "vitest/node";
-// A relative import rather than "@gate/runtime": the global setup needs only this module,
+// Subpath exports rather than "@gate/runtime": the global setup needs only these modules,
 // not the whole runtime (servers, RPC stacks) that the package entry point loads.
 import {
   clearStalePostmaster,
   initEmbeddedCluster,
   startEmbeddedPostgres,
-} from "../../packages/runtime/src/storage/embedded-postgres.js";
-import { redactDatabaseUrl } from "../../packages/runtime/src/storage/postgres.js";
+} from "@gate/runtime/embedded-postgres";
+import { redactDatabaseUrl } from "@gate/runtime/postgres";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
 import { isStaleTestDatabase } from "./database-names.js";
 import type { TestServers } from "./provided-context.js";
 

@@ -16,4 +16,6 @@ export { type PlatformDatabase, platformDatabase } from "./platform-database.js"
 export type { TestServers } from "./provided-context.js";
 export { python, pythonHasGrpc, pythonTier } from "./python-tier.js";
 export { type RedisTarget, redisTargets } from "./redis-targets.js";
+export { streamDrained } from "./stream-drained.js";
 export { startServicesOn } from "./test-platform.js";
+export { waitUntil } from "./wait.js";

@@ -1,6 +1,18 @@
 #!/usr/bin/env node
-// The downloader is TypeScript run through tsx, the same way in development and in the image.
-import { register } from "tsx/esm/api";
+// "#cli" is the package's own import map (package.json "imports"): the compiled dist/ by
+// default (production, the Docker image), the TypeScript source under the "gate-source"
+// condition (`node --conditions=gate-source …`: npm start, tests), which only then loads tsx.
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 
-register();
-await import("../src/cli/index.ts");
+const entry = import.meta.resolve("#cli");
+if (entry.endsWith(".ts")) {
+  const { register } = await import("tsx/esm/api");
+  register();
+} else if (!existsSync(fileURLToPath(entry))) {
+  console.error(
+    "not built yet: run `npm run build` first, or run the sources with `node --conditions=gate-source`",
+  );
+  process.exit(1);
+}
+await import(entry);

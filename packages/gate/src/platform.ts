@@ -2,7 +2,6 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import {
   ApiKeyStore,
-  createCoordination,
   createEventBus,
   createGateServer,
   createLogger,
@@ -16,12 +15,11 @@ import {
   loadMigrationsFromDir,
   migrateEvents,
   type PlatformConfig,
+  pingRedis,
   RpcMetrics,
   type RunningService,
   readPlatformConfig,
   runMigrations,
-  runningEmbeddedPostgres,
-  startEmbeddedPostgres,
   startOutboxRelay,
 } from "@gate/runtime";
 import type { Pool } from "pg";
@@ -72,6 +70,11 @@ export async function openDatabase(
     );
   }
   const dataDir = resolve(platform.dataDir, "postgres");
+  // Loaded here only: a production service (DATABASE_URL set) never loads the embedded
+  // server or its process manager.
+  const { runningEmbeddedPostgres, startEmbeddedPostgres } = await import(
+    "@gate/runtime/embedded-postgres"
+  );
   if (options.shareRunning === true) {
     const running = await runningEmbeddedPostgres(dataDir);
     if (running !== undefined) return { url: running, stop: nothingToStop };
@@ -123,16 +126,9 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
   const cleanups: (() => Promise<void>)[] = [() => pool.end(), database.stop];
   try {
     await migrate(pool, options.modules);
-    const coordination = createCoordination({
-      redisUrl: platform.redisUrl,
-      keyPrefix: platform.redisKeyPrefix,
-      onConnectionError: (error, connection) =>
-        logger.error({ connection, error: error.message }, "redis"),
-    });
-    cleanups.unshift(() => coordination.close());
-    if (coordination.kind === "redis") {
-      // ioredis connects lazily; a wrong REDIS_URL should stop start-up, not the first call.
-      await coordination.cache.get("startup-probe").catch((error: unknown) => {
+    if (platform.redisUrl !== undefined && platform.redisUrl !== "") {
+      // A wrong REDIS_URL should stop start-up, not the first event published.
+      await pingRedis(platform.redisUrl).catch((error: unknown) => {
         throw new Error(
           `REDIS_URL: Redis is unreachable (${error instanceof Error ? error.message : error})`,
         );
@@ -153,7 +149,6 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         platform,
         pool,
         keys,
-        coordination,
         bus,
         metrics: metrics.registry,
         logger: logger.child({ service: module.name }),

@@ -6,7 +6,8 @@ import { describe, expect, it } from "vitest";
 const bin = fileURLToPath(new URL("../bin/gate-registry-simulator.js", import.meta.url));
 
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [bin, ...args], {
+  // The "gate-source" condition runs the TypeScript source, not a stale dist/.
+  return spawn(process.execPath, ["--conditions=gate-source", bin, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -6,14 +6,12 @@ import type { EventBus } from "./events/event-bus.js";
 import type { ApiKeyStore } from "./identity/index.js";
 import type { Logger } from "./log.js";
 import type { ServiceRegistration } from "./server/gate-server.js";
-import type { Coordination } from "./storage/index.js";
 
 /** What the launcher hands every service: shared infrastructure, built once per process. */
 export interface ServiceContext {
   platform: PlatformConfig;
   pool: Pool;
   keys: ApiKeyStore;
-  coordination: Coordination;
   /** Events between services (Redis Streams or in-process), fed by each outbox relay. */
   bus: EventBus;
   /** The process's Prometheus registry, for service-specific metrics. */

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BusEvent } from "../src/events/event-bus.js";
@@ -199,13 +199,14 @@ describe.each(databaseTargets())("applyOnce on $name PostgreSQL", (target) => {
 
 /** Waits until another backend of this database has a lock matching `condition`. */
 async function waitForLocks(pool: pg.Pool, what: string, condition: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-       WHERE a.datname = current_database() AND l.pid <> pg_backend_pid() AND ${condition}`,
-    );
-    if ((rows[0]?.n ?? 0) > 0) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  await waitUntil(
+    async () => {
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+         WHERE a.datname = current_database() AND l.pid <> pg_backend_pid() AND ${condition}`,
+      );
+      return (rows[0]?.n ?? 0) > 0;
+    },
+    { what },
+  );
 }

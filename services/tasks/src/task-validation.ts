@@ -6,7 +6,7 @@ import { invalidArgument, requireOneOf } from "@gate/runtime";
 // repeat the bounds as a last line of defence.
 
 /** The registry's form field for results per page (seed 001's court registry). */
-export const itemsPerPageParam = "PagingInfo.ItemsPerPage";
+const itemsPerPageParam = "PagingInfo.ItemsPerPage";
 
 export const limits = {
   searchParams: { min: 1, max: 32, keyLength: 64, valueLength: 256 },

@@ -34,13 +34,7 @@ import {
   type Verdict,
 } from "./task-verdicts.js";
 
-export {
-  IdempotencyConflictError,
-  StaleLeaseError,
-  type StaleLeaseReason,
-  TaskNotFoundError,
-  TaskStateError,
-} from "./task-errors.js";
+export { StaleLeaseError } from "./task-errors.js";
 export { type TaskRow, type TaskStatus, taskStatuses, toTaskMessage } from "./task-row.js";
 
 export interface TasksStoreOptions {

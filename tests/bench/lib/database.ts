@@ -5,12 +5,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ApiKeyStore,
-  redactDatabaseUrl,
-  startEmbeddedPostgres,
-  withDatabaseName,
-} from "@gate/runtime";
+import { ApiKeyStore, redactDatabaseUrl, withDatabaseName } from "@gate/runtime";
+import { startEmbeddedPostgres } from "@gate/runtime/embedded-postgres";
 import pg from "pg";
 import { adminQuery } from "../../src/databases.js";
 

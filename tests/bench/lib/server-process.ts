@@ -2,6 +2,7 @@
 // CPU time is the server's alone), waits until it listens, and asks it for its CPU time.
 import { type ChildProcess, fork } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
+import { fromSource } from "../../src/source-node.js";
 import { type ChildMessage, isChildMessage, type ParentMessage } from "./ipc.js";
 
 export interface CpuTime {
@@ -44,7 +45,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   let child: ChildProcess;
   try {
     child = fork(options.script, options.args ?? [], {
-      execArgv: ["--import", tsxLoader],
+      execArgv: [...fromSource, "--import", tsxLoader],
       env: options.env,
       stdio: ["ignore", stdout, "pipe", "ipc"],
     });

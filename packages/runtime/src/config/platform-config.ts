@@ -16,8 +16,6 @@ export interface PlatformConfig {
   redisKeyPrefix: string;
   /** How long a Redis Streams event may sit unacknowledged before another consumer retries it. */
   eventsClaimIdleMs: number;
-  /** ClickHouse URL; undefined = the embedded engine. */
-  clickhouseUrl: string | undefined;
   /** Folder for the embedded database and other local state. */
   dataDir: string;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -36,7 +34,6 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
     redisUrl: reader.url("REDIS_URL", ["redis", "rediss"]),
     redisKeyPrefix: reader.string("REDIS_KEY_PREFIX", "gate:"),
     eventsClaimIdleMs: reader.integer("EVENTS_CLAIM_IDLE_MS", 30_000, { min: 100, max: 3_600_000 }),
-    clickhouseUrl: reader.url("CLICKHOUSE_URL", ["http", "https"]),
     dataDir: reader.string("GATE_DATA_DIR", ".data"),
     logLevel: reader.oneOf(
       "LOG_LEVEL",

@@ -14,7 +14,7 @@ export interface EventBusOptions {
   claimIdleMs?: number;
 }
 
-/** Picks the adapter from configuration, as createCoordination does for cache and pub/sub. */
+/** Picks the adapter from configuration, so services never know which one they run on. */
 export function createEventBus(options: EventBusOptions): EventBus {
   if (options.redisUrl === undefined || options.redisUrl === "") return new MemoryEventBus();
   return new RedisStreamEventBus({

@@ -1,14 +1,5 @@
-export type { Cache } from "./cache.js";
-export { type Coordination, type CoordinationOptions, createCoordination } from "./coordination.js";
-export {
-  type EmbeddedPostgresOptions,
-  initEmbeddedCluster,
-  type RunningEmbeddedPostgres,
-  runningEmbeddedPostgres,
-  startEmbeddedPostgres,
-} from "./embedded-postgres.js";
-export { MemoryCache } from "./memory-cache.js";
-export { MemoryPubSub } from "./memory-pubsub.js";
+// The embedded PostgreSQL is not exported here but as "@gate/runtime/embedded-postgres", so
+// that a production service, which never starts one, never loads it or its process manager.
 export {
   loadMigrationsFromDir,
   type Migration,
@@ -26,7 +17,4 @@ export {
   withDatabaseName,
   withTransaction,
 } from "./postgres.js";
-export type { HandlerErrorReporter, MessageHandler, PubSub, Unsubscribe } from "./pubsub.js";
-export { RedisCache } from "./redis-cache.js";
-export type { ConnectionErrorReporter } from "./redis-connection.js";
-export { RedisPubSub } from "./redis-pubsub.js";
+export { pingRedis } from "./redis-connection.js";

@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 /** Where connection trouble is reported; the default writes one line to stderr. */
 export type ConnectionErrorReporter = (error: Error, connection: string) => void;
 
-export const reportConnectionErrorToStderr: ConnectionErrorReporter = (error, connection) => {
+const reportConnectionErrorToStderr: ConnectionErrorReporter = (error, connection) => {
   console.error(`[redis ${connection}] ${error.message}`);
 };
 
@@ -34,6 +34,19 @@ export function openRedis(
     onError(error, connectionName);
   });
   return redis;
+}
+
+/**
+ * Fails when Redis at `url` does not answer a PING. ioredis connects lazily, so without this
+ * a wrong REDIS_URL would surface at the first event published instead of at start-up.
+ */
+export async function pingRedis(url: string): Promise<void> {
+  const redis = openRedis(url, "gate-startup-probe", () => {});
+  try {
+    await redis.ping();
+  } finally {
+    await closeRedis(redis);
+  }
 }
 
 /** QUIT when connected (pending replies still arrive), else just drop the socket. */
