@@ -115,7 +115,11 @@ describe.each(databaseTargets())(
 
     it("serves an independent gRPC peer (@grpc/grpc-js) with deadlines", async () => {
       const definition = protoLoader.loadSync("gate/clients/v1/clients_service.proto", {
-        includeDirs: [`${repoRoot}proto`, `${repoRoot}node_modules/google-proto-files`],
+        includeDirs: [
+          `${repoRoot}proto`,
+          `${repoRoot}third_party/protovalidate`,
+          `${repoRoot}node_modules/google-proto-files`,
+        ],
         keepCase: true,
       });
       const loaded = grpc.loadPackageDefinition(definition) as unknown as {

@@ -1,6 +1,6 @@
 import { createRegistry, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import type { Path, ReflectMessage } from "@bufbuild/protobuf/reflect";
-import { reflect } from "@bufbuild/protobuf/reflect";
+import { isReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import {
   createValidator,
   ValidationError,
@@ -131,7 +131,7 @@ function storageViolations(message: ReflectMessage, path: Path = []): Violation[
         [...message.get(field)].forEach((item, index) => {
           const here: Path = [...at, { kind: "list_sub", index }];
           if (hasNul(item)) nul(here);
-          else if (isReflect(item)) visitMessage(item, here);
+          else if (isReflectMessage(item)) visitMessage(item, here);
         });
         break;
       case "map":
@@ -139,7 +139,7 @@ function storageViolations(message: ReflectMessage, path: Path = []): Violation[
           const here: Path = [...at, { kind: "map_sub", key: key as string | number | bigint }];
           if (hasNul(key)) nul(here, true);
           if (hasNul(value)) nul(here);
-          else if (isReflect(value)) visitMessage(value, here);
+          else if (isReflectMessage(value)) visitMessage(value, here);
         }
         break;
       case "enum":
@@ -153,17 +153,13 @@ function hasNul(value: unknown): boolean {
   return typeof value === "string" && value.includes("\u0000");
 }
 
-function isReflect(value: unknown): value is ReflectMessage {
-  return typeof value === "object" && value !== null && "desc" in value && "fields" in value;
-}
-
 function isValidTimestamp(m: ReflectMessage): boolean {
-  const seconds = m.message as unknown as { seconds: bigint; nanos: number };
+  const { seconds, nanos } = m.message as unknown as { seconds: bigint; nanos: number };
   return (
-    seconds.seconds >= minTimestampSeconds &&
-    seconds.seconds <= maxTimestampSeconds &&
-    seconds.nanos >= 0 &&
-    seconds.nanos <= 999_999_999
+    seconds >= minTimestampSeconds &&
+    seconds <= maxTimestampSeconds &&
+    nanos >= 0 &&
+    nanos <= 999_999_999
   );
 }
 
