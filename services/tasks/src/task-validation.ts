@@ -8,7 +8,7 @@ import { invalidArgument, validateMessage } from "@gate/runtime";
 // database. The table's CHECK constraints repeat the bounds as a last line of defence.
 
 /** The registry's form field for results per page (the court registry's search form). */
-export const itemsPerPageParam = "PagingInfo.ItemsPerPage";
+const itemsPerPageParam = "PagingInfo.ItemsPerPage";
 
 /** Defaults applied to fields the caller left at 0. */
 export interface TaskDefaults {
