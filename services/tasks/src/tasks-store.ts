@@ -35,7 +35,7 @@ import {
 } from "./task-verdicts.js";
 
 export { StaleLeaseError } from "./task-errors.js";
-export { type TaskRow, type TaskStatus, taskStatuses, toTaskMessage } from "./task-row.js";
+export { type TaskRow, type TaskStatus, toTaskMessage } from "./task-row.js";
 
 export interface TasksStoreOptions {
   pool: Pool;

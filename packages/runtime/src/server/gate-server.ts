@@ -3,6 +3,7 @@ import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connec
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
+import { validationInterceptor } from "../validation.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
 import { createDirectTransport } from "./direct-transport.js";
 import {
@@ -79,6 +80,7 @@ export function createGateServer(options: GateServerOptions): GateServer {
       verifier: options.verifier,
       accessOf: (path) => access.get(path) ?? (isPlatformService(path) ? publicAccess : undefined),
     }),
+    validationInterceptor(),
   ];
   const routes = (router: ConnectRouter) => {
     for (const { service, impl } of options.services) router.service(service, impl);
