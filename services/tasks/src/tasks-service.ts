@@ -4,11 +4,9 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
 import {
   callerOf,
-  decodePageToken,
-  encodePageToken,
+  definePageToken,
   failedPrecondition,
   invalidArgument,
-  isUuid,
   notFound,
   pageSize,
   requireOneOf,
@@ -20,6 +18,13 @@ import { type LeaseStreamDeps, leaseStream } from "./lease-stream.js";
 import { checkCounts, checkFailureKind, checkNewTask, checkSearchPlan } from "./task-validation.js";
 import { type TasksStore, taskStatuses, toTaskMessage } from "./tasks-store.js";
 import type { WatchHub } from "./watch-hub.js";
+
+/** ListTasks pages: newest first, after (created_at, id), under one status filter. */
+const tasksPage = definePageToken("tasks", {
+  createdAt: "timestamp",
+  id: "uuid",
+  status: "string",
+});
 
 export interface TasksServiceDeps extends LeaseStreamDeps {
   hub: LeaseHub;
@@ -139,10 +144,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
         req.statusFilter === ""
           ? undefined
           : requireOneOf("status_filter", req.statusFilter, taskStatuses);
-      const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
-      if (cursor !== undefined && (cursor.status !== (status ?? "") || !isUuid(cursor.id))) {
-        throw invalidArgument("page_token", "belongs to a different listing");
-      }
+      const cursor = tasksPage.decode(req.pageToken, { status: status ?? "" });
       const rows = await store.list({
         limit: limit + 1,
         ...(status === undefined ? {} : { status }),
@@ -154,7 +156,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
         tasks: page.map(toTaskMessage),
         nextPageToken:
           rows.length > limit && last !== undefined
-            ? encodePageToken({
+            ? tasksPage.encode({
                 createdAt: last.createdAtCursor,
                 id: last.taskId,
                 status: status ?? "",

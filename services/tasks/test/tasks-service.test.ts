@@ -300,6 +300,61 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     expect(await rowCount("download_tasks")).toBe(before);
   });
 
+  it("refuses crafted page tokens on every list RPC with INVALID_ARGUMENT naming page_token", async () => {
+    const token = (body: unknown) => Buffer.from(JSON.stringify(body)).toString("base64url");
+    const uuid = "00000000-0000-4000-8000-000000000000";
+    const crafted = [
+      "not base64!",
+      Buffer.from("not json").toString("base64url"),
+      token([1, 2]),
+      token(null),
+      token({ createdAt: "yesterday", id: uuid, status: "" }),
+      token({ createdAt: 5, id: uuid, status: "" }),
+      token({ createdAt: "2026-01-01T00:00:00.000000Z", id: "not-a-uuid", status: "" }),
+      token({ createdAt: "2026-02-31T00:00:00.000000Z", id: uuid, status: "" }),
+      token({ createdAt: "99999-01-01T00:00:00Z", id: uuid, status: "" }),
+      Buffer.from('{"l":"tasks","v":1,"c":{"createdAt":1e400,"id":1e400,"status":""}}').toString(
+        "base64url",
+      ),
+      token({ l: "tasks", v: 99, c: { createdAt: "2026-01-01T00:00:00Z", id: uuid, status: "" } }),
+      "A".repeat(5000),
+    ];
+    const lists = {
+      ListTasks: (pageToken: string) => tasks.listTasks({ pageToken }, operator),
+      ListClients: (pageToken: string) => clients.listClients({ pageToken }, operator),
+    };
+    for (const [rpc, list] of Object.entries(lists)) {
+      for (const pageToken of crafted) {
+        const error = await list(pageToken).catch((e: unknown) => e);
+        expect(error, `${rpc} with ${pageToken.slice(0, 60)}`).toMatchObject({
+          code: Code.InvalidArgument,
+          rawMessage: expect.stringMatching(/^page_token: /),
+        });
+      }
+    }
+    // A token of one listing is no token of the other.
+    await newTask(1, { priority: -1000 });
+    await newTask(1, { priority: -1000 });
+    await newClient("paged-host-1");
+    await newClient("paged-host-2");
+    const taskPage = await tasks.listTasks({ pageSize: 1 }, operator);
+    const clientPage = await clients.listClients({ pageSize: 1 }, operator);
+    await expect(
+      clients.listClients({ pageToken: taskPage.nextPageToken }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      tasks.listTasks({ pageToken: clientPage.nextPageToken }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      tasks.listTasks({ pageToken: taskPage.nextPageToken, statusFilter: "failed" }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const second = await tasks.listTasks(
+      { pageSize: 1, pageToken: taskPage.nextPageToken },
+      operator,
+    );
+    expect(second.tasks[0]?.taskId).not.toBe(taskPage.tasks[0]?.taskId);
+  });
+
   it("creates a batch once per idempotency key and plans a search without overlaps", async () => {
     const batch = {
       tasks: [1, 2, 3].map((page) =>
