@@ -23,7 +23,8 @@ export interface PageTokenCodec<F extends Record<string, CursorFieldKind>> {
   /**
    * The cursor of a token, or undefined for "" (the first page). `bound` names fields the
    * request fixes (a status filter, say): a token issued under other values is refused.
-   * Throws INVALID_ARGUMENT `page_token: …` for anything this codec did not issue.
+   * Throws INVALID_ARGUMENT `page_token: …` (or the codec's field) for anything this codec
+   * did not issue.
    */
   decode(token: string, bound?: Partial<Cursor<F>>): Cursor<F> | undefined;
 }
@@ -42,16 +43,17 @@ const utcTimestamp = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,6}
  *   const tasksPage = definePageToken("tasks", { createdAt: "timestamp", id: "uuid", status: "string" });
  *
  * Bump `version` when the cursor's meaning changes: tokens of other versions are refused
- * (the caller starts again from the first page) instead of being misread.
+ * (the caller starts again from the first page) instead of being misread. `field` names
+ * the request field in errors, for cursors that are not called page_token (resume tokens).
  */
 export function definePageToken<const F extends Record<string, CursorFieldKind>>(
   listing: string,
   fields: F,
-  options: { version?: number } = {},
+  options: { version?: number; field?: string } = {},
 ): PageTokenCodec<F> {
   const version = options.version ?? 1;
   const names = Object.keys(fields) as (keyof F & string)[];
-  const refuse = (problem: string) => invalidArgument("page_token", problem);
+  const refuse = (problem: string) => invalidArgument(options.field ?? "page_token", problem);
   return {
     listing,
     encode(cursor) {

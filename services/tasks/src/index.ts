@@ -28,7 +28,11 @@ export const tasksModule = defineServiceModule({
     });
     const metrics = new LeaseMetrics(context.metrics);
     const hub = new LeaseHub({ store, logger, metrics, sweepIntervalMs: config.sweepIntervalMs });
-    const watch = new WatchHub(store, logger);
+    const watch = new WatchHub(store, logger, {
+      queueLimit: config.watchQueueLimit,
+      historyLimit: config.watchHistoryLimit,
+      resumeWindowMs: config.watchResumeWindowMs,
+    });
     const notifications = await listenForTasks(context.pool, logger, {
       onAvailable: () => hub.wake(),
       onChange: (notice) => {

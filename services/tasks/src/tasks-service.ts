@@ -189,7 +189,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
         req.statusFilter === ""
           ? undefined
           : requireOneOf("status_filter", req.statusFilter, taskStatuses);
-      return deps.watch.watch(status, ctx.signal);
+      return deps.watch.watch(status, req.resumeToken, ctx.signal);
     },
   };
 }

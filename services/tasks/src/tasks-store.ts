@@ -458,6 +458,16 @@ export class TasksStore {
     return rows[0] === undefined ? null : toTaskRow(rows[0]);
   }
 
+  /** The tasks of these ids that exist, in no particular order. */
+  async getMany(taskIds: readonly string[], db: Queryable = this.#pool): Promise<TaskRow[]> {
+    const ids = taskIds.map((id, index) => requireUuid(`task_ids[${index}]`, id));
+    const { rows } = await db.query(
+      `SELECT ${taskColumns("t")} FROM ${this.#tasks} t WHERE t.id = ANY($1::uuid[])`,
+      [ids],
+    );
+    return rows.map(toTaskRow);
+  }
+
   /**
    * One page, newest first, strictly after the cursor when one is given. The cursor is a
    * row's createdAtCursor (microsecond precision, so no row is skipped or repeated) and id.

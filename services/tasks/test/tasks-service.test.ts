@@ -388,18 +388,73 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     );
   });
 
-  it("streams task changes to watchers", async () => {
+  it("streams task changes to watchers in commit order, from the moment it says it is watching", async () => {
     const abort = new AbortController();
+    const changes = tasks.watchTasks({}, { ...operator, signal: abort.signal });
+    const stream = changes[Symbol.asyncIterator]();
+    const first = await stream.next();
+    expect(first.value).toMatchObject({ change: "watching" });
+    const host = await newClient("watched-host");
+    const lease = openStream(host.apiKey, 1);
+    await lease.next("welcome");
+    const created = await newTask(2, { priority: 994 });
+    const assigned = await lease.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const token = assigned.task?.leaseToken ?? 0;
+    lease.send({
+      case: "progress",
+      value: create(tasksV1.LeaseProgressSchema, {
+        taskId: created.taskId,
+        leaseToken: token,
+        documentsDownloaded: 1,
+      }),
+    });
+    await lease.next("ack", (a) => a.kind === "progress");
+    lease.send({
+      case: "completion",
+      value: create(tasksV1.LeaseCompletionSchema, {
+        taskId: created.taskId,
+        leaseToken: token,
+        documentsDownloaded: 2,
+      }),
+    });
+    await lease.next("ack", (a) => a.kind === "completion");
     const seen: string[] = [];
-    const watching = (async () => {
-      for await (const change of tasks.watchTasks({}, { ...operator, signal: abort.signal })) {
-        seen.push(`${change.change}:${change.task?.taskId}`);
-      }
-    })().catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const created = await newTask(1, { priority: 995 });
-    await expect.poll(() => seen, { timeout: 5000 }).toContain(`created:${created.taskId}`);
+    while (!seen.includes("completed")) {
+      const next = await stream.next();
+      if (next.done === true) break;
+      if (next.value.task?.taskId === created.taskId) seen.push(next.value.change);
+    }
+    expect(seen).toEqual(["created", "assigned", "progress", "completed"]);
     abort.abort();
-    await watching;
+    await lease.close();
+  });
+
+  it("echoes each lease message's request_id in its ack or rejection", async () => {
+    const host = await newClient("numbering-host");
+    const stream = openStream(host.apiKey, 1);
+    await stream.next("welcome");
+    stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema) }, 41);
+    stream.send(
+      {
+        case: "release",
+        value: create(tasksV1.LeaseReleaseSchema, {
+          taskId: "00000000-0000-4000-8000-000000000000",
+          leaseToken: 1,
+        }),
+      },
+      42,
+    );
+    stream.send(
+      { case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity: 0 }) },
+      43,
+    );
+    expect(await stream.next("ack", (a) => a.kind === "heartbeat")).toMatchObject({
+      requestId: 41,
+    });
+    expect(await stream.next("rejection", (r) => r.kind === "release")).toMatchObject({
+      requestId: 42,
+    });
+    expect(await stream.next("ack", (a) => a.kind === "capacity")).toMatchObject({ requestId: 43 });
+    await stream.close();
   });
 });
