@@ -51,7 +51,9 @@ export const tasksModule = defineServiceModule({
           RequestTask: ["client"],
           CompleteTask: ["client"],
           FailTask: ["client"],
-          GetTaskStatusSummary: ["operator", "client"],
+          // Fleet-wide counts: for operators. A client reads its own in GetClientStatistics.
+          GetTaskStatusSummary: ["operator"],
+          // A client sees only the tasks it holds or held last (see visibleHolder).
           GetTask: ["operator", "client"],
           ListTasks: ["operator", "client"],
           CancelTask: ["operator"],

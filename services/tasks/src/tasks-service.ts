@@ -125,13 +125,16 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
       return create(tasksV1.GetTaskStatusSummaryResponseSchema, await store.summary());
     },
 
-    async getTask(req) {
+    async getTask(req, ctx) {
       const row = await store.get(requireUuid("task_id", req.taskId));
-      if (row === null) throw notFound(`task ${req.taskId}`);
+      const holder = visibleHolder(ctx);
+      // Another client's task answers like an unknown one: its existence is not revealed.
+      if (row === null || (holder !== undefined && row.assignedClientId !== holder))
+        throw notFound(`task ${req.taskId}`);
       return create(tasksV1.GetTaskResponseSchema, { task: toTaskMessage(row) });
     },
 
-    async listTasks(req) {
+    async listTasks(req, ctx) {
       const limit = pageSize(
         req.pageSize === 0 ? "limit" : "page_size",
         req.pageSize || req.limit,
@@ -145,9 +148,11 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
           ? undefined
           : requireOneOf("status_filter", req.statusFilter, taskStatuses);
       const cursor = tasksPage.decode(req.pageToken, { status: status ?? "" });
+      const holder = visibleHolder(ctx);
       const rows = await store.list({
         limit: limit + 1,
         ...(status === undefined ? {} : { status }),
+        ...(holder === undefined ? {} : { holder }),
         ...(cursor === undefined ? {} : { after: { createdAt: cursor.createdAt, id: cursor.id } }),
       });
       const page = rows.slice(0, limit);
@@ -192,6 +197,16 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
       return deps.watch.watch(status, req.resumeToken, ctx.signal);
     },
   };
+}
+
+/**
+ * Whose tasks the caller may read: a downloader client only the tasks it holds or held last
+ * (assigned_client_id), which is all it needs to follow its own work; the queue, other
+ * clients' tasks and who holds them are for operators. undefined: every task.
+ */
+function visibleHolder(ctx: HandlerContext): string | undefined {
+  const caller = callerOf(ctx);
+  return caller.role === "client" ? caller.subject : undefined;
 }
 
 /** 0 in a request means "no token: the caller's current lease". */

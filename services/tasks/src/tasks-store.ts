@@ -473,16 +473,29 @@ export class TasksStore {
    * row's createdAtCursor (microsecond precision, so no row is skipped or repeated) and id.
    */
   async list(
-    page: { limit: number; status?: TaskStatus; after?: { createdAt: string; id: string } },
+    page: {
+      limit: number;
+      status?: TaskStatus;
+      /** Only tasks this client holds or held last (a downloader sees only its own). */
+      holder?: string;
+      after?: { createdAt: string; id: string };
+    },
     db: Queryable = this.#pool,
   ): Promise<TaskRow[]> {
     const { rows } = await db.query(
       `SELECT ${taskColumns("t")} FROM ${this.#tasks} t
        WHERE ($2::text IS NULL OR t.status = $2)
          AND ($3::timestamptz IS NULL OR (t.created_at, t.id) < ($3::timestamptz, $4::uuid))
+         AND ($5::uuid IS NULL OR t.assigned_client_id = $5)
        ORDER BY t.created_at DESC, t.id DESC
        LIMIT $1`,
-      [page.limit, page.status ?? null, page.after?.createdAt ?? null, page.after?.id ?? null],
+      [
+        page.limit,
+        page.status ?? null,
+        page.after?.createdAt ?? null,
+        page.after?.id ?? null,
+        page.holder ?? null,
+      ],
     );
     return rows.map(toTaskRow);
   }
