@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningPlatform } from "@gate/cli";
@@ -10,7 +11,7 @@ import {
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { tasksModule } from "../src/index.js";
 import { LeaseClient } from "./lease-client.js";
 
@@ -169,13 +170,23 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     const stream = openStream(host.apiKey, 1);
     await stream.next("welcome");
     const created = await newTask(3, { priority: 998 });
-    await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
-    for (let i = 0; i < 6; i++) {
-      stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
-      const ack = await stream.next("ack", (a) => a.kind === "heartbeat");
-      expect(ack.leaseExpiresAt).toBeDefined();
-      await new Promise((resolve) => setTimeout(resolve, 400));
-    }
+    const assigned = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const firstExpiry = timestampDate(assigned.task?.leaseExpiresAt ?? timestampNow());
+    // Heartbeat at the interval the welcome asked for, until the first lease would have
+    // lapsed and the sweep (every 200 ms) has passed over it: by the database's clock.
+    await vi.waitFor(
+      async () => {
+        stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
+        const ack = await stream.next("ack", (a) => a.kind === "heartbeat");
+        expect(ack.leaseExpiresAt).toBeDefined();
+        const { rows } = await db.pool.query(
+          "SELECT now() > $1::timestamptz + interval '400 milliseconds' AS past",
+          [firstExpiry],
+        );
+        expect(rows[0].past).toBe(true);
+      },
+      { timeout: 10_000, interval: 300 },
+    );
     expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.status).toBe(
       "assigned",
     );
