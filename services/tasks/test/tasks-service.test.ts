@@ -1,5 +1,4 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate, timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningPlatform } from "@gate/cli";
@@ -170,10 +169,16 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     const stream = openStream(host.apiKey, 1);
     await stream.next("welcome");
     const created = await newTask(3, { priority: 998 });
-    const assigned = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
-    const firstExpiry = timestampDate(assigned.task?.leaseExpiresAt ?? timestampNow());
-    // Heartbeat at the interval the welcome asked for, until the first lease would have
-    // lapsed and the sweep (every 200 ms) has passed over it: by the database's clock.
+    await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    // The lease is made to end in 300 ms instead of 1.5 s. Heartbeat at the interval the
+    // welcome asked for until, by the database's clock, it would have lapsed and the sweep
+    // (every 200 ms) has passed over it.
+    const { rows: pulled } = await db.pool.query<{ expires: Date }>(
+      `UPDATE tasks.download_tasks SET lease_expires_at = now() + interval '300 milliseconds'
+       WHERE id = $1 RETURNING lease_expires_at AS expires`,
+      [created.taskId],
+    );
+    const firstExpiry = pulled[0]?.expires;
     await vi.waitFor(
       async () => {
         stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
@@ -405,10 +410,11 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     const stream = changes[Symbol.asyncIterator]();
     const first = await stream.next();
     expect(first.value).toMatchObject({ change: "watching" });
+    // Created before the stream opens, so it is the first task the stream is given.
+    const created = await newTask(2, { priority: 994 });
     const host = await newClient("watched-host");
     const lease = openStream(host.apiKey, 1);
     await lease.next("welcome");
-    const created = await newTask(2, { priority: 994 });
     const assigned = await lease.next("assignment", (a) => a.task?.taskId === created.taskId);
     const token = assigned.task?.leaseToken ?? 0;
     lease.send({
