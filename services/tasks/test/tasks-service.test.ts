@@ -111,7 +111,12 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     const oldToken = firstLease.task?.leaseToken ?? 0;
     // Take no more work, so the lapsed task can only go to the other host.
     slow.send({ case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity: 0 }) });
-    // The slow host stops heartbeating; its lease lapses and the sweep requeues the task.
+    // The slow host stops heartbeating; its lease lapses (at once, rather than after the
+    // 1.5 s it was granted for) and the sweep requeues the task.
+    await db.pool.query(
+      "UPDATE tasks.download_tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      [created.taskId],
+    );
     const cancelled = await slow.next("cancellation", (c) => c.taskId === created.taskId);
     expect(cancelled.reason).toMatch(/expired/);
     const fast = openStream(second.apiKey, 1);
