@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
@@ -49,6 +49,7 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
       LEASE_RELEASE_GRACE_MS: "200",
       TASK_RETRY_BASE_MS: "0",
       TASK_SWEEP_INTERVAL_MS: "200",
+      WATCH_QUEUE_LIMIT: "50",
     });
     const { key } = await platform.keys.mint({
       role: "operator",
@@ -478,5 +479,58 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     });
     expect(await stream.next("ack", (a) => a.kind === "capacity")).toMatchObject({ requestId: 43 });
     await stream.close();
+  });
+
+  it("ends a watcher that falls behind with RESOURCE_EXHAUSTED; it resumes without missing or repeating a change", async () => {
+    const abort = new AbortController();
+    const first = tasks
+      .watchTasks({}, { ...operator, signal: abort.signal })
+      [Symbol.asyncIterator]();
+    const opening = await first.next();
+    expect(opening.value).toMatchObject({ change: "watching" });
+    // Many more changes than its queue (WATCH_QUEUE_LIMIT) holds, while it reads nothing.
+    // (Open streams of earlier tests may lease some: only the creations are compared.)
+    const created: string[] = [];
+    for (let batch = 0; batch < 2; batch++) {
+      const res = await tasks.createTasks(
+        {
+          tasks: Array.from({ length: 150 }, (_, i) =>
+            create(tasksV1.NewTaskSchema, {
+              searchParams: {
+                CourtRegion: "watch",
+                batch: String(batch),
+                padding: "x".repeat(200),
+              },
+              startPage: i + 1,
+              maxDocuments: 1,
+            }),
+          ),
+        },
+        operator,
+      );
+      created.push(...res.tasks.map((t) => t.taskId));
+    }
+    const seen: string[] = [];
+    let resumeToken = opening.value?.resumeToken ?? "";
+    const ended = await (async () => {
+      for (;;) {
+        const next = await first.next();
+        if (next.done === true) return undefined;
+        if (next.value.change === "created") seen.push(next.value.task?.taskId ?? "");
+        resumeToken = next.value.resumeToken;
+      }
+    })().catch((error: unknown) => ConnectError.from(error));
+    expect(ended?.code).toBe(Code.ResourceExhausted);
+    expect(seen.length).toBeLessThan(created.length);
+    const resumed = tasks
+      .watchTasks({ resumeToken }, { ...operator, signal: abort.signal })
+      [Symbol.asyncIterator]();
+    while (seen.length < created.length) {
+      const next = await resumed.next();
+      if (next.done === true) break;
+      if (next.value.change === "created") seen.push(next.value.task?.taskId ?? "");
+    }
+    expect(seen).toEqual(created);
+    abort.abort();
   });
 });
