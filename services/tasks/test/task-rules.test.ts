@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { EnvReader } from "@gate/runtime";
 import { describe, expect, it } from "vitest";
 import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
@@ -12,6 +13,7 @@ import {
   type NewTaskInput,
 } from "../src/task-validation.js";
 import { failureVerdict } from "../src/task-verdicts.js";
+import { readTasksConfig } from "../src/tasks-config.js";
 import { newTask } from "./store-fixture.js";
 
 const defaults = { maxAttempts: 3 };
@@ -274,3 +276,26 @@ function taskRow() {
     createdAtCursor: now.toISOString(),
   };
 }
+
+describe("watch settings", () => {
+  const read = (env: Record<string, string>) => {
+    const reader = new EnvReader(env);
+    const config = readTasksConfig(reader);
+    reader.done();
+    return config;
+  };
+
+  it("bound every watcher's queue and the history it resumes from, by default", () => {
+    expect(read({})).toMatchObject({
+      watchQueueLimit: 1000,
+      watchHistoryLimit: 10_000,
+      watchResumeWindowMs: 60_000,
+    });
+  });
+
+  it("refuse a history shorter than one watcher's queue", () => {
+    expect(() => read({ WATCH_QUEUE_LIMIT: "500", WATCH_HISTORY_LIMIT: "100" })).toThrow(
+      /WATCH_HISTORY_LIMIT must be at least WATCH_QUEUE_LIMIT/,
+    );
+  });
+});
