@@ -143,6 +143,7 @@ export class WatchHub {
       this.#catchingUp -= 1;
     }
     if (this.#epoch !== epoch) throw this.#outOfRange();
+    if (this.#closed) return; // shutting down: the stream ends like every other watcher's
     // Caught up: from here on (no await since the check above) every change is offered live.
     const watcher: Watcher = { status, queue: new AsyncQueue(this.#limits.queueLimit) };
     this.#watchers.add(watcher);
