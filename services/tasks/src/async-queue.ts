@@ -7,7 +7,7 @@
  * items are taken; a failure then throws its error to the consumer.
  */
 export class AsyncQueue<T> implements AsyncIterable<T> {
-  readonly limit: number;
+  readonly #limit: number;
   #items: T[] = [];
   #waiting: ((result: IteratorResult<T>) => void) | undefined;
   #failWaiting: ((error: unknown) => void) | undefined;
@@ -16,16 +16,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   #error: unknown;
 
   constructor(limit = Number.POSITIVE_INFINITY) {
-    this.limit = limit;
+    this.#limit = limit;
   }
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /** Items pushed and not yet taken by the consumer. */
-  get size(): number {
-    return this.#items.length;
   }
 
   /** Queues an item; false (and nothing queued) when the queue is full or closed. */
@@ -37,7 +32,7 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       waiting({ value: item, done: false });
       return true;
     }
-    if (this.#items.length >= this.limit) return false;
+    if (this.#items.length >= this.#limit) return false;
     this.#items.push(item);
     return true;
   }

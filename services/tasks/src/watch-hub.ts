@@ -90,10 +90,6 @@ export class WatchHub {
     this.#limits = limits;
   }
 
-  get watcherCount(): number {
-    return this.#watchers.size;
-  }
-
   /** A change notice, in commit order (as the LISTEN connection delivers them). */
   onChange(notice: TaskChangeNotice): void {
     const watched = this.#watchers.size > 0 || this.#catchingUp > 0;
