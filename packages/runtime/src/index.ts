@@ -11,7 +11,12 @@ export * from "./errors.js";
 export * from "./events/index.js";
 export * from "./identity/index.js";
 export { createLogger, flushLogger, type Logger, silentLogger } from "./log.js";
-export { decodePageToken, encodePageToken } from "./page-token.js";
+export {
+  type Cursor,
+  type CursorFieldKind,
+  definePageToken,
+  type PageTokenCodec,
+} from "./page-token.js";
 export { createRestGateway, httpStatusFromCode, listRestRoutes } from "./rest/index.js";
 export { apiKeyFromHeaders, authInterceptor, type KeyVerifier } from "./server/auth-interceptor.js";
 export {

@@ -8,11 +8,8 @@ import {
   alreadyExists,
   callerOf,
   DuplicateKeyError,
-  decodePageToken,
-  encodePageToken,
+  definePageToken,
   failedPrecondition,
-  invalidArgument,
-  isUuid,
   notFound,
   pageSize,
   permissionDenied,
@@ -36,6 +33,13 @@ const {
   RegisterDocumentResponseSchema,
   RegisterDocumentsResponseSchema,
 } = clientsV1;
+
+/** ListClients pages: newest first, after (created_at, id), under one status filter. */
+const clientsPage = definePageToken("clients", {
+  createdAt: "timestamp",
+  id: "uuid",
+  status: "string",
+});
 
 export interface ClientsServiceDeps {
   pool: Pool;
@@ -107,16 +111,7 @@ export function clientsServiceImpl(
     async listClients(req) {
       const limit = pageSize("page_size", req.pageSize, { fallback: 100, max: 500 });
       const status = req.statusFilter === "" ? undefined : (req.statusFilter as ClientStatus);
-      const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
-      if (cursor !== undefined && cursor.status !== (status ?? "")) {
-        throw invalidArgument("page_token", "belongs to a different status_filter");
-      }
-      if (
-        cursor !== undefined &&
-        (!isUuid(cursor.id) || Number.isNaN(Date.parse(cursor.createdAt)))
-      ) {
-        throw invalidArgument("page_token", "is not a token this server issued");
-      }
+      const cursor = clientsPage.decode(req.pageToken, { status: status ?? "" });
       const rows = await store.list(pool, {
         limit: limit + 1,
         ...(status === undefined ? {} : { status }),
@@ -126,7 +121,11 @@ export function clientsServiceImpl(
       const last = page.at(-1);
       const nextPageToken =
         rows.length > limit && last !== undefined
-          ? encodePageToken({ createdAt: last.createdAtCursor, id: last.id, status: status ?? "" })
+          ? clientsPage.encode({
+              createdAt: last.createdAtCursor,
+              id: last.id,
+              status: status ?? "",
+            })
           : "";
       return create(ListClientsResponseSchema, { clients: page.map(toMessage), nextPageToken });
     },

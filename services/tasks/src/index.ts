@@ -29,7 +29,11 @@ export const tasksModule = defineServiceModule({
     });
     const metrics = new LeaseMetrics(context.metrics);
     const hub = new LeaseHub({ store, logger, metrics, sweepIntervalMs: config.sweepIntervalMs });
-    const watch = new WatchHub(store, logger);
+    const watch = new WatchHub(store, logger, {
+      queueLimit: config.watchQueueLimit,
+      historyLimit: config.watchHistoryLimit,
+      resumeWindowMs: config.watchResumeWindowMs,
+    });
     const notifications = await listenForTasks(context.pool, logger, {
       onAvailable: () => hub.wake(),
       onChange: (notice) => {
@@ -49,7 +53,9 @@ export const tasksModule = defineServiceModule({
           RequestTask: ["client"],
           CompleteTask: ["client"],
           FailTask: ["client"],
-          GetTaskStatusSummary: ["operator", "client"],
+          // Fleet-wide counts: for operators. A client reads its own in GetClientStatistics.
+          GetTaskStatusSummary: ["operator"],
+          // A client sees only the tasks it holds or held last (see visibleHolder).
           GetTask: ["operator", "client"],
           ListTasks: ["operator", "client"],
           CancelTask: ["operator"],

@@ -1,11 +1,24 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
 import { codeLabel } from "@gate/runtime";
 import { AsyncQueue } from "./async-queue.js";
 
 type Outgoing = tasksV1.LeaseResponse["kind"];
+
+/**
+ * Messages that may wait for a client before the stream stops reading its requests. The
+ * client's own messages are what fill the queue (one answer each), so pausing the reader
+ * there pushes back on the client through HTTP/2 flow control.
+ */
+export const readPauseAt = 32;
+/**
+ * A hard bound on the queue. With reading paused, only assignments and cancellations can
+ * add to it, and both are bounded by the stream's capacity (at most 256 leases); reaching
+ * this means something is wrong, and the stream ends with RESOURCE_EXHAUSTED.
+ */
+export const outboundLimit = 1024;
 
 /**
  * One open lease stream: who it is, how much it may run, which leases it holds, and the
@@ -14,7 +27,7 @@ type Outgoing = tasksV1.LeaseResponse["kind"];
  */
 export class LeaseSession {
   readonly clientId: string;
-  readonly outbound = new AsyncQueue<tasksV1.LeaseResponse>();
+  readonly outbound = new AsyncQueue<tasksV1.LeaseResponse>(outboundLimit);
   readonly #held = new Map<string, number>();
   #capacity: number;
 
@@ -50,10 +63,23 @@ export class LeaseSession {
   }
 
   send(kind: Outgoing): void {
-    this.outbound.push(create(tasksV1.LeaseResponseSchema, { kind }));
+    if (this.outbound.push(create(tasksV1.LeaseResponseSchema, { kind }))) return;
+    this.outbound.fail(
+      new ConnectError(
+        `the client is not reading its lease stream (${outboundLimit} messages waiting)`,
+        Code.ResourceExhausted,
+      ),
+    );
   }
 
+  /** Resolves when the client has taken enough answers for the next request to be read. */
+  readyToRead(): Promise<void> {
+    return this.outbound.below(readPauseAt);
+  }
+
+  /** Answers the message with this request_id (echoed so the client matches by id). */
   ack(
+    requestId: number,
     kind: string,
     taskId: string,
     details: { leaseExpiresAt?: Date | null; taskStatus?: string } = {},
@@ -61,6 +87,7 @@ export class LeaseSession {
     this.send({
       case: "ack",
       value: create(tasksV1.LeaseAckSchema, {
+        requestId,
         kind,
         taskId,
         taskStatus: details.taskStatus ?? "",
@@ -70,11 +97,12 @@ export class LeaseSession {
     });
   }
 
-  reject(kind: string, taskId: string, error: unknown): void {
+  reject(requestId: number, kind: string, taskId: string, error: unknown): void {
     const connectError = ConnectError.from(error);
     this.send({
       case: "rejection",
       value: create(tasksV1.LeaseRejectionSchema, {
+        requestId,
         kind,
         taskId,
         code: codeLabel(connectError.code),

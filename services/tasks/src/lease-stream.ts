@@ -78,6 +78,9 @@ async function readMessages(
 ): Promise<void> {
   try {
     for (;;) {
+      // Back-pressure: read the next request only once the client takes its answers.
+      await session.readyToRead();
+      if (session.ended) return;
       const next = await iterator.next();
       if (next.done === true || session.ended) return;
       await applyMessage(next.value, session, deps, heartbeats);
@@ -99,6 +102,7 @@ async function applyMessage(
 ): Promise<void> {
   const { store, hub, metrics } = deps;
   const kind = message.kind;
+  const requestId = message.requestId;
   const taskId = kind.case === undefined || !("taskId" in kind.value) ? "" : kind.value.taskId;
   try {
     switch (kind.case) {
@@ -113,7 +117,7 @@ async function applyMessage(
               : min,
           null,
         );
-        session.ack("heartbeat", "", { leaseExpiresAt: soonest });
+        session.ack(requestId, "heartbeat", "", { leaseExpiresAt: soonest });
         return;
       }
       case "progress": {
@@ -125,7 +129,7 @@ async function applyMessage(
           counts,
         );
         metrics.extended.inc();
-        session.ack("progress", taskId, {
+        session.ack(requestId, "progress", taskId, {
           leaseExpiresAt: row.leaseExpiresAt,
           taskStatus: row.status,
         });
@@ -141,7 +145,7 @@ async function applyMessage(
           counts,
           summary,
         );
-        finish(session, hub, "completion", row.taskId, row.status);
+        finish(session, hub, requestId, "completion", row.taskId, row.status);
         return;
       }
       case "failure": {
@@ -151,17 +155,17 @@ async function applyMessage(
           ...failure,
           counts,
         });
-        finish(session, hub, "failure", row.taskId, row.status);
+        finish(session, hub, requestId, "failure", row.taskId, row.status);
         return;
       }
       case "release": {
         const row = await store.release(session.clientId, kind.value.taskId, kind.value.leaseToken);
-        finish(session, hub, "release", row.taskId, row.status);
+        finish(session, hub, requestId, "release", row.taskId, row.status);
         return;
       }
       case "capacity": {
         session.setCapacity(checkCapacity(kind.value.capacity, 0));
-        session.ack("capacity", "");
+        session.ack(requestId, "capacity", "");
         hub.wake();
         return;
       }
@@ -176,19 +180,20 @@ async function applyMessage(
       // The lease is no longer this stream's to hold, whatever it thought.
       if (session.forget(taskId)) hub.wake();
     }
-    session.reject(kind.case ?? "unknown", taskId, error);
+    session.reject(requestId, kind.case ?? "unknown", taskId, error);
   }
 }
 
 function finish(
   session: LeaseSession,
   hub: LeaseHub,
+  requestId: number,
   kind: string,
   taskId: string,
   status: string,
 ): void {
   session.forget(taskId);
-  session.ack(kind, taskId, { taskStatus: status });
+  session.ack(requestId, kind, taskId, { taskStatus: status });
   hub.wake();
 }
 

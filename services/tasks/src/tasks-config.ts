@@ -14,6 +14,12 @@ export interface TasksConfig {
   retryMaxMs: number;
   /** Safety sweep: expired leases, due retries, and missed wake-ups. */
   sweepIntervalMs: number;
+  /** Changes a WatchTasks stream may have queued before it is ended as too slow. */
+  watchQueueLimit: number;
+  /** Changes remembered for watchers that resume; at least watchQueueLimit. */
+  watchHistoryLimit: number;
+  /** How long changes are still recorded after the last watcher left, so it can resume. */
+  watchResumeWindowMs: number;
 }
 
 export function readTasksConfig(reader: EnvReader): TasksConfig {
@@ -28,7 +34,21 @@ export function readTasksConfig(reader: EnvReader): TasksConfig {
   if (heartbeatIntervalMs * 2 > leaseDurationMs) {
     reader.problem("LEASE_HEARTBEAT_INTERVAL_MS must be at most half of LEASE_DURATION_MS");
   }
+  const watchQueueLimit = reader.integer("WATCH_QUEUE_LIMIT", 1_000, { min: 1, max: 100_000 });
+  const watchHistoryLimit = reader.integer("WATCH_HISTORY_LIMIT", 10_000, {
+    min: 1,
+    max: 1_000_000,
+  });
+  if (watchHistoryLimit < watchQueueLimit) {
+    reader.problem("WATCH_HISTORY_LIMIT must be at least WATCH_QUEUE_LIMIT");
+  }
   return {
+    watchQueueLimit,
+    watchHistoryLimit,
+    watchResumeWindowMs: reader.integer("WATCH_RESUME_WINDOW_MS", 60_000, {
+      min: 0,
+      max: 3_600_000,
+    }),
     leaseDurationMs,
     heartbeatIntervalMs,
     releaseGraceMs: reader.integer("LEASE_RELEASE_GRACE_MS", 5_000, { min: 0, max: 3_600_000 }),

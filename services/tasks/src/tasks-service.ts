@@ -4,11 +4,9 @@ import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
 import {
   callerOf,
-  decodePageToken,
-  encodePageToken,
+  definePageToken,
   failedPrecondition,
   invalidArgument,
-  isUuid,
   notFound,
   pageSize,
   requireUuid,
@@ -24,6 +22,13 @@ import {
 } from "./task-validation.js";
 import { type TasksStore, toTaskMessage } from "./tasks-store.js";
 import type { WatchHub } from "./watch-hub.js";
+
+/** ListTasks pages: newest first, after (created_at, id), under one status filter. */
+const tasksPage = definePageToken("tasks", {
+  createdAt: "timestamp",
+  id: "uuid",
+  status: "string",
+});
 
 export interface TasksServiceDeps extends LeaseStreamDeps {
   hub: LeaseHub;
@@ -122,13 +127,16 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
       return create(tasksV1.GetTaskStatusSummaryResponseSchema, await store.summary());
     },
 
-    async getTask(req) {
+    async getTask(req, ctx) {
       const row = await store.get(requireUuid("task_id", req.taskId));
-      if (row === null) throw notFound(`task ${req.taskId}`);
+      const holder = visibleHolder(ctx);
+      // Another client's task answers like an unknown one: its existence is not revealed.
+      if (row === null || (holder !== undefined && row.assignedClientId !== holder))
+        throw notFound(`task ${req.taskId}`);
       return create(tasksV1.GetTaskResponseSchema, { task: toTaskMessage(row) });
     },
 
-    async listTasks(req) {
+    async listTasks(req, ctx) {
       const limit = pageSize(
         req.pageSize === 0 ? "limit" : "page_size",
         req.pageSize || req.limit,
@@ -138,13 +146,12 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
         },
       );
       const status = statusFilter(req.statusFilter);
-      const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
-      if (cursor !== undefined && (cursor.status !== (status ?? "") || !isUuid(cursor.id))) {
-        throw invalidArgument("page_token", "belongs to a different listing");
-      }
+      const cursor = tasksPage.decode(req.pageToken, { status: status ?? "" });
+      const holder = visibleHolder(ctx);
       const rows = await store.list({
         limit: limit + 1,
         ...(status === undefined ? {} : { status }),
+        ...(holder === undefined ? {} : { holder }),
         ...(cursor === undefined ? {} : { after: { createdAt: cursor.createdAt, id: cursor.id } }),
       });
       const page = rows.slice(0, limit);
@@ -153,7 +160,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
         tasks: page.map(toTaskMessage),
         nextPageToken:
           rows.length > limit && last !== undefined
-            ? encodePageToken({
+            ? tasksPage.encode({
                 createdAt: last.createdAtCursor,
                 id: last.taskId,
                 status: status ?? "",
@@ -182,9 +189,19 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
     lease: leaseStream(deps),
 
     watchTasks(req, ctx) {
-      return deps.watch.watch(statusFilter(req.statusFilter), ctx.signal);
+      return deps.watch.watch(statusFilter(req.statusFilter), req.resumeToken, ctx.signal);
     },
   };
+}
+
+/**
+ * Whose tasks the caller may read: a downloader client only the tasks it holds or held last
+ * (assigned_client_id), which is all it needs to follow its own work; the queue, other
+ * clients' tasks and who holds them are for operators. undefined: every task.
+ */
+function visibleHolder(ctx: HandlerContext): string | undefined {
+  const caller = callerOf(ctx);
+  return caller.role === "client" ? caller.subject : undefined;
 }
 
 /** 0 in a request means "no token: the caller's current lease". */

@@ -12,7 +12,7 @@ type Incoming = tasksV1.LeaseResponse["kind"];
  */
 export class LeaseClient {
   readonly received: Incoming[] = [];
-  readonly #outgoing: Outgoing[] = [];
+  readonly #outgoing: { kind: Outgoing; requestId: number }[] = [];
   #wakeWriter: (() => void) | undefined;
   #waiters: { match: (m: Incoming) => boolean; resolve: (m: Incoming) => void }[] = [];
   readonly #abort = new AbortController();
@@ -20,7 +20,10 @@ export class LeaseClient {
   readonly done: Promise<unknown>;
 
   constructor(rpc: TasksRpc, apiKey: string, capacity: number) {
-    this.#outgoing.push({ case: "hello", value: create(tasksV1.LeaseHelloSchema, { capacity }) });
+    this.#outgoing.push({
+      kind: { case: "hello", value: create(tasksV1.LeaseHelloSchema, { capacity }) },
+      requestId: 0,
+    });
     const responses = rpc.lease(this.#requests(), {
       headers: { "x-api-key": apiKey },
       signal: this.#abort.signal,
@@ -37,7 +40,7 @@ export class LeaseClient {
     for (;;) {
       const next = this.#outgoing.shift();
       if (next !== undefined) {
-        yield create(tasksV1.LeaseRequestSchema, { kind: next });
+        yield create(tasksV1.LeaseRequestSchema, next);
         continue;
       }
       if (this.#closedWriter) return;
@@ -56,8 +59,9 @@ export class LeaseClient {
     }
   }
 
-  send(kind: Outgoing): void {
-    this.#outgoing.push(kind);
+  /** Sends a message; its answer echoes `requestId` (0: none). */
+  send(kind: Outgoing, requestId = 0): void {
+    this.#outgoing.push({ kind, requestId });
     this.#wakeWriter?.();
   }
 

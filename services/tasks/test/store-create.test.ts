@@ -4,7 +4,7 @@ import { tasksV1 } from "@gate/contracts";
 import { validateMessage, withTransaction } from "@gate/runtime";
 import { databaseTargets } from "@gate/tests";
 import pg from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { IdempotencyConflictError, TaskNotFoundError, TaskStateError } from "../src/task-errors.js";
 import { searchPlanWithDefaults } from "../src/task-validation.js";
 import {
@@ -159,7 +159,7 @@ describe.each(databaseTargets())(
           throw new Error("roll back");
         }).catch(() => {});
         const { tasks } = await fx.store.createTasks([newTask()]);
-        await waitFor(() => heard.length >= 2);
+        await vi.waitFor(() => expect(heard.length).toBeGreaterThanOrEqual(2));
         expect(heard).toContainEqual({ channel: "gate_tasks_available", payload: "" });
         const changes = heard
           .filter((h) => h.channel === "gate_tasks_changes")
@@ -342,11 +342,3 @@ describe.each(databaseTargets())(
     });
   },
 );
-
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -408,12 +408,17 @@ describe.each(databaseTargets())("tasks store: leases on $name PostgreSQL", (tar
     const client = newClientId();
     const held = await fx.store.claim(client, 3);
     await fx.lapse(held[2]?.taskId ?? "");
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The live leases (30 s) are made to end 10 s sooner, so an extension must move them on.
+    const { rows: before } = await fx.db.pool.query<{ id: string; expires: Date }>(
+      `UPDATE tasks.download_tasks SET lease_expires_at = lease_expires_at - interval '10 seconds'
+       WHERE id = ANY($1::uuid[]) RETURNING id, lease_expires_at AS expires`,
+      [[held[0]?.taskId, held[1]?.taskId]],
+    );
     const extended = await fx.store.extendAll(client);
     expect(extended.map((t) => t.taskId).sort()).toEqual([held[0]?.taskId, held[1]?.taskId].sort());
     for (const row of extended) {
-      const before = held.find((h) => h.taskId === row.taskId)?.leaseExpiresAt?.getTime() ?? 0;
-      expect(row.leaseExpiresAt?.getTime()).toBeGreaterThan(before);
+      const earlier = before.find((b) => b.id === row.taskId)?.expires.getTime() ?? 0;
+      expect(row.leaseExpiresAt?.getTime()).toBeGreaterThan(earlier);
     }
     expect(await fx.store.extendAll(newClientId())).toEqual([]);
   });

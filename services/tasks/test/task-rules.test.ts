@@ -1,7 +1,7 @@
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
-import { validateMessage } from "@gate/runtime";
+import { EnvReader, validateMessage } from "@gate/runtime";
 import { describe, expect, it } from "vitest";
 import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
@@ -15,6 +15,7 @@ import {
   searchPlanWithDefaults,
 } from "../src/task-validation.js";
 import { failureVerdict } from "../src/task-verdicts.js";
+import { readTasksConfig } from "../src/tasks-config.js";
 import { newTask } from "./store-fixture.js";
 
 const defaults = { maxAttempts: 3 };
@@ -343,3 +344,26 @@ function taskRow() {
     createdAtCursor: now.toISOString(),
   };
 }
+
+describe("watch settings", () => {
+  const read = (env: Record<string, string>) => {
+    const reader = new EnvReader(env);
+    const config = readTasksConfig(reader);
+    reader.done();
+    return config;
+  };
+
+  it("bound every watcher's queue and the history it resumes from, by default", () => {
+    expect(read({})).toMatchObject({
+      watchQueueLimit: 1000,
+      watchHistoryLimit: 10_000,
+      watchResumeWindowMs: 60_000,
+    });
+  });
+
+  it("refuse a history shorter than one watcher's queue", () => {
+    expect(() => read({ WATCH_QUEUE_LIMIT: "500", WATCH_HISTORY_LIMIT: "100" })).toThrow(
+      /WATCH_HISTORY_LIMIT must be at least WATCH_QUEUE_LIMIT/,
+    );
+  });
+});

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
@@ -10,7 +10,7 @@ import {
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { tasksModule } from "../src/index.js";
 import { LeaseClient } from "./lease-client.js";
 
@@ -49,6 +49,7 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
       LEASE_RELEASE_GRACE_MS: "200",
       TASK_RETRY_BASE_MS: "0",
       TASK_SWEEP_INTERVAL_MS: "200",
+      WATCH_QUEUE_LIMIT: "50",
     });
     const { key } = await platform.keys.mint({
       role: "operator",
@@ -111,7 +112,12 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     const oldToken = firstLease.task?.leaseToken ?? 0;
     // Take no more work, so the lapsed task can only go to the other host.
     slow.send({ case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity: 0 }) });
-    // The slow host stops heartbeating; its lease lapses and the sweep requeues the task.
+    // The slow host stops heartbeating; its lease lapses (at once, rather than after the
+    // 1.5 s it was granted for) and the sweep requeues the task.
+    await db.pool.query(
+      "UPDATE tasks.download_tasks SET lease_expires_at = now() - interval '1 second' WHERE id = $1",
+      [created.taskId],
+    );
     const cancelled = await slow.next("cancellation", (c) => c.taskId === created.taskId);
     expect(cancelled.reason).toMatch(/expired/);
     const fast = openStream(second.apiKey, 1);
@@ -170,12 +176,28 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     await stream.next("welcome");
     const created = await newTask(3, { priority: 998 });
     await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
-    for (let i = 0; i < 6; i++) {
-      stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
-      const ack = await stream.next("ack", (a) => a.kind === "heartbeat");
-      expect(ack.leaseExpiresAt).toBeDefined();
-      await new Promise((resolve) => setTimeout(resolve, 400));
-    }
+    // The lease is made to end in 300 ms instead of 1.5 s. Heartbeat at the interval the
+    // welcome asked for until, by the database's clock, it would have lapsed and the sweep
+    // (every 200 ms) has passed over it.
+    const { rows: pulled } = await db.pool.query<{ expires: Date }>(
+      `UPDATE tasks.download_tasks SET lease_expires_at = now() + interval '300 milliseconds'
+       WHERE id = $1 RETURNING lease_expires_at AS expires`,
+      [created.taskId],
+    );
+    const firstExpiry = pulled[0]?.expires;
+    await vi.waitFor(
+      async () => {
+        stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
+        const ack = await stream.next("ack", (a) => a.kind === "heartbeat");
+        expect(ack.leaseExpiresAt).toBeDefined();
+        const { rows } = await db.pool.query(
+          "SELECT now() > $1::timestamptz + interval '400 milliseconds' AS past",
+          [firstExpiry],
+        );
+        expect(rows[0].past).toBe(true);
+      },
+      { timeout: 10_000, interval: 300 },
+    );
     expect((await tasks.getTask({ taskId: created.taskId }, operator)).task?.status).toBe(
       "assigned",
     );
@@ -300,6 +322,61 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     expect(await rowCount("download_tasks")).toBe(before);
   });
 
+  it("refuses crafted page tokens on every list RPC with INVALID_ARGUMENT naming page_token", async () => {
+    const token = (body: unknown) => Buffer.from(JSON.stringify(body)).toString("base64url");
+    const uuid = "00000000-0000-4000-8000-000000000000";
+    const crafted = [
+      "not base64!",
+      Buffer.from("not json").toString("base64url"),
+      token([1, 2]),
+      token(null),
+      token({ createdAt: "yesterday", id: uuid, status: "" }),
+      token({ createdAt: 5, id: uuid, status: "" }),
+      token({ createdAt: "2026-01-01T00:00:00.000000Z", id: "not-a-uuid", status: "" }),
+      token({ createdAt: "2026-02-31T00:00:00.000000Z", id: uuid, status: "" }),
+      token({ createdAt: "99999-01-01T00:00:00Z", id: uuid, status: "" }),
+      Buffer.from('{"l":"tasks","v":1,"c":{"createdAt":1e400,"id":1e400,"status":""}}').toString(
+        "base64url",
+      ),
+      token({ l: "tasks", v: 99, c: { createdAt: "2026-01-01T00:00:00Z", id: uuid, status: "" } }),
+      "A".repeat(5000),
+    ];
+    const lists = {
+      ListTasks: (pageToken: string) => tasks.listTasks({ pageToken }, operator),
+      ListClients: (pageToken: string) => clients.listClients({ pageToken }, operator),
+    };
+    for (const [rpc, list] of Object.entries(lists)) {
+      for (const pageToken of crafted) {
+        const error = await list(pageToken).catch((e: unknown) => e);
+        expect(error, `${rpc} with ${pageToken.slice(0, 60)}`).toMatchObject({
+          code: Code.InvalidArgument,
+          rawMessage: expect.stringMatching(/^page_token: /),
+        });
+      }
+    }
+    // A token of one listing is no token of the other.
+    await newTask(1, { priority: -1000 });
+    await newTask(1, { priority: -1000 });
+    await newClient("paged-host-1");
+    await newClient("paged-host-2");
+    const taskPage = await tasks.listTasks({ pageSize: 1 }, operator);
+    const clientPage = await clients.listClients({ pageSize: 1 }, operator);
+    await expect(
+      clients.listClients({ pageToken: taskPage.nextPageToken }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      tasks.listTasks({ pageToken: clientPage.nextPageToken }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(
+      tasks.listTasks({ pageToken: taskPage.nextPageToken, statusFilter: "failed" }, operator),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const second = await tasks.listTasks(
+      { pageSize: 1, pageToken: taskPage.nextPageToken },
+      operator,
+    );
+    expect(second.tasks[0]?.taskId).not.toBe(taskPage.tasks[0]?.taskId);
+  });
+
   it("creates a batch once per idempotency key and plans a search without overlaps", async () => {
     const batch = {
       tasks: [1, 2, 3].map((page) =>
@@ -333,18 +410,127 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     );
   });
 
-  it("streams task changes to watchers", async () => {
+  it("streams task changes to watchers in commit order, from the moment it says it is watching", async () => {
     const abort = new AbortController();
+    const changes = tasks.watchTasks({}, { ...operator, signal: abort.signal });
+    const stream = changes[Symbol.asyncIterator]();
+    const first = await stream.next();
+    expect(first.value).toMatchObject({ change: "watching" });
+    // Created before the stream opens, so it is the first task the stream is given.
+    const created = await newTask(2, { priority: 994 });
+    const host = await newClient("watched-host");
+    const lease = openStream(host.apiKey, 1);
+    await lease.next("welcome");
+    const assigned = await lease.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const token = assigned.task?.leaseToken ?? 0;
+    lease.send({
+      case: "progress",
+      value: create(tasksV1.LeaseProgressSchema, {
+        taskId: created.taskId,
+        leaseToken: token,
+        documentsDownloaded: 1,
+      }),
+    });
+    await lease.next("ack", (a) => a.kind === "progress");
+    lease.send({
+      case: "completion",
+      value: create(tasksV1.LeaseCompletionSchema, {
+        taskId: created.taskId,
+        leaseToken: token,
+        documentsDownloaded: 2,
+      }),
+    });
+    await lease.next("ack", (a) => a.kind === "completion");
     const seen: string[] = [];
-    const watching = (async () => {
-      for await (const change of tasks.watchTasks({}, { ...operator, signal: abort.signal })) {
-        seen.push(`${change.change}:${change.task?.taskId}`);
-      }
-    })().catch(() => {});
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const created = await newTask(1, { priority: 995 });
-    await expect.poll(() => seen, { timeout: 5000 }).toContain(`created:${created.taskId}`);
+    while (!seen.includes("completed")) {
+      const next = await stream.next();
+      if (next.done === true) break;
+      if (next.value.task?.taskId === created.taskId) seen.push(next.value.change);
+    }
+    expect(seen).toEqual(["created", "assigned", "progress", "completed"]);
     abort.abort();
-    await watching;
+    await lease.close();
+  });
+
+  it("echoes each lease message's request_id in its ack or rejection", async () => {
+    const host = await newClient("numbering-host");
+    const stream = openStream(host.apiKey, 1);
+    await stream.next("welcome");
+    stream.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema) }, 41);
+    stream.send(
+      {
+        case: "release",
+        value: create(tasksV1.LeaseReleaseSchema, {
+          taskId: "00000000-0000-4000-8000-000000000000",
+          leaseToken: 1,
+        }),
+      },
+      42,
+    );
+    stream.send(
+      { case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity: 0 }) },
+      43,
+    );
+    expect(await stream.next("ack", (a) => a.kind === "heartbeat")).toMatchObject({
+      requestId: 41,
+    });
+    expect(await stream.next("rejection", (r) => r.kind === "release")).toMatchObject({
+      requestId: 42,
+    });
+    expect(await stream.next("ack", (a) => a.kind === "capacity")).toMatchObject({ requestId: 43 });
+    await stream.close();
+  });
+
+  it("ends a watcher that falls behind with RESOURCE_EXHAUSTED; it resumes without missing or repeating a change", async () => {
+    const abort = new AbortController();
+    const first = tasks
+      .watchTasks({}, { ...operator, signal: abort.signal })
+      [Symbol.asyncIterator]();
+    const opening = await first.next();
+    expect(opening.value).toMatchObject({ change: "watching" });
+    // Many more changes than its queue (WATCH_QUEUE_LIMIT) holds, while it reads nothing.
+    // (Open streams of earlier tests may lease some: only the creations are compared.)
+    const created: string[] = [];
+    for (let batch = 0; batch < 2; batch++) {
+      const res = await tasks.createTasks(
+        {
+          tasks: Array.from({ length: 150 }, (_, i) =>
+            create(tasksV1.NewTaskSchema, {
+              searchParams: {
+                CourtRegion: "watch",
+                batch: String(batch),
+                padding: "x".repeat(200),
+              },
+              startPage: i + 1,
+              maxDocuments: 1,
+            }),
+          ),
+        },
+        operator,
+      );
+      created.push(...res.tasks.map((t) => t.taskId));
+    }
+    const seen: string[] = [];
+    let resumeToken = opening.value?.resumeToken ?? "";
+    const ended = await (async () => {
+      for (;;) {
+        const next = await first.next();
+        if (next.done === true) return undefined;
+        if (next.value.change === "created") seen.push(next.value.task?.taskId ?? "");
+        resumeToken = next.value.resumeToken;
+      }
+    })().catch((error: unknown) => ConnectError.from(error));
+    expect(ended?.code).toBe(Code.ResourceExhausted);
+    expect(seen.length).toBeLessThan(created.length);
+    const resumed = tasks
+      .watchTasks({ resumeToken }, { ...operator, signal: abort.signal })
+      [Symbol.asyncIterator]();
+    while (seen.length < created.length) {
+      const next = await resumed.next();
+      if (next.done === true) break;
+      if (next.value.change === "created") seen.push(next.value.task?.taskId ?? "");
+    }
+    expect(seen).toEqual(created);
+    abort.abort();
   });
 });

@@ -43,10 +43,10 @@ interface PendingAnswer {
 }
 
 /**
- * A typed view of the Lease stream. The server applies a client's messages one at a time
- * and answers each with exactly one ack or rejection, in order; so every call here returns
- * a promise of its own answer, matched first in, first out. Assignments and cancellations
- * arrive through the async iterator.
+ * A typed view of the Lease stream. The server answers each client message with exactly one
+ * ack or rejection carrying the message's request_id; every call here returns a promise of
+ * its own answer, matched by that id (never by position, so an answer can never resolve
+ * another call's promise). Assignments and cancellations arrive through the async iterator.
  */
 export class LeaseSession implements AsyncIterable<LeaseEvent> {
   /** The server's welcome: the client id and lease settings. Rejects if the stream fails first. */
@@ -56,7 +56,9 @@ export class LeaseSession implements AsyncIterable<LeaseEvent> {
 
   readonly #requests: Pushable<tasksV1.LeaseRequest> = pushable({ objectMode: true });
   readonly #events: Pushable<LeaseEvent> = pushable({ objectMode: true });
-  readonly #answers: PendingAnswer[] = [];
+  /** Calls waiting for their answer, by request_id (in the order they were sent). */
+  readonly #answers = new Map<number, PendingAnswer>();
+  #lastRequestId = 0;
   readonly #abort = new AbortController();
   #ended = false;
 
@@ -98,10 +100,10 @@ export class LeaseSession implements AsyncIterable<LeaseEvent> {
             });
             break;
           case "ack":
-            this.#answers.shift()?.resolve(kind.value);
+            this.#answerFor(kind.value.requestId)?.resolve(kind.value);
             break;
           case "rejection":
-            this.#answers.shift()?.reject(new LeaseRejectedError(kind.value));
+            this.#answerFor(kind.value.requestId)?.reject(new LeaseRejectedError(kind.value));
             break;
         }
       }
@@ -112,7 +114,8 @@ export class LeaseSession implements AsyncIterable<LeaseEvent> {
         this.#ended = true;
         const why = error ?? new LeaseStreamClosedError("the server closed the lease stream");
         refused?.(why);
-        for (const answer of this.#answers.splice(0)) answer.reject(why);
+        for (const answer of this.#answers.values()) answer.reject(why);
+        this.#answers.clear();
         this.#requests.end();
         this.#events.end();
         return error;
@@ -196,10 +199,25 @@ export class LeaseSession implements AsyncIterable<LeaseEvent> {
   #send(kind: Outgoing): Promise<tasksV1.LeaseAck> {
     if (this.#ended)
       return Promise.reject(new LeaseStreamClosedError("the lease stream has ended"));
+    // Ids run 1 … 2^32-1 and wrap; 0 means "no id" in the protocol.
+    const requestId = (this.#lastRequestId % 0xffff_ffff) + 1;
+    this.#lastRequestId = requestId;
     return new Promise((resolve, reject) => {
-      this.#answers.push({ resolve, reject });
-      this.#requests.push(create(tasksV1.LeaseRequestSchema, { kind }));
+      this.#answers.set(requestId, { resolve, reject });
+      this.#requests.push(create(tasksV1.LeaseRequestSchema, { kind, requestId }));
     });
+  }
+
+  /**
+   * Takes the call an answer is for. An answer without an id comes from a server that
+   * predates request ids and answers in order: it goes to the oldest waiting call.
+   */
+  #answerFor(requestId: number): PendingAnswer | undefined {
+    const id = requestId !== 0 ? requestId : this.#answers.keys().next().value;
+    if (id === undefined) return undefined;
+    const answer = this.#answers.get(id);
+    this.#answers.delete(id);
+    return answer;
   }
 }
 

@@ -195,7 +195,8 @@ class TasksServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def WatchTasks(self, request, context):
-        """WatchTasks streams task changes as they happen, for dashboards and operators.
+        """WatchTasks streams task changes as they happen, in the order they were committed, for
+        dashboards and operators.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

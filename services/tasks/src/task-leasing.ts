@@ -1,0 +1,232 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { appendEvents, type Queryable, requireUuid } from "@gate/runtime";
+import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
+import { assignedEvent } from "./task-events.js";
+import { changeNoticeSql } from "./task-notices.js";
+import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
+import { type SettledTask, settle, settleOne } from "./task-settlement.js";
+import { checkCountsFit, type DocumentCounts, type Failure } from "./task-validation.js";
+import { completionVerdict, failureVerdict, releaseVerdict } from "./task-verdicts.js";
+
+// A lease's life: claimed, extended (heartbeats, progress), and ended by its holder with a
+// completion, a failure or a release. Every call but claim is fenced by lockLease.
+
+/**
+ * Leases up to `limit` claimable tasks (pending, not_before reached) to the client, best
+ * first: priority descending, then oldest, then id. SKIP LOCKED lets any number of
+ * claimers in any number of processes run at once: each row goes to whoever locks it
+ * first, the others pass over it. Each lease increments the fencing token and the
+ * attempt, and is recorded in lease_history.
+ */
+export async function claim(
+  ctx: StoreContext,
+  clientId: string,
+  limit: number,
+  tx?: Queryable,
+): Promise<TaskRow[]> {
+  const client = requireUuid("client_id", clientId);
+  if (limit < 1) return [];
+  return inTransaction(ctx, tx, async (db) => {
+    const { rows } = await db.query(
+      `WITH picked AS MATERIALIZED (
+         SELECT id FROM ${ctx.tasks}
+         WHERE status = 'pending' AND not_before <= now()
+         ORDER BY priority DESC, created_at, id
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       ), claimed AS (
+         UPDATE ${ctx.tasks} t
+         SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
+             assigned_client_id = $1, assigned_at = now(),
+             lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
+         FROM picked WHERE t.id = picked.id
+         RETURNING t.*
+       ), granted AS (
+         INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
+         SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
+       )
+       SELECT ${taskColumns("c")}, ${changeNoticeSql("c", "'assigned'", "c.assigned_client_id")}
+       FROM claimed c ORDER BY c.priority DESC, c.created_at, c.id`,
+      [client, limit, ctx.leaseMs],
+    );
+    const claimed = rows.map(toTaskRow);
+    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    return claimed;
+  });
+}
+
+/**
+ * A client's heartbeat: extends every lease it still holds (expired ones are the sweep's).
+ * Returns the extended tasks.
+ */
+export async function extendAll(
+  ctx: StoreContext,
+  clientId: string,
+  tx?: Queryable,
+  only?: ReadonlyMap<string, number>,
+): Promise<TaskRow[]> {
+  const client = requireUuid("client_id", clientId);
+  // With `only` (task id → token), just those leases: a stream extends what it holds,
+  // never a lease its client was granted on a stream that died before hearing of it.
+  const ids = only === undefined ? null : [...only.keys()];
+  const tokens = only === undefined ? null : [...only.values()];
+  const { rows } = await (tx ?? ctx.pool).query(
+    `WITH held AS (
+       SELECT id FROM ${ctx.tasks}
+       WHERE status = 'assigned' AND assigned_client_id = $1 AND lease_expires_at >= now()
+         AND ($3::uuid[] IS NULL OR (id, lease_token) IN (SELECT * FROM unnest($3::uuid[], $4::int[])))
+       ORDER BY id
+       FOR UPDATE
+     )
+     UPDATE ${ctx.tasks} t
+     SET lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
+     FROM held WHERE t.id = held.id
+     RETURNING ${taskColumns("t")}`,
+    [client, ctx.leaseMs, ids, tokens],
+  );
+  return rows.map(toTaskRow);
+}
+
+/** Extends one lease. Fenced: StaleLeaseError unless the caller holds this token. */
+export async function extend(
+  ctx: StoreContext,
+  clientId: string,
+  taskId: string,
+  token: number,
+  tx?: Queryable,
+): Promise<TaskRow> {
+  return inTransaction(ctx, tx, async (db) => {
+    const row = await lockLease(ctx, db, taskId, clientId, token);
+    return touch(ctx, db, row, null);
+  });
+}
+
+/**
+ * Records progress counts and extends the lease. Fenced; counts that do not fit the
+ * task's max_documents are refused (INVALID_ARGUMENT) and change nothing.
+ */
+export async function progress(
+  ctx: StoreContext,
+  clientId: string,
+  taskId: string,
+  token: number,
+  counts: DocumentCounts,
+  tx?: Queryable,
+): Promise<TaskRow> {
+  return inTransaction(ctx, tx, async (db) => {
+    const row = await lockLease(ctx, db, taskId, clientId, token);
+    checkCountsFit(counts, row.maxDocuments);
+    return touch(ctx, db, row, counts);
+  });
+}
+
+/**
+ * Completes a leased task. With a token, only that lease may; without one (the unary REST
+ * path), only the current holder.
+ */
+export async function complete(
+  ctx: StoreContext,
+  clientId: string,
+  taskId: string,
+  token: number | undefined,
+  counts: DocumentCounts,
+  resultSummary?: JsonObject,
+  tx?: Queryable,
+): Promise<TaskRow> {
+  return inTransaction(ctx, tx, async (db) => {
+    const row = await lockLease(ctx, db, taskId, clientId, token);
+    checkCountsFit(counts, row.maxDocuments);
+    return settleOne(ctx, db, row, completionVerdict(counts, resultSummary ?? null));
+  });
+}
+
+/**
+ * A failed attempt: back to pending after backoff(attempt) when retryable and attempts
+ * remain, otherwise failed with the error. Fenced like complete.
+ */
+export async function fail(
+  ctx: StoreContext,
+  clientId: string,
+  taskId: string,
+  token: number | undefined,
+  failure: Failure & { counts: DocumentCounts },
+  tx?: Queryable,
+): Promise<TaskRow> {
+  return inTransaction(ctx, tx, async (db) => {
+    const row = await lockLease(ctx, db, taskId, clientId, token);
+    checkCountsFit(failure.counts, row.maxDocuments);
+    return settleOne(ctx, db, row, failureVerdict(row, failure, ctx.retry));
+  });
+}
+
+/** The holder gives the task back: pending at once, and the attempt does not count. */
+export async function release(
+  ctx: StoreContext,
+  clientId: string,
+  taskId: string,
+  token: number,
+  tx?: Queryable,
+): Promise<TaskRow> {
+  return inTransaction(ctx, tx, async (db) => {
+    const row = await lockLease(ctx, db, taskId, clientId, token);
+    return settleOne(ctx, db, row, releaseVerdict());
+  });
+}
+
+/**
+ * Releases every live lease of a client (its stream broke and did not come back), like
+ * release() for each: attempts are not consumed, since a dropped connection says nothing
+ * about the task. Expired leases are left to the sweep, which counts them as timeouts.
+ */
+export async function releaseAllOf(
+  ctx: StoreContext,
+  clientId: string,
+  tx?: Queryable,
+): Promise<SettledTask[]> {
+  const client = requireUuid("client_id", clientId);
+  return inTransaction(ctx, tx, async (db) => {
+    const { rows } = await db.query(
+      `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t
+       WHERE t.status = 'assigned' AND t.assigned_client_id = $1 AND t.lease_expires_at >= now()
+       ORDER BY t.id
+       FOR UPDATE`,
+      [client],
+    );
+    const held = rows.map(toTaskRow);
+    return settle(
+      ctx,
+      db,
+      held.map((row) => ({ row, verdict: releaseVerdict() })),
+    );
+  });
+}
+
+/** Extends a checked lease, recording counts (a progress report) when given. */
+export async function touch(
+  ctx: StoreContext,
+  db: Queryable,
+  row: TaskRow,
+  counts: DocumentCounts | null,
+): Promise<TaskRow> {
+  const notice =
+    counts === null ? "" : `, ${changeNoticeSql("t", "'progress'", "t.assigned_client_id")}`;
+  const { rows } = await db.query(
+    `UPDATE ${ctx.tasks} t
+     SET lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now(),
+         documents_downloaded = coalesce($3, t.documents_downloaded),
+         documents_failed = coalesce($4, t.documents_failed),
+         documents_skipped = coalesce($5, t.documents_skipped)
+     WHERE t.id = $1
+     RETURNING ${taskColumns("t")}${notice}`,
+    [
+      row.taskId,
+      ctx.leaseMs,
+      counts?.documentsDownloaded ?? null,
+      counts?.documentsFailed ?? null,
+      counts?.documentsSkipped ?? null,
+    ],
+  );
+  const [touched] = rows;
+  if (touched === undefined) throw new Error(`task ${row.taskId} was locked but not updated`);
+  return toTaskRow(touched);
+}

@@ -1,0 +1,109 @@
+import { type Queryable, requireUuid } from "@gate/runtime";
+import type { StoreContext } from "./store-context.js";
+import { type TaskRow, type TaskStatus, taskColumns, toTaskRow } from "./task-row.js";
+
+// Reading tasks: one, some, a page of the listing, the counts per status, and when the next
+// retry falls due.
+
+export interface TaskStatusSummary {
+  pending: number;
+  assigned: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  total: number;
+}
+
+export async function get(
+  ctx: StoreContext,
+  taskId: string,
+  db: Queryable = ctx.pool,
+): Promise<TaskRow | null> {
+  const id = requireUuid("task_id", taskId);
+  const { rows } = await db.query(
+    `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t WHERE t.id = $1`,
+    [id],
+  );
+  return rows[0] === undefined ? null : toTaskRow(rows[0]);
+}
+
+/** The tasks of these ids that exist, in no particular order. */
+export async function getMany(
+  ctx: StoreContext,
+  taskIds: readonly string[],
+  db: Queryable = ctx.pool,
+): Promise<TaskRow[]> {
+  const ids = taskIds.map((id, index) => requireUuid(`task_ids[${index}]`, id));
+  const { rows } = await db.query(
+    `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t WHERE t.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return rows.map(toTaskRow);
+}
+
+/**
+ * One page, newest first, strictly after the cursor when one is given. The cursor is a
+ * row's createdAtCursor (microsecond precision, so no row is skipped or repeated) and id.
+ */
+export async function list(
+  ctx: StoreContext,
+  page: {
+    limit: number;
+    status?: TaskStatus;
+    /** Only tasks this client holds or held last (a downloader sees only its own). */
+    holder?: string;
+    after?: { createdAt: string; id: string };
+  },
+  db: Queryable = ctx.pool,
+): Promise<TaskRow[]> {
+  const { rows } = await db.query(
+    `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t
+     WHERE ($2::text IS NULL OR t.status = $2)
+       AND ($3::timestamptz IS NULL OR (t.created_at, t.id) < ($3::timestamptz, $4::uuid))
+       AND ($5::uuid IS NULL OR t.assigned_client_id = $5)
+     ORDER BY t.created_at DESC, t.id DESC
+     LIMIT $1`,
+    [
+      page.limit,
+      page.status ?? null,
+      page.after?.createdAt ?? null,
+      page.after?.id ?? null,
+      page.holder ?? null,
+    ],
+  );
+  return rows.map(toTaskRow);
+}
+
+export async function summary(
+  ctx: StoreContext,
+  db: Queryable = ctx.pool,
+): Promise<TaskStatusSummary> {
+  const { rows } = await db.query<{ status: TaskStatus; n: number }>(
+    `SELECT status, count(*)::int AS n FROM ${ctx.tasks} GROUP BY status`,
+  );
+  const summary: TaskStatusSummary = {
+    pending: 0,
+    assigned: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    total: 0,
+  };
+  for (const { status, n } of rows) {
+    summary[status] = n;
+    summary.total += n;
+  }
+  return summary;
+}
+
+/** The earliest future not_before among pending tasks: when the next retry falls due. */
+export async function nextWakeAt(
+  ctx: StoreContext,
+  db: Queryable = ctx.pool,
+): Promise<Date | null> {
+  const { rows } = await db.query<{ at: Date | null }>(
+    `SELECT min(not_before) AS at FROM ${ctx.tasks}
+     WHERE status = 'pending' AND not_before > now()`,
+  );
+  return rows[0]?.at ?? null;
+}

@@ -1,0 +1,128 @@
+import { appendEvents, type Queryable } from "@gate/runtime";
+import type { StoreContext } from "./store-context.js";
+import { outcomeEvent } from "./task-events.js";
+import { availableNoticeSql, changeNoticeSql } from "./task-notices.js";
+import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
+import type { Verdict } from "./task-verdicts.js";
+
+// Ending a lease or a task: one statement applies verdicts to locked rows. Used by leasing
+// (completions, failures, releases), the expiry sweep and operator cancellations.
+
+/** A task whose lease (if any) an operation ended, and who held that lease. */
+export interface SettledTask {
+  task: TaskRow;
+  previousHolder: { clientId: string; leaseToken: number } | null;
+}
+
+export async function settleOne(
+  ctx: StoreContext,
+  db: Queryable,
+  row: TaskRow,
+  verdict: Verdict,
+): Promise<TaskRow> {
+  const [settled] = await settle(ctx, db, [{ row, verdict }]);
+  if (settled === undefined) throw new Error(`task ${row.taskId} was locked but not updated`);
+  return settled.task;
+}
+
+/**
+ * Applies verdicts to locked rows in one statement: the task update, the end of each
+ * lease in lease_history, and the notices; then one outbox append of their outcome
+ * events. Results follow the input order.
+ */
+export async function settle(
+  ctx: StoreContext,
+  db: Queryable,
+  items: readonly { row: TaskRow; verdict: Verdict }[],
+): Promise<SettledTask[]> {
+  if (items.length === 0) return [];
+  const column = <T>(pick: (item: { row: TaskRow; verdict: Verdict }) => T) => items.map(pick);
+  const { rows } = await db.query(
+    `WITH v AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
+                            $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
+                            $12::text[], $13::uuid[])
+         AS v(id, status, delay_ms, attempt_delta, downloaded, failed, skipped, summary,
+              last_error, last_error_kind, end_reason, change, holder)
+     ), settled AS (
+       UPDATE ${ctx.tasks} t
+       SET status = v.status,
+           attempt = t.attempt + v.attempt_delta,
+           not_before = CASE WHEN v.status = 'pending'
+                        THEN now() + v.delay_ms * interval '1 millisecond' ELSE t.not_before END,
+           -- Back in the queue: no holder. With a verdict: the last holder stays on record.
+           assigned_client_id = CASE WHEN v.status = 'pending' THEN NULL ELSE t.assigned_client_id END,
+           lease_expires_at = NULL,
+           completed_at = CASE WHEN v.status = 'pending' THEN NULL ELSE now() END,
+           documents_downloaded = coalesce(v.downloaded, t.documents_downloaded),
+           documents_failed = coalesce(v.failed, t.documents_failed),
+           documents_skipped = coalesce(v.skipped, t.documents_skipped),
+           result_summary = coalesce(v.summary::jsonb, t.result_summary),
+           last_error = coalesce(v.last_error, t.last_error),
+           last_error_kind = coalesce(v.last_error_kind, t.last_error_kind),
+           updated_at = now()
+       FROM v WHERE t.id = v.id
+       RETURNING t.*, v.end_reason, v.change, v.holder
+     ), ended AS (
+       UPDATE ${ctx.history} h SET ended_at = clock_timestamp(), end_reason = s.end_reason
+       FROM settled s
+       WHERE h.task_id = s.id AND h.lease_token = s.lease_token AND s.end_reason IS NOT NULL
+         AND h.ended_at IS NULL
+     )
+     SELECT ${taskColumns("s")}, ${changeNoticeSql("s", "s.change", "s.holder")},
+            ${availableNoticeSql("s")}
+     FROM settled s`,
+    [
+      column(({ row }) => row.taskId),
+      column(({ verdict }) => verdict.status),
+      column(({ verdict }) => verdict.delayMs),
+      column(({ verdict }) => (verdict.releaseAttempt ? -1 : 0)),
+      column(({ verdict }) => verdict.counts?.documentsDownloaded ?? null),
+      column(({ verdict }) => verdict.counts?.documentsFailed ?? null),
+      column(({ verdict }) => verdict.counts?.documentsSkipped ?? null),
+      column(({ verdict }) =>
+        verdict.resultSummary === null ? null : JSON.stringify(verdict.resultSummary),
+      ),
+      column(({ verdict }) => verdict.error),
+      column(({ verdict }) => verdict.errorKind),
+      column(({ verdict }) => verdict.endReason),
+      column(({ verdict }) => verdict.change),
+      column(({ row }) => holderOf(row)),
+    ],
+  );
+  const byId = new Map(rows.map((r) => [r.id as string, toTaskRow(r)]));
+  const settled = items.map(({ row, verdict }) => {
+    const task = byId.get(row.taskId);
+    if (task === undefined) throw new Error(`task ${row.taskId} was locked but not updated`);
+    const holder = holderOf(row);
+    const event = outcomeEvent(task, {
+      clientId: holder,
+      attempt: row.attempt,
+      outcome: verdict.outcome,
+      error: verdict.error ?? "",
+    });
+    const previousHolder =
+      holder === null ? null : { clientId: holder, leaseToken: row.leaseToken };
+    return { task, previousHolder, event };
+  });
+  await appendEvents(
+    db,
+    ctx.schema,
+    settled.map(({ event }) => event),
+  );
+  return settled.map(({ task, previousHolder }) => ({ task, previousHolder }));
+}
+
+/** The client whose lease a change ends: the holder of an assigned task, else nobody. */
+function holderOf(row: TaskRow): string | null {
+  return row.status === "assigned" ? row.assignedClientId : null;
+}
+
+/**
+ * A task back in the queue as if new: attempts from 0, no holder, no result. The id, the
+ * lease_token (still growing, so old leases stay fenced off) and lease_history remain.
+ */
+export const requeueAssignments = `status = 'pending', attempt = 0, not_before = now(),
+  assigned_client_id = NULL, lease_expires_at = NULL, completed_at = NULL,
+  documents_downloaded = 0, documents_failed = 0, documents_skipped = 0, result_summary = NULL,
+  last_error = '', last_error_kind = '', updated_at = now()`;
