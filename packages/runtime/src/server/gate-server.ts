@@ -4,6 +4,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
+import type { ConnectionLimits } from "./connection-limits.js";
 import { createDirectTransport } from "./direct-transport.js";
 import {
   type DualProtocolListener,
@@ -41,6 +42,8 @@ export interface GateServerOptions {
   metrics?: RpcMetrics;
   /** Checks behind GET /health beyond "the process serves" (a database ping, say). */
   readiness?: () => Promise<void>;
+  /** Connection time bounds and cap; defaults in connection-limits.ts. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export interface GateServer {
@@ -128,7 +131,11 @@ export function createGateServer(options: GateServerOptions): GateServer {
     health,
     metrics,
     async listen(host, port) {
-      listener = await listenDualProtocol(handler, { host, port });
+      listener = await listenDualProtocol(
+        handler,
+        { host, port },
+        { limits: options.connectionLimits, logger: options.logger },
+      );
       const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
       return { port: listener.port, url: `http://${shown}:${listener.port}` };
     },

@@ -1,0 +1,49 @@
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { Code } from "@connectrpc/connect";
+import type { Logger } from "../log.js";
+import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
+
+type ParserError = Error & { code?: string; reason?: string };
+
+/** Errors that only say the peer went away: nothing to answer, nothing to warn about. */
+const peerGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
+
+/**
+ * Node's HTTP/1.1 parser refused what a client sent (garbage, an oversized header block,
+ * a bad chunk): answer with a status and the Connect error JSON, as Node would answer with an
+ * empty body, and log the parser's reason at warn. Never the raw bytes: they are the payload.
+ */
+export function answerMalformedHttp1(error: ParserError, socket: Socket, logger: Logger): void {
+  if (error.code !== undefined && peerGoneCodes.has(error.code)) {
+    logger.debug({ err: error.code }, "connection reset by the client");
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? ([431, Code.ResourceExhausted, "request headers are larger than the limit"] as const)
+      : ([400, Code.InvalidArgument, `malformed HTTP/1.1 request: ${reasonOf(error)}`] as const);
+  logger.warn(
+    { protocol: "http1", status, parserError: error.code, reason: reasonOf(error) },
+    message,
+  );
+  // Node's own rule: answer only while no response of this connection has started.
+  const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (socket.writable && (inFlight === undefined || !inFlight.headersSent)) {
+    const body = connectErrorBody(code, message);
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+        `Content-Type: ${connectErrorContentType}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        "Connection: close\r\n\r\n" +
+        body,
+    );
+  }
+  socket.destroySoon();
+}
+
+function reasonOf(error: ParserError): string {
+  // The parser's reason is a fixed phrase ("Invalid method encountered"), never request bytes.
+  return error.reason ?? error.code ?? "unreadable request";
+}
