@@ -1,14 +1,13 @@
 import { once } from "node:events";
 import { get as httpGet } from "node:http";
 import { connect as connectHttp2 } from "node:http2";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type DualProtocolListener,
   listenDualProtocol,
   type NodeHandler,
 } from "../src/server/dual-protocol-listener.js";
+import { captureLogs } from "./support/log-capture.js";
 import { closedByServer, openSocket, trickle } from "./support/raw-connections.js";
 
 // Every connection stage gets a short limit here; a server that misses one keeps the
@@ -33,17 +32,8 @@ const handler: NodeHandler = (req, res) => {
   req.on("end", () => res.end("ok"));
 };
 
-/** Log lines of the listener, to wait for what it saw. */
-const lines: Array<Record<string, unknown>> = [];
-const logger = pino(
-  { level: "debug" },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  }),
-);
+/** Log lines of the listener, to see what it saw. */
+const { logger, lines } = captureLogs();
 
 /** GET /health on a connection of its own: keep-alive reuse would race the deadlines. */
 function health(port: number): Promise<string> {

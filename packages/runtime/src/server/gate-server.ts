@@ -1,6 +1,5 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
@@ -16,6 +15,7 @@ import { RpcMetrics } from "./metrics.js";
 import { observabilityInterceptor } from "./observability-interceptor.js";
 import type { Access } from "./principal.js";
 import { registerReflection } from "./reflection.js";
+import { createRpcHandler } from "./rpc-handler.js";
 
 /** One service a process serves: its contract, its handlers, and who may call each RPC. */
 export interface ServiceRegistration<S extends DescService = DescService> {
@@ -89,11 +89,12 @@ export function createGateServer(options: GateServerOptions): GateServer {
     registerReflection(router, services);
   };
 
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = createRpcHandler({
     routes,
     interceptors,
     readMaxBytes: options.maxBodyBytes,
     shutdownSignal: shutdown.signal,
+    logger: options.logger,
   });
   const rest = createRestGateway({
     services,

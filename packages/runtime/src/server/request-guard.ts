@@ -1,0 +1,94 @@
+import {
+  ConnectError,
+  type ContextValues,
+  createContextKey,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { codeLabel } from "../errors.js";
+import type { Logger } from "../log.js";
+import {
+  asRequestError,
+  cancelledByClient,
+  isClientGone,
+  loggableDetail,
+} from "./request-failures.js";
+
+/** Per call: whether the call got past the protocol layer into the interceptors. */
+interface CallProgress {
+  entered: boolean;
+}
+
+const progressKey = createContextKey<CallProgress | undefined>(undefined, {
+  description: "how far a call got",
+});
+
+/** Starts tracking a call; `entered` tells later whether the interceptors ever saw it. */
+export function trackCall(values: ContextValues): CallProgress {
+  const progress = { entered: false };
+  values.set(progressKey, progress);
+  return progress;
+}
+
+/**
+ * Outermost interceptor: marks the call as past the protocol layer. A unary call that fails
+ * without this mark failed while its request was read and decoded (see rpc-handler.ts).
+ */
+export const markEntered: Interceptor = (next) => (req) => {
+  const progress = req.contextValues.get(progressKey);
+  if (progress !== undefined) progress.entered = true;
+  return next(req);
+};
+
+/**
+ * Innermost interceptor, for calls whose request is a stream (client, bidi, and server
+ * streaming, whose single request is read through the same stream): the handler reads the
+ * request messages through it, so a message that does not decode surfaces here, as the
+ * handler pulls it.
+ *
+ * Such an error becomes INVALID_ARGUMENT (a client that hung up becomes CANCELLED) and is
+ * logged at warn. And it ends the call with that error even when the handler, seeing its
+ * request stream fail, ends quietly: the lease stream, for one, treats a broken request
+ * stream as the client leaving.
+ */
+export function guardRequestStream(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    if (!req.stream) return next(req);
+    let failure: ConnectError | undefined;
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const record = (thrown: unknown): ConnectError => {
+      if (isClientGone(thrown, req.signal)) {
+        failure = cancelledByClient(thrown);
+      } else {
+        failure = asRequestError(ConnectError.from(thrown));
+        logger.warn(
+          { rpc, code: codeLabel(failure.code), detail: loggableDetail(failure.rawMessage) },
+          "bad request message",
+        );
+      }
+      return failure;
+    };
+    const res = await next({ ...req, message: readGuarded(req.message, record) });
+    if (!res.stream) return res;
+    return { ...res, message: failAfter(res.message, () => failure) };
+  };
+}
+
+async function* readGuarded<T>(
+  messages: AsyncIterable<T>,
+  record: (thrown: unknown) => ConnectError,
+): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (thrown) {
+    throw record(thrown);
+  }
+}
+
+async function* failAfter<T>(
+  messages: AsyncIterable<T>,
+  failure: () => ConnectError | undefined,
+): AsyncIterable<T> {
+  yield* messages;
+  const error = failure();
+  if (error !== undefined) throw error;
+}
