@@ -1,5 +1,11 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
@@ -142,8 +148,10 @@ export function createGateServer(options: GateServerOptions): GateServer {
     },
     async close(graceMs) {
       health.shutdown();
-      await listener?.close(graceMs, () => shutdown.abort());
-      shutdown.abort();
+      // Calls cut by the shutdown end UNAVAILABLE, which clients retry elsewhere or later.
+      const stopping = new ConnectError("the server is shutting down", Code.Unavailable);
+      await listener?.close(graceMs, () => shutdown.abort(stopping));
+      shutdown.abort(stopping);
     },
   };
 }

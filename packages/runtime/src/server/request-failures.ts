@@ -18,14 +18,14 @@ const peerGoneCodes = new Set([
 
 /**
  * True when `thrown` (or what caused it) says the client hung up or cancelled, or the call's
- * signal was aborted by the client: a cancellation, not a fault of the server. A deadline
- * is not a cancellation.
+ * signal was aborted by the client: a cancellation, not a fault of the server.
  */
 export function isClientGone(thrown: unknown, signal: AbortSignal | undefined): boolean {
   if (signal?.aborted === true) {
+    // connect-node aborts with no reason (or CANCELLED, from an HTTP/2 reset) when the client
+    // leaves; a deadline and the server's shutdown abort with codes of their own.
     const reason = signal.reason as unknown;
-    const code = reason instanceof ConnectError ? reason.code : undefined;
-    if (code !== Code.DeadlineExceeded) return true;
+    if (!(reason instanceof ConnectError) || reason.code === Code.Canceled) return true;
   }
   for (let cause = thrown, depth = 0; cause instanceof Error && depth < 8; depth += 1) {
     const code = (cause as Error & { code?: unknown }).code;

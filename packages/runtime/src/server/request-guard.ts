@@ -13,9 +13,11 @@ import {
   loggableDetail,
 } from "./request-failures.js";
 
-/** Per call: whether the call got past the protocol layer into the interceptors. */
+/** Per call: whether it got past the protocol layer, and whether its client has left. */
 interface CallProgress {
   entered: boolean;
+  /** Asks the transport: a stream reset or a closed connection ends a request quietly. */
+  clientGone(): boolean;
 }
 
 const progressKey = createContextKey<CallProgress | undefined>(undefined, {
@@ -23,8 +25,8 @@ const progressKey = createContextKey<CallProgress | undefined>(undefined, {
 });
 
 /** Starts tracking a call; `entered` tells later whether the interceptors ever saw it. */
-export function trackCall(values: ContextValues): CallProgress {
-  const progress = { entered: false };
+export function trackCall(values: ContextValues, clientGone: () => boolean): CallProgress {
+  const progress = { entered: false, clientGone };
   values.set(progressKey, progress);
   return progress;
 }
@@ -48,11 +50,13 @@ export const markEntered: Interceptor = (next) => (req) => {
  * Such an error becomes INVALID_ARGUMENT (a client that hung up becomes CANCELLED) and is
  * logged at warn. And it ends the call with that error even when the handler, seeing its
  * request stream fail, ends quietly: the lease stream, for one, treats a broken request
- * stream as the client leaving.
+ * stream as the client leaving. Likewise a call whose client reset it ends CANCELLED, not
+ * OK: over HTTP/2 a reset ends the request stream as if the client had finished sending.
  */
 export function guardRequestStream(logger: Logger): Interceptor {
   return (next) => async (req) => {
     if (!req.stream) return next(req);
+    const progress = req.contextValues.get(progressKey);
     let failure: ConnectError | undefined;
     const rpc = `${req.service.typeName}/${req.method.name}`;
     const record = (thrown: unknown): ConnectError => {
@@ -69,7 +73,10 @@ export function guardRequestStream(logger: Logger): Interceptor {
     };
     const res = await next({ ...req, message: readGuarded(req.message, record) });
     if (!res.stream) return res;
-    return { ...res, message: failAfter(res.message, () => failure) };
+    const outcome = () =>
+      failure ??
+      (progress?.clientGone() === true ? cancelledByClient("the stream was reset") : undefined);
+    return { ...res, message: failAfter(res.message, outcome) };
   };
 }
 

@@ -81,7 +81,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       return;
     }
     const values = createContextValues();
-    const progress = trackCall(values);
+    const progress = trackCall(values, () => clientGone(req, res));
     let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
     try {
       uReq = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -109,6 +109,12 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         );
       });
   };
+}
+
+/** True once the client reset its HTTP/2 stream or closed its HTTP/1.1 connection early. */
+function clientGone(req: Parameters<NodeHandler>[0], res: Parameters<NodeHandler>[1]): boolean {
+  if ("stream" in req) return req.aborted || (req.stream.rstCode ?? 0) !== 0;
+  return req.destroyed && !res.writableFinished;
 }
 
 function explainRefusal(

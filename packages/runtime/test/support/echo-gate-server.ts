@@ -7,7 +7,7 @@ import { EchoService } from "../gen/gate/testing/v1/echo_service_pb.js";
 /**
  * The test echo service behind a real Gate server: every RPC public, no key store.
  * Echo answers its message; Watch sends the topic back and, for topic "hold", stays open
- * until the client leaves; Chat echoes each request and, like the lease stream, ends
+ * until the client leaves, for topic "flood" keeps sending until then; Chat echoes each request and, like the lease stream, ends
  * quietly when its request stream breaks.
  */
 const echo: ServiceImpl<typeof EchoService> = {
@@ -21,8 +21,13 @@ const echo: ServiceImpl<typeof EchoService> = {
   echo: (req) => ({ message: req.message }),
   async *watch(req, ctx) {
     yield { event: req.topic };
-    if (req.topic !== "hold") return;
-    await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+    if (req.topic === "hold") {
+      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+    }
+    while (req.topic === "flood" && !ctx.signal.aborted) {
+      yield { event: "more" };
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   },
   async *chat(requests) {
     try {
