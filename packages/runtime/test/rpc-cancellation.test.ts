@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { connect, constants } from "node:http2";
+import { connect } from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, createContextValues } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -29,7 +29,7 @@ function rpcLine(method: string) {
   return lines.find((l) => l.rpc === `gate.testing.v1.EchoService/${method}` && "code" in l);
 }
 
-/** Sends `first` (ending the request for a server stream), reads an answer, then resets. */
+/** Sends `first` (ending the request for a server stream), reads an answer, then drops the connection. */
 async function cancelGrpcStream(path: string, first: Uint8Array, endRequest: boolean) {
   const session = connect(echo.url);
   const stream = session.request({
