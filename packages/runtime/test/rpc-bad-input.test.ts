@@ -4,6 +4,7 @@ import { EchoRequestSchema } from "./gen/gate/testing/v1/echo_service_pb.js";
 import { type EchoGateServer, startEchoGateServer } from "./support/echo-gate-server.js";
 import { envelope, rawGrpcCall } from "./support/grpc-frames.js";
 import { captureLogs, levels } from "./support/log-capture.js";
+import { openSocket } from "./support/raw-connections.js";
 
 // Bad request bytes on every protocol answer INVALID_ARGUMENT, never INTERNAL, and leave a
 // warn line that names the RPC and the problem but not the request's content.
@@ -159,5 +160,61 @@ describe("gRPC-Web and Connect streaming", () => {
     const reply = await post(watchPath, "application/connect+proto", envelope(garbage));
     const end = JSON.parse(reply.body.subarray(5).toString()) as { error: { code: string } };
     expect(end.error.code).toBe("invalid_argument");
+  });
+});
+
+describe("answers given before any handler runs carry the Connect error JSON", () => {
+  async function raw(request: string) {
+    const socket = await openSocket(echo.port);
+    socket.end(request);
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    const [head = "", body = ""] = Buffer.concat(chunks).toString().split("\r\n\r\n", 2);
+    return { status: Number(head.split(" ")[1]), head, json: JSON.parse(body) as unknown };
+  }
+
+  it.each([
+    [
+      "an unknown method of a known service",
+      "POST",
+      "/gate.testing.v1.EchoService/Nope",
+      "application/json",
+      404,
+      "unimplemented",
+    ],
+    ["a content type no protocol speaks", "POST", echoPath, "text/plain", 415, "invalid_argument"],
+    ["GET on an RPC with side effects", "GET", echoPath, "application/json", 405, "unimplemented"],
+  ])("%s", async (_name, method, path, contentType, status, code) => {
+    const res = await fetch(`${echo.url}${path}`, {
+      method,
+      headers: { "content-type": contentType },
+      body: method === "GET" ? undefined : "{}",
+    });
+    expect(res.status).toBe(status);
+    expect(res.headers.get("content-type")).toBe("application/json");
+    expect(await res.json()).toMatchObject({ code, message: expect.any(String) });
+  });
+
+  it("an unknown method over gRPC answers UNIMPLEMENTED", async () => {
+    const answer = await rawGrpcCall(echo.url, "/gate.testing.v1.EchoService/Nope", [
+      envelope(new Uint8Array()),
+    ]);
+    expect(answer.status.code).toBe("12");
+  });
+
+  it("headers larger than Node's limit: 431", async () => {
+    const reply = await raw(
+      `GET /health HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    );
+    expect(reply.status).toBe(431);
+    expect(reply.json).toMatchObject({ code: "resource_exhausted" });
+  });
+
+  it("a request line that is not HTTP: 400, logged at warn with the parser's reason", async () => {
+    const reply = await raw("HELLO? secret-payload\r\n\r\n");
+    expect(reply.status).toBe(400);
+    expect(reply.json).toMatchObject({ code: "invalid_argument" });
+    expect(lastWarn()).toMatchObject({ protocol: "http1", status: 400 });
+    expect(JSON.stringify(lines)).not.toContain("secret-payload");
   });
 });

@@ -77,7 +77,18 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       res.end(body);
     };
     if (handler === undefined) {
-      answer(404, Code.Unimplemented, `unknown RPC ${path}`);
+      const unknown = `unknown RPC ${path}`;
+      if (protocolOf(req.headers["content-type"] ?? null) === "grpc") {
+        // gRPC clients read the status from a trailers-only answer, not from HTTP 404.
+        res.writeHead(200, {
+          "content-type": "application/grpc",
+          "grpc-status": String(Code.Unimplemented),
+          "grpc-message": encodeURIComponent(unknown),
+        });
+        res.end();
+        return;
+      }
+      answer(404, Code.Unimplemented, unknown);
       return;
     }
     const values = createContextValues();
