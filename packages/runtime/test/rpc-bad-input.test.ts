@@ -85,6 +85,25 @@ describe("Connect unary", () => {
     );
   });
 
+  it("refuses a lone surrogate escaped in JSON", async () => {
+    const reply = await connectUnary('{"message":"a\\ud800b"}', "application/json");
+    expect(reply).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+    expect(reply.json.message).toMatch(/invalid UTF8/);
+  });
+
+  it("refuses nesting deeper than the recursion limit, in binary and in JSON", async () => {
+    // 2,000 nested groups of field 5, unknown: skipping them must stop at the limit.
+    const groups = Buffer.concat([Buffer.alloc(2000, 0x2b), Buffer.alloc(2000, 0x2c)]);
+    const binary = await connectUnary(groups, "application/proto");
+    expect(binary).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+    expect(binary.json.message).toMatch(/recursion/);
+    const json = await connectUnary(
+      `{"message":${"[".repeat(20_000)}${"]".repeat(20_000)}}`,
+      "application/json",
+    );
+    expect(json).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+  });
+
   it("still answers a good request", async () => {
     const res = await fetch(`${echo.url}${echoPath}`, {
       method: "POST",
