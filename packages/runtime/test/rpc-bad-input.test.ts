@@ -1,8 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
+import { envelope, rawGrpcCall } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoRequestSchema } from "./gen/gate/testing/v1/echo_service_pb.js";
 import { type EchoGateServer, startEchoGateServer } from "./support/echo-gate-server.js";
-import { envelope, rawGrpcCall } from "./support/grpc-frames.js";
 import { captureLogs, levels } from "./support/log-capture.js";
 import { openSocket } from "./support/raw-connections.js";
 

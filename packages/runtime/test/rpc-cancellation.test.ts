@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { connect } from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, createContextValues } from "@connectrpc/connect";
+import { envelope } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RpcMetrics } from "../src/server/metrics.js";
 import { observabilityInterceptor } from "../src/server/observability-interceptor.js";
@@ -12,7 +13,6 @@ import {
   WatchResponseSchema,
 } from "./gen/gate/testing/v1/echo_service_pb.js";
 import { type EchoGateServer, startEchoGateServer } from "./support/echo-gate-server.js";
-import { envelope } from "./support/grpc-frames.js";
 import { captureLogs, levels } from "./support/log-capture.js";
 
 // A client that cancels a long stream (a downloader stopping its lease stream, a watcher
