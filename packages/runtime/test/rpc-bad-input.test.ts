@@ -104,6 +104,14 @@ describe("Connect unary", () => {
     expect(json).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
   });
 
+  it("counts refused requests in the RPC metrics under their code", async () => {
+    await connectUnary(garbage, "application/proto");
+    const metrics = await (await fetch(`${echo.url}/metrics`)).text();
+    expect(metrics).toMatch(
+      /gate_rpc_calls_total\{service="gate.testing.v1.EchoService",method="Echo",code="invalid_argument"\} [1-9]/,
+    );
+  });
+
   it("still answers a good request", async () => {
     const res = await fetch(`${echo.url}${echoPath}`, {
       method: "POST",

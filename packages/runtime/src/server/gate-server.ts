@@ -101,6 +101,7 @@ export function createGateServer(options: GateServerOptions): GateServer {
     readMaxBytes: options.maxBodyBytes,
     shutdownSignal: shutdown.signal,
     logger: options.logger,
+    metrics,
   });
   const rest = createRestGateway({
     services,

@@ -20,6 +20,7 @@ import {
 import type { Logger } from "../log.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
+import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
 import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
 import { answerUnaryRequestFailure, protocolOf } from "./unary-request-failure.js";
@@ -30,6 +31,7 @@ export interface RpcHandlerOptions {
   readMaxBytes: number;
   shutdownSignal: AbortSignal;
   logger: Logger;
+  metrics: RpcMetrics;
 }
 
 /**
@@ -109,7 +111,13 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         }
         if (handler.method.methodKind !== "unary" || progress.entered) return uRes;
         // A unary call that never reached the interceptors failed reading its request.
-        return answerUnaryRequestFailure(uRes, protocol, { rpc, logger, signal: uReq.signal });
+        return answerUnaryRequestFailure(uRes, protocol, {
+          rpc,
+          logger,
+          signal: uReq.signal,
+          record: (code) =>
+            options.metrics.record(handler.service.typeName, handler.method.name, code, 0),
+        });
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {

@@ -42,15 +42,23 @@ interface CarriedError {
 export async function answerUnaryRequestFailure(
   uRes: UniversalServerResponse,
   protocol: RpcProtocol,
-  call: { rpc: string; logger: Logger; signal: AbortSignal },
+  call: {
+    rpc: string;
+    logger: Logger;
+    signal: AbortSignal;
+    /** Counts the call under its final code, as the interceptors count the others. */
+    record: (code: string) => void;
+  },
 ): Promise<UniversalServerResponse> {
   const carried = await readCarriedError(uRes, protocol);
   if (carried.error === undefined) return carried.response;
   if (isClientGone(carried.error, call.signal)) {
     call.logger.debug({ rpc: call.rpc, protocol }, "client left while sending its request");
+    call.record("canceled");
     return carried.response;
   }
   const error = asRequestError(carried.error);
+  call.record(codeLabel(error.code));
   call.logger.warn(
     {
       rpc: call.rpc,
