@@ -110,15 +110,15 @@ export async function listenDualProtocol(
     socket.on("error", (error: Error & { code?: string }) => {
       logger.debug({ err: error.code ?? error.message }, "connection error");
     });
+    const deadline = new ConnectionDeadline(() => socket.destroy(), logger);
+    deadline.arm("headers", limits.headersTimeoutMs);
     socket.once("close", () => {
+      deadline.disarm();
       sockets.delete(socket);
       undecided.delete(socket);
       http1InFlight.delete(socket);
-      http1Deadlines.get(socket)?.disarm();
       http1Deadlines.delete(socket);
     });
-    const deadline = new ConnectionDeadline(() => socket.destroy(), logger);
-    deadline.arm("headers", limits.headersTimeoutMs);
     void detectProtocol(socket).then((protocol) => {
       undecided.delete(socket);
       if (protocol === undefined || socket.destroyed) return;
