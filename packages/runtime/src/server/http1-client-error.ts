@@ -1,4 +1,4 @@
-import type { ServerResponse } from "node:http";
+import { type ServerResponse, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "../log.js";
@@ -20,10 +20,7 @@ export function answerMalformedHttp1(error: ParserError, socket: Socket, logger:
     socket.destroy();
     return;
   }
-  const [status, code, message] =
-    error.code === "HPE_HEADER_OVERFLOW"
-      ? ([431, Code.ResourceExhausted, "request headers are larger than the limit"] as const)
-      : ([400, Code.InvalidArgument, `malformed HTTP/1.1 request: ${reasonOf(error)}`] as const);
+  const { status, code, message } = refusalFor(error);
   logger.warn(
     { protocol: "http1", status, parserError: error.code, reason: reasonOf(error) },
     message,
@@ -33,7 +30,7 @@ export function answerMalformedHttp1(error: ParserError, socket: Socket, logger:
   if (socket.writable && (inFlight === undefined || !inFlight.headersSent)) {
     const body = connectErrorBody(code, message);
     socket.end(
-      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
         `Content-Type: ${connectErrorContentType}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         "Connection: close\r\n\r\n" +
@@ -41,6 +38,25 @@ export function answerMalformedHttp1(error: ParserError, socket: Socket, logger:
     );
   }
   socket.destroySoon();
+}
+
+function refusalFor(error: ParserError): { status: number; code: Code; message: string } {
+  switch (error.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return {
+        status: 431,
+        code: Code.ResourceExhausted,
+        message: "request headers are larger than the limit",
+      };
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return { status: 408, code: Code.DeadlineExceeded, message: "the request took too long" };
+    default:
+      return {
+        status: 400,
+        code: Code.InvalidArgument,
+        message: `malformed HTTP/1.1 request: ${reasonOf(error)}`,
+      };
+  }
 }
 
 function reasonOf(error: ParserError): string {
