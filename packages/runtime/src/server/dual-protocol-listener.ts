@@ -15,6 +15,7 @@ import { ConnectionDeadline } from "./connection-deadline.js";
 import { type ConnectionLimits, defaultConnectionLimits } from "./connection-limits.js";
 import { answerMalformedHttp1 } from "./http1-client-error.js";
 import { detectProtocol } from "./protocol-detection.js";
+import { isPeerGoneCode } from "./request-failures.js";
 
 export type NodeHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -33,9 +34,6 @@ export interface DualProtocolOptions {
   limits?: Partial<ConnectionLimits>;
   logger?: Logger;
 }
-
-/** Errors that only say the peer went away. */
-const peerGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
 
 /**
  * One port for browsers and curl (HTTP/1.1) and for gRPC (cleartext HTTP/2, "h2c" with
@@ -96,7 +94,7 @@ export async function listenDualProtocol(
     closeWhenIdle(session, limits.http2IdleTimeoutMs, logger);
   });
   http2.on("sessionError", (error: Error & { code?: string }) => {
-    if (error.code !== undefined && peerGoneCodes.has(error.code)) {
+    if (isPeerGoneCode(error.code)) {
       logger.debug({ err: error.code }, "HTTP/2 connection reset by the client");
     } else {
       logger.warn({ protocol: "http2", err: error.code, reason: error.message }, "HTTP/2 error");

@@ -3,11 +3,9 @@ import type { Socket } from "node:net";
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "../log.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
+import { isPeerGoneCode } from "./request-failures.js";
 
 type ParserError = Error & { code?: string; reason?: string };
-
-/** Errors that only say the peer went away: nothing to answer, nothing to warn about. */
-const peerGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
 
 /**
  * Node's HTTP/1.1 parser refused what a client sent (garbage, an oversized header block,
@@ -15,7 +13,8 @@ const peerGoneCodes = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOS
  * empty body, and log the parser's reason at warn. Never the raw bytes: they are the payload.
  */
 export function answerMalformedHttp1(error: ParserError, socket: Socket, logger: Logger): void {
-  if (error.code !== undefined && peerGoneCodes.has(error.code)) {
+  // The peer went away: nothing to answer, nothing to warn about.
+  if (isPeerGoneCode(error.code)) {
     logger.debug({ err: error.code }, "connection reset by the client");
     socket.destroy();
     return;

@@ -16,6 +16,11 @@ const peerGoneCodes = new Set([
   "ERR_HTTP2_STREAM_CANCEL",
 ]);
 
+/** True for the `code` of a Node error that only says the peer went away. */
+export function isPeerGoneCode(code: string | undefined): boolean {
+  return code !== undefined && peerGoneCodes.has(code);
+}
+
 /**
  * True when `thrown` (or what caused it) says the client hung up or cancelled, or the call's
  * signal was aborted by the client: a cancellation, not a fault of the server.
@@ -29,7 +34,7 @@ export function isClientGone(thrown: unknown, signal: AbortSignal | undefined): 
   }
   for (let cause = thrown, depth = 0; cause instanceof Error && depth < 8; depth += 1) {
     const code = (cause as Error & { code?: unknown }).code;
-    if (typeof code === "string" && peerGoneCodes.has(code)) return true;
+    if (typeof code === "string" && isPeerGoneCode(code)) return true;
     if (cause instanceof ConnectError && cause.code === Code.Canceled) return true;
     cause = cause.cause;
   }
