@@ -53,7 +53,7 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
   };
 }
 
-/** Defaults in server/connection-limits.ts; each bound can only be lowered to a sane floor. */
+/** Defaults and meanings in server/connection-limits.ts; each time bound is 100 ms to 1 h. */
 function readConnectionLimits(reader: EnvReader): ConnectionLimits {
   const ms = { min: 100, max: 3_600_000 };
   return {
