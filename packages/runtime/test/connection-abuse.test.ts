@@ -7,6 +7,7 @@ import {
   listenDualProtocol,
   type NodeHandler,
 } from "../src/server/dual-protocol-listener.js";
+import { startEchoGateServer } from "./support/echo-gate-server.js";
 import { captureLogs } from "./support/log-capture.js";
 import { closedByServer, openSocket, trickle } from "./support/raw-connections.js";
 
@@ -171,6 +172,24 @@ describe("connection cap", { timeout: 5000 }, () => {
       await vi.waitFor(async () => expect(await health(capped.port)).toBe("ok"));
     } finally {
       await capped.close(100);
+    }
+  });
+});
+
+describe("connection metrics of a Gate server", { timeout: 5000 }, () => {
+  it("counts connections cut at a deadline, by stage, and the connections open", async () => {
+    const gate = await startEchoGateServer({ logger, connectionLimits: limits });
+    try {
+      const silent = await openSocket(gate.port);
+      await closedByServer(silent);
+      const held = await openSocket(gate.port);
+      const metrics = await (await fetch(`${gate.url}/metrics`)).text();
+      expect(metrics).toMatch(/gate_connections_cut_total\{reason="headers"\} 1\n/);
+      // The held socket and the scrape's own connection.
+      expect(metrics).toMatch(/gate_open_connections 2\n/);
+      held.destroy();
+    } finally {
+      await gate.close();
     }
   });
 });

@@ -12,6 +12,7 @@ export class ConnectionDeadline {
   constructor(
     private readonly cut: () => void,
     private readonly logger: Logger,
+    private readonly onCut: (stage: string) => void = () => {},
   ) {}
 
   /** `stage` names what the client did not finish in time, for the log line. */
@@ -22,6 +23,7 @@ export class ConnectionDeadline {
       this.#timer = undefined;
       if (!stillDue()) return;
       this.logger.info({ stage, limitMs: ms }, "connection closed at its deadline");
+      this.onCut(stage);
       this.cut();
     }, ms);
     // A pending deadline never keeps the process alive on its own.

@@ -33,6 +33,8 @@ export interface DualProtocolListener {
 export interface DualProtocolOptions {
   limits?: Partial<ConnectionLimits>;
   logger?: Logger;
+  /** Told of each connection cut at a deadline (the stage) or refused at the cap ("refused"). */
+  onCut?: (reason: string) => void;
 }
 
 /**
@@ -48,6 +50,7 @@ export async function listenDualProtocol(
 ): Promise<DualProtocolListener> {
   const limits = { ...defaultConnectionLimits, ...options.limits };
   const logger = options.logger ?? silentLogger;
+  const onCut = options.onCut ?? (() => {});
   const http1 = createHttp1Server(
     {
       keepAliveTimeout: limits.keepAliveTimeoutMs,
@@ -91,7 +94,7 @@ export async function listenDualProtocol(
   http2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
-    closeWhenIdle(session, limits.http2IdleTimeoutMs, logger);
+    closeWhenIdle(session, limits.http2IdleTimeoutMs, logger, onCut);
   });
   http2.on("sessionError", (error: Error & { code?: string }) => {
     if (isPeerGoneCode(error.code)) {
@@ -108,7 +111,7 @@ export async function listenDualProtocol(
     socket.on("error", (error: Error & { code?: string }) => {
       logger.debug({ err: error.code ?? error.message }, "connection error");
     });
-    const deadline = new ConnectionDeadline(() => socket.destroy(), logger);
+    const deadline = new ConnectionDeadline(() => socket.destroy(), logger, onCut);
     deadline.arm("headers", limits.headersTimeoutMs);
     socket.once("close", () => {
       deadline.disarm();
@@ -136,6 +139,7 @@ export async function listenDualProtocol(
   });
   tcp.maxConnections = limits.maxConnections;
   tcp.on("drop", (dropped) => {
+    onCut("refused");
     logger.debug(
       { remote: dropped?.remoteAddress, limit: limits.maxConnections },
       "connection refused: too many open connections",
@@ -177,12 +181,21 @@ export async function listenDualProtocol(
  * Closes an HTTP/2 connection (GOAWAY, so clients reconnect cleanly) once it has had no open
  * stream for `idleMs`. Frames without a stream (PINGs, SETTINGS) do not count as use.
  */
-function closeWhenIdle(session: Http2Session, idleMs: number, logger: Logger): void {
-  const deadline = new ConnectionDeadline(() => {
-    session.close();
-    // A peer that never lets the GOAWAY drain does not hold the socket.
-    setTimeout(() => session.destroy(), 1000).unref();
-  }, logger);
+function closeWhenIdle(
+  session: Http2Session,
+  idleMs: number,
+  logger: Logger,
+  onCut: (stage: string) => void,
+): void {
+  const deadline = new ConnectionDeadline(
+    () => {
+      session.close();
+      // A peer that never lets the GOAWAY drain does not hold the socket.
+      setTimeout(() => session.destroy(), 1000).unref();
+    },
+    logger,
+    onCut,
+  );
   let open = 0;
   deadline.arm("http2 idle", idleMs);
   session.on("stream", (stream) => {

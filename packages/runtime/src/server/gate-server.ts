@@ -139,11 +139,17 @@ export function createGateServer(options: GateServerOptions): GateServer {
     health,
     metrics,
     async listen(host, port) {
-      listener = await listenDualProtocol(
+      const running = await listenDualProtocol(
         handler,
         { host, port },
-        { limits: options.connectionLimits, logger: options.logger },
+        {
+          limits: options.connectionLimits,
+          logger: options.logger,
+          onCut: (reason) => metrics.connectionsCut.inc({ reason }),
+        },
       );
+      listener = running;
+      metrics.countConnections(() => running.openConnections);
       const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
       return { port: listener.port, url: `http://${shown}:${listener.port}` };
     },
