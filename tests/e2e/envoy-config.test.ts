@@ -423,7 +423,7 @@ describe("a service with every HttpRule feature and a server stream (the runtime
     service: "EchoService",
     cluster: "echo",
     upstream: { host: "echo", port: 8080 },
-    streamingRpcs: ["Watch"],
+    streamingRpcs: ["Chat", "Watch"],
     strictRateLimitRpcs: ["Echo"],
     implemented: true,
   };
@@ -472,7 +472,7 @@ describe("a service with every HttpRule feature and a server stream (the runtime
         services: [...edgeServices, { ...echo, streamingRpcs: [] }],
         descriptors: [...contractServices(), EchoService],
       }),
-    ).toThrow(/streamingRpcs lists \[\] but the proto streams \[Watch\]/);
+    ).toThrow(/streamingRpcs lists \[\] but the proto streams \[Chat, Watch\]/);
     expect(() =>
       renderEnvoyYaml({
         services: edgeServices,

@@ -116,7 +116,7 @@ describe.each(databaseTargets())(
       const again = await rest("POST", "/api/v1/clients/register", {
         body: JSON.stringify({ client_name: "rest-chosen-again", api_key: chosen }),
       });
-      expect(again).toMatchObject({ status: 409, body: { code: "already_exists" } });
+      expect(again).toMatchObject({ status: 409, body: { code: 6 } });
     });
 
     it("serves the Connect protocol with JSON", async () => {
