@@ -15,8 +15,10 @@ out_dir="$(cd "$out_dir" && pwd)"
 # buf.yaml at the repository root is the workspace that resolves the imports.
 cd "$(dirname "$0")/../.."
 
-# Source info is left out: Envoy never reads comments, and it triples the size.
-npx --no-install buf build proto \
+# Source info is left out: Envoy never reads comments, and it triples the size. buf is run
+# from node_modules directly: npx inside another `npm exec` (CI's Node 24 run) misreads the
+# outer command's settings.
+./node_modules/.bin/buf build proto \
   --as-file-descriptor-set \
   --exclude-source-info \
   -o "$out_dir/gate.binpb"
