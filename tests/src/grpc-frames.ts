@@ -14,6 +14,8 @@ export interface RawGrpcAnswer {
   headers: IncomingHttpHeaders;
   /** Trailers, or the headers of a trailers-only answer. */
   status: { code: string | undefined; message: string | undefined };
+  /** grpc-status-details-bin (base64 google.rpc.Status), when the server sent one. */
+  details: string | undefined;
   body: Buffer;
 }
 
@@ -58,12 +60,14 @@ export async function rawGrpcCall(
     await once(stream, "close");
     const source = trailers["grpc-status"] === undefined ? headers : trailers;
     const message = source["grpc-message"];
+    const details = source["grpc-status-details-bin"];
     return {
       headers,
       status: {
         code: source["grpc-status"] as string | undefined,
         message: typeof message === "string" ? decodeURIComponent(message) : undefined,
       },
+      details: typeof details === "string" ? details : undefined,
       body: Buffer.concat(chunks),
     };
   } finally {

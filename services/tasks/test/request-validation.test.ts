@@ -1,4 +1,3 @@
-import * as http2 from "node:http2";
 import { create, createRegistry, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -9,6 +8,8 @@ import { googleRpc, tasksV1 } from "@gate/contracts";
 import {
   createTestDatabase,
   databaseTargets,
+  envelope,
+  rawGrpcCall,
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
@@ -237,28 +238,9 @@ async function grpcStatusOf(
   message: Uint8Array,
   key: string,
 ): Promise<googleRpc.Status> {
-  const session = http2.connect(baseUrl);
-  try {
-    const stream = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      "x-api-key": key,
-    });
-    const frame = Buffer.alloc(5 + message.length);
-    frame.writeUInt32BE(message.length, 1);
-    frame.set(message, 5);
-    stream.end(frame);
-    stream.resume();
-    const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-      stream.on("trailers", resolve);
-      stream.on("error", reject);
-    });
-    const details = trailers["grpc-status-details-bin"];
-    if (typeof details !== "string") throw new Error("no grpc-status-details-bin trailer");
-    return fromBinary(googleRpc.StatusSchema, Buffer.from(details, "base64"));
-  } finally {
-    session.close();
-  }
+  const answer = await rawGrpcCall(baseUrl, path, [envelope(message)], {
+    headers: { "x-api-key": key },
+  });
+  if (answer.details === undefined) throw new Error("no grpc-status-details-bin trailer");
+  return fromBinary(googleRpc.StatusSchema, Buffer.from(answer.details, "base64"));
 }
