@@ -1,5 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { appendEvents, type Queryable, requireUuid } from "@gate/runtime";
+import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
 import { assignedEvent } from "./task-events.js";
 import { changeNoticeSql } from "./task-notices.js";
@@ -52,6 +52,68 @@ export async function claim(
     const claimed = rows.map(toTaskRow);
     await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
     return claimed;
+  });
+}
+
+/** How many tasks one waiting stream may take in a claim round. */
+export interface ClaimDemand {
+  clientId: string;
+  count: number;
+}
+
+/**
+ * One claim round for many streams: leases up to the sum of their free capacity in one
+ * statement (rules as claim's), dealt round-robin in hand-out order, so each stream gets its
+ * first task before any gets its second. Returns each demand's tasks, in demand order.
+ */
+export async function claimRound(
+  ctx: StoreContext,
+  demands: readonly ClaimDemand[],
+): Promise<TaskRow[][]> {
+  const wanted = demands.filter((d) => d.count > 0);
+  const dealt: TaskRow[][] = demands.map(() => []);
+  if (wanted.length === 0) return dealt;
+  const clients = demands.map((d) => requireUuid("client_id", d.clientId));
+  const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
+  return withTransaction(ctx.pool, async (db) => {
+    const { rows } = await db.query(
+      `WITH slots AS (
+         SELECT d.demand, d.client,
+                row_number() OVER (ORDER BY g.turn, d.demand) AS slot
+         FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
+              generate_series(1, d.n) AS g(turn)
+       ), picked AS MATERIALIZED (
+         SELECT id, priority, created_at FROM ${ctx.tasks}
+         WHERE status = 'pending' AND not_before <= now()
+         ORDER BY priority DESC, created_at, id
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), numbered AS (
+         SELECT id, row_number() OVER (ORDER BY priority DESC, created_at, id) AS slot
+         FROM picked
+       ), claimed AS (
+         UPDATE ${ctx.tasks} t
+         SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
+             assigned_client_id = s.client, assigned_at = now(),
+             lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+         FROM numbered n JOIN slots s USING (slot)
+         WHERE t.id = n.id
+         RETURNING t.*, s.demand, s.slot
+       ), granted AS (
+         INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
+         SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
+       )
+       SELECT ${taskColumns("c")}, c.demand, ${changeNoticeSql("c", "'assigned'", "c.assigned_client_id")}
+       FROM claimed c ORDER BY c.slot`,
+      [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
+    );
+    const claimed = rows.map((r) => {
+      const row = toTaskRow(r);
+      dealt[Number(r.demand) - 1]?.push(row);
+      return row;
+    });
+    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    return dealt;
   });
 }
 

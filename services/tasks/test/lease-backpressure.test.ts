@@ -5,6 +5,7 @@ import { tasksV1 } from "@gate/contracts";
 import { principalKey, silentLogger } from "@gate/runtime";
 import { describe, expect, it, vi } from "vitest";
 import type { HeartbeatRelay } from "../src/heartbeat-relay.js";
+import { LeaseCallBatcher } from "../src/lease-call-batcher.js";
 import type { LeaseHub } from "../src/lease-hub.js";
 import type { LeaseMetrics } from "../src/lease-metrics.js";
 import { LeaseSession, outboundLimit, readPauseAt } from "../src/lease-session.js";
@@ -27,6 +28,7 @@ function deps(): LeaseStreamDeps {
       releaseGraceMs: 0,
     } as TasksConfig,
     heartbeats: { beat() {} } as unknown as HeartbeatRelay,
+    calls: new LeaseCallBatcher(async () => []),
     logger: silentLogger,
     metrics: {
       extended: counter,
