@@ -2,7 +2,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
 import { assignedEvent } from "./task-events.js";
-import { changeNoticeSql } from "./task-notices.js";
+import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import { type SettledTask, settle, settleOne } from "./task-settlement.js";
 import { checkCountsFit, type DocumentCounts, type Failure } from "./task-validation.js";
@@ -102,8 +102,8 @@ export async function claimRound(
        ), granted AS (
          INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
          SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
-       )
-       SELECT ${taskColumns("c")}, c.demand, ${changeNoticeSql("c", "'assigned'", "c.assigned_client_id")}
+       ), ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
+       SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}
        FROM claimed c ORDER BY c.slot`,
       [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
     );
