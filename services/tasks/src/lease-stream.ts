@@ -7,7 +7,7 @@ import type { LeaseCallBatcher } from "./lease-call-batcher.js";
 import type { LeaseHub } from "./lease-hub.js";
 import type { LeaseMetrics } from "./lease-metrics.js";
 import { LeaseSession, readPauseAt } from "./lease-session.js";
-import type { LeaseCall } from "./task-batch-settlement.js";
+import type { LeaseCall, LeaseCallResult } from "./task-batch-settlement.js";
 import { checkCounts, checkFailureKind } from "./task-validation.js";
 import type { TasksConfig } from "./tasks-config.js";
 import { StaleLeaseError, type TasksStore } from "./tasks-store.js";
@@ -159,7 +159,9 @@ async function applyLeaseCall(
   session: LeaseSession,
   deps: LeaseStreamDeps,
 ): Promise<void> {
-  const result = await deps.calls.submit(call);
+  const result = await deps.calls
+    .submit(call)
+    .catch((error: unknown): LeaseCallResult => ({ ok: false, error }));
   if (!result.ok) {
     refuse(session, deps, requestId, call.kind, call.taskId, result.error);
     return;
