@@ -207,7 +207,11 @@ async function applyMessage(
   try {
     switch (kind.case) {
       case "heartbeat": {
-        const rows = await store.extendAll(session.clientId, undefined, session.held);
+        // A stream holding nothing has nothing to extend: no query (idle fleets beat often).
+        const rows =
+          session.held.size === 0
+            ? []
+            : await store.extendAll(session.clientId, undefined, session.held);
         metrics.extended.inc(rows.length);
         heartbeats.beat(session.clientId);
         const soonest = rows.reduce<Date | null>(
