@@ -60,9 +60,13 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     ]);
     const [staleTask, ...rest] = [...mine, ...theirs];
     if (staleTask === undefined) throw new Error("nothing claimed");
-    // a's first lease lapses and is swept: its completion now carries a dead token.
+    // The first lease lapses and is swept, and its holder leases the task again: a
+    // completion under the first token is now stale.
     await fx.lapse(staleTask.taskId);
     await fx.store.expireLeases(10);
+    const holder = staleTask.assignedClientId ?? "";
+    const [[renewed] = []] = await fx.store.claimRound([{ clientId: holder, count: 1 }]);
+    expect(renewed).toMatchObject({ taskId: staleTask.taskId, leaseToken: 2 });
     const before = await fx.store.get(staleTask.taskId);
     const calls: LeaseCall[] = [staleTask, ...rest].map((task) => ({
       kind: "completion",
@@ -77,7 +81,10 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     const [refused, ...applied] = results;
     expect(refused?.ok).toBe(false);
     expect(refused?.ok === false && refused.error).toBeInstanceOf(StaleLeaseError);
-    expect(refused?.ok === false && (refused.error as StaleLeaseError).reason).toBe("not_assigned");
+    expect(refused?.ok === false && (refused.error as StaleLeaseError).reason).toBe(
+      "token_mismatch",
+    );
+    // The live lease under token 2 is untouched.
     expect(await fx.store.get(staleTask.taskId)).toEqual(before);
     expect(applied.map((r) => r.ok && r.task.status)).toEqual([
       "completed",
