@@ -3,14 +3,14 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
 import { callerOf, invalidArgument, type Logger, permissionDenied } from "@gate/runtime";
 import type { HeartbeatRelay } from "./heartbeat-relay.js";
-import type { LeaseCallBatcher } from "./lease-call-batcher.js";
+import type { ExtensionBatcher, LeaseCallBatcher } from "./lease-call-batcher.js";
 import type { LeaseHub } from "./lease-hub.js";
 import type { LeaseMetrics } from "./lease-metrics.js";
 import { LeaseSession, readPauseAt } from "./lease-session.js";
 import type { LeaseCall, LeaseCallResult } from "./task-batch-settlement.js";
 import { checkCounts, checkFailureKind } from "./task-validation.js";
 import type { TasksConfig } from "./tasks-config.js";
-import { StaleLeaseError, type TasksStore } from "./tasks-store.js";
+import { StaleLeaseError, type TaskRow, type TasksStore } from "./tasks-store.js";
 
 export interface LeaseStreamDeps {
   hub: LeaseHub;
@@ -22,6 +22,8 @@ export interface LeaseStreamDeps {
   heartbeats: HeartbeatRelay;
   /** Applies the streams' progress reports and verdicts, many streams' per transaction. */
   calls: LeaseCallBatcher;
+  /** Extends the leases of the streams' heartbeats, many streams' per statement. */
+  extensions: ExtensionBatcher;
 }
 
 const maxCapacity = 256;
@@ -200,7 +202,7 @@ async function applyMessage(
   deps: LeaseStreamDeps,
   heartbeats: HeartbeatRelay,
 ): Promise<void> {
-  const { store, hub, metrics } = deps;
+  const { hub, metrics } = deps;
   const kind = message.kind;
   const requestId = message.requestId;
   const taskId = kind.case === undefined || !("taskId" in kind.value) ? "" : kind.value.taskId;
@@ -208,10 +210,15 @@ async function applyMessage(
     switch (kind.case) {
       case "heartbeat": {
         // A stream holding nothing has nothing to extend: no query (idle fleets beat often).
-        const rows =
-          session.held.size === 0
-            ? []
-            : await store.extendAll(session.clientId, undefined, session.held);
+        let rows: TaskRow[] = [];
+        if (session.held.size > 0) {
+          const result = await deps.extensions.submit({
+            clientId: session.clientId,
+            leases: new Map(session.held),
+          });
+          if (!result.ok) throw result.error;
+          rows = result.extended;
+        }
         metrics.extended.inc(rows.length);
         heartbeats.beat(session.clientId);
         const soonest = rows.reduce<Date | null>(

@@ -149,6 +149,58 @@ export async function extendAll(
   return rows.map(toTaskRow);
 }
 
+/**
+ * Many streams' heartbeats in one statement: extends each (task, token) a call names that
+ * its client still holds live, like extendAll with `only`, locking in id order. Returns
+ * each call's extended tasks, in call order.
+ */
+export async function extendMany(
+  ctx: StoreContext,
+  calls: readonly { clientId: string; leases: ReadonlyMap<string, number> }[],
+): Promise<TaskRow[][]> {
+  const extended: TaskRow[][] = calls.map(() => []);
+  // A lease is (task, holder, token): calls naming a task under another holder or token
+  // (stale) get nothing back for it.
+  const callsOf = new Map<string, number[]>();
+  const leaseKey = (client: string, taskId: string, token: number) =>
+    `${client}/${taskId}/${token}`;
+  const clients: string[] = [];
+  const ids: string[] = [];
+  const tokens: number[] = [];
+  calls.forEach((call, index) => {
+    const client = requireUuid("client_id", call.clientId);
+    for (const [given, token] of call.leases) {
+      const taskId = requireUuid("task_id", given);
+      const key = leaseKey(client, taskId, token);
+      callsOf.set(key, [...(callsOf.get(key) ?? []), index]);
+      clients.push(client);
+      ids.push(taskId);
+      tokens.push(token);
+    }
+  });
+  if (ids.length === 0) return extended;
+  const { rows } = await ctx.pool.query(
+    `WITH held AS (
+       SELECT t.id FROM ${ctx.tasks} t
+       JOIN unnest($1::uuid[], $2::uuid[], $3::int[]) AS v(client, id, token)
+         ON t.id = v.id AND t.lease_token = v.token AND t.assigned_client_id = v.client
+       WHERE t.status = 'assigned' AND t.lease_expires_at >= now()
+       ORDER BY t.id
+       FOR UPDATE OF t
+     )
+     UPDATE ${ctx.tasks} t
+     SET lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+     FROM held WHERE t.id = held.id
+     RETURNING ${taskColumns("t")}`,
+    [clients, ids, tokens, ctx.leaseMs],
+  );
+  for (const row of rows.map(toTaskRow)) {
+    const key = leaseKey(row.assignedClientId ?? "", row.taskId, row.leaseToken);
+    for (const index of callsOf.get(key) ?? []) extended[index]?.push(row);
+  }
+  return extended;
+}
+
 /** Extends one lease. Fenced: StaleLeaseError unless the caller holds this token. */
 export async function extend(
   ctx: StoreContext,

@@ -85,6 +85,9 @@ export class TasksStore {
   extendAll(...args: Args<typeof leasing.extendAll>) {
     return leasing.extendAll(this.#ctx, ...args);
   }
+  extendMany(...args: Args<typeof leasing.extendMany>) {
+    return leasing.extendMany(this.#ctx, ...args);
+  }
   extend(...args: Args<typeof leasing.extend>) {
     return leasing.extend(this.#ctx, ...args);
   }

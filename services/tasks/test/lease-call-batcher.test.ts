@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { LeaseCallBatcher, maxCallsPerFlush } from "../src/lease-call-batcher.js";
+import { GroupCommit, maxCallsPerFlush } from "../src/lease-call-batcher.js";
 import type { LeaseCall, LeaseCallResult } from "../src/task-batch-settlement.js";
 import type { TaskRow } from "../src/task-row.js";
 
@@ -32,7 +32,7 @@ function gatedStore() {
 describe("lease call batcher", () => {
   it("sends the calls that arrive during a flush together in the next, answering each its own", async () => {
     const store = gatedStore();
-    const batcher = new LeaseCallBatcher(store.apply);
+    const batcher = new GroupCommit(store.apply);
     const first = batcher.submit(call(1));
     await expect.poll(() => store.flushes.length).toBe(1);
     const waiting = [2, -3, 4].map((n) => batcher.submit(call(n)));
@@ -51,10 +51,12 @@ describe("lease call batcher", () => {
 
   it("answers every call of a failed flush with its error, and flushes again afterwards", async () => {
     let failing = true;
-    const batcher = new LeaseCallBatcher(async (calls) => {
-      if (failing) throw new Error("connection lost");
-      return calls.map((c) => ({ ok: true, task: { taskId: c.taskId } as TaskRow }));
-    });
+    const batcher = new GroupCommit(
+      async (calls: readonly LeaseCall[]): Promise<LeaseCallResult[]> => {
+        if (failing) throw new Error("connection lost");
+        return calls.map((c) => ({ ok: true, task: { taskId: c.taskId } as TaskRow }));
+      },
+    );
     const answers = await Promise.all([batcher.submit(call(1)), batcher.submit(call(2))]);
     expect(answers.map((a) => !a.ok && (a.error as Error).message)).toEqual([
       "connection lost",
@@ -66,10 +68,12 @@ describe("lease call batcher", () => {
 
   it("splits a flood of calls into flushes of at most maxCallsPerFlush", async () => {
     const sizes: number[] = [];
-    const batcher = new LeaseCallBatcher(async (calls) => {
-      sizes.push(calls.length);
-      return calls.map((c) => ({ ok: true, task: { taskId: c.taskId } as TaskRow }));
-    });
+    const batcher = new GroupCommit(
+      async (calls: readonly LeaseCall[]): Promise<LeaseCallResult[]> => {
+        sizes.push(calls.length);
+        return calls.map((c) => ({ ok: true, task: { taskId: c.taskId } as TaskRow }));
+      },
+    );
     const total = maxCallsPerFlush * 2 + 1;
     await Promise.all(Array.from({ length: total }, (_, i) => batcher.submit(call(i))));
     expect(sizes).toEqual([maxCallsPerFlush, maxCallsPerFlush, 1]);

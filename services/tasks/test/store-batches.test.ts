@@ -49,6 +49,40 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     expect((await fx.outbox()).filter((e) => e.topic === "tasks.assigned")).toHaveLength(5);
   });
 
+  it("extends many streams' live leases in one statement, passing over stale ones", async () => {
+    await fx.store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ startPage: i + 1 })));
+    const [a, b] = [newClientId(), newClientId()];
+    const [[a1, a2] = [], [b1] = []] = await fx.store.claimRound([
+      { clientId: a, count: 2 },
+      { clientId: b, count: 1 },
+    ]);
+    if (a1 === undefined || a2 === undefined || b1 === undefined) throw new Error("not claimed");
+    await fx.lapse(a2.taskId);
+    const extended = await fx.store.extendMany([
+      // a's second lease has lapsed; b's is named with a wrong token by a, and rightly by b.
+      {
+        clientId: a,
+        leases: new Map([
+          [a1.taskId, a1.leaseToken],
+          [a2.taskId, a2.leaseToken],
+        ]),
+      },
+      { clientId: b, leases: new Map([[b1.taskId, b1.leaseToken]]) },
+      { clientId: a, leases: new Map([[b1.taskId, b1.leaseToken + 1]]) },
+    ]);
+    expect(extended.map((rows) => rows.map((r) => r.taskId))).toEqual([
+      [a1.taskId],
+      [b1.taskId],
+      [],
+    ]);
+    for (const row of [extended[0]?.[0], extended[1]?.[0]]) {
+      expect(row?.leaseExpiresAt?.getTime()).toBeGreaterThanOrEqual(
+        a1.leaseExpiresAt?.getTime() ?? 0,
+      );
+    }
+    expect((await fx.store.get(a2.taskId))?.leaseExpiresAt?.getTime()).toBeLessThan(Date.now());
+  });
+
   it("refuses exactly the stale completion of a batch flush and applies the rest", async () => {
     await fx.store.createTasks(
       Array.from({ length: 4 }, (_, i) => newTask({ startPage: i + 1, maxDocuments: 10 })),
