@@ -1,4 +1,5 @@
 import type { Queryable } from "@gate/runtime";
+import type { TaskChange } from "./task-event-reader.js";
 
 /** A client's part in a task, as client_tasks records it (see migration 0002). */
 export type ClientTaskStatus =
@@ -78,55 +79,86 @@ export class ClientTasksProjection {
     );
   }
 
-  /** Records a lease; false when the client does not exist (deleted): nothing to count. */
-  async assigned(db: Queryable, event: TaskEventPoint & { clientId: string }): Promise<boolean> {
-    const result = await db.query(
-      `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
-         assigned_at, last_assigned_at, updated_at)
-       SELECT c.id, $2, 'in_progress', $3, $4, $4, $4, $4 FROM ${this.#clients} c WHERE c.id = $1
-       ON CONFLICT (client_id, task_id) DO UPDATE SET
-         assigned_at = least(ct.assigned_at, excluded.assigned_at),
-         last_assigned_at = greatest(ct.last_assigned_at, excluded.last_assigned_at),
-         updated_at = greatest(ct.updated_at, excluded.updated_at),
-         ${this.#replaceWhen("(excluded.attempt, excluded.state_at) > (ct.attempt, ct.state_at)")}`,
-      [event.clientId, event.taskId, event.attempt, event.at],
-    );
-    return result.rowCount === 1;
-  }
-
   /**
-   * Records the end of the client's attempt. A release that the task has already moved on
-   * from (another client's newer row) is recorded as handed_over rather than pending. False
-   * when the client does not exist. Counting a success on the client is the caller's part
-   * (countCompletedTasks), once per batch.
+   * Applies a batch of task changes with one statement per kind, whatever the batch size:
+   * the assignments, then the attempts' ends (an outcome wins a tie with the assignment of
+   * its attempt), then the hand-overs of releases the batch's events show the task has
+   * left. Events of one (client, task) are folded first by the rules each upsert applies
+   * (newest wins), so the rows are those that applying them one by one would give.
+   * Changes of unknown (deleted) clients are left out and logged by the caller. Returns the
+   * clients that exist among those named.
    */
-  async attemptEnded(db: Queryable, event: AttemptEnded): Promise<boolean> {
-    const result = await db.query(
-      `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
-         documents_downloaded, documents_failed, documents_skipped, updated_at)
-       SELECT c.id, $2, CASE
-           WHEN $5::text = 'pending' AND EXISTS (
-             SELECT 1 FROM ${this.#tasks} o
-              WHERE o.task_id = $2 AND o.client_id <> $1
-                AND (o.attempt, o.state_at) > ($3::integer, $4::timestamptz))
-           THEN 'handed_over' ELSE $5::text END,
-         $3, $4, $6, $7, $8, $4
-         FROM ${this.#clients} c WHERE c.id = $1
-       ON CONFLICT (client_id, task_id) DO UPDATE SET
-         updated_at = greatest(ct.updated_at, excluded.updated_at),
-         ${this.#replaceWhen("(excluded.attempt, excluded.state_at) >= (ct.attempt, ct.state_at)")}`,
-      [
-        event.clientId,
-        event.taskId,
-        event.attempt,
-        event.at,
-        event.status,
-        event.documentsDownloaded,
-        event.documentsFailed,
-        event.documentsSkipped,
-      ],
+  async apply(db: Queryable, changes: readonly TaskChange[]): Promise<Set<string>> {
+    const present = new Set<string>();
+    const assignments = foldAssignments(changes);
+    const ends = foldAttemptEnds(changes);
+    if (assignments.length > 0) {
+      const { rows } = await db.query<{ client_id: string }>(
+        `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
+           assigned_at, last_assigned_at, updated_at)
+         SELECT c.id, v.task_id, 'in_progress', v.attempt, v.state_at, v.first_at, v.last_at, v.last_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::timestamptz[],
+                       $5::timestamptz[], $6::timestamptz[])
+                  AS v(client_id, task_id, attempt, state_at, first_at, last_at)
+           JOIN ${this.#clients} c ON c.id = v.client_id
+         ON CONFLICT (client_id, task_id) DO UPDATE SET
+           assigned_at = least(ct.assigned_at, excluded.assigned_at),
+           last_assigned_at = greatest(ct.last_assigned_at, excluded.last_assigned_at),
+           updated_at = greatest(ct.updated_at, excluded.updated_at),
+           ${this.#replaceWhen("(excluded.attempt, excluded.state_at) > (ct.attempt, ct.state_at)")}
+         RETURNING ct.client_id`,
+        [
+          assignments.map((a) => a.clientId),
+          assignments.map((a) => a.taskId),
+          assignments.map((a) => a.attempt),
+          assignments.map((a) => a.at),
+          assignments.map((a) => a.firstAt),
+          assignments.map((a) => a.lastAt),
+        ],
+      );
+      for (const row of rows) present.add(row.client_id);
+    }
+    if (ends.length > 0) {
+      // A release that the task has already moved on from (another client's newer row) is
+      // recorded as handed_over rather than pending.
+      const { rows } = await db.query<{ client_id: string }>(
+        `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
+           documents_downloaded, documents_failed, documents_skipped, updated_at)
+         SELECT c.id, v.task_id, CASE
+             WHEN v.status = 'pending' AND EXISTS (
+               SELECT 1 FROM ${this.#tasks} o
+                WHERE o.task_id = v.task_id AND o.client_id <> v.client_id
+                  AND (o.attempt, o.state_at) > (v.attempt, v.state_at))
+             THEN 'handed_over' ELSE v.status END,
+           v.attempt, v.state_at, v.downloaded, v.failed, v.skipped, v.last_at
+           FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::timestamptz[], $5::text[],
+                       $6::integer[], $7::integer[], $8::integer[], $9::timestamptz[])
+                  AS v(client_id, task_id, attempt, state_at, status, downloaded, failed,
+                       skipped, last_at)
+           JOIN ${this.#clients} c ON c.id = v.client_id
+         ON CONFLICT (client_id, task_id) DO UPDATE SET
+           updated_at = greatest(ct.updated_at, excluded.updated_at),
+           ${this.#replaceWhen("(excluded.attempt, excluded.state_at) >= (ct.attempt, ct.state_at)")}
+         RETURNING ct.client_id`,
+        [
+          ends.map((e) => e.clientId),
+          ends.map((e) => e.taskId),
+          ends.map((e) => e.attempt),
+          ends.map((e) => e.at),
+          ends.map((e) => e.status),
+          ends.map((e) => e.documentsDownloaded),
+          ends.map((e) => e.documentsFailed),
+          ends.map((e) => e.documentsSkipped),
+          ends.map((e) => e.lastAt),
+        ],
+      );
+      for (const row of rows) present.add(row.client_id);
+    }
+    await this.#settleReleases(
+      db,
+      changes.map((change) => (change.kind === "attempt-ended" ? change.attempt : change.point)),
     );
-    return result.rowCount === 1;
+    return present;
   }
 
   /**
@@ -152,14 +184,26 @@ export class ClientTasksProjection {
   /**
    * A task event older "pending" rows of other clients have not seen means the task left
    * the queue (assigned elsewhere, or ended): those clients' releases are handed_over.
-   * `clientId` is the event's client, or null for a task cancelled while pending.
+   * Each point's clientId is the event's client, or null for a task cancelled while pending.
    */
-  async settleReleases(db: Queryable, event: TaskEventPoint & { clientId: string | null }) {
+  async #settleReleases(
+    db: Queryable,
+    points: readonly (TaskEventPoint & { clientId: string | null })[],
+  ) {
+    if (points.length === 0) return;
     await db.query(
-      `UPDATE ${this.#tasks} SET status = 'handed_over'
-        WHERE task_id = $1 AND status = 'pending' AND client_id IS DISTINCT FROM $2::uuid
-          AND (attempt, state_at) < ($3::integer, $4::timestamptz)`,
-      [event.taskId, event.clientId, event.attempt, event.at],
+      `UPDATE ${this.#tasks} ct SET status = 'handed_over'
+         FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::timestamptz[])
+                AS v(task_id, client_id, attempt, state_at)
+        WHERE ct.task_id = v.task_id AND ct.status = 'pending'
+          AND ct.client_id IS DISTINCT FROM v.client_id
+          AND (ct.attempt, ct.state_at) < (v.attempt, v.state_at)`,
+      [
+        points.map((p) => p.taskId),
+        points.map((p) => p.clientId),
+        points.map((p) => p.attempt),
+        points.map((p) => p.at),
+      ],
     );
   }
 
@@ -175,3 +219,50 @@ export class ClientTasksProjection {
 
 /** Counts an assignment resets (excluded has the defaults, 0) and an outcome replaces. */
 const documentCounts = ["documents_downloaded", "documents_failed", "documents_skipped"];
+
+/** (attempt, at) order: positive when `a` is the newer point. */
+function compareOrder(a: TaskEventPoint, b: TaskEventPoint): number {
+  return a.attempt - b.attempt || a.at.getTime() - b.at.getTime();
+}
+
+type Folded<T> = T & { firstAt: Date; lastAt: Date };
+
+/**
+ * Folds events of the same (client, task) into one: the winner's state (the newest point;
+ * on a tie, the first when `laterWinsTies` is false, the last when true), with the earliest
+ * and latest times of them all.
+ */
+function fold<T extends TaskEventPoint & { clientId: string }>(
+  events: readonly T[],
+  laterWinsTies: boolean,
+): Folded<T>[] {
+  const byKey = new Map<string, Folded<T>>();
+  for (const event of events) {
+    const key = `${event.clientId}/${event.taskId}`;
+    const held = byKey.get(key);
+    if (held === undefined) {
+      byKey.set(key, { ...event, firstAt: event.at, lastAt: event.at });
+      continue;
+    }
+    const order = compareOrder(event, held);
+    const firstAt = new Date(Math.min(event.at.getTime(), held.firstAt.getTime()));
+    const lastAt = new Date(Math.max(event.at.getTime(), held.lastAt.getTime()));
+    const winner = order > 0 || (order === 0 && laterWinsTies) ? event : held;
+    byKey.set(key, { ...winner, firstAt, lastAt });
+  }
+  return [...byKey.values()];
+}
+
+function foldAssignments(changes: readonly TaskChange[]) {
+  return fold(
+    changes.flatMap((c) => (c.kind === "assigned" ? [c.point] : [])),
+    false,
+  );
+}
+
+function foldAttemptEnds(changes: readonly TaskChange[]) {
+  return fold(
+    changes.flatMap((c) => (c.kind === "attempt-ended" ? [c.attempt] : [])),
+    true,
+  );
+}

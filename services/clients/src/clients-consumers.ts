@@ -36,10 +36,17 @@ export interface ClientsConsumerDeps {
 export function clientsBatchHandler(deps: ClientsConsumerDeps): EventBatchHandler {
   const schema = deps.schema ?? "clients";
   const projection = new ClientTasksProjection({ schema });
-  return async (events) => {
-    await applyOnceEach(deps.pool, schema, clientsConsumerGroup, events, (tx, fresh) =>
-      applyTaskEvents(projection, deps.logger, tx, fresh),
+  // Both task topics deliver here at once and share tasks: applied one batch at a time in
+  // this process, they queue in memory instead of holding connections in lock waits.
+  let previous: Promise<unknown> = Promise.resolve();
+  return (events) => {
+    const applied = previous.then(() =>
+      applyOnceEach(deps.pool, schema, clientsConsumerGroup, events, (tx, fresh) =>
+        applyTaskEvents(projection, deps.logger, tx, fresh),
+      ),
     );
+    previous = applied.catch(() => {});
+    return applied.then(() => {});
   };
 }
 
@@ -82,9 +89,10 @@ export async function startClientsConsumers(
 }
 
 /**
- * Applies the events not applied before. Locks are taken in one global order so that two
- * replicas applying overlapping batches wait for each other instead of deadlocking: the
- * tasks' locks first, sorted, then the clients' counters, sorted, at the end.
+ * Applies the events not applied before, set-based (see ClientTasksProjection.apply). Locks
+ * are taken in one global order so that two replicas applying overlapping batches wait for
+ * each other instead of deadlocking: the tasks' locks first, sorted, then the clients'
+ * counters, sorted, at the end.
  */
 async function applyTaskEvents(
   projection: ClientTasksProjection,
@@ -99,24 +107,20 @@ async function applyTaskEvents(
       (change) => (change.kind === "attempt-ended" ? change.attempt : change.point).taskId,
     ),
   );
+  const present = await projection.apply(tx, changes);
   const completed = new Map<string, number>();
   for (const change of changes) {
-    if (change.kind === "assigned") {
-      await projection.settleReleases(tx, change.point);
-      if (!(await projection.assigned(tx, change.point))) {
-        logger.info({ clientId: change.point.clientId }, "assignment to an unknown client ignored");
-      }
-    } else if (change.kind === "left-queue") {
-      await projection.settleReleases(tx, change.point);
-    } else {
-      const { attempt } = change;
-      await projection.settleReleases(tx, attempt);
-      if (!(await projection.attemptEnded(tx, attempt))) {
-        logger.info({ clientId: attempt.clientId }, "outcome of an unknown client ignored");
-      } else if (attempt.status === "completed") {
-        // Counted per applied outcome: each event is applied once and a task succeeds once.
-        completed.set(attempt.clientId, (completed.get(attempt.clientId) ?? 0) + 1);
-      }
+    const clientId =
+      change.kind === "attempt-ended" ? change.attempt.clientId : change.point.clientId;
+    if (clientId === null) continue;
+    if (!present.has(clientId)) {
+      logger.info(
+        { clientId },
+        `${change.kind === "assigned" ? "assignment" : "outcome"} of an unknown client ignored`,
+      );
+    } else if (change.kind === "attempt-ended" && change.attempt.status === "completed") {
+      // Counted per applied outcome: each event is applied once and a task succeeds once.
+      completed.set(clientId, (completed.get(clientId) ?? 0) + 1);
     }
   }
   await projection.countCompletedTasks(tx, completed);

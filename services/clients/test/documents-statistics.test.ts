@@ -633,6 +633,60 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
   });
 
   describe("task event batches", () => {
+    it("gives one batch holding a task's whole history the rows of one-by-one application, in any order", async () => {
+      const [a, b] = [await newClient("history-a"), await newClient("history-b")];
+      const base = new Date("2025-03-01T00:00:00Z");
+      const history = (taskId: string) => [
+        taskAssigned(taskId, a.clientId, 1, minutesAfter(base, 0)),
+        taskOutcome({
+          taskId,
+          clientId: a.clientId,
+          outcome: "released",
+          taskStatus: "pending",
+          at: minutesAfter(base, 1),
+        }),
+        taskAssigned(taskId, b.clientId, 1, minutesAfter(base, 2)),
+        taskOutcome({
+          taskId,
+          clientId: b.clientId,
+          outcome: "succeeded",
+          taskStatus: "completed",
+          documentsDownloaded: 3,
+          at: minutesAfter(base, 3),
+        }),
+      ];
+      const orders = [
+        [0, 1, 2, 3],
+        [3, 2, 1, 0],
+        [2, 3, 0, 1],
+        [1, 3, 0, 2],
+      ];
+      const batch = clientsBatchHandler({ pool: db.pool, logger: silentLogger });
+      const tasks = orders.map(() => randomUUID());
+      await batch(
+        orders.flatMap((order, i) => order.flatMap((k) => history(tasks[i] ?? "")[k] ?? [])),
+      );
+      const { rows } = await db.pool.query<{
+        task_id: string;
+        client_id: string;
+        status: string;
+        n: number;
+      }>(
+        `SELECT task_id, client_id, status, documents_downloaded AS n FROM clients.client_tasks
+          WHERE task_id = ANY($1::uuid[]) ORDER BY task_id, client_id = $2 DESC`,
+        [tasks, a.clientId],
+      );
+      expect(rows).toHaveLength(8);
+      for (const taskId of tasks) {
+        expect(rows.filter((r) => r.task_id === taskId).map((r) => [r.status, r.n])).toEqual([
+          ["handed_over", 0],
+          ["completed", 3],
+        ]);
+      }
+      const stats = await rpc.getClientStatistics({}, withKey(b.apiKey));
+      expect(stats.totalTasksCompleted).toBe(4);
+    });
+
     it("applies overlapping batches at once without deadlock or double counting", async () => {
       const clients = [await newClient("batch-a"), await newClient("batch-b")];
       const base = new Date("2025-02-01T00:00:00Z");

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import { tasksV1 } from "@gate/contracts";
 import { defineService, defineServiceModule } from "@gate/runtime";
 import { HeartbeatRelay } from "./heartbeat-relay.js";
+import { type ExtensionBatcher, GroupCommit, type LeaseCallBatcher } from "./lease-call-batcher.js";
 import { LeaseHub } from "./lease-hub.js";
 import { LeaseMetrics } from "./lease-metrics.js";
 import { listenForTasks } from "./task-notifications.js";
@@ -43,7 +44,21 @@ export const tasksModule = defineServiceModule({
     });
     hub.start();
     const heartbeats = new HeartbeatRelay({ bus: context.bus, logger });
-    const impl = tasksServiceImpl({ store, hub, watch, config, logger, metrics, heartbeats });
+    const calls: LeaseCallBatcher = new GroupCommit((batch) => store.settleLeaseCalls(batch));
+    const extensions: ExtensionBatcher = new GroupCommit(async (batch) =>
+      (await store.extendMany(batch)).map((extended) => ({ ok: true as const, extended })),
+    );
+    const impl = tasksServiceImpl({
+      store,
+      hub,
+      watch,
+      config,
+      logger,
+      metrics,
+      heartbeats,
+      calls,
+      extensions,
+    });
     return {
       registrations: [
         defineService(tasksV1.TasksService, impl, {

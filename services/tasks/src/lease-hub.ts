@@ -112,23 +112,29 @@ export class LeaseHub {
     } while (this.#again && !this.#stopped);
   }
 
-  /** One pass: each session with free capacity claims up to that many tasks. */
+  /**
+   * One pass: one claim round for every session with free capacity, so a busy replica
+   * leases for all its waiting streams in one statement.
+   */
   async #dispatchOnce(): Promise<void> {
-    for (const session of [...this.#sessions]) {
-      const free = session.freeCapacity;
-      if (free <= 0 || session.ended) continue;
-      const rows = await this.#store.claim(session.clientId, free);
+    const waiting = [...this.#sessions].filter((s) => !s.ended && s.freeCapacity > 0);
+    if (waiting.length === 0) return;
+    const wanted = waiting.map((s) => s.freeCapacity);
+    const dealt = await this.#store.claimRound(
+      waiting.map((s, i) => ({ clientId: s.clientId, count: wanted[i] ?? 0 })),
+    );
+    let short = false;
+    for (const [i, session] of waiting.entries()) {
+      const rows = dealt[i] ?? [];
+      if (rows.length < (wanted[i] ?? 0)) short = true;
       if (session.ended) {
         // The stream closed while we claimed: hand the tasks straight back to the queue.
         await this.#giveBack(session.clientId, rows);
         continue;
       }
       for (const row of rows) this.#push(session, row);
-      if (rows.length < free) {
-        await this.#armDueTimer();
-        return; // the queue is empty for now
-      }
     }
+    if (short) await this.#armDueTimer(); // the queue is empty for now
   }
 
   async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {

@@ -63,6 +63,7 @@ export class LeaseSession {
   }
 
   send(kind: Outgoing): void {
+    if (this.ended) return; // late answers to a stream that is gone
     if (this.outbound.push(create(tasksV1.LeaseResponseSchema, { kind }))) return;
     this.outbound.fail(
       new ConnectError(

@@ -3,12 +3,14 @@ import type { HandlerContext } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
 import { callerOf, invalidArgument, type Logger, permissionDenied } from "@gate/runtime";
 import type { HeartbeatRelay } from "./heartbeat-relay.js";
+import type { ExtensionBatcher, LeaseCallBatcher } from "./lease-call-batcher.js";
 import type { LeaseHub } from "./lease-hub.js";
 import type { LeaseMetrics } from "./lease-metrics.js";
-import { LeaseSession } from "./lease-session.js";
+import { LeaseSession, readPauseAt } from "./lease-session.js";
+import type { LeaseCall, LeaseCallResult } from "./task-batch-settlement.js";
 import { checkCounts, checkFailureKind } from "./task-validation.js";
 import type { TasksConfig } from "./tasks-config.js";
-import { StaleLeaseError, type TasksStore } from "./tasks-store.js";
+import { StaleLeaseError, type TaskRow, type TasksStore } from "./tasks-store.js";
 
 export interface LeaseStreamDeps {
   hub: LeaseHub;
@@ -18,13 +20,19 @@ export interface LeaseStreamDeps {
   metrics: LeaseMetrics;
   /** Passes the streams' heartbeats on to the clients service (they count as the client's). */
   heartbeats: HeartbeatRelay;
+  /** Applies the streams' progress reports and verdicts, many streams' per transaction. */
+  calls: LeaseCallBatcher;
+  /** Extends the leases of the streams' heartbeats, many streams' per statement. */
+  extensions: ExtensionBatcher;
 }
 
 const maxCapacity = 256;
 
 /**
- * The Lease RPC: reads the client's messages and applies them one at a time, while the
- * session's queue carries acknowledgements, assignments and cancellations back. When the
+ * The Lease RPC: reads the client's messages and applies them in order, while the
+ * session's queue carries acknowledgements, assignments and cancellations back. Progress
+ * reports and verdicts are pipelined: the next message is read while they wait for their
+ * group commit (which keeps their order); any other message waits until they are answered. When the
  * client goes away, its leases are released after the grace period unless it has come
  * back on another stream of this process; otherwise they simply expire.
  */
@@ -76,6 +84,7 @@ async function readMessages(
   deps: LeaseStreamDeps,
   heartbeats: HeartbeatRelay,
 ): Promise<void> {
+  const pipelined = new Set<Promise<void>>();
   try {
     for (;;) {
       // Back-pressure: read the next request only once the client takes its answers.
@@ -83,7 +92,17 @@ async function readMessages(
       if (session.ended) return;
       const next = await iterator.next();
       if (next.done === true || session.ended) return;
-      await applyMessage(next.value, session, deps, heartbeats);
+      const call = leaseCallOf(next.value, session.clientId);
+      if (call === null) {
+        await Promise.all(pipelined);
+        await applyMessage(next.value, session, deps, heartbeats);
+        continue;
+      }
+      if (pipelined.size >= readPauseAt) await Promise.race(pipelined);
+      const applied = applyLeaseCall(call, next.value.requestId, session, deps).finally(() =>
+        pipelined.delete(applied),
+      );
+      pipelined.add(applied);
     }
   } catch (error) {
     // A client that cancels or drops ends the stream with an error; that is not a fault.
@@ -91,7 +110,90 @@ async function readMessages(
       { err: error, client: session.clientId },
       "lease stream closed by the client",
     );
+  } finally {
+    // Calls already submitted are answered (or their leases forgotten) before the stream ends.
+    await Promise.all(pipelined);
   }
+}
+
+/** The batched call a progress report or verdict makes; null for any other message. */
+function leaseCallOf(message: tasksV1.LeaseRequest, clientId: string): LeaseCall | null {
+  const kind = message.kind;
+  switch (kind.case) {
+    case "progress":
+    case "completion":
+    case "failure":
+    case "release":
+      break;
+    default:
+      return null;
+  }
+  const base = { clientId, taskId: kind.value.taskId, token: kind.value.leaseToken };
+  try {
+    switch (kind.case) {
+      case "progress":
+        return { ...base, kind: "progress", counts: checkCounts(kind.value) };
+      case "completion":
+        return {
+          ...base,
+          kind: "completion",
+          counts: checkCounts(kind.value),
+          resultSummary: kind.value.resultSummary ?? null,
+        };
+      case "failure":
+        return {
+          ...base,
+          kind: "failure",
+          failure: { ...checkFailureKind(kind.value), counts: checkCounts(kind.value) },
+        };
+      case "release":
+        return { ...base, kind: "release" };
+    }
+  } catch {
+    // Invalid: applyMessage runs the same checks and rejects it with their error.
+    return null;
+  }
+}
+
+async function applyLeaseCall(
+  call: LeaseCall,
+  requestId: number,
+  session: LeaseSession,
+  deps: LeaseStreamDeps,
+): Promise<void> {
+  const result = await deps.calls
+    .submit(call)
+    .catch((error: unknown): LeaseCallResult => ({ ok: false, error }));
+  if (!result.ok) {
+    refuse(session, deps, requestId, call.kind, call.taskId, result.error);
+    return;
+  }
+  const row = result.task;
+  if (call.kind === "progress") {
+    deps.metrics.extended.inc();
+    session.ack(requestId, "progress", call.taskId, {
+      leaseExpiresAt: row.leaseExpiresAt,
+      taskStatus: row.status,
+    });
+    return;
+  }
+  finish(session, deps.hub, requestId, call.kind, row.taskId, row.status);
+}
+
+function refuse(
+  session: LeaseSession,
+  deps: LeaseStreamDeps,
+  requestId: number,
+  kind: string,
+  taskId: string,
+  error: unknown,
+): void {
+  if (error instanceof StaleLeaseError) {
+    deps.metrics.staleRejected.inc();
+    // The lease is no longer this stream's to hold, whatever it thought.
+    if (session.forget(taskId)) deps.hub.wake();
+  }
+  session.reject(requestId, kind, taskId, error);
 }
 
 async function applyMessage(
@@ -100,14 +202,23 @@ async function applyMessage(
   deps: LeaseStreamDeps,
   heartbeats: HeartbeatRelay,
 ): Promise<void> {
-  const { store, hub, metrics } = deps;
+  const { hub, metrics } = deps;
   const kind = message.kind;
   const requestId = message.requestId;
   const taskId = kind.case === undefined || !("taskId" in kind.value) ? "" : kind.value.taskId;
   try {
     switch (kind.case) {
       case "heartbeat": {
-        const rows = await store.extendAll(session.clientId, undefined, session.held);
+        // A stream holding nothing has nothing to extend: no query (idle fleets beat often).
+        let rows: TaskRow[] = [];
+        if (session.held.size > 0) {
+          const result = await deps.extensions.submit({
+            clientId: session.clientId,
+            leases: new Map(session.held),
+          });
+          if (!result.ok) throw result.error;
+          rows = result.extended;
+        }
         metrics.extended.inc(rows.length);
         heartbeats.beat(session.clientId);
         const soonest = rows.reduce<Date | null>(
@@ -120,49 +231,13 @@ async function applyMessage(
         session.ack(requestId, "heartbeat", "", { leaseExpiresAt: soonest });
         return;
       }
-      case "progress": {
-        const counts = checkCounts(kind.value);
-        const row = await store.progress(
-          session.clientId,
-          kind.value.taskId,
-          kind.value.leaseToken,
-          counts,
-        );
-        metrics.extended.inc();
-        session.ack(requestId, "progress", taskId, {
-          leaseExpiresAt: row.leaseExpiresAt,
-          taskStatus: row.status,
-        });
-        return;
-      }
-      case "completion": {
-        const counts = checkCounts(kind.value);
-        const summary = kind.value.resultSummary;
-        const row = await store.complete(
-          session.clientId,
-          kind.value.taskId,
-          kind.value.leaseToken,
-          counts,
-          summary,
-        );
-        finish(session, hub, requestId, "completion", row.taskId, row.status);
-        return;
-      }
-      case "failure": {
-        const counts = checkCounts(kind.value);
-        const failure = checkFailureKind(kind.value);
-        const row = await store.fail(session.clientId, kind.value.taskId, kind.value.leaseToken, {
-          ...failure,
-          counts,
-        });
-        finish(session, hub, requestId, "failure", row.taskId, row.status);
-        return;
-      }
-      case "release": {
-        const row = await store.release(session.clientId, kind.value.taskId, kind.value.leaseToken);
-        finish(session, hub, requestId, "release", row.taskId, row.status);
-        return;
-      }
+      case "progress":
+      case "completion":
+      case "failure":
+        // Valid ones went to the batch (leaseCallOf): the same checks throw this one's error.
+        checkCounts(kind.value);
+        if (kind.case === "failure") checkFailureKind(kind.value);
+        throw invalidArgument("kind", "the message is not valid");
       case "capacity": {
         session.setCapacity(checkCapacity(kind.value.capacity, 0));
         session.ack(requestId, "capacity", "");
@@ -175,12 +250,7 @@ async function applyMessage(
         throw invalidArgument("kind", "the message is empty");
     }
   } catch (error) {
-    if (error instanceof StaleLeaseError) {
-      metrics.staleRejected.inc();
-      // The lease is no longer this stream's to hold, whatever it thought.
-      if (session.forget(taskId)) hub.wake();
-    }
-    session.reject(requestId, kind.case ?? "unknown", taskId, error);
+    refuse(session, deps, requestId, kind.case ?? "unknown", taskId, error);
   }
 }
 

@@ -63,11 +63,38 @@ export async function lockLease(
 ): Promise<LockedTask> {
   const client = requireUuid("client_id", clientId);
   const row = await lockTask(ctx, db, taskId);
+  checkLease(row, client, token);
+  return row;
+}
+
+/**
+ * The fencing rules, in one place: throws StaleLeaseError unless `client` holds the live
+ * lease of the locked row under `token` (any token when undefined).
+ */
+export function checkLease(row: LockedTask, client: string, token: number | undefined): void {
   if (row.status !== "assigned") throw new StaleLeaseError(row.taskId, "not_assigned");
   if (row.assignedClientId !== client) throw new StaleLeaseError(row.taskId, "other_holder");
   if (token !== undefined && token !== row.leaseToken) {
     throw new StaleLeaseError(row.taskId, "token_mismatch");
   }
   if (row.leaseExpired) throw new StaleLeaseError(row.taskId, "expired");
-  return row;
+}
+
+/** Locks several tasks in id order (so batches never deadlock each other); missing ids are absent. */
+export async function lockTasks(
+  ctx: StoreContext,
+  db: Queryable,
+  taskIds: readonly string[],
+): Promise<Map<string, LockedTask>> {
+  const { rows } = await db.query(
+    `SELECT ${taskColumns("t")}, t.lease_expires_at < now() AS lease_expired
+     FROM ${ctx.tasks} t WHERE t.id = ANY($1::uuid[]) ORDER BY t.id FOR UPDATE`,
+    [[...new Set(taskIds)]],
+  );
+  return new Map(
+    rows.map((found) => [
+      found.id as string,
+      { ...toTaskRow(found), leaseExpired: found.lease_expired === true },
+    ]),
+  );
 }

@@ -1,8 +1,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { appendEvents, type Queryable, requireUuid } from "@gate/runtime";
+import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
 import { assignedEvent } from "./task-events.js";
-import { changeNoticeSql } from "./task-notices.js";
+import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import { type SettledTask, settle, settleOne } from "./task-settlement.js";
 import { checkCountsFit, type DocumentCounts, type Failure } from "./task-validation.js";
@@ -55,6 +55,68 @@ export async function claim(
   });
 }
 
+/** How many tasks one waiting stream may take in a claim round. */
+export interface ClaimDemand {
+  clientId: string;
+  count: number;
+}
+
+/**
+ * One claim round for many streams: leases up to the sum of their free capacity in one
+ * statement (rules as claim's), dealt round-robin in hand-out order, so each stream gets its
+ * first task before any gets its second. Returns each demand's tasks, in demand order.
+ */
+export async function claimRound(
+  ctx: StoreContext,
+  demands: readonly ClaimDemand[],
+): Promise<TaskRow[][]> {
+  const wanted = demands.filter((d) => d.count > 0);
+  const dealt: TaskRow[][] = demands.map(() => []);
+  if (wanted.length === 0) return dealt;
+  const clients = demands.map((d) => requireUuid("client_id", d.clientId));
+  const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
+  return withTransaction(ctx.pool, async (db) => {
+    const { rows } = await db.query(
+      `WITH slots AS (
+         SELECT d.demand, d.client,
+                row_number() OVER (ORDER BY g.turn, d.demand) AS slot
+         FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
+              generate_series(1, d.n) AS g(turn)
+       ), picked AS MATERIALIZED (
+         SELECT id, priority, created_at FROM ${ctx.tasks}
+         WHERE status = 'pending' AND not_before <= now()
+         ORDER BY priority DESC, created_at, id
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), numbered AS (
+         SELECT id, row_number() OVER (ORDER BY priority DESC, created_at, id) AS slot
+         FROM picked
+       ), claimed AS (
+         UPDATE ${ctx.tasks} t
+         SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
+             assigned_client_id = s.client, assigned_at = now(),
+             lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+         FROM numbered n JOIN slots s USING (slot)
+         WHERE t.id = n.id
+         RETURNING t.*, s.demand, s.slot
+       ), granted AS (
+         INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
+         SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
+       ), ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
+       SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}
+       FROM claimed c ORDER BY c.slot`,
+      [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
+    );
+    const claimed = rows.map((r) => {
+      const row = toTaskRow(r);
+      dealt[Number(r.demand) - 1]?.push(row);
+      return row;
+    });
+    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    return dealt;
+  });
+}
+
 /**
  * A client's heartbeat: extends every lease it still holds (expired ones are the sweep's).
  * Returns the extended tasks.
@@ -85,6 +147,58 @@ export async function extendAll(
     [client, ctx.leaseMs, ids, tokens],
   );
   return rows.map(toTaskRow);
+}
+
+/**
+ * Many streams' heartbeats in one statement: extends each (task, token) a call names that
+ * its client still holds live, like extendAll with `only`, locking in id order. Returns
+ * each call's extended tasks, in call order.
+ */
+export async function extendMany(
+  ctx: StoreContext,
+  calls: readonly { clientId: string; leases: ReadonlyMap<string, number> }[],
+): Promise<TaskRow[][]> {
+  const extended: TaskRow[][] = calls.map(() => []);
+  // A lease is (task, holder, token): calls naming a task under another holder or token
+  // (stale) get nothing back for it.
+  const callsOf = new Map<string, number[]>();
+  const leaseKey = (client: string, taskId: string, token: number) =>
+    `${client}/${taskId}/${token}`;
+  const clients: string[] = [];
+  const ids: string[] = [];
+  const tokens: number[] = [];
+  calls.forEach((call, index) => {
+    const client = requireUuid("client_id", call.clientId);
+    for (const [given, token] of call.leases) {
+      const taskId = requireUuid("task_id", given);
+      const key = leaseKey(client, taskId, token);
+      callsOf.set(key, [...(callsOf.get(key) ?? []), index]);
+      clients.push(client);
+      ids.push(taskId);
+      tokens.push(token);
+    }
+  });
+  if (ids.length === 0) return extended;
+  const { rows } = await ctx.pool.query(
+    `WITH held AS (
+       SELECT t.id FROM ${ctx.tasks} t
+       JOIN unnest($1::uuid[], $2::uuid[], $3::int[]) AS v(client, id, token)
+         ON t.id = v.id AND t.lease_token = v.token AND t.assigned_client_id = v.client
+       WHERE t.status = 'assigned' AND t.lease_expires_at >= now()
+       ORDER BY t.id
+       FOR UPDATE OF t
+     )
+     UPDATE ${ctx.tasks} t
+     SET lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+     FROM held WHERE t.id = held.id
+     RETURNING ${taskColumns("t")}`,
+    [clients, ids, tokens, ctx.leaseMs],
+  );
+  for (const row of rows.map(toTaskRow)) {
+    const key = leaseKey(row.assignedClientId ?? "", row.taskId, row.leaseToken);
+    for (const index of callsOf.get(key) ?? []) extended[index]?.push(row);
+  }
+  return extended;
 }
 
 /** Extends one lease. Fenced: StaleLeaseError unless the caller holds this token. */

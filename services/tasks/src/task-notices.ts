@@ -2,7 +2,8 @@ import { availableChannel, changesChannel } from "./task-notifications.js";
 
 // SQL fragments that announce changes with pg_notify, evaluated in the statement that makes
 // the change: PostgreSQL delivers them at commit (never for a rolled-back transaction), to
-// every replica that LISTENs, and folds identical ones of one transaction into one.
+// every replica that LISTENs, and folds identical ones of one transaction into one. A
+// payload is one notice (a JSON object) or, from the batched paths, a JSON array of them.
 
 /** The `change` of a task change notice, as WatchTasksResponse names them. */
 export type TaskChange =
@@ -35,4 +36,34 @@ export function changeNoticeSql(alias: string, change: string, clientId: string)
 export function availableNoticeSql(alias: string): string {
   return `CASE WHEN ${alias}.status = 'pending' AND ${alias}.not_before <= now()
     THEN pg_notify('${availableChannel}', '') END AS available_notified`;
+}
+
+/** Notices per NOTIFY: well under PostgreSQL's 8,000-byte payload limit at ~130 bytes each. */
+const noticesPerNotify = 40;
+
+/**
+ * A CTE `name` that announces the change of every row of `source` (aliased `s` in `change`
+ * and `clientId`) with as few NOTIFYs as the payload limit allows: JSON arrays of notices,
+ * up to 40 each, instead of one NOTIFY per row. A SELECT CTE only runs when read, so the
+ * statement must read it: select `noticesCount(name)`.
+ */
+export function changeNoticesCte(
+  name: string,
+  source: string,
+  change: string,
+  clientId: string,
+): string {
+  return `${name} AS (
+    SELECT pg_notify('${changesChannel}', json_agg(n.notice)::text)
+    FROM (SELECT json_build_object('change', ${change}, 'task_id', s.id, 'client_id', ${clientId},
+                                   'status', s.status) AS notice,
+                 (row_number() OVER () - 1) / ${noticesPerNotify} AS chunk
+          FROM ${source} s) n
+    GROUP BY n.chunk
+  )`;
+}
+
+/** The select-list item that makes a changeNoticesCte run. */
+export function noticesCount(name: string): string {
+  return `(SELECT count(*) FROM ${name})::int AS notices_sent`;
 }

@@ -38,7 +38,9 @@ export async function listenForTasks(
       if (message.channel === availableChannel) handlers.onAvailable();
       else if (message.channel === changesChannel && message.payload !== undefined) {
         try {
-          handlers.onChange(JSON.parse(message.payload) as TaskChangeNotice);
+          // One notice, or an array of them from a statement that changed many tasks.
+          const parsed = JSON.parse(message.payload) as TaskChangeNotice | TaskChangeNotice[];
+          for (const notice of Array.isArray(parsed) ? parsed : [parsed]) handlers.onChange(notice);
         } catch (error) {
           logger.warn({ err: error }, "unreadable task change notice");
         }

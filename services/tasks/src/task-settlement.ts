@@ -1,7 +1,7 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
 import type { StoreContext } from "./store-context.js";
 import { outcomeEvent } from "./task-events.js";
-import { availableNoticeSql, changeNoticeSql } from "./task-notices.js";
+import { availableNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import type { Verdict } from "./task-verdicts.js";
 
@@ -68,9 +68,8 @@ export async function settle(
        FROM settled s
        WHERE h.task_id = s.id AND h.lease_token = s.lease_token AND s.end_reason IS NOT NULL
          AND h.ended_at IS NULL
-     )
-     SELECT ${taskColumns("s")}, ${changeNoticeSql("s", "s.change", "s.holder")},
-            ${availableNoticeSql("s")}
+     ), ${changeNoticesCte("notified", "settled", "s.change", "s.holder")}
+     SELECT ${taskColumns("s")}, ${noticesCount("notified")}, ${availableNoticeSql("s")}
      FROM settled s`,
     [
       column(({ row }) => row.taskId),

@@ -3,11 +3,13 @@ import type { Pool } from "pg";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { StoreContext } from "./store-context.js";
 import * as administration from "./task-administration.js";
+import * as batchSettlement from "./task-batch-settlement.js";
 import * as creation from "./task-creation.js";
 import * as expiry from "./task-expiry.js";
 import * as leasing from "./task-leasing.js";
 import * as queries from "./task-queries.js";
 
+export type { LeaseCall, LeaseCallResult } from "./task-batch-settlement.js";
 export { StaleLeaseError } from "./task-errors.js";
 export { type TaskRow, toTaskMessage } from "./task-row.js";
 
@@ -74,8 +76,17 @@ export class TasksStore {
   claim(...args: Args<typeof leasing.claim>) {
     return leasing.claim(this.#ctx, ...args);
   }
+  claimRound(...args: Args<typeof leasing.claimRound>) {
+    return leasing.claimRound(this.#ctx, ...args);
+  }
+  settleLeaseCalls(...args: Args<typeof batchSettlement.settleLeaseCalls>) {
+    return batchSettlement.settleLeaseCalls(this.#ctx, ...args);
+  }
   extendAll(...args: Args<typeof leasing.extendAll>) {
     return leasing.extendAll(this.#ctx, ...args);
+  }
+  extendMany(...args: Args<typeof leasing.extendMany>) {
+    return leasing.extendMany(this.#ctx, ...args);
   }
   extend(...args: Args<typeof leasing.extend>) {
     return leasing.extend(this.#ctx, ...args);

@@ -5,10 +5,17 @@ import { tasksV1 } from "@gate/contracts";
 import { principalKey, silentLogger } from "@gate/runtime";
 import { describe, expect, it, vi } from "vitest";
 import type { HeartbeatRelay } from "../src/heartbeat-relay.js";
+import {
+  type Extended,
+  type ExtensionCall,
+  GroupCommit,
+  type Settled,
+} from "../src/lease-call-batcher.js";
 import type { LeaseHub } from "../src/lease-hub.js";
 import type { LeaseMetrics } from "../src/lease-metrics.js";
 import { LeaseSession, outboundLimit, readPauseAt } from "../src/lease-session.js";
 import { type LeaseStreamDeps, leaseStream } from "../src/lease-stream.js";
+import type { LeaseCall } from "../src/task-batch-settlement.js";
 import type { TasksConfig } from "../src/tasks-config.js";
 import type { TasksStore } from "../src/tasks-store.js";
 
@@ -27,6 +34,8 @@ function deps(): LeaseStreamDeps {
       releaseGraceMs: 0,
     } as TasksConfig,
     heartbeats: { beat() {} } as unknown as HeartbeatRelay,
+    calls: new GroupCommit<LeaseCall, Settled>(async () => []),
+    extensions: new GroupCommit<ExtensionCall, Extended>(async () => []),
     logger: silentLogger,
     metrics: {
       extended: counter,

@@ -1,0 +1,151 @@
+import type { JsonObject } from "@bufbuild/protobuf";
+import { type Queryable, requireUuid, withTransaction } from "@gate/runtime";
+import { checkLease, type LockedTask, lockTasks, type StoreContext } from "./store-context.js";
+import { StaleLeaseError, TaskNotFoundError } from "./task-errors.js";
+import { changeNoticeSql } from "./task-notices.js";
+import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
+import { settle } from "./task-settlement.js";
+import { checkCountsFit, type DocumentCounts, type Failure } from "./task-validation.js";
+import {
+  completionVerdict,
+  failureVerdict,
+  releaseVerdict,
+  type Verdict,
+} from "./task-verdicts.js";
+
+// Many holders' lease calls (progress, completions, failures, releases) applied in one
+// transaction: the rows locked in one statement, each call fenced on its own in code, the
+// progress reports written by one statement and every verdict by one more. A refused call
+// changes nothing and does not stop the others.
+
+interface LeaseCallBase {
+  clientId: string;
+  taskId: string;
+  token: number;
+}
+
+export type LeaseCall =
+  | (LeaseCallBase & {
+      kind: "completion";
+      counts: DocumentCounts;
+      resultSummary: JsonObject | null;
+    })
+  | (LeaseCallBase & { kind: "failure"; failure: Failure & { counts: DocumentCounts } })
+  | (LeaseCallBase & { kind: "release" })
+  | (LeaseCallBase & { kind: "progress"; counts: DocumentCounts });
+
+/** A call's answer: the task as the batch left it, or why the call was refused. */
+export type LeaseCallResult = { ok: true; task: TaskRow } | { ok: false; error: unknown };
+
+/**
+ * Applies `calls` in one transaction, as if one at a time in the given order (a verdict
+ * ends the lease, so a later call on the same task in the batch is stale). Results follow
+ * the input order. Throws only when the transaction itself fails; then nothing was applied.
+ */
+export async function settleLeaseCalls(
+  ctx: StoreContext,
+  calls: readonly LeaseCall[],
+): Promise<LeaseCallResult[]> {
+  const results: (LeaseCallResult | undefined)[] = calls.map((call) => {
+    try {
+      requireUuid("client_id", call.clientId);
+      requireUuid("task_id", call.taskId);
+      return undefined;
+    } catch (error) {
+      return { ok: false, error };
+    }
+  });
+  const ids = calls.filter((_, i) => results[i] === undefined).map((call) => call.taskId);
+  if (ids.length === 0) return results as LeaseCallResult[];
+  return withTransaction(ctx.pool, async (db) => {
+    const locked = await lockTasks(ctx, db, ids);
+    const ended = new Set<string>();
+    const verdicts: { index: number; row: LockedTask; verdict: Verdict }[] = [];
+    const progress = new Map<string, { indexes: number[]; counts: DocumentCounts }>();
+    calls.forEach((call, index) => {
+      if (results[index] !== undefined) return;
+      try {
+        const row = locked.get(call.taskId);
+        if (row === undefined) throw new TaskNotFoundError(call.taskId);
+        if (ended.has(call.taskId)) throw new StaleLeaseError(call.taskId, "not_assigned");
+        checkLease(row, call.clientId, call.token);
+        const verdict = verdictOf(ctx, call, row);
+        if (verdict === null) {
+          const counts = (call as { counts: DocumentCounts }).counts;
+          const entry = progress.get(call.taskId) ?? { indexes: [], counts };
+          entry.indexes.push(index);
+          entry.counts = counts;
+          progress.set(call.taskId, entry);
+          return;
+        }
+        ended.add(call.taskId);
+        verdicts.push({ index, row, verdict });
+      } catch (error) {
+        results[index] = { ok: false, error };
+      }
+    });
+    for (const [, touched] of await touchMany(ctx, db, progress)) {
+      for (const index of touched.indexes) results[index] = { ok: true, task: touched.task };
+    }
+    const settled = await settle(ctx, db, verdicts);
+    verdicts.forEach(({ index }, i) => {
+      const task = settled[i]?.task;
+      results[index] =
+        task === undefined
+          ? { ok: false, error: new Error(`task ${calls[index]?.taskId} was not settled`) }
+          : { ok: true, task };
+    });
+    return results as LeaseCallResult[];
+  });
+}
+
+/** The verdict a call brings, after checking its counts; null for a progress report. */
+function verdictOf(ctx: StoreContext, call: LeaseCall, row: LockedTask): Verdict | null {
+  switch (call.kind) {
+    case "completion":
+      checkCountsFit(call.counts, row.maxDocuments);
+      return completionVerdict(call.counts, call.resultSummary);
+    case "failure":
+      checkCountsFit(call.failure.counts, row.maxDocuments);
+      return failureVerdict(row, call.failure, ctx.retry);
+    case "release":
+      return releaseVerdict();
+    case "progress":
+      checkCountsFit(call.counts, row.maxDocuments);
+      return null;
+  }
+}
+
+/** Extends the leases and records the last counts of each task; one statement. */
+async function touchMany(
+  ctx: StoreContext,
+  db: Queryable,
+  progress: ReadonlyMap<string, { indexes: number[]; counts: DocumentCounts }>,
+): Promise<Map<string, { indexes: number[]; task: TaskRow }>> {
+  const touched = new Map<string, { indexes: number[]; task: TaskRow }>();
+  if (progress.size === 0) return touched;
+  const entries = [...progress];
+  const { rows } = await db.query(
+    `UPDATE ${ctx.tasks} t
+     SET lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now(),
+         documents_downloaded = v.downloaded, documents_failed = v.failed,
+         documents_skipped = v.skipped
+     FROM unnest($1::uuid[], $3::int[], $4::int[], $5::int[])
+       AS v(id, downloaded, failed, skipped)
+     WHERE t.id = v.id
+     RETURNING ${taskColumns("t")}, ${changeNoticeSql("t", "'progress'", "t.assigned_client_id")}`,
+    [
+      entries.map(([id]) => id),
+      ctx.leaseMs,
+      entries.map(([, p]) => p.counts.documentsDownloaded),
+      entries.map(([, p]) => p.counts.documentsFailed),
+      entries.map(([, p]) => p.counts.documentsSkipped),
+    ],
+  );
+  for (const row of rows) {
+    const task = toTaskRow(row);
+    const entry = progress.get(task.taskId);
+    if (entry !== undefined) touched.set(task.taskId, { indexes: entry.indexes, task });
+  }
+  return touched;
+}

@@ -1,0 +1,161 @@
+import { databaseTargets } from "@gate/tests";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { LeaseCall } from "../src/task-batch-settlement.js";
+import { StaleLeaseError } from "../src/task-errors.js";
+import {
+  counts,
+  leaseOverlaps,
+  newClientId,
+  newTask,
+  openStoreFixture,
+  type StoreFixture,
+} from "./store-fixture.js";
+
+// The lease streams' batched paths: one claim round for many streams, and one flush that
+// settles many holders' calls, each fenced on its own.
+
+describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreSQL", (target) => {
+  let fx: StoreFixture;
+  beforeAll(async () => {
+    fx = await openStoreFixture(target, { random: () => 0 });
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+  beforeEach(async () => {
+    await fx.reset();
+  });
+
+  it("deals one claim round round-robin, best tasks first, and no task twice", async () => {
+    await fx.store.createTasks(
+      Array.from({ length: 5 }, (_, i) => newTask({ startPage: i + 1, priority: 10 - i })),
+    );
+    const [a, b] = [newClientId(), newClientId()];
+    const dealt = await fx.store.claimRound([
+      { clientId: a, count: 3 },
+      { clientId: b, count: 3 },
+    ]);
+    // Pages 1..5 in hand-out order: a gets the 1st, 3rd, 5th; b the 2nd and 4th.
+    expect(dealt.map((rows) => rows.map((r) => r.startPage))).toEqual([
+      [1, 3, 5],
+      [2, 4],
+    ]);
+    for (const [i, client] of [a, b].entries()) {
+      for (const row of dealt[i] ?? []) {
+        expect(row).toMatchObject({ status: "assigned", assignedClientId: client, leaseToken: 1 });
+      }
+    }
+    expect(await fx.leases()).toHaveLength(5);
+    expect((await fx.outbox()).filter((e) => e.topic === "tasks.assigned")).toHaveLength(5);
+  });
+
+  it("extends many streams' live leases in one statement, passing over stale ones", async () => {
+    await fx.store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ startPage: i + 1 })));
+    const [a, b] = [newClientId(), newClientId()];
+    const [[a1, a2] = [], [b1] = []] = await fx.store.claimRound([
+      { clientId: a, count: 2 },
+      { clientId: b, count: 1 },
+    ]);
+    if (a1 === undefined || a2 === undefined || b1 === undefined) throw new Error("not claimed");
+    await fx.lapse(a2.taskId);
+    const extended = await fx.store.extendMany([
+      // a's second lease has lapsed; b's is named with a wrong token by a, and rightly by b.
+      {
+        clientId: a,
+        leases: new Map([
+          [a1.taskId, a1.leaseToken],
+          [a2.taskId, a2.leaseToken],
+        ]),
+      },
+      { clientId: b, leases: new Map([[b1.taskId, b1.leaseToken]]) },
+      { clientId: a, leases: new Map([[b1.taskId, b1.leaseToken + 1]]) },
+    ]);
+    expect(extended.map((rows) => rows.map((r) => r.taskId))).toEqual([
+      [a1.taskId],
+      [b1.taskId],
+      [],
+    ]);
+    for (const row of [extended[0]?.[0], extended[1]?.[0]]) {
+      expect(row?.leaseExpiresAt?.getTime()).toBeGreaterThanOrEqual(
+        a1.leaseExpiresAt?.getTime() ?? 0,
+      );
+    }
+    expect((await fx.store.get(a2.taskId))?.leaseExpiresAt?.getTime()).toBeLessThan(Date.now());
+  });
+
+  it("refuses exactly the stale completion of a batch flush and applies the rest", async () => {
+    await fx.store.createTasks(
+      Array.from({ length: 4 }, (_, i) => newTask({ startPage: i + 1, maxDocuments: 10 })),
+    );
+    const [a, b] = [newClientId(), newClientId()];
+    const [mine = [], theirs = []] = await fx.store.claimRound([
+      { clientId: a, count: 2 },
+      { clientId: b, count: 2 },
+    ]);
+    const [staleTask, ...rest] = [...mine, ...theirs];
+    if (staleTask === undefined) throw new Error("nothing claimed");
+    // The first lease lapses and is swept, and its holder leases the task again: a
+    // completion under the first token is now stale.
+    await fx.lapse(staleTask.taskId);
+    await fx.store.expireLeases(10);
+    const holder = staleTask.assignedClientId ?? "";
+    const [[renewed] = []] = await fx.store.claimRound([{ clientId: holder, count: 1 }]);
+    expect(renewed).toMatchObject({ taskId: staleTask.taskId, leaseToken: 2 });
+    const before = await fx.store.get(staleTask.taskId);
+    const calls: LeaseCall[] = [staleTask, ...rest].map((task) => ({
+      kind: "completion",
+      clientId: task.assignedClientId ?? "",
+      taskId: task.taskId,
+      token: task.leaseToken,
+      counts: counts(3),
+      resultSummary: null,
+    }));
+    const results = await fx.store.settleLeaseCalls(calls);
+
+    const [refused, ...applied] = results;
+    expect(refused?.ok).toBe(false);
+    expect(refused?.ok === false && refused.error).toBeInstanceOf(StaleLeaseError);
+    expect(refused?.ok === false && (refused.error as StaleLeaseError).reason).toBe(
+      "token_mismatch",
+    );
+    // The live lease under token 2 is untouched.
+    expect(await fx.store.get(staleTask.taskId)).toEqual(before);
+    expect(applied.map((r) => r.ok && r.task.status)).toEqual([
+      "completed",
+      "completed",
+      "completed",
+    ]);
+    const outcomes = (await fx.outbox()).filter((e) => e.topic === "tasks.outcome");
+    expect(outcomes.map((e) => [e.key, e.payload.outcome])).toEqual([
+      [staleTask.taskId, "timeout"],
+      ...rest.map((t) => [t.taskId, "succeeded"]),
+    ]);
+    expect(leaseOverlaps(await fx.leases())).toEqual([]);
+  });
+
+  it("applies a batch's calls in order: a verdict ends the lease for later calls on that task", async () => {
+    const [task] = (await fx.store.createTasks([newTask({ maxDocuments: 10 })])).tasks;
+    const client = newClientId();
+    const [[leased] = []] = await fx.store.claimRound([{ clientId: client, count: 1 }]);
+    if (task === undefined || leased === undefined) throw new Error("nothing claimed");
+    const call = { clientId: client, taskId: task.taskId, token: leased.leaseToken };
+    const results = await fx.store.settleLeaseCalls([
+      { ...call, kind: "progress", counts: counts(2) },
+      { ...call, kind: "completion", counts: counts(5), resultSummary: { pages: 1 } },
+      { ...call, kind: "release" },
+      { ...call, kind: "completion", counts: counts(50), resultSummary: null },
+    ]);
+    expect(results.map((r) => (r.ok ? r.task.status : (r.error as Error).name))).toEqual([
+      "assigned",
+      "completed",
+      "ConnectError",
+      "ConnectError",
+    ]);
+    expect(results[2]?.ok === false && results[2].error).toBeInstanceOf(StaleLeaseError);
+    expect(await fx.store.get(task.taskId)).toMatchObject({
+      status: "completed",
+      documentsDownloaded: 5,
+      resultSummary: { pages: 1 },
+    });
+  });
+});
