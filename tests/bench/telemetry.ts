@@ -3,7 +3,7 @@
 // configured concurrency (50), and batches of 1,000 samples. Every figure counts only
 // acknowledged samples, and afterwards the database must hold exactly those.
 
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +18,7 @@ import {
 } from "./lib/benchmark.js";
 import { mintOperatorKey, openBenchDatabase } from "./lib/database.js";
 import { type LoadResult, runLoad } from "./lib/load.js";
+import { formatProfileSummary, summariseProfile } from "./lib/profile-summary.js";
 import { type ServerProcess, startServerProcess } from "./lib/server-process.js";
 import { childEnv } from "./lib/spawned-process.js";
 
@@ -86,6 +87,13 @@ async function run(
         ENABLE_AUTH: "true",
         LOG_LEVEL: "warn",
         GATE_DATA_DIR: dataDir,
+        // TELEMETRY_* settings of the bench's own environment reach the service.
+        ...Object.fromEntries(
+          Object.entries(process.env).filter(
+            (entry): entry is [string, string] =>
+              entry[0].startsWith("TELEMETRY_") && entry[1] !== undefined,
+          ),
+        ),
       },
     });
     const operator = await mintOperatorKey(db, "telemetry bench");
@@ -120,7 +128,13 @@ async function run(
     const storedBefore = await storedSamples(db.pool);
 
     log(`single POST, ${settings.concurrency} connections, ${settings.seconds}s`);
+    const profileFile = join(settings.resultsDir, "profiles", "telemetry-single.cpuprofile");
+    if (settings.profile) {
+      await mkdir(join(settings.resultsDir, "profiles"), { recursive: true });
+      await server.profileStart(settings.profileIntervalUs);
+    }
     const singles = await load(singleCall, settings.concurrency, settings.seconds);
+    if (settings.profile) await server.profileStop(profileFile);
     log(`batches of ${batchSize}, ${batchConcurrency} connections, ${settings.seconds}s`);
     const batches = await load(batchCall, batchConcurrency, settings.seconds);
 
@@ -187,6 +201,13 @@ async function run(
         },
       ]),
       ...[...singles.errorSamples, ...batches.errorSamples].map((e) => `error: ${e}`),
+      ...(settings.profile
+        ? [
+            "",
+            "server CPU during the single POSTs:",
+            formatProfileSummary(await summariseProfile(profileFile), 25),
+          ]
+        : []),
     ].join("\n");
     return { results, text, failed: singles.errors + batches.errors > 0 };
   } finally {

@@ -49,8 +49,7 @@ export const telemetryModule = defineServiceModule({
     const queueOptions = {
       maxQueued: config.maxQueuedSamples,
       maxFlush: config.maxFlushSamples,
-      // Two flushes in flight: one gathers while the other waits for its commit.
-      concurrency: 2,
+      concurrency: config.flushConcurrency,
     };
     const sampleQueue: GroupCommitQueue<SampleWrite, SampleWriteResult> = new GroupCommitQueue({
       ...queueOptions,

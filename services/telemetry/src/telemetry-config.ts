@@ -5,6 +5,11 @@ export interface TelemetryConfig {
   maxQueuedSamples: number;
   /** Samples one flush (one INSERT, one transaction) takes at most. */
   maxFlushSamples: number;
+  /**
+   * Flushes committing at once, per kind. One coalesces the most (everything that arrives
+   * during a commit goes in the next); more can help where commits wait on slow disks.
+   */
+  flushConcurrency: number;
   /** How far in the future a client's timestamp may lie (clock skew), in seconds. */
   maxFutureSkewSeconds: number;
   /** Daily sample partitions created ahead of today. */
@@ -26,6 +31,7 @@ export function readTelemetryConfig(reader: EnvReader): TelemetryConfig {
       min: 10_000,
       max: 1_000_000,
     }),
+    flushConcurrency: reader.integer("TELEMETRY_FLUSH_CONCURRENCY", 1, { min: 1, max: 16 }),
     maxFutureSkewSeconds: reader.integer("TELEMETRY_MAX_FUTURE_SKEW_SECONDS", 300, {
       min: 0,
       max: 86_400,
