@@ -3,11 +3,17 @@
 // configured concurrency (50), and batches of 1,000 samples. Every figure counts only
 // acknowledged samples, and afterwards the database must hold exactly those.
 
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { telemetryMetricsV1 } from "@gate/contracts";
 import {
   type Benchmark,
   type BenchmarkOutcome,
@@ -61,6 +67,85 @@ function post(agent: Agent, url: URL, key: string, body: string): Promise<HttpAn
     req.end(body);
   });
 }
+
+function get(agent: Agent, url: URL, key: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { agent, timeout: callTimeoutMs, headers: { "x-api-key": key } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+        );
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * `streams` gRPC ingest streams, each sending a message of batchSize samples and waiting
+ * for its "durable through" before the next, until the time is up. Counts acknowledged
+ * messages only.
+ */
+async function streamLoad(
+  baseUrl: string,
+  deviceId: string,
+  key: string,
+  streams: number,
+  seconds: number,
+): Promise<{ messages: number; errors: number; seconds: number }> {
+  const client = createClient(telemetryMetricsV1.MetricsService, createGrpcTransport({ baseUrl }));
+  const samples = Array.from({ length: batchSize }, (_, i) => ({ x: i, y: 1, z: 2 }));
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  let messages = 0;
+  let errors = 0;
+  const one = async () => {
+    const streamId = randomUUID();
+    const queue: (StreamMessage | undefined)[] = [];
+    let wake: (() => void) | undefined;
+    const send = (message: StreamMessage | undefined) => {
+      queue.push(message);
+      wake?.();
+    };
+    const requests = (async function* () {
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        const message = queue.shift();
+        if (message === undefined) return;
+        yield message;
+      }
+    })();
+    const acks = client
+      .streamSamples(requests, { headers: { "x-api-key": key }, timeoutMs: (seconds + 30) * 1000 })
+      [Symbol.asyncIterator]();
+    let sequence = 0n;
+    try {
+      while (performance.now() < deadline) {
+        sequence++;
+        send({ streamId, sequence, deviceId, samples });
+        const ack = await acks.next();
+        if (ack.done || ack.value.durableThrough !== sequence)
+          throw new Error("stream ended early");
+        messages++;
+      }
+      send(undefined);
+      await acks.next();
+    } catch {
+      errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: streams }, one));
+  return { messages, errors, seconds: (performance.now() - started) / 1000 };
+}
+
+type StreamMessage = MessageInitShape<typeof telemetryMetricsV1.StreamSamplesRequestSchema>;
 
 async function acknowledged(answer: Promise<HttpAnswer>): Promise<void> {
   const { status, body } = await answer;
@@ -138,8 +223,19 @@ async function run(
     log(`batches of ${batchSize}, ${batchConcurrency} connections, ${settings.seconds}s`);
     const batches = await load(batchCall, batchConcurrency, settings.seconds);
 
+    log(
+      `streams of ${batchSize}-sample messages, ${batchConcurrency} streams, ${settings.seconds}s`,
+    );
+    const streamed = await streamLoad(base, device.id, key, batchConcurrency, settings.seconds);
+    log(`GET /stats/{device_id}/ first page, 10 connections, ${settings.seconds}s`);
+    const firstPage = new URL(`/stats/${device.id}/?page_size=100`, base);
+    const pages = await load(() => acknowledged(get(agent, firstPage, key)), 10, settings.seconds);
+
     const ackedSamples =
-      singles.calls - singles.errors + (batches.calls - batches.errors) * batchSize;
+      singles.calls -
+      singles.errors +
+      (batches.calls - batches.errors) * batchSize +
+      streamed.messages * batchSize;
     const stored = (await storedSamples(db.pool)) - storedBefore;
     const singleRate = (singles.calls - singles.errors) / (singles.elapsedMs / 1000);
     const batchRate = ((batches.calls - batches.errors) * batchSize) / (batches.elapsedMs / 1000);
@@ -152,6 +248,8 @@ async function run(
       },
       single: scenario(singles, 1),
       batch: scenario(batches, batchSize),
+      stream: { ...streamed, samplesPerSecond: (streamed.messages * batchSize) / streamed.seconds },
+      firstPage: scenario(pages, 0),
       acknowledgedSamples: ackedSamples,
       storedSamples: stored,
     };
@@ -174,6 +272,22 @@ async function run(
             fmt(batches.latencyMs.p50, 1),
             fmt(batches.latencyMs.p99, 1),
             String(batches.errors),
+          ],
+          [
+            `stream ${batchSize}/message`,
+            fmt((streamed.messages * batchSize) / streamed.seconds, 0),
+            fmt(streamed.messages / streamed.seconds, 0),
+            "–",
+            "–",
+            String(streamed.errors),
+          ],
+          [
+            "GET /stats/{id}/ page",
+            "–",
+            fmt(pages.requestsPerSecond, 0),
+            fmt(pages.latencyMs.p50, 1),
+            fmt(pages.latencyMs.p99, 1),
+            String(pages.errors),
           ],
         ],
       ),
@@ -209,7 +323,11 @@ async function run(
           ]
         : []),
     ].join("\n");
-    return { results, text, failed: singles.errors + batches.errors > 0 };
+    return {
+      results,
+      text,
+      failed: singles.errors + batches.errors + streamed.errors + pages.errors > 0,
+    };
   } finally {
     agent.destroy();
     await server?.stop();
