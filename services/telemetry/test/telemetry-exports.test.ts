@@ -87,6 +87,20 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
     );
     expect(exported.map((c) => c.events.length)).toEqual([1, 1]);
 
+    // A stream resent from its last acknowledged message stores that message once.
+    const streamId = randomUUID();
+    const streamOf = (sequences: number[]) =>
+      collect(
+        signals.streamSignalEvents(
+          (async function* () {
+            for (const sequence of sequences)
+              yield { streamId, sequence: BigInt(sequence), events: [event(100 + sequence)] };
+          })(),
+        ),
+      );
+    expect((await streamOf([1, 2])).map((a) => a.durableThrough)).toEqual([1n, 2n]);
+    expect((await streamOf([2, 3])).map((a) => a.durableThrough)).toEqual([2n, 3n]);
+
     await expect(
       signals.recordSignalEvents({ events: [event(3), { ...event(4), userId: 999_999 }] }),
     ).rejects.toMatchObject({
@@ -100,7 +114,7 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
       "SELECT count(*)::int AS n FROM telemetry.signal_events WHERE user_id = $1",
       [userId],
     );
-    expect(stored.rows[0].n).toBe(3);
+    expect(stored.rows[0].n).toBe(6);
   });
 
   it("exports every user with every CRM field, and one device's metrics as columns", async () => {
