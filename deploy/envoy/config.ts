@@ -18,7 +18,7 @@ import { httpsListener } from "./listener.js";
 import type { EdgeOptions } from "./options.js";
 import { compareTemplates, envoyPathMatch } from "./path-match.js";
 import type { EdgeService } from "./routes.js";
-import { rpcPath, serviceTypeName } from "./routes.js";
+import { rpcPath, serviceTypeNames } from "./routes.js";
 import type { EdgeSettings, SharedSettings } from "./settings.js";
 import { adminPort, filterNames, sharedSettings, socketAddress, typeUrl } from "./settings.js";
 import type { Commented, Shared } from "./yaml-writer.js";
@@ -45,31 +45,39 @@ export function resolveImplemented(
   const problems: string[] = [];
   const byName = new Map(input.descriptors.map((d) => [d.typeName, d]));
   for (const desc of input.descriptors) {
-    if (!input.services.some((s) => serviceTypeName(s) === desc.typeName)) {
+    if (!input.services.some((s) => serviceTypeNames(s).includes(desc.typeName))) {
       problems.push(`${desc.typeName} is in the contracts but not in deploy/envoy/routes.ts`);
     }
   }
   const resolved = input.services
     .filter((edge) => edge.implemented)
     .flatMap((edge) => {
-      const desc = byName.get(serviceTypeName(edge));
-      if (desc === undefined) {
-        problems.push(`${serviceTypeName(edge)} is marked implemented but has no proto`);
-        return [];
-      }
-      const streaming = desc.methods.filter((m) => m.methodKind !== "unary").map((m) => m.name);
+      const descs = serviceTypeNames(edge).flatMap((name) => {
+        const desc = byName.get(name);
+        if (desc === undefined) problems.push(`${name} is marked implemented but has no proto`);
+        return desc === undefined ? [] : [desc];
+      });
+      const first = descs[0];
+      if (first === undefined || descs.length < serviceTypeNames(edge).length) return [];
+      // Methods as routes.ts names them: bare in a one-service package, else Service.Method.
+      const named = (desc: DescService, method: string) =>
+        edge.otherServices === undefined ? method : `${desc.name}.${method}`;
+      const methods = descs.flatMap((desc) => desc.methods.map((m) => ({ desc, m })));
+      const streaming = methods
+        .filter(({ m }) => m.methodKind !== "unary")
+        .map(({ desc, m }) => named(desc, m.name));
       const listed = [...edge.streamingRpcs].sort().join(", ");
       if (streaming.sort().join(", ") !== listed) {
         problems.push(
-          `${desc.typeName}: streamingRpcs lists [${listed}] but the proto streams [${streaming.join(", ")}]`,
+          `${first.typeName}: streamingRpcs lists [${listed}] but the proto streams [${streaming.join(", ")}]`,
         );
       }
       for (const method of edge.strictRateLimitRpcs) {
-        if (!desc.methods.some((m) => m.name === method)) {
-          problems.push(`${desc.typeName}: strictRateLimitRpcs names unknown method ${method}`);
+        if (!methods.some(({ desc, m }) => named(desc, m.name) === method)) {
+          problems.push(`${first.typeName}: strictRateLimitRpcs names unknown method ${method}`);
         }
       }
-      return [{ edge, desc }];
+      return descs.map((desc) => ({ edge, desc }));
     });
   if (problems.length > 0) {
     throw new Error(
@@ -118,7 +126,7 @@ export function buildEnvoyConfig(input: EdgeInput): unknown {
         },
       ),
     ),
-    ...implemented.flatMap(({ edge }) => rpcRoutes(edge, shares)),
+    ...onePerEdge(implemented).flatMap(({ edge }) => rpcRoutes(edge, shares)),
     ...platformRoutes(first.edge, shares),
     commented("Catch-all, last: anything else is not Gate's (gRPC callers see UNIMPLEMENTED).", {
       name: "catch-all",
@@ -135,7 +143,7 @@ export function buildEnvoyConfig(input: EdgeInput): unknown {
     },
     static_resources: {
       listeners: [httpsListener(input.options, implemented, shares, routes, restMethods)],
-      clusters: implemented.map(({ edge, desc }) => cluster(edge, desc, shares)),
+      clusters: onePerEdge(implemented).map(({ edge, desc }) => cluster(edge, desc, shares)),
     },
     overload_manager: {
       resource_monitors: [
@@ -157,8 +165,18 @@ function commentFirst<T>(index: number, comment: string, value: T): T | Commente
   return index === 0 ? commented(comment, value) : value;
 }
 
-function ownerOf(rpc: string, implemented: readonly { readonly edge: EdgeService }[]): EdgeService {
-  const owner = implemented.find(({ edge }) => rpc.startsWith(`/${serviceTypeName(edge)}/`));
+/** The first entry of each edge service (a package with several services has several). */
+function onePerEdge<T extends { readonly edge: EdgeService }>(implemented: readonly T[]): T[] {
+  return implemented.filter(
+    (entry, i) => implemented.findIndex((e) => e.edge === entry.edge) === i,
+  );
+}
+
+function ownerOf(
+  rpc: string,
+  implemented: readonly { readonly edge: EdgeService; readonly desc: DescService }[],
+): EdgeService {
+  const owner = implemented.find(({ desc }) => rpc.startsWith(`/${desc.typeName}/`));
   if (owner === undefined)
     throw new Error(`REST route of ${rpc} belongs to no implemented service`);
   return owner.edge;

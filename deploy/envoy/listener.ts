@@ -1,16 +1,15 @@
 // The TLS listener and its HTTP connection manager: filters, access log, local replies and
 // CORS. The routes come from config.ts.
 
+import type { DescService } from "@bufbuild/protobuf";
 import type { EdgeOptions } from "./options.js";
-import type { EdgeService } from "./routes.js";
-import { serviceTypeName } from "./routes.js";
 import type { SharedSettings } from "./settings.js";
 import { filterNames, listenerPort, socketAddress, typeUrl } from "./settings.js";
 import { shared } from "./yaml-writer.js";
 
 export function httpsListener(
   options: EdgeOptions,
-  implemented: readonly { readonly edge: EdgeService }[],
+  implemented: readonly { readonly desc: DescService }[],
   shares: SharedSettings,
   routes: readonly unknown[],
   restMethods: ReadonlySet<string>,
@@ -110,7 +109,7 @@ export function httpsListener(
                       "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
                     ),
                     proto_descriptor: options.protoDescriptor,
-                    services: implemented.map(({ edge }) => serviceTypeName(edge)),
+                    services: implemented.map(({ desc }) => desc.typeName),
                     // The seeds' JSON: proto field names, zero values printed.
                     print_options: {
                       preserve_proto_field_names: true,

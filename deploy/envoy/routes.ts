@@ -12,8 +12,13 @@ export interface EdgeService {
   readonly name: string;
   /** Proto package; gRPC, gRPC-Web and Connect paths start with `/<package>.`. */
   readonly protoPackage: string;
-  /** The service inside the package (one service per package, per STYLE.md). */
+  /** The service inside the package; the one the cluster's health check asks about. */
   readonly service: string;
+  /**
+   * The package's other services, when it has several (telemetry keeps one per resource).
+   * Their methods are then named `Service.Method` in streamingRpcs and strictRateLimitRpcs.
+   */
+  readonly otherServices?: readonly string[];
   /** Envoy cluster name. */
   readonly cluster: string;
   /** Host and port of the replicas, as the compose file names them; resolved by DNS. */
@@ -64,13 +69,20 @@ export const edgeServices: readonly EdgeService[] = [
   {
     name: "telemetry",
     protoPackage: "gate.telemetry.v1",
-    service: "TelemetryService",
+    service: "UsersService",
+    otherServices: ["DevicesService", "MetricsService", "SignalsService"],
     cluster: "telemetry",
     upstream: { host: "telemetry", port: 8080 },
-    // SPEC M3 and M5: client-streaming ingestion. Provisional names, as for tasks.
-    streamingRpcs: ["StreamMetrics", "StreamSignalEvents"],
+    // SPEC M3 and M5: streaming ingestion, and the exports the other services read.
+    streamingRpcs: [
+      "UsersService.ExportUsers",
+      "MetricsService.StreamSamples",
+      "MetricsService.ExportDeviceMetrics",
+      "SignalsService.StreamSignalEvents",
+      "SignalsService.ExportSignalEvents",
+    ],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
   {
     name: "reports",
@@ -113,9 +125,21 @@ export function serviceTypeName(service: EdgeService): string {
   return `${service.protoPackage}.${service.service}`;
 }
 
-/** The RPC path of a method, e.g. "/gate.clients.v1.ClientsService/RegisterClient". */
+/** The full proto names of every service of the package, the health-checked one first. */
+export function serviceTypeNames(service: EdgeService): string[] {
+  return [service.service, ...(service.otherServices ?? [])].map(
+    (name) => `${service.protoPackage}.${name}`,
+  );
+}
+
+/**
+ * The RPC path of a method, e.g. "/gate.clients.v1.ClientsService/RegisterClient"; a
+ * `Service.Method` name picks another service of the package.
+ */
 export function rpcPath(service: EdgeService, method: string): string {
-  return `/${serviceTypeName(service)}/${method}`;
+  const dot = method.indexOf(".");
+  if (dot < 0) return `/${serviceTypeName(service)}/${method}`;
+  return `/${service.protoPackage}.${method.slice(0, dot)}/${method.slice(dot + 1)}`;
 }
 
 export function implementedServices(

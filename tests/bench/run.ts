@@ -14,9 +14,15 @@ import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
 import { tasksBenchmark } from "./tasks.js";
+import { telemetryBenchmark } from "./telemetry.js";
 
 /** Every benchmark, in running order. Add new ones here. */
-const benchmarks: readonly Benchmark[] = [heartbeatBenchmark, tasksBenchmark, downloaderBenchmark];
+const benchmarks: readonly Benchmark[] = [
+  heartbeatBenchmark,
+  tasksBenchmark,
+  downloaderBenchmark,
+  telemetryBenchmark,
+];
 
 const resultsDir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
 

@@ -4,7 +4,14 @@ import type { DescMethod, DescService, MessageInitShape } from "@bufbuild/protob
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { type RunningPlatform, serviceModules } from "@gate/cli";
-import { clientsV1, gateFiles, tasksV1 } from "@gate/contracts";
+import {
+  clientsV1,
+  gateFiles,
+  tasksV1,
+  telemetryDevicesV1,
+  telemetryMetricsV1,
+  telemetryUsersV1,
+} from "@gate/contracts";
 import {
   createTestDatabase,
   databaseTargets,
@@ -62,6 +69,9 @@ const methods = services.flatMap((service) =>
 interface Fixtures {
   ownTaskId: string;
   ownClientId: string;
+  /** A telemetry user, and a device of it whose key is the "device" caller's (for `own`). */
+  ownUserId: number;
+  ownDeviceId: string;
 }
 type Sample = (role: Role, fixtures: Fixtures) => MessageInitShape<DescMethod["input"]>;
 const someTask = () => randomUUID();
@@ -99,7 +109,46 @@ const samples: Record<string, Sample> = {
   "TasksService.RequeueTasks": () => ({ taskIds: [someTask()] }),
   "TasksService.Lease": () => ({ kind: { case: "hello", value: { capacity: 1 } } }),
   "TasksService.WatchTasks": () => ({}),
+  "UsersService.CreateUser": () => ({ name: "matrix", email: `${randomUUID()}@matrix.test` }),
+  "UsersService.GetUser": (_, f) => ({ userId: f.ownUserId }),
+  "UsersService.ListUsers": () => ({}),
+  "UsersService.UpdateUser": (_, f) => ({ userId: f.ownUserId, phone: "+1 555 0100" }),
+  "UsersService.DeleteUser": () => ({ userId: 2_000_000_000 }),
+  "UsersService.ExportUsers": () => ({}),
+  "DevicesService.RegisterDevice": (_, f) => ({ userId: f.ownUserId }),
+  "DevicesService.GetDevice": (_, f) => ({ deviceId: f.ownDeviceId }),
+  "DevicesService.ListDevices": (_, f) => ({ userId: f.ownUserId }),
+  "DevicesService.RebindDevice": (_, f) => ({ deviceId: f.ownDeviceId, userId: f.ownUserId }),
+  "MetricsService.RecordSample": (_, f) => ({ deviceId: f.ownDeviceId, ...oneSample }),
+  "MetricsService.RecordSamples": (_, f) => ({ deviceId: f.ownDeviceId, samples: [oneSample] }),
+  "MetricsService.StreamSamples": (_, f) => ({
+    streamId: randomUUID(),
+    sequence: 1n,
+    deviceId: f.ownDeviceId,
+    samples: [oneSample],
+  }),
+  "MetricsService.ListSamples": (_, f) => ({ deviceId: f.ownDeviceId }),
+  "MetricsService.ExportDeviceMetrics": (_, f) => ({ deviceId: f.ownDeviceId, ...allTime }),
+  "SignalsService.RecordSignalEvents": (_, f) => ({ events: [signalEvent(f)] }),
+  "SignalsService.StreamSignalEvents": (_, f) => ({
+    streamId: randomUUID(),
+    sequence: 1n,
+    events: [signalEvent(f)],
+  }),
+  "SignalsService.ListSignalEvents": (_, f) => ({ userId: f.ownUserId }),
+  "SignalsService.ExportSignalEvents": () => allTime,
 };
+const oneSample = { x: 1, y: 2, z: 3 };
+const allTime = { start: { seconds: 0n }, end: { seconds: 4_000_000_000n } };
+const signalEvent = (f: Fixtures) => ({
+  userId: f.ownUserId,
+  prosthesisType: "arm",
+  muscleGroup: "biceps",
+  signalFrequency: 50,
+  signalDuration: 200,
+  signalAmplitude: 0.5,
+  eventTimestamp: { seconds: 1_700_000_000n },
+});
 const newTask = { searchParams: { CourtRegion: "matrix" }, maxDocuments: 1, priority: -1000 };
 
 /** Calls a method once and says how access went: refused with which code, or let through. */
@@ -125,9 +174,11 @@ async function probe(
       const aborted = new Promise<void>((resolve) =>
         abort.signal.addEventListener("abort", () => resolve()),
       );
+      // A server stream's one request must end before the call starts.
+      const holdOpen = method.methodKind !== "server_streaming";
       async function* requests() {
         yield input;
-        await aborted;
+        if (holdOpen) await aborted;
       }
       const res = await transport.stream(
         method as DescMethod & {
@@ -168,12 +219,24 @@ describe("the access matrix", () => {
     transport = createGrpcTransport({ baseUrl: platform.url });
     const clients = createClient(clientsV1.ClientsService, transport);
     const tasks = createClient(tasksV1.TasksService, transport);
-    const mint = async (role: "operator" | "device") =>
+    const mint = async (role: "operator") =>
       (await platform.keys.mint({ role, subject: randomUUID(), label: "access matrix" })).key;
     keys.none = {};
     keys["wrong key"] = { "x-api-key": `gate_${"x".repeat(43)}` };
     keys.operator = { "x-api-key": await mint("operator") };
-    keys.device = { "x-api-key": await mint("device") };
+    // Two telemetry devices of one user: "device" holds the first one's key.
+    const users = createClient(telemetryUsersV1.UsersService, transport);
+    const devices = createClient(telemetryDevicesV1.DevicesService, transport);
+    const user = await users.createUser(
+      { name: "matrix-user", email: "matrix-user@matrix.test" },
+      as("operator"),
+    );
+    for (const holder of [own, other]) {
+      const device = await devices.registerDevice({ userId: user.user?.id ?? 0 }, as("operator"));
+      holder.ownUserId = device.userId;
+      holder.ownDeviceId = device.id;
+      if (holder === own) keys.device = { "x-api-key": device.apiKey };
+    }
     // Two downloaders, each holding one task: "client" is the first.
     for (const [holder, name] of [
       [own, "matrix-client"],
@@ -218,6 +281,41 @@ describe("the access matrix", () => {
   describe("a client's own only", () => {
     const ownOnly = [...table].filter(([, row]) => [...row.values()].includes("own only"));
     const tasks = () => createClient(tasksV1.TasksService, transport);
+    const metrics = () => createClient(telemetryMetricsV1.MetricsService, transport);
+    /** A device key touching another device of its own user is refused. */
+    const refusedForOtherDevice = (call: (deviceId: string) => Promise<unknown>) => async () => {
+      await expect(call(other.ownDeviceId)).rejects.toMatchObject({
+        code: Code.PermissionDenied,
+      });
+    };
+    const deviceOwnOnly: Record<string, () => Promise<void>> = {
+      "DevicesService.GetDevice": refusedForOtherDevice((deviceId) =>
+        createClient(telemetryDevicesV1.DevicesService, transport).getDevice(
+          { deviceId },
+          as("device"),
+        ),
+      ),
+      "MetricsService.RecordSample": refusedForOtherDevice((deviceId) =>
+        metrics().recordSample({ deviceId, ...oneSample }, as("device")),
+      ),
+      "MetricsService.RecordSamples": refusedForOtherDevice((deviceId) =>
+        metrics().recordSamples({ deviceId, samples: [oneSample] }, as("device")),
+      ),
+      "MetricsService.ListSamples": refusedForOtherDevice((deviceId) =>
+        metrics().listSamples({ deviceId }, as("device")),
+      ),
+      "MetricsService.StreamSamples": refusedForOtherDevice(async (deviceId) => {
+        const stream = metrics().streamSamples(
+          (async function* () {
+            yield { streamId: randomUUID(), sequence: 1n, deviceId, samples: [oneSample] };
+          })(),
+          as("device"),
+        );
+        for await (const _ of stream) {
+          // the refusal ends the stream
+        }
+      }),
+    };
     const checks: Record<string, () => Promise<void>> = {
       "TasksService.ListTasks": async () => {
         const listed = (await tasks().listTasks({ pageSize: 1000 }, as("client"))).tasks;
@@ -239,6 +337,7 @@ describe("the access matrix", () => {
           clients.getClientStatistics({ clientId: other.ownClientId }, as("client")),
         ).rejects.toMatchObject({ code: Code.PermissionDenied });
       },
+      ...deviceOwnOnly,
     };
 
     it("has a check for every RPC whose table cell is 'own only'", () => {

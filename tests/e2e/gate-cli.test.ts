@@ -96,6 +96,29 @@ describe("gate start on a fresh data folder, on a port set by API_PORT", () => {
     expect(JSON.parse(res.stdout)).toMatchObject({ created: 2 });
   });
 
+  it("creates a telemetry user and device and sends samples with the device's key", async () => {
+    const operator = { ...env, GATE_API_KEY: readFileSync(keyFile, "utf8").trim() };
+    const user = await runGate(
+      ["telemetry", "create-user", "--name", "Tour", "--email", "tour@example.com"],
+      operator,
+    );
+    expect(user.stderr).toBe("");
+    const userId = (JSON.parse(user.stdout) as { id: number }).id;
+    const device = await runGate(
+      ["telemetry", "create-device", "--user-id", String(userId)],
+      operator,
+    );
+    const { id, api_key: deviceKey } = JSON.parse(device.stdout) as { id: string; api_key: string };
+    const sent = await runGate(
+      ["telemetry", "send", "--device-id", id, "--sample", "1.5,2.3,3.8", "--sample", "1,2,3"],
+      { ...env, GATE_API_KEY: deviceKey },
+    );
+    expect(sent.stderr).toBe("");
+    expect(JSON.parse(sent.stdout)).toEqual({ status: "ok", accepted: 2 });
+    const stats = await fetch(`${gate?.url}/stats/${id}/`, { headers: { "x-api-key": deviceKey } });
+    expect(((await stats.json()) as unknown[]).length).toBe(2);
+  });
+
   it("lists and creates keys while the platform runs", async () => {
     const created = await runGate(["keys", "create", "--name", "second-operator"], env);
     expect(created.stderr).toBe("");

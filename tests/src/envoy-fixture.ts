@@ -7,7 +7,7 @@ import { gateFiles, healthV1, reflectionV1, reflectionV1alpha } from "@gate/cont
 import { listRestRoutes } from "@gate/runtime";
 import { envoyYamlPath } from "../../deploy/envoy/render.js";
 import type { EdgeService } from "../../deploy/envoy/routes.js";
-import { edgeServices, edgeSettings, serviceTypeName } from "../../deploy/envoy/routes.js";
+import { edgeServices, edgeSettings, serviceTypeNames } from "../../deploy/envoy/routes.js";
 import type { EnvoyCheckContext } from "./envoy-checks.js";
 import { buildEnvoyApiRegistry, buildGateDescriptors } from "./envoy-protos.js";
 
@@ -63,7 +63,7 @@ export function checkContext(
 ): EnvoyCheckContext {
   const implemented = services
     .filter((s) => s.implemented)
-    .flatMap((s) => available.filter((d) => d.typeName === serviceTypeName(s)));
+    .flatMap((s) => available.filter((d) => serviceTypeNames(s).includes(d.typeName)));
   return {
     descriptors,
     platformServices,

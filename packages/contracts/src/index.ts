@@ -4,11 +4,20 @@ import type { DescFile } from "@bufbuild/protobuf";
 import { file_gate_clients_v1_clients_service } from "./gen/gate/clients/v1/clients_service_pb.js";
 import { file_gate_events_v1_events } from "./gen/gate/events/v1/events_pb.js";
 import { file_gate_tasks_v1_tasks_service } from "./gen/gate/tasks/v1/tasks_service_pb.js";
+import { file_gate_telemetry_v1_devices_service } from "./gen/gate/telemetry/v1/devices_service_pb.js";
+import { file_gate_telemetry_v1_metrics_service } from "./gen/gate/telemetry/v1/metrics_service_pb.js";
+import { file_gate_telemetry_v1_signals_service } from "./gen/gate/telemetry/v1/signals_service_pb.js";
+import { file_gate_telemetry_v1_users_service } from "./gen/gate/telemetry/v1/users_service_pb.js";
 import { file_gate_validate_v1_rules } from "./gen/gate/validate/v1/rules_pb.js";
 
 export * as clientsV1 from "./gen/gate/clients/v1/clients_service_pb.js";
 export * as eventsV1 from "./gen/gate/events/v1/events_pb.js";
 export * as tasksV1 from "./gen/gate/tasks/v1/tasks_service_pb.js";
+export * as telemetryDevicesV1 from "./gen/gate/telemetry/v1/devices_service_pb.js";
+export * as telemetryMetricsV1 from "./gen/gate/telemetry/v1/metrics_service_pb.js";
+export * as telemetryV1 from "./gen/gate/telemetry/v1/resources_pb.js";
+export * as telemetrySignalsV1 from "./gen/gate/telemetry/v1/signals_service_pb.js";
+export * as telemetryUsersV1 from "./gen/gate/telemetry/v1/users_service_pb.js";
 export * as validateV1 from "./gen/gate/validate/v1/rules_pb.js";
 export * as googleApi from "./gen/google/api/annotations_pb.js";
 export * as googleApiHttp from "./gen/google/api/http_pb.js";
@@ -21,6 +30,10 @@ export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.
 export const gateFiles: readonly DescFile[] = [
   file_gate_clients_v1_clients_service,
   file_gate_tasks_v1_tasks_service,
+  file_gate_telemetry_v1_users_service,
+  file_gate_telemetry_v1_devices_service,
+  file_gate_telemetry_v1_metrics_service,
+  file_gate_telemetry_v1_signals_service,
   file_gate_events_v1_events,
   file_gate_validate_v1_rules,
 ];

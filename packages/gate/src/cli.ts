@@ -5,6 +5,7 @@ import { migrateCommand } from "./migrate-command.js";
 import { serviceModules } from "./modules.js";
 import { serveCommand, startCommand } from "./start-command.js";
 import { tasksCommand } from "./tasks-commands.js";
+import { telemetryCommand } from "./telemetry-commands.js";
 
 /**
  * `gate`: every command with its options and `--help`. Settings come from the environment
@@ -29,6 +30,7 @@ export function gateProgram(env = loadEnv()): Command {
     migrateCommand(env),
     keysCommand(env),
     tasksCommand(env),
+    telemetryCommand(env),
   ])
     program.addCommand(command);
   forEachCommand(program, (command) =>

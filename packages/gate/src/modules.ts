@@ -1,10 +1,15 @@
 import { clientsModule } from "@gate/clients";
 import type { GateServiceModule } from "@gate/runtime";
 import { tasksModule } from "@gate/tasks";
+import { telemetryModule } from "@gate/telemetry";
 
 /** Every implemented service, in start-up order. `gate serve <name>` picks from these. */
 // biome-ignore lint/suspicious/noExplicitAny: each module has its own config type
-export const serviceModules: readonly GateServiceModule<any>[] = [clientsModule, tasksModule];
+export const serviceModules: readonly GateServiceModule<any>[] = [
+  clientsModule,
+  tasksModule,
+  telemetryModule,
+];
 
 export function findModules(names: readonly string[]): GateServiceModule<unknown>[] {
   if (names.length === 0) return [...serviceModules];

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
-import { fromJson } from "@bufbuild/protobuf";
+import { type DescService, fromJson } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { tasksV1 } from "@gate/contracts";
 import { EnvReader, type EnvVars } from "@gate/runtime";
 import { Command, InvalidArgumentError, Option } from "commander";
 
-interface ServerOptions {
+export interface ServerOptions {
   apiUrl?: string;
   apiKey?: string;
 }
@@ -118,7 +118,7 @@ interface TaskOptions {
   maxAttempts: number;
 }
 
-function withServerOptions(command: Command, env: EnvVars): Command {
+export function withServerOptions(command: Command, env: EnvVars): Command {
   const fallback = shownDefaultApiUrl(env);
   return command
     .addOption(
@@ -152,15 +152,20 @@ function shownDefaultApiUrl(env: EnvVars): string | undefined {
   }
 }
 
+function tasksClient(options: ServerOptions, env: EnvVars) {
+  return serviceClient(tasksV1.TasksService, options, env);
+}
+
 /**
- * The tasks service's client, and `reach`, which turns a call that finds nothing listening
- * into one plain line naming the address and where it came from.
+ * A service's client over the Connect protocol, and `reach`, which turns a call that finds
+ * nothing listening into one plain line naming the address and where it came from.
  */
-function tasksClient(
+export function serviceClient<S extends DescService>(
+  service: S,
   options: ServerOptions,
   env: EnvVars,
 ): {
-  client: Client<typeof tasksV1.TasksService>;
+  client: Client<S>;
   reach: <T>(call: Promise<T>) => Promise<T>;
 } {
   const { apiKey } = options;
@@ -176,7 +181,7 @@ function tasksClient(
     ],
   });
   return {
-    client: createClient(tasksV1.TasksService, transport),
+    client: createClient(service, transport),
     reach: <T>(call: Promise<T>) =>
       call.catch((error: unknown) => {
         throw unreachableServer(baseUrl, error) ?? error;
@@ -205,7 +210,7 @@ function searchParamOption(): Option {
     .default({}, "none");
 }
 
-function integerOption(flags: string, description: string, fallback?: number): Option {
+export function integerOption(flags: string, description: string, fallback?: number): Option {
   const option = new Option(flags, description).argParser((raw: string) => {
     if (!/^-?\d+$/.test(raw.trim())) throw new InvalidArgumentError("must be an integer");
     return Number(raw);

@@ -218,3 +218,21 @@ describe("httpStatusFromCode", () => {
     expect(httpStatusFromCode(code)).toBe(status);
   });
 });
+
+describe("RouteTable.lookup", () => {
+  const table = createRouteTable([EchoService]);
+  const rpcOf = (method: string, path: string) => {
+    const found = table.lookup(method, path);
+    return found.kind === "found" ? found.route.rpc : found.kind;
+  };
+
+  it("finds a template with or without one trailing slash, capturing the same variables", () => {
+    expect(rpcOf("GET", "/v1/search/")).toBe(rpcOf("GET", "/v1/search"));
+    const found = table.lookup("GET", "/v1/notes/n1/");
+    expect(found.kind === "found" && found.variables).toEqual(["n1"]);
+  });
+
+  it("does not read two trailing slashes as one", () => {
+    expect(rpcOf("GET", "/v1/search//")).toBe("not-found");
+  });
+});

@@ -50,7 +50,14 @@ const forwardedRequestHeaders = new Set([
   "user-agent",
 ]);
 /** Response headers (and trailers) passed back to the HTTP client, besides any `x-gate-*`. */
-const returnedResponseHeaders = new Set(["x-request-id"]);
+const returnedResponseHeaders = new Set(["x-request-id", "retry-after"]);
+
+/**
+ * Set by a handler on an error's metadata when a REST path must answer another status
+ * than its code's usual one, because the clients of that path were written against it
+ * (seed 002's duplicate email is 400, not ALREADY_EXISTS's 409). Read here, not returned.
+ */
+const restStatusOverrideHeader = "x-gate-http-status";
 
 // What handle() needs from either an HTTP/1 or an HTTP/2 compatibility response. Calling
 // methods on the union itself does not type-check, because both sides are overloaded.
@@ -215,6 +222,7 @@ function returnedHeaders(...sources: Headers[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const source of sources) {
     source.forEach((value, name) => {
+      if (name === restStatusOverrideHeader) return;
       if (returnedResponseHeaders.has(name) || name.startsWith("x-gate-")) {
         headers[name] = value;
       }
@@ -285,8 +293,14 @@ function sendError(
   if (headers["x-request-id"] === undefined && requestId !== undefined) {
     headers["x-request-id"] = requestId;
   }
-  const status = failure?.status ?? httpStatusFromCode(error.code);
+  const status = failure?.status ?? restStatusOverride(error) ?? httpStatusFromCode(error.code);
   send(sink, status, JSON.stringify(restErrorBody(error, registry)), headers);
+}
+
+/** The 4xx status a handler asked for on this error, if any (see restStatusOverrideHeader). */
+function restStatusOverride(error: ConnectError): number | undefined {
+  const status = Number(error.metadata.get(restStatusOverrideHeader));
+  return Number.isInteger(status) && status >= 400 && status <= 499 ? status : undefined;
 }
 
 function send(sink: ResponseSink, status: number, body: string, headers: Record<string, string>) {

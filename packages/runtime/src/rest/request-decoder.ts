@@ -9,6 +9,7 @@ import {
   resolveFieldPath,
   setFieldFromJson,
 } from "./field-path.js";
+import { findQuotedFloat } from "./json-numbers.js";
 import { locateJsonProblem } from "./json-problem.js";
 import type { RestRoute } from "./route-table.js";
 import { textKind, textKindName, textToJson } from "./text-value.js";
@@ -62,6 +63,11 @@ function decodeBody(
   registry: Registry | undefined,
 ): Message {
   const schema = route.method.input;
+  const json = route.body.kind === "field" ? { [route.body.field.jsonName]: body ?? null } : body;
+  const quoted = json === undefined ? undefined : findQuotedFloat(schema, json);
+  if (quoted !== undefined) {
+    throw invalid(`${quoted}: must be a JSON number, not a string`);
+  }
   try {
     switch (route.body.kind) {
       case "none":
@@ -87,7 +93,6 @@ function decodeBody(
       }
     }
   } catch (e) {
-    const json = route.body.kind === "field" ? { [route.body.field.jsonName]: body ?? null } : body;
     const located = locateJsonProblem(schema, json ?? {}, registry);
     throw invalid(located ?? `invalid request body: ${messageOf(e)}`);
   }

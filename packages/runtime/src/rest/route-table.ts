@@ -70,7 +70,7 @@ export class RouteTable {
 
   /** Throws MalformedPathError for a path that cannot be percent-decoded. */
   lookup(httpMethod: string, path: string): RouteLookup {
-    const readings = readRequestPath(path);
+    const readings = readingsOf(path);
     for (const method of [httpMethod, anyMethod]) {
       const matcher = this.matchers.get(method);
       for (const reading of readings) {
@@ -86,6 +86,19 @@ export class RouteTable {
       .sort();
     return allow.length > 0 ? { kind: "method-not-allowed", allow } : { kind: "not-found" };
   }
+}
+
+/**
+ * The readings of a request path, and then those of the path without one trailing slash:
+ * `/users/` finds the template `/users` (templates cannot end with a slash, and clients of
+ * REST APIs written before the contract send both forms).
+ */
+function readingsOf(path: string): RequestPath[] {
+  const readings = readRequestPath(path);
+  if (path.length > 1 && path.endsWith("/") && !path.endsWith("//")) {
+    readings.push(...readRequestPath(path.slice(0, -1)));
+  }
+  return readings;
 }
 
 function captureAll(route: RestRoute, reading: RequestPath): string[] {

@@ -1,0 +1,154 @@
+import { create } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { telemetryMetricsV1, telemetryV1 } from "@gate/contracts";
+import { definePageToken, pageSize, validateMessage } from "@gate/runtime";
+import type { Pool } from "pg";
+import { checkDeviceAccess } from "./device-access.js";
+import type { GroupCommitQueue } from "./group-commit.js";
+import type { KnownDevices } from "./known-devices.js";
+import { announceNextPage } from "./pagination.js";
+import type {
+  SamplesStore,
+  SampleValues,
+  SampleWrite,
+  SampleWriteResult,
+  StoredSample,
+} from "./samples-store.js";
+import { measurementTime, timestampOfMicros, timeWindow } from "./time-values.js";
+
+const { MetricsService } = telemetryMetricsV1;
+type SampleInput = telemetryMetricsV1.SampleInput;
+
+/** ListSamples pages by (measured_at, seq), under one device filter ("" for all). */
+const samplesPage = definePageToken("telemetry-samples", {
+  atUs: "int",
+  seq: "int",
+  deviceId: "string",
+});
+
+export interface MetricsServiceDeps {
+  pool: Pool;
+  samples: SamplesStore;
+  known: KnownDevices;
+  queue: GroupCommitQueue<SampleWrite, SampleWriteResult>;
+  maxFutureSkewSeconds: number;
+  clock?: () => number;
+}
+
+export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof MetricsService> {
+  const { pool, samples, known, queue, maxFutureSkewSeconds } = deps;
+  const nowUs = () => Math.floor((deps.clock ?? Date.now)() * 1000);
+
+  /** The samples as stored, each checked; the first bad one is named by its index. */
+  const valuesOf = (inputs: readonly SampleInput[], field: string): SampleValues[] => {
+    const now = nowUs();
+    return inputs.map((s, i) => ({
+      x: s.x as number,
+      y: s.y as number,
+      z: s.z as number,
+      atUs: measurementTime(`${field}[${i}].timestamp`, s.timestamp, now, maxFutureSkewSeconds),
+    }));
+  };
+
+  /** Checks who may write and that the device exists; then queues and awaits the commit. */
+  const ingest = async (ctx: HandlerContext, write: SampleWrite) => {
+    checkDeviceAccess(ctx, write.deviceId, "device_id");
+    await known.require(write.deviceId);
+    return queue.submit(write, write.samples.length);
+  };
+
+  return {
+    async recordSample(req, ctx) {
+      const deviceId = req.deviceId.toLowerCase();
+      const atUs = measurementTime("timestamp", req.timestamp, nowUs(), maxFutureSkewSeconds);
+      const sample = { x: req.x as number, y: req.y as number, z: req.z as number, atUs };
+      await ingest(ctx, { deviceId, samples: [sample] });
+      return create(telemetryMetricsV1.RecordSampleResponseSchema, { status: "ok" });
+    },
+
+    async recordSamples(req, ctx) {
+      const deviceId = req.deviceId.toLowerCase();
+      const values = valuesOf(req.samples, "samples");
+      const key = req.idempotencyKey;
+      const result = await ingest(ctx, {
+        deviceId,
+        samples: values,
+        ...(key === "" ? {} : { idempotencyKey: key }),
+      });
+      return create(telemetryMetricsV1.RecordSamplesResponseSchema, {
+        status: "ok",
+        accepted: values.length,
+        replayed: result.replayed,
+      });
+    },
+
+    async *streamSamples(requests, ctx) {
+      // Each message is committed before the next is read, so "durable through N" is
+      // answered in order; clients send many samples per message for high rates.
+      for await (const req of requests) {
+        validateMessage(telemetryMetricsV1.StreamSamplesRequestSchema, req);
+        const sequence = Number(req.sequence);
+        await ingest(ctx, {
+          deviceId: req.deviceId.toLowerCase(),
+          samples: valuesOf(req.samples, "samples"),
+          stream: { id: req.streamId.toLowerCase(), sequence },
+        });
+        yield create(telemetryMetricsV1.StreamSamplesResponseSchema, {
+          durableThrough: BigInt(sequence),
+        });
+      }
+    },
+
+    async listSamples(req, ctx) {
+      const deviceId = req.deviceId === "" ? undefined : req.deviceId.toLowerCase();
+      if (deviceId !== undefined) checkDeviceAccess(ctx, deviceId, "device_id");
+      const limit = pageSize("page_size", req.pageSize, { fallback: 1000, max: 10_000 });
+      const { startUs, endUs } = timeWindow(req.start, req.end);
+      const cursor = samplesPage.decode(req.pageToken, { deviceId: deviceId ?? "" });
+      if (deviceId !== undefined && cursor === undefined) await known.require(deviceId);
+      const rows = await samples.list(pool, { deviceId, startUs, endUs, after: cursor }, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const nextPageToken =
+        rows.length > limit && last !== undefined
+          ? samplesPage.encode({ atUs: last.at_us, seq: last.seq, deviceId: deviceId ?? "" })
+          : "";
+      announceNextPage(ctx, nextPageToken);
+      return create(telemetryMetricsV1.ListSamplesResponseSchema, {
+        samples: page.map(toSample),
+        nextPageToken,
+      });
+    },
+
+    async *exportDeviceMetrics(req) {
+      const deviceId = req.deviceId.toLowerCase();
+      const chunk = req.chunkSize === 0 ? 10_000 : req.chunkSize;
+      const { startUs, endUs } = timeWindow(req.start, req.end);
+      await known.require(deviceId);
+      let after: { atUs: number; seq: number } | undefined;
+      for (;;) {
+        const rows = await samples.list(pool, { deviceId, startUs, endUs, after }, chunk);
+        if (rows.length === 0) return;
+        yield create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
+          timestampsUs: rows.map((r) => BigInt(r.at_us)),
+          x: rows.map((r) => r.x),
+          y: rows.map((r) => r.y),
+          z: rows.map((r) => r.z),
+        });
+        const last = rows.at(-1) as StoredSample;
+        after = { atUs: last.at_us, seq: last.seq };
+        if (rows.length < chunk) return;
+      }
+    },
+  };
+}
+
+function toSample(row: StoredSample): telemetryV1.Sample {
+  return create(telemetryV1.SampleSchema, {
+    deviceId: row.device_id,
+    x: row.x,
+    y: row.y,
+    z: row.z,
+    timestamp: timestampOfMicros(row.at_us),
+  });
+}

@@ -1,0 +1,190 @@
+import { appendEvents, type Queryable } from "@gate/runtime";
+import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+
+/** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
+export interface SampleValues {
+  readonly x: number;
+  readonly y: number;
+  readonly z: number;
+  readonly atUs: number;
+}
+
+/** One caller's write: a device's samples, perhaps keyed or numbered within a stream. */
+export interface SampleWrite {
+  readonly deviceId: string;
+  readonly samples: readonly SampleValues[];
+  readonly idempotencyKey?: string;
+  readonly stream?: StreamPosition;
+}
+
+export interface SampleWriteResult {
+  /** True when the write had already been stored (same idempotency key or stream position). */
+  readonly replayed: boolean;
+}
+
+export interface StoredSample {
+  device_id: string;
+  /** Microseconds since the epoch, exactly as stored. */
+  at_us: number;
+  seq: number;
+  x: number;
+  y: number;
+  z: number;
+}
+
+export const samplesIngestedTopic = "telemetry.samples_ingested";
+
+interface SampleRow {
+  device_id: string;
+  at_us: string;
+  seq: string;
+  x: number;
+  y: number;
+  z: number;
+}
+
+/** The metric_samples table's SQL and the ingest bookkeeping beside it. */
+export class SamplesStore {
+  readonly #schema: string;
+  /** The service's schema, whose outbox receives the ingest events. */
+  readonly #serviceSchema: string;
+
+  constructor(schema: string) {
+    this.#schema = `"${schema}"`;
+    this.#serviceSchema = schema;
+  }
+
+  /**
+   * Stores the writes of one flush, inside the caller's transaction: keyed batches and
+   * stream messages seen before are skipped (and reported replayed), the rest go in with one
+   * INSERT, and one outbox event counts the requests and samples per device.
+   */
+  async commit(tx: Queryable, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
+    const fresh = await this.claimKeys(tx, writes);
+    await claimStreamPositions(
+      tx,
+      this.#serviceSchema,
+      writes.map((w) => w.stream),
+      fresh,
+    );
+    const devices: string[] = [];
+    const at: number[] = [];
+    const xs: number[] = [];
+    const ys: number[] = [];
+    const zs: number[] = [];
+    const counts = new Map<string, { requests: number; samples: number }>();
+    writes.forEach((write, i) => {
+      if (!fresh[i]) return;
+      for (const s of write.samples) {
+        devices.push(write.deviceId);
+        at.push(s.atUs);
+        xs.push(s.x);
+        ys.push(s.y);
+        zs.push(s.z);
+      }
+      const count = counts.get(write.deviceId) ?? { requests: 0, samples: 0 };
+      count.requests++;
+      count.samples += write.samples.length;
+      counts.set(write.deviceId, count);
+    });
+    if (devices.length > 0) {
+      await tx.query(
+        `INSERT INTO ${this.#schema}.metric_samples (device_id, measured_at, x, y, z)
+         SELECT d, 'epoch'::timestamptz + us * interval '1 microsecond', x, y, z
+         FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[])
+           AS t(d, us, x, y, z)`,
+        [devices, at, xs, ys, zs],
+      );
+      await appendEvents(tx, this.#serviceSchema, [
+        {
+          topic: samplesIngestedTopic,
+          key: "metrics",
+          payload: {
+            devices: [...counts].map(([deviceId, c]) => ({
+              device_id: deviceId,
+              requests: c.requests,
+              samples: c.samples,
+            })),
+          },
+        },
+      ]);
+    }
+    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+  }
+
+  /** Records the idempotency keys; a write whose key was already there is not fresh. */
+  private async claimKeys(tx: Queryable, writes: readonly SampleWrite[]): Promise<boolean[]> {
+    const fresh = writes.map(() => true);
+    const keyed = writes.flatMap((w, i) => (w.idempotencyKey === undefined ? [] : [i]));
+    if (keyed.length === 0) return fresh;
+    const { rows } = await tx.query<{ device_id: string; idempotency_key: string }>(
+      `INSERT INTO ${this.#schema}.ingest_batches (device_id, idempotency_key, sample_count)
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[])
+       ON CONFLICT DO NOTHING
+       RETURNING device_id, idempotency_key`,
+      [
+        keyed.map((i) => writes[i]?.deviceId),
+        keyed.map((i) => writes[i]?.idempotencyKey),
+        keyed.map((i) => writes[i]?.samples.length),
+      ],
+    );
+    // Only the first write of a key in this flush is fresh; a duplicate in the same flush
+    // is a retry racing the original.
+    const claimed = new Set(rows.map((r) => `${r.device_id}\n${r.idempotency_key}`));
+    for (const i of keyed) {
+      const write = writes[i] as SampleWrite;
+      const id = `${write.deviceId}\n${write.idempotencyKey}`;
+      fresh[i] = claimed.delete(id);
+    }
+    return fresh;
+  }
+
+  /** Samples in [startUs, endUs) after the cursor, by (measured_at, seq). */
+  async list(
+    db: Queryable,
+    filter: {
+      deviceId: string | undefined;
+      startUs: number | undefined;
+      endUs: number | undefined;
+      after: { atUs: number; seq: number } | undefined;
+    },
+    limit: number,
+  ): Promise<StoredSample[]> {
+    const { rows } = await db.query<SampleRow>(
+      `SELECT device_id, (extract(epoch FROM measured_at) * 1000000)::bigint AS at_us, seq, x, y, z
+       FROM ${this.#schema}.metric_samples
+       WHERE ($1::uuid IS NULL OR device_id = $1)
+         AND ($2::bigint IS NULL OR measured_at >= 'epoch'::timestamptz + $2 * interval '1 microsecond')
+         AND ($3::bigint IS NULL OR measured_at < 'epoch'::timestamptz + $3 * interval '1 microsecond')
+         AND ($4::bigint IS NULL
+              OR (measured_at, seq) > ('epoch'::timestamptz + $4 * interval '1 microsecond', $5::bigint))
+       ORDER BY measured_at, seq
+       LIMIT $6`,
+      [
+        filter.deviceId ?? null,
+        filter.startUs ?? null,
+        filter.endUs ?? null,
+        filter.after?.atUs ?? null,
+        filter.after?.seq ?? null,
+        limit,
+      ],
+    );
+    return rows.map((r) => ({ ...r, at_us: Number(r.at_us), seq: Number(r.seq) }));
+  }
+
+  /**
+   * Creates the partitions ahead (and drops expired ones); safe on every replica at once.
+   * Returns the number of partitions created.
+   */
+  async maintainPartitions(
+    db: Queryable,
+    daysAhead: number,
+    retentionDays: number | undefined,
+  ): Promise<number> {
+    const { rows } = await db.query<{ created: number }>(
+      `SELECT ${this.#schema}.ensure_sample_partitions($1, $2) AS created`,
+      [daysAhead, retentionDays ?? null],
+    );
+    return rows[0]?.created ?? 0;
+  }
+}

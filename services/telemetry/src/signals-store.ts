@@ -1,0 +1,135 @@
+import type { Queryable } from "@gate/runtime";
+import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+
+/** One event ready to store; `atUs` is microseconds since the Unix epoch. */
+export interface SignalValues {
+  readonly userId: number;
+  readonly prosthesisType: string;
+  readonly muscleGroup: string;
+  readonly frequency: number;
+  readonly duration: number;
+  readonly amplitude: number;
+  readonly atUs: number;
+}
+
+export interface SignalWrite {
+  readonly events: readonly SignalValues[];
+  readonly idempotencyKey?: string;
+  readonly stream?: StreamPosition;
+}
+
+export interface SignalWriteResult {
+  readonly replayed: boolean;
+}
+
+export interface StoredSignal {
+  id: string;
+  user_id: number;
+  prosthesis_type: string;
+  muscle_group: string;
+  signal_frequency: number;
+  signal_duration: number;
+  signal_amplitude: number;
+  at_us: number;
+  saved_us: number;
+}
+
+const columns = `id, user_id, prosthesis_type, muscle_group, signal_frequency, signal_duration,
+  signal_amplitude, (extract(epoch FROM event_timestamp) * 1000000)::bigint AS at_us,
+  (extract(epoch FROM saved_ts) * 1000000)::bigint AS saved_us`;
+
+const fromEpoch = (param: string) => `'epoch'::timestamptz + ${param} * interval '1 microsecond'`;
+
+/** The signal_events table's SQL. */
+export class SignalsStore {
+  readonly #schema: string;
+
+  constructor(schema: string) {
+    this.#schema = schema;
+  }
+
+  /** The given user ids that do not exist. */
+  async missingUsers(db: Queryable, userIds: readonly number[]): Promise<number[]> {
+    const { rows } = await db.query<{ u: number }>(
+      `SELECT u FROM unnest($1::int[]) AS u WHERE NOT EXISTS
+         (SELECT 1 FROM "${this.#schema}".users WHERE id = u)`,
+      [[...new Set(userIds)]],
+    );
+    return rows.map((r) => r.u);
+  }
+
+  /** Stores one flush's writes in the caller's transaction; seen keys and positions skip. */
+  async commit(tx: Queryable, writes: readonly SignalWrite[]): Promise<SignalWriteResult[]> {
+    const fresh = writes.map(() => true);
+    const keyed = writes.flatMap((w, i) => (w.idempotencyKey === undefined ? [] : [i]));
+    if (keyed.length > 0) {
+      const { rows } = await tx.query<{ idempotency_key: string }>(
+        `INSERT INTO "${this.#schema}".signal_batches (idempotency_key, event_count)
+         SELECT * FROM unnest($1::text[], $2::int[]) ON CONFLICT DO NOTHING
+         RETURNING idempotency_key`,
+        [keyed.map((i) => writes[i]?.idempotencyKey), keyed.map((i) => writes[i]?.events.length)],
+      );
+      const claimed = new Set(rows.map((r) => r.idempotency_key));
+      for (const i of keyed) fresh[i] = claimed.delete(writes[i]?.idempotencyKey as string);
+    }
+    await claimStreamPositions(
+      tx,
+      this.#schema,
+      writes.map((w) => w.stream),
+      fresh,
+    );
+    const events = writes.flatMap((w, i) => (fresh[i] ? w.events : []));
+    if (events.length > 0) {
+      await tx.query(
+        `INSERT INTO "${this.#schema}".signal_events (user_id, prosthesis_type, muscle_group,
+           signal_frequency, signal_duration, signal_amplitude, event_timestamp)
+         SELECT u, p, m, f, d, a, ${fromEpoch("t")}
+         FROM unnest($1::int[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[],
+           $7::bigint[]) AS e(u, p, m, f, d, a, t)`,
+        [
+          events.map((e) => e.userId),
+          events.map((e) => e.prosthesisType),
+          events.map((e) => e.muscleGroup),
+          events.map((e) => e.frequency),
+          events.map((e) => e.duration),
+          events.map((e) => e.amplitude),
+          events.map((e) => e.atUs),
+        ],
+      );
+    }
+    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+  }
+
+  /** Events in [startUs, endUs) of one user (or all), after the cursor. */
+  async list(
+    db: Queryable,
+    filter: {
+      userId: number | undefined;
+      startUs: number | undefined;
+      endUs: number | undefined;
+      after: { userId: number; atUs: number; id: number } | undefined;
+    },
+    limit: number,
+  ): Promise<StoredSignal[]> {
+    const { rows } = await db.query<StoredSignal & { at_us: string; saved_us: string }>(
+      `SELECT ${columns} FROM "${this.#schema}".signal_events
+       WHERE ($1::int IS NULL OR user_id = $1)
+         AND ($2::bigint IS NULL OR event_timestamp >= ${fromEpoch("$2")})
+         AND ($3::bigint IS NULL OR event_timestamp < ${fromEpoch("$3")})
+         AND ($4::int IS NULL
+              OR (user_id, event_timestamp, id) > ($4, ${fromEpoch("$5::bigint")}, $6::bigint))
+       ORDER BY user_id, event_timestamp, id
+       LIMIT $7`,
+      [
+        filter.userId ?? null,
+        filter.startUs ?? null,
+        filter.endUs ?? null,
+        filter.after?.userId ?? null,
+        filter.after?.atUs ?? null,
+        filter.after?.id ?? null,
+        limit,
+      ],
+    );
+    return rows.map((r) => ({ ...r, at_us: Number(r.at_us), saved_us: Number(r.saved_us) }));
+  }
+}

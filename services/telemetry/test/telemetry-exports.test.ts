@@ -1,0 +1,192 @@
+import { randomUUID } from "node:crypto";
+import { Code, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { RunningPlatform } from "@gate/cli";
+import {
+  telemetryDevicesV1,
+  telemetryMetricsV1,
+  telemetrySignalsV1,
+  telemetryUsersV1,
+} from "@gate/contracts";
+import { telemetryModule } from "@gate/telemetry";
+import {
+  createTestDatabase,
+  databaseTargets,
+  startServicesOn,
+  type TestDatabase,
+} from "@gate/tests";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+// Signal events, user management and the exports the analytics and report services read.
+describe.each(databaseTargets())("telemetry signals and exports on $name PostgreSQL", (target) => {
+  let db: TestDatabase;
+  let platform: RunningPlatform;
+  const client = <S extends Parameters<typeof createClient>[0]>(service: S) =>
+    createClient(service, createGrpcTransport({ baseUrl: platform.url }));
+  const collect = async <T>(stream: AsyncIterable<T>) => {
+    const all: T[] = [];
+    for await (const item of stream) all.push(item);
+    return all;
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase(target);
+    platform = await startServicesOn(db.url, [telemetryModule], { ENABLE_AUTH: "false" });
+  });
+
+  afterAll(async () => {
+    await platform?.stop();
+    await db?.drop();
+  });
+
+  it("stores signal events with seed 003's columns, lists them and exports them by window", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const signals = client(telemetrySignalsV1.SignalsService);
+    const { user } = await users.createUser({
+      name: "Wearer",
+      email: `${randomUUID()}@signals.test`,
+      age: 41,
+      country: "Norway",
+    });
+    const userId = user?.id ?? 0;
+    const event = (second: number) => ({
+      userId,
+      prosthesisType: "hand",
+      muscleGroup: "flexor",
+      signalFrequency: 120,
+      signalDuration: 300,
+      signalAmplitude: 0.75,
+      eventTimestamp: { seconds: BigInt(1_767_225_600 + second) },
+    });
+    const batch = { events: [event(0), event(1), event(2)], idempotencyKey: "signals-1" };
+    expect(await signals.recordSignalEvents(batch)).toMatchObject({ accepted: 3, replayed: false });
+    expect(await signals.recordSignalEvents(batch)).toMatchObject({ replayed: true });
+
+    const listed = await signals.listSignalEvents({ userId, pageSize: 2 });
+    expect(listed.events.map((e) => Number(e.eventTimestamp?.seconds) - 1_767_225_600)).toEqual([
+      0, 1,
+    ]);
+    expect(listed.events[0]).toMatchObject({
+      userId,
+      prosthesisType: "hand",
+      muscleGroup: "flexor",
+      signalFrequency: 120,
+      signalDuration: 300,
+      signalAmplitude: 0.75,
+    });
+    expect(listed.events[0]?.savedTs).toBeDefined();
+    const next = await signals.listSignalEvents({ userId, pageToken: listed.nextPageToken });
+    expect(next.events).toHaveLength(1);
+
+    const exported = await collect(
+      signals.exportSignalEvents({
+        start: { seconds: 1_767_225_601n },
+        end: { seconds: 1_767_225_700n },
+        chunkSize: 1,
+      }),
+    );
+    expect(exported.map((c) => c.events.length)).toEqual([1, 1]);
+
+    // A stream resent from its last acknowledged message stores that message once.
+    const streamId = randomUUID();
+    const streamOf = (sequences: number[]) =>
+      collect(
+        signals.streamSignalEvents(
+          (async function* () {
+            for (const sequence of sequences)
+              yield { streamId, sequence: BigInt(sequence), events: [event(100 + sequence)] };
+          })(),
+        ),
+      );
+    expect((await streamOf([1, 2])).map((a) => a.durableThrough)).toEqual([1n, 2n]);
+    expect((await streamOf([2, 3])).map((a) => a.durableThrough)).toEqual([2n, 3n]);
+
+    await expect(
+      signals.recordSignalEvents({ events: [event(3), { ...event(4), userId: 999_999 }] }),
+    ).rejects.toMatchObject({
+      code: Code.NotFound,
+      rawMessage: expect.stringMatching(/^events\[1\]/),
+    });
+    await expect(
+      signals.recordSignalEvents({ events: [{ ...event(5), prosthesisType: "foot" }] }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
+    const stored = await db.pool.query(
+      "SELECT count(*)::int AS n FROM telemetry.signal_events WHERE user_id = $1",
+      [userId],
+    );
+    expect(stored.rows[0].n).toBe(6);
+  });
+
+  it("exports every user with every CRM field, and one device's metrics as columns", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const devices = client(telemetryDevicesV1.DevicesService);
+    const metrics = client(telemetryMetricsV1.MetricsService);
+    const { user } = await users.createUser({
+      name: "Exported",
+      email: `${randomUUID()}@export.test`,
+      age: 30,
+      gender: "female",
+      country: "Chile",
+      address: "Av. Siempre Viva 742",
+      phone: "+56 2 1234 5678",
+      registrationTs: { seconds: 1_700_000_000n },
+    });
+    const chunks = await collect(users.exportUsers({ chunkSize: 1 }));
+    const found = chunks.flatMap((c) => c.users).find((u) => u.id === user?.id);
+    expect(found).toMatchObject({
+      name: "Exported",
+      age: 30,
+      gender: "female",
+      country: "Chile",
+      address: "Av. Siempre Viva 742",
+      phone: "+56 2 1234 5678",
+      registrationTs: { seconds: 1_700_000_000n },
+    });
+    expect(found?.userUuid).toMatch(/^[0-9a-f-]{36}$/);
+
+    const device = await devices.registerDevice({ userId: user?.id ?? 0 });
+    const samples = Array.from({ length: 5 }, (_, i) => ({
+      x: i,
+      y: i * 2,
+      z: i * 3,
+      timestamp: { seconds: BigInt(1_767_225_600 + i), nanos: 123_456_000 },
+    }));
+    await metrics.recordSamples({ deviceId: device.id, samples });
+    const columns = await collect(
+      metrics.exportDeviceMetrics({
+        deviceId: device.id,
+        start: { seconds: 1_767_225_601n },
+        end: { seconds: 1_767_225_700n },
+        chunkSize: 3,
+      }),
+    );
+    expect(columns.map((c) => c.x)).toEqual([[1, 2, 3], [4]]);
+    expect(columns[0]?.z).toEqual([3, 6, 9]);
+    expect(columns[0]?.timestampsUs[0]).toBe(1_767_225_601_123_456n);
+  });
+
+  it("updates and deletes users, refusing a user who still has devices", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const devices = client(telemetryDevicesV1.DevicesService);
+    const a = (await users.createUser({ name: "A", email: `${randomUUID()}@u.test` })).user;
+    const b = (await users.createUser({ name: "B", email: `${randomUUID()}@u.test` })).user;
+    const updated = await users.updateUser({ userId: a?.id ?? 0, phone: "123", country: "Peru" });
+    expect(updated.user).toMatchObject({ name: "A", phone: "123", country: "Peru" });
+    await expect(
+      users.updateUser({ userId: a?.id ?? 0, email: b?.email.toUpperCase() }),
+    ).rejects.toMatchObject({ code: Code.AlreadyExists });
+    const device = await devices.registerDevice({ userId: a?.id ?? 0 });
+    await expect(users.deleteUser({ userId: a?.id ?? 0 })).rejects.toMatchObject({
+      code: Code.FailedPrecondition,
+    });
+    const moved = await devices.rebindDevice({ deviceId: device.id, userId: b?.id ?? 0 });
+    expect(moved.device?.userId).toBe(b?.id);
+    expect((await devices.listDevices({ userId: b?.id ?? 0 })).devices.map((d) => d.id)).toEqual([
+      device.id,
+    ]);
+    await users.deleteUser({ userId: a?.id ?? 0 });
+    await expect(users.getUser({ userId: a?.id ?? 0 })).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
+  });
+});
