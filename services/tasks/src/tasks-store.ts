@@ -9,7 +9,6 @@ import * as expiry from "./task-expiry.js";
 import * as leasing from "./task-leasing.js";
 import * as queries from "./task-queries.js";
 
-export type { LeaseCall, LeaseCallResult } from "./task-batch-settlement.js";
 export { StaleLeaseError } from "./task-errors.js";
 export { type TaskRow, toTaskMessage } from "./task-row.js";
 
