@@ -15,6 +15,7 @@ import { fromJson, toBinary } from "@bufbuild/protobuf";
 import { serviceModules } from "@gate/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CaseResult, keyFor, runCases, servedServiceNames } from "../src/hostile/battery.js";
+import { slotsOf } from "../src/hostile/field-slots.js";
 import {
   type CaseSettings,
   casesFor,
@@ -191,11 +192,42 @@ describe("hostile input on every RPC and protocol", () => {
         1,
       ),
     );
-    const failed = results.filter((r) => r.problem !== undefined).length;
-    console.info(`hostile battery: ${results.length} cases, ${failed} failed; report: ${report}`);
+    const failed = results.filter((r) => r.problem !== undefined);
+    const byClass = new Map<string, number>();
+    for (const { case: c } of failed) {
+      const key = `${c.class} on ${c.protocol}`;
+      byClass.set(key, (byClass.get(key) ?? 0) + 1);
+    }
+    console.info(
+      `hostile battery: ${results.length} cases, ${failed.length} failed; report: ${report}\n${[
+        ...byClass,
+      ]
+        .sort()
+        .map(([key, n]) => `  ${n}\t${key}`)
+        .join("\n")}`,
+    );
     wire?.close();
     await gate?.stop("SIGKILL");
     await platform?.db.drop();
+  });
+
+  it("has cases for every field of every RPC, on every protocol", () => {
+    const offline: CaseSettings = {
+      bases: {},
+      openers: {},
+      keyOf: () => "key",
+      seed,
+      extraRuns: 0,
+      streamTimeoutMs: 1_000,
+    };
+    for (const rpc of catalog) {
+      const attacked = new Set(casesFor(rpc, "connect-json", offline).map((c) => c.slot?.label));
+      const binary = new Set(casesFor(rpc, "grpc", offline).map((c) => c.slot?.label));
+      for (const slot of slotsOf(rpc.method.input)) {
+        expect(attacked, `${rpc.path} ${slot.label} on Connect JSON`).toContain(slot.label);
+        expect(binary, `${rpc.path} ${slot.label} on gRPC`).toContain(slot.label);
+      }
+    }
   });
 
   it("attacks every service the server serves", async () => {

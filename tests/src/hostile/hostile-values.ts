@@ -114,7 +114,6 @@ const invalidUtf8String = fc.oneof(
     }),
   ),
 );
-const pathLikeString = fc.constantFrom(...pathLikeIds).map((id) => ofString("path-like-id", id));
 
 /** JSON values of the wrong type for a kind (proto3 JSON never accepts these). */
 const wrongJson: Readonly<Record<SlotKind, readonly unknown[]>> = {
@@ -155,20 +154,21 @@ const hugeText: Partial<Record<SlotKind, readonly string[]>> = {
 
 /** A field whose wire type is not its declared one. */
 function wrongWire(kind: SlotKind): HostileValue | undefined {
-  if (kind === "map-key" || kind === "list") return undefined;
-  const varintKinds: readonly SlotKind[] = ["integer", "int64", "bool", "enum"];
+  if (kind === "map-key") return undefined;
+  if (kind === "list") {
+    // Fixed 32-bit suits no list of the contracts (strings, messages, varints).
+    return {
+      class: "wrong-type",
+      wire: { wireType: WireType.Bit32, payload: new BinaryWriter().fixed32(1).finish() },
+      shown: "a fixed32 for a list of strings, messages or varints",
+    };
+  }
+  const varintKinds: readonly SlotKind[] = ["integer", "int64", "bool", "enum", "float"];
   if (varintKinds.includes(kind)) {
     return {
       class: "wrong-type",
       wire: lengthDelimited(utf8("abc")),
-      shown: "length-delimited bytes for a varint field",
-    };
-  }
-  if (kind === "float") {
-    return {
-      class: "wrong-type",
-      wire: lengthDelimited(utf8("abc")),
-      shown: "length-delimited bytes for a floating-point field",
+      shown: `length-delimited bytes for a ${kind} field`,
     };
   }
   return {
@@ -297,20 +297,23 @@ export function hostileArbitraries(slot: Slot): fc.Arbitrary<HostileValue>[] {
   const stringLike = kind === "string" || kind === "map-key";
   if (stringLike) {
     arbitraries.push(nulString, hugeString, invalidUtf8String);
-    if (slot.isId) arbitraries.push(pathLikeString);
+    // Every path-like id, not a draw: each is a different way out of a folder.
+    if (slot.isId)
+      arbitraries.push(...pathLikeIds.map((id) => fc.constant(ofString("path-like-id", id))));
   }
-  const wrong = wrongJson[kind].map((value) => ({
-    class: "wrong-type" as const,
-    json: jsonText(value),
-    shown: JSON.stringify(value),
-  }));
+  // Each form in its own arbitrary, so every protocol gets a draw it can send.
+  add(
+    wrongJson[kind].map((value) => ({
+      class: "wrong-type",
+      json: jsonText(value),
+      shown: JSON.stringify(value),
+    })),
+  );
   const wire = wrongWire(kind);
-  add([
-    ...wrong,
-    ...(wire === undefined ? [] : [wire]),
-    ...textOnly("wrong-type", wrongText[kind]),
-  ]);
-  add([...jsonOnly("huge-number", hugeJson[kind]), ...textOnly("huge-number", hugeText[kind])]);
+  add(wire === undefined ? [] : [wire]);
+  add(textOnly("wrong-type", wrongText[kind]));
+  add(jsonOnly("huge-number", hugeJson[kind]));
+  add(textOnly("huge-number", hugeText[kind]));
   if (kind === "timestamp") add(badTimestampWires);
   if (kind === "struct") {
     add([deepStruct()]);
