@@ -64,7 +64,11 @@ describe("hostile input on every RPC and protocol", () => {
   };
 
   beforeAll(async () => {
-    platform = await platformDatabase("hostile", {});
+    // Leases that outlast the battery: an expiring lease would write (and move) the setup task.
+    platform = await platformDatabase("hostile", {
+      LEASE_DURATION_MS: "3600000",
+      LEASE_HEARTBEAT_INTERVAL_MS: "600000",
+    });
     gate = await startGate(["serve", ...serviceModules.map((m) => m.name)], platform.env);
     wire = new WireClient(gate.url);
     const operatorKey = platform.operatorKey;
