@@ -113,15 +113,13 @@ export function baseFor(
   return chosen ?? candidates[0] ?? {};
 }
 
-function slotValues(slot: Slot, seed: number, extra: number): HostileValue[] {
-  return hostileArbitraries(slot).flatMap((arb, i) => sample(arb, seed + i, 1 + extra));
-}
-
 /** One value per slot and class, then `extraRuns` more drawn across all of them. */
 function drawSlotValues(rpc: RpcUnderTest, settings: CaseSettings) {
   const slots = slotsOf(rpc.method.input);
   const pairs = slots.flatMap((slot, i) =>
-    slotValues(slot, settings.seed + i * 101, 0).map((value) => ({ slot, value })),
+    hostileArbitraries(slot).flatMap((arb, j) =>
+      sample(arb, settings.seed + i * 101 + j, 1).map((value) => ({ slot, value })),
+    ),
   );
   const arbitraries = slots.flatMap((slot) =>
     hostileArbitraries(slot).map((arb) => arb.map((value) => ({ slot, value }))),
