@@ -11,7 +11,8 @@ import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { fromJson, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { serviceModules } from "@gate/cli";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CaseResult, keyFor, runCases, servedServiceNames } from "../src/hostile/battery.js";
@@ -22,6 +23,7 @@ import {
   type Protocol,
   protocols,
 } from "../src/hostile/hostile-cases.js";
+import { binaryWithValue, jsonWithValue } from "../src/hostile/request-bodies.js";
 import { type RowCounts, settledRowCounts } from "../src/hostile/row-counts.js";
 import { contractServices, type RpcUnderTest, rpcCatalog } from "../src/hostile/rpc-catalog.js";
 import { WireClient } from "../src/hostile/wire-clients.js";
@@ -232,6 +234,29 @@ describe("hostile input on every RPC and protocol", () => {
         expect(binary, `${rpc.path} ${slot.label} on gRPC`).toContain(slot.label);
       }
     }
+  });
+
+  it("puts each hostile value exactly where its slot says, keeping the rest of the request", () => {
+    const rpc = catalog.find((r) => r.path.endsWith("/RegisterDocuments"));
+    if (rpc === undefined) throw new Error("RegisterDocuments is gone from the contracts");
+    const slot = slotsOf(rpc.method.input).find((s) => s.label === "documents[0].registry_id");
+    if (slot === undefined) throw new Error("documents[0].registry_id has no slot");
+    const base = { documents: [{ registryId: "1", region: "11" }] };
+    const value = Buffer.from("a/b");
+    const binary = fromBinary(
+      rpc.method.input,
+      binaryWithValue(rpc.method.input, base, slot.steps, {
+        wireType: WireType.LengthDelimited,
+        payload: new BinaryWriter().bytes(value).finish(),
+      }),
+    );
+    expect(toJson(rpc.method.input, binary)).toEqual({
+      documents: [{ registryId: "a/b", region: "11" }],
+    });
+    const json = jsonWithValue(base, slot.steps, "json", Buffer.from(JSON.stringify("a/b")));
+    expect(JSON.parse(json.toString())).toEqual({
+      documents: [{ registryId: "a/b", region: "11" }],
+    });
   });
 
   it("attacks every service the server serves", async () => {
