@@ -65,7 +65,17 @@ interface Body {
   readonly bytes: Buffer;
   /** Already framed for streams (framing cases): sent without another envelope. */
   readonly framed?: boolean;
+  /** Sent with this content type instead of the protocol's own. */
+  readonly contentType?: string;
 }
+
+/** A valid body announced as something no protocol here reads. */
+const wrongContentType = (bytes: Buffer): Body => ({
+  class: "wrong-content-type",
+  shown: "a valid body sent as text/plain",
+  bytes,
+  contentType: "text/plain",
+});
 
 const sample = <T>(arb: fc.Arbitrary<T>, seed: number, numRuns: number): T[] =>
   fc.sample(arb, { seed, numRuns });
@@ -85,6 +95,9 @@ export function casesFor(
     : jsonBodies(rpc, base, "json", settings);
   if (protocol === "grpc" || rpc.method.methodKind !== "unary") {
     bodies.push(...framingBodies(rpc, base(undefined), binary, settings));
+  }
+  if (protocol === "connect-json") {
+    bodies.push(wrongContentType(Buffer.from(JSON.stringify(base(undefined)))));
   }
   return bodies.map((body) => rpcCase(rpc, protocol, body, settings));
 }
@@ -312,7 +325,9 @@ function rpcCase(
             "x-api-key": settings.keyOf(rpc),
           }
         : {
-            "content-type": streaming ? `application/connect+${codec}` : `application/${codec}`,
+            "content-type":
+              body.contentType ??
+              (streaming ? `application/connect+${codec}` : `application/${codec}`),
             "connect-protocol-version": "1",
             "connect-timeout-ms": String(timeoutMs),
             "x-api-key": settings.keyOf(rpc),
@@ -381,7 +396,7 @@ function routeCases(rpc: RpcUnderTest, route: RestRoute, settings: CaseSettings)
         path: query === "" ? path : `${path}?${query}`,
         headers: {
           "x-api-key": settings.keyOf(rpc),
-          ...(sent === undefined ? {} : { "content-type": "application/json" }),
+          ...(sent === undefined ? {} : { "content-type": body.contentType ?? "application/json" }),
         },
         body: sent,
         timeoutMs: settings.streamTimeoutMs * 2,
@@ -393,6 +408,7 @@ function routeCases(rpc: RpcUnderTest, route: RestRoute, settings: CaseSettings)
     const bodies = jsonBodies(rpc, bodyBase, "proto", settings).filter(
       (body) => body.slot === undefined || !inPath(body.slot),
     );
+    bodies.push(wrongContentType(Buffer.from(JSON.stringify(bodyBase(undefined)))));
     cases.push(...bodies.map((body) => make(body, { body: body.bytes })));
   } else {
     for (const name of sample(unknownFieldNames, settings.seed, 2)) {

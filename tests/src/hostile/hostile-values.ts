@@ -7,6 +7,7 @@ export type HostileClass =
   | "malformed-json"
   | "malformed-proto"
   | "framing"
+  | "wrong-content-type"
   | "wrong-type"
   | "unknown-field"
   | "huge-string"

@@ -155,9 +155,10 @@ export function judge(c: HostileCase, outcome: Outcome): string | undefined {
     ({ code, message } = refusal);
   }
   if (code === undefined) return `HTTP ${outcome.status} without an error body naming the problem`;
-  // A broken envelope may also get the protocol's own answer: gRPC's status codes document
-  // UNIMPLEMENTED for a request without its one message.
-  const framingCode = c.class === "framing" && code === "unimplemented";
+  // A broken envelope or a foreign content type may also get the protocol's own answer:
+  // gRPC's status codes document UNIMPLEMENTED for a request without its one message.
+  const framingCode =
+    (c.class === "framing" || c.class === "wrong-content-type") && code === "unimplemented";
   if (!refusalCodes.has(code) && !framingCode) return `${code}: ${message}`;
   if (message.trim() === "") return `${code} without a message`;
   if (code === "invalid_argument" && c.mustName.length > 0) {
