@@ -47,6 +47,7 @@ function loadClients(address: string) {
       includeDirs: [
         `${root}proto`,
         `${root}third_party/proto`,
+        `${root}third_party/protovalidate`,
         `${root}node_modules/google-proto-files`,
       ],
       keepCase: true,

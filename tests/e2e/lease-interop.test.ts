@@ -69,7 +69,11 @@ function loadPeers(address: string) {
   const definition = protoLoader.loadSync(
     ["gate/tasks/v1/tasks_service.proto", "gate/clients/v1/clients_service.proto"],
     {
-      includeDirs: [`${root}proto`, `${root}node_modules/google-proto-files`],
+      includeDirs: [
+        `${root}proto`,
+        `${root}third_party/protovalidate`,
+        `${root}node_modules/google-proto-files`,
+      ],
       keepCase: true,
       longs: String,
       enums: String,

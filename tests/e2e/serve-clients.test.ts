@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -114,7 +115,11 @@ describe.each(databaseTargets())(
 
     it("serves an independent gRPC peer (@grpc/grpc-js) with deadlines", async () => {
       const definition = protoLoader.loadSync("gate/clients/v1/clients_service.proto", {
-        includeDirs: [`${repoRoot}proto`, `${repoRoot}node_modules/google-proto-files`],
+        includeDirs: [
+          `${repoRoot}proto`,
+          `${repoRoot}third_party/protovalidate`,
+          `${repoRoot}node_modules/google-proto-files`,
+        ],
         keepCase: true,
       });
       const loaded = grpc.loadPackageDefinition(definition) as unknown as {
@@ -184,7 +189,7 @@ describe.each(databaseTargets())(
         "/api/v1/clients/register",
         { body: '{"client_name":' },
         400,
-        "invalid_argument",
+        Code.InvalidArgument,
       ],
       [
         "a wrong type",
@@ -192,7 +197,7 @@ describe.each(databaseTargets())(
         "/api/v1/clients/register",
         { body: '{"client_name":5}' },
         400,
-        "invalid_argument",
+        Code.InvalidArgument,
       ],
       [
         "an unknown field",
@@ -200,7 +205,7 @@ describe.each(databaseTargets())(
         "/api/v1/clients/register",
         { body: '{"client_name":"x","bogus":1}' },
         400,
-        "invalid_argument",
+        Code.InvalidArgument,
       ],
       [
         "an empty name",
@@ -208,7 +213,7 @@ describe.each(databaseTargets())(
         "/api/v1/clients/register",
         { body: '{"client_name":"  "}' },
         400,
-        "invalid_argument",
+        Code.InvalidArgument,
       ],
       [
         "an oversized body",
@@ -216,19 +221,19 @@ describe.each(databaseTargets())(
         "/api/v1/clients/register",
         { body: JSON.stringify({ client_name: "x".repeat(2 << 20) }) },
         413,
-        "resource_exhausted",
+        Code.ResourceExhausted,
       ],
-      ["no key", "GET", "/api/v1/clients", {}, 401, "unauthenticated"],
+      ["no key", "GET", "/api/v1/clients", {}, 401, Code.Unauthenticated],
       [
         "a wrong key",
         "GET",
         "/api/v1/clients",
         { key: "gate_not-a-real-key-0000000000000000000" },
         401,
-        "unauthenticated",
+        Code.Unauthenticated,
       ],
-      ["an unknown path", "GET", "/api/v1/nothing-here", {}, 404, "not_found"],
-      ["a wrong method", "DELETE", "/api/v1/clients", {}, 405, "unimplemented"],
+      ["an unknown path", "GET", "/api/v1/nothing-here", {}, 404, Code.NotFound],
+      ["a wrong method", "DELETE", "/api/v1/clients", {}, 405, Code.Unimplemented],
     ] as const)(
       "answers %s with %i and writes nothing",
       async (_label, method, path, init, status, code) => {
@@ -246,7 +251,7 @@ describe.each(databaseTargets())(
         body: '{"client_name":"nosy"}',
       });
       const res = await rest("GET", "/api/v1/clients", { key: registered.body.api_key as string });
-      expect(res).toMatchObject({ status: 403, body: { code: "permission_denied" } });
+      expect(res).toMatchObject({ status: 403, body: { code: Code.PermissionDenied } });
     });
 
     it("exposes Prometheus metrics per RPC", async () => {
@@ -418,7 +423,7 @@ describe.each(databaseTargets())(
       });
       expect(bad.status).toBe(400);
       expect(bad.body).toMatchObject({
-        code: "invalid_argument",
+        code: Code.InvalidArgument,
         message: expect.stringMatching(/^sha256: /),
       });
       const rows = await db.pool.query(
@@ -502,9 +507,9 @@ describe.each(databaseTargets())(
       const byOperator = await call("GET", `/api/v1/clients/${worker.id}/statistics`, operatorKey);
       expect(byOperator).toEqual(mine);
       const byOther = await call("GET", `/api/v1/clients/${worker.id}/statistics`, other.key);
-      expect(byOther).toMatchObject({ status: 403, body: { code: "permission_denied" } });
+      expect(byOther).toMatchObject({ status: 403, body: { code: Code.PermissionDenied } });
       const operatorAsMe = await call("GET", "/api/v1/clients/me/statistics", operatorKey);
-      expect(operatorAsMe).toMatchObject({ status: 400, body: { code: "failed_precondition" } });
+      expect(operatorAsMe).toMatchObject({ status: 400, body: { code: Code.FailedPrecondition } });
     });
   },
 );

@@ -4,12 +4,15 @@ import type { DescFile } from "@bufbuild/protobuf";
 import { file_gate_clients_v1_clients_service } from "./gen/gate/clients/v1/clients_service_pb.js";
 import { file_gate_events_v1_events } from "./gen/gate/events/v1/events_pb.js";
 import { file_gate_tasks_v1_tasks_service } from "./gen/gate/tasks/v1/tasks_service_pb.js";
+import { file_gate_validate_v1_rules } from "./gen/gate/validate/v1/rules_pb.js";
 
 export * as clientsV1 from "./gen/gate/clients/v1/clients_service_pb.js";
 export * as eventsV1 from "./gen/gate/events/v1/events_pb.js";
 export * as tasksV1 from "./gen/gate/tasks/v1/tasks_service_pb.js";
+export * as validateV1 from "./gen/gate/validate/v1/rules_pb.js";
 export * as googleApi from "./gen/google/api/annotations_pb.js";
 export * as googleApiHttp from "./gen/google/api/http_pb.js";
+export * as googleRpc from "./gen/google/rpc/status_pb.js";
 export * as healthV1 from "./gen/grpc/health/v1/health_pb.js";
 export * as reflectionV1 from "./gen/grpc/reflection/v1/reflection_pb.js";
 export * as reflectionV1alpha from "./gen/grpc/reflection/v1alpha/reflection_pb.js";
@@ -19,4 +22,5 @@ export const gateFiles: readonly DescFile[] = [
   file_gate_clients_v1_clients_service,
   file_gate_tasks_v1_tasks_service,
   file_gate_events_v1_events,
+  file_gate_validate_v1_rules,
 ];

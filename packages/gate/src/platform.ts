@@ -150,6 +150,7 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       authEnabled: platform.authEnabled,
       logger,
       maxBodyBytes: platform.maxBodyBytes,
+      connectionLimits: platform.connectionLimits,
       readiness: async () => {
         // /health is public: say what is wrong, never the driver's message (hosts, users).
         await pool.query("SELECT 1").catch(() => {

@@ -1,41 +1,232 @@
+import { createRegistry, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import type { Path, ReflectMessage } from "@bufbuild/protobuf/reflect";
+import { isReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
+import {
+  createValidator,
+  ValidationError,
+  type Validator,
+  Violation,
+  violationsToProto,
+} from "@bufbuild/protovalidate";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { createValidateInterceptor } from "@connectrpc/validate";
+import { validateV1 } from "@gate/contracts";
 import { invalidArgument } from "./errors.js";
 
-// Small field checks for request messages. Each throws INVALID_ARGUMENT naming the field in
-// its proto (snake_case) spelling, which is what REST callers send and what docs show.
+// Request validation. The rules live in the contracts (protovalidate field and message
+// rules, see proto/gate/validate/v1/rules.proto for Gate's own), so every SDK sees them; the
+// server enforces them with one interceptor for every service and every protocol (REST goes
+// through the same interceptors). Beside the rules, two invariants of storage hold for every
+// request, present and future, and are checked here: no string carries a NUL character
+// (PostgreSQL text and jsonb cannot hold one), JSON values (google.protobuf.Struct) hold only
+// finite numbers (JSON has no others), and timestamps lie in years 1 to 9999.
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-const controlCharacters = /[\u0000-\u001f\u007f]/;
+const rules = createValidator({ registry: createRegistry(validateV1.file_gate_validate_v1_rules) });
 
-export function requireText(
-  field: string,
-  value: string,
-  limits: { min?: number; max: number },
-): string {
-  const trimmed = value.trim();
-  const min = limits.min ?? 0;
-  if (trimmed.length < min) {
-    throw invalidArgument(
-      field,
-      min === 1 ? "is required" : `must have at least ${min} characters`,
+/**
+ * The validator every request goes through: the contract's rules, then the storage
+ * invariants. A rule that cannot be compiled is a server bug, thrown as INTERNAL rather than
+ * blamed on the caller.
+ */
+export const requestValidator: Validator = {
+  validate(schema, message) {
+    const result = rules.validate(schema, message);
+    if (result.kind === "error") {
+      throw new ConnectError(
+        `the rules of ${schema.typeName} cannot be evaluated`,
+        Code.Internal,
+        undefined,
+        undefined,
+        result.error,
+      );
+    }
+    const storage = storageViolations(reflect(schema, message));
+    if (storage.length === 0) return result;
+    const violations = [...(result.violations ?? []), ...storage];
+    return { kind: "invalid", message, error: new ValidationError(violations), violations };
+  },
+};
+
+/**
+ * Validates every request message before its handler runs. Bidirectional streams answer
+ * each message on the stream itself (the Lease stream rejects one message and goes on), so
+ * their handlers validate each message with validateMessage instead.
+ */
+export function validationInterceptor(): Interceptor {
+  const validate = createValidateInterceptor({ validator: requestValidator });
+  return (next) => {
+    const validated = validate(next);
+    return (req) => (req.method.methodKind === "bidi_streaming" ? next(req) : validated(req));
+  };
+}
+
+/**
+ * Throws the INVALID_ARGUMENT the interceptor would answer when `message` breaks a rule: the
+ * first violation as `field: problem [rule id]`, every violation as a buf.validate.Violations
+ * detail.
+ */
+export function validateMessage<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+): void {
+  const result = requestValidator.validate(schema, message);
+  if (result.kind !== "invalid") return;
+  const [value, desc] = violationsToProto(result.violations);
+  throw new ConnectError(
+    result.error.message,
+    Code.InvalidArgument,
+    undefined,
+    [{ desc, value }],
+    result.error,
+  );
+}
+
+/** The range proto3 defines for Timestamp: 0001-01-01 to 9999-12-31, UTC. */
+const minTimestampSeconds = -62_135_596_800n;
+const maxTimestampSeconds = 253_402_300_799n;
+
+function storageViolations(message: ReflectMessage, path: Path = []): Violation[] {
+  const out: Violation[] = [];
+  const nul = (at: Path, forKey = false) =>
+    out.push(
+      new Violation("must not contain NUL characters (U+0000)", "gate.no_nul", at, [], forKey),
     );
+  const visitMessage = (m: ReflectMessage, at: Path) => {
+    switch (m.desc.typeName) {
+      case "google.protobuf.Timestamp":
+        if (!isValidTimestamp(m)) {
+          out.push(
+            new Violation(
+              "must be a time between years 1 and 9999",
+              "gate.timestamp",
+              at,
+              [],
+              false,
+            ),
+          );
+        }
+        return;
+      case "google.protobuf.Struct":
+      case "google.protobuf.Value":
+      case "google.protobuf.ListValue": {
+        const problem = jsonProblem(m);
+        if (problem !== undefined) out.push(new Violation(problem, "gate.json", at, [], false));
+        return;
+      }
+      default:
+        out.push(...storageViolations(m, at));
+    }
+  };
+  for (const field of message.fields) {
+    if (!message.isSet(field)) continue;
+    const at: Path = [...path, field];
+    switch (field.fieldKind) {
+      case "scalar":
+        if (hasNul(message.get(field))) nul(at);
+        break;
+      case "message":
+        visitMessage(message.get(field), at);
+        break;
+      case "list":
+        [...message.get(field)].forEach((item, index) => {
+          const here: Path = [...at, { kind: "list_sub", index }];
+          if (hasNul(item)) nul(here);
+          else if (isReflectMessage(item)) visitMessage(item, here);
+        });
+        break;
+      case "map":
+        for (const [key, value] of message.get(field)) {
+          const here: Path = [...at, { kind: "map_sub", key: key as string | number | bigint }];
+          if (hasNul(key)) nul(here, true);
+          if (hasNul(value)) nul(here);
+          else if (isReflectMessage(value)) visitMessage(value, here);
+        }
+        break;
+      case "enum":
+        break;
+    }
   }
-  if (trimmed.length > limits.max) {
-    throw invalidArgument(field, `must have at most ${limits.max} characters`);
-  }
-  if (controlCharacters.test(trimmed)) {
-    throw invalidArgument(field, "must not contain control characters");
-  }
-  return trimmed;
+  return out;
 }
 
-export function requireOneOf<T extends string>(
-  field: string,
-  value: string,
-  allowed: readonly T[],
-): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw invalidArgument(field, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+function hasNul(value: unknown): boolean {
+  return typeof value === "string" && value.includes("\u0000");
 }
+
+function isValidTimestamp(m: ReflectMessage): boolean {
+  const { seconds, nanos } = m.message as unknown as { seconds: bigint; nanos: number };
+  return (
+    seconds >= minTimestampSeconds &&
+    seconds <= maxTimestampSeconds &&
+    nanos >= 0 &&
+    nanos <= 999_999_999
+  );
+}
+
+/**
+ * What makes a JSON value unstorable, naming where inside it ("at a.b[2]"): a NUL in a key
+ * or a string, or a number JSON cannot write (NaN, Infinity, which `1e400` parses to).
+ */
+function jsonProblem(m: ReflectMessage): string | undefined {
+  switch (m.desc.typeName) {
+    case "google.protobuf.Struct":
+      return objectProblem(m.message as unknown as JsonObjectShape, "");
+    case "google.protobuf.ListValue":
+      return arrayProblem(m.message as unknown as JsonArrayShape, "");
+    default:
+      return valueProblem(m.message as unknown as JsonValueShape, "");
+  }
+}
+
+/** google.protobuf.Value, Struct and ListValue as protobuf-es represents them. */
+interface JsonValueShape {
+  kind: { case: string | undefined; value?: unknown };
+}
+interface JsonObjectShape {
+  fields: { [key: string]: JsonValueShape };
+}
+interface JsonArrayShape {
+  values: JsonValueShape[];
+}
+
+function valueProblem(node: JsonValueShape, where: string): string | undefined {
+  const at = where === "" ? "" : ` at ${where}`;
+  const { case: kind, value } = node.kind;
+  switch (kind) {
+    case "numberValue":
+      return Number.isFinite(value) ? undefined : `number${at} must be finite`;
+    case "stringValue":
+      return hasNul(value) ? `string${at} must not contain NUL characters (U+0000)` : undefined;
+    case "structValue":
+      return objectProblem(value as JsonObjectShape, where);
+    case "listValue":
+      return arrayProblem(value as JsonArrayShape, where);
+    default:
+      return undefined;
+  }
+}
+
+function objectProblem(object: JsonObjectShape, where: string): string | undefined {
+  for (const [key, value] of Object.entries(object.fields)) {
+    if (hasNul(key)) {
+      return `key${where === "" ? "" : ` at ${where}`} must not contain NUL characters (U+0000)`;
+    }
+    const problem = valueProblem(value, where === "" ? key : `${where}.${key}`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+function arrayProblem(array: JsonArrayShape, where: string): string | undefined {
+  for (const [index, value] of array.values.entries()) {
+    const problem = valueProblem(value, `${where}[${index}]`);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+// What the services still check by hand: a value's shape where the store needs it
+// (UUIDs of ids that come from tokens or events rather than requests), and page sizes.
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 

@@ -34,6 +34,31 @@ describe("platform configuration", () => {
     expect(config).toMatchObject({ host: "0.0.0.0", port: 8000, authEnabled: false });
   });
 
+  it("reads the connection limits, with defaults", () => {
+    expect(parsePlatformConfig({}).connectionLimits).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 65_000,
+      http2IdleTimeoutMs: 65_000,
+      maxConnections: 10_000,
+    });
+    const config = parsePlatformConfig({
+      HEADERS_TIMEOUT_MS: "2000",
+      REQUEST_TIMEOUT_MS: "3000",
+      KEEP_ALIVE_TIMEOUT_MS: "4000",
+      HTTP2_IDLE_TIMEOUT_MS: "5000",
+      MAX_CONNECTIONS: "50",
+    });
+    expect(config.connectionLimits).toEqual({
+      headersTimeoutMs: 2000,
+      requestTimeoutMs: 3000,
+      keepAliveTimeoutMs: 4000,
+      http2IdleTimeoutMs: 5000,
+      maxConnections: 50,
+    });
+    expect(() => parsePlatformConfig({ MAX_CONNECTIONS: "0" })).toThrow(/MAX_CONNECTIONS/);
+  });
+
   it("prefers DATABASE_URL over DB_*", () => {
     const config = parsePlatformConfig({ DATABASE_URL: "postgres://u@h/db", DB_HOST: "other" });
     expect(config.databaseUrl).toBe("postgres://u@h/db");

@@ -4,7 +4,11 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { create, createFileRegistry, fromBinary, getOption } from "@bufbuild/protobuf";
-import { type FileDescriptorProto, FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import {
+  type FileDescriptorProto,
+  FileDescriptorProtoSchema,
+  FileDescriptorSetSchema,
+} from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
@@ -18,9 +22,13 @@ import { registerReflection } from "../src/server/reflection.js";
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 const clientsFile = "gate/clients/v1/clients_service.proto";
 const clientsDependencies = [
+  "buf/validate/validate.proto",
+  "gate/validate/v1/rules.proto",
   "google/api/annotations.proto",
   "google/api/http.proto",
   "google/protobuf/descriptor.proto",
+  "google/protobuf/duration.proto",
+  "google/protobuf/field_mask.proto",
   "google/protobuf/timestamp.proto",
 ];
 const servedServices = [
@@ -92,13 +100,23 @@ describe.each(versions)("reflection $label in memory", ({ service }) => {
     });
     const got = names(files);
     expect(got[0]).toBe(clientsFile);
-    expect([...got].sort()).toEqual([clientsFile, ...clientsDependencies]);
+    expect([...got].sort()).toEqual([clientsFile, ...clientsDependencies].sort());
 
     // The set is complete: it links on its own, and the HTTP annotations survive the trip.
     const byName = new Map(decode(files).map((f) => [f.name, f]));
     const main = byName.get(clientsFile);
     if (main === undefined) throw new Error("requested file missing");
-    const registry = createFileRegistry(main, (name) => byName.get(name));
+    // A descriptor set lists each file after its imports; reflection sends the asked-for file
+    // first, so order them (protobuf-es's resolver form misorders diamond-shaped imports).
+    const ordered: FileDescriptorProto[] = [];
+    const visit = (name: string) => {
+      const file = byName.get(name);
+      if (file === undefined || ordered.includes(file)) return;
+      file.dependency.forEach(visit);
+      ordered.push(file);
+    };
+    visit(clientsFile);
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
     const listClients = registry.getService("gate.clients.v1.ClientsService")?.method.listClients;
     expect(listClients).toBeDefined();
     if (listClients === undefined) return;
@@ -168,7 +186,7 @@ describe.each(versions)("reflection $label in memory", ({ service }) => {
     const perAnswer = answers.map((a) =>
       a.case === "fileDescriptorResponse" ? names(a.value.fileDescriptorProto) : [],
     );
-    expect(perAnswer[0]).toHaveLength(5);
+    expect(perAnswer[0]).toHaveLength(1 + clientsDependencies.length);
     expect(perAnswer.slice(1)).toEqual([[clientsFile], ["google/protobuf/timestamp.proto"]]);
   });
 
@@ -281,7 +299,7 @@ describe("reflection over a real HTTP/2 server", () => {
       ]);
       expect(list?.list_services_response?.service.map((s) => s.name)).toEqual(servedServices);
       const files = file?.file_descriptor_response?.file_descriptor_proto ?? [];
-      expect(names(files).sort()).toEqual([clientsFile, ...clientsDependencies]);
+      expect(names(files).sort()).toEqual([clientsFile, ...clientsDependencies].sort());
       expect(missing?.error_response?.error_code).toBe(grpc.status.NOT_FOUND);
     });
 

@@ -1,10 +1,8 @@
-/** What a client may be shown as (seed 000). */
-export const clientStatuses = ["active", "inactive", "error"] as const;
-export type ClientStatus = (typeof clientStatuses)[number];
+/** What a client may be shown as (the rule on ListClientsRequest.status_filter lists them). */
+export type ClientStatus = "active" | "inactive" | "error";
 
-/** What a client may report about itself in a heartbeat. */
-export const reportableStatuses = ["active", "error"] as const;
-export type ReportedStatus = (typeof reportableStatuses)[number];
+/** What a client may report about itself in a heartbeat (HeartbeatRequest.status's rule). */
+export type ReportedStatus = "active" | "error";
 
 /**
  * SQL for the status a reader sees: a client not heard from within the window is inactive,

@@ -1,8 +1,8 @@
-import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { clientsV1 } from "@gate/contracts";
-import { invalidArgument, requireText, requireUuid } from "@gate/runtime";
+import { invalidArgument } from "@gate/runtime";
 
-/** A document as the store writes it: checked, trimmed, optional values as null. */
+/** A document as the store writes it: trimmed, optional values as null. */
 export interface DocumentInput {
   registryId: string;
   taskId: string;
@@ -17,58 +17,35 @@ export interface DocumentInput {
   sha256: string;
 }
 
-/** The largest file a downloader may report: court decisions are far smaller. */
-export const maxDocumentBytes = 10n * 1024n ** 3n;
-
-const sha256Pattern = /^[0-9a-f]{64}$/;
-
-/** The range proto3 defines for Timestamp: 0001-01-01 to 9999-12-31, UTC. */
-const minTimestampSeconds = -62_135_596_800n;
-const maxTimestampSeconds = 253_402_300_799n;
-
-/** Documents one RegisterDocuments call may carry. */
-export const maxDocumentsPerBatch = 500;
-
 /**
- * Checks every field of a RegisterDocument request before anything is written, throwing
- * INVALID_ARGUMENT that names the first bad field (after `prefix`, e.g. "documents[3].").
+ * A RegisterDocument request as the store writes it. Every field was checked against the
+ * rules in clients_service.proto (and timestamps against their range) before the handler ran.
  */
-export function validateDocument(
-  req: clientsV1.RegisterDocumentRequest,
-  prefix = "",
-): DocumentInput {
-  const registryId = requireText(`${prefix}registry_id`, req.registryId, { min: 1, max: 100 });
-  const taskId = requireUuid(`${prefix}task_id`, req.taskId);
-  if (req.sizeBytes < 0n || req.sizeBytes > maxDocumentBytes) {
-    throw invalidArgument(`${prefix}size_bytes`, `must be between 0 and ${maxDocumentBytes}`);
-  }
-  if (!sha256Pattern.test(req.sha256)) {
-    throw invalidArgument(`${prefix}sha256`, "must be 64 lowercase hexadecimal characters");
-  }
+export function documentInput(req: clientsV1.RegisterDocumentRequest): DocumentInput {
   return {
-    registryId,
-    taskId,
-    region: optionalText(`${prefix}region`, req.region),
-    instanceType: optionalText(`${prefix}instance_type`, req.instanceType),
-    caseType: optionalText(`${prefix}case_type`, req.caseType),
-    classification: optionalText(`${prefix}classification`, req.classification),
-    decisionDate: optionalDate(`${prefix}decision_date`, req.decisionDate),
-    publishedDate: optionalDate(`${prefix}published_date`, req.publishedDate),
+    registryId: req.registryId,
+    taskId: req.taskId.toLowerCase(),
+    region: optionalText(req.region),
+    instanceType: optionalText(req.instanceType),
+    caseType: optionalText(req.caseType),
+    classification: optionalText(req.classification),
+    decisionDate: req.decisionDate === undefined ? null : timestampDate(req.decisionDate),
+    publishedDate: req.publishedDate === undefined ? null : timestampDate(req.publishedDate),
     sizeBytes: req.sizeBytes,
     sha256: req.sha256,
   };
 }
 
-/** Checks a batch: its size, every document, and that no registry id repeats. */
-export function validateDocuments(
+/**
+ * A batch as the store writes it. A registry id may appear once: the rules cannot compare
+ * the documents of a batch with each other.
+ */
+export function documentInputs(
   docs: readonly clientsV1.RegisterDocumentRequest[],
 ): DocumentInput[] {
-  if (docs.length === 0 || docs.length > maxDocumentsPerBatch) {
-    throw invalidArgument("documents", `must hold 1 to ${maxDocumentsPerBatch} documents`);
-  }
   const seen = new Map<string, number>();
   return docs.map((req, index) => {
-    const doc = validateDocument(req, `documents[${index}].`);
+    const doc = documentInput(req);
     const earlier = seen.get(doc.registryId);
     if (earlier !== undefined) {
       throw invalidArgument(
@@ -82,24 +59,7 @@ export function validateDocuments(
 }
 
 /** Empty means "not known", stored as NULL so distinct counts skip it. */
-function optionalText(field: string, value: string): string | null {
-  const text = requireText(field, value, { max: 100 });
+function optionalText(value: string): string | null {
+  const text = value.trim();
   return text === "" ? null : text;
-}
-
-/**
- * Connect and gRPC decode a Timestamp without range checks, so an out-of-range one would
- * otherwise reach PostgreSQL as an Invalid Date.
- */
-function optionalDate(field: string, value: Timestamp | undefined): Date | null {
-  if (value === undefined) return null;
-  if (
-    value.seconds < minTimestampSeconds ||
-    value.seconds > maxTimestampSeconds ||
-    value.nanos < 0 ||
-    value.nanos > 999_999_999
-  ) {
-    throw invalidArgument(field, "must be a time between years 1 and 9999");
-  }
-  return timestampDate(value);
 }

@@ -15,7 +15,7 @@ import {
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordDocuments } from "../src/document-registration.js";
-import { validateDocument } from "../src/document-validation.js";
+import { documentInput } from "../src/document-validation.js";
 import { DocumentsStore } from "../src/documents-store.js";
 import { busEvent, minutesAfter, taskAssigned, taskOutcome } from "./task-events.js";
 
@@ -122,8 +122,11 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
     });
 
     it.each([
-      [[], "documents: must hold 1 to 500 documents"],
-      [Array.from({ length: 501 }, () => documentInit()), "documents: must hold 1 to 500"],
+      [[], "documents: must contain at least 1 item(s)"],
+      [
+        Array.from({ length: 501 }, () => documentInit()),
+        "documents: must contain no more than 500",
+      ],
       [[documentInit(), documentInit({ sha256: "nope" })], "documents[1].sha256: must be 64"],
       [
         [
@@ -236,6 +239,11 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
     it.each([
       ["registry_id", { registryId: "" }],
       ["registry_id", { registryId: "r".repeat(101) }],
+      // Downloaders name files after registry ids: nothing path-like is a registry id.
+      ["registry_id", { registryId: "../../etc/passwd" }],
+      ["registry_id", { registryId: "a/b" }],
+      ["registry_id", { registryId: ".." }],
+      ["registry_id", { registryId: "nul\u0000byte" }],
       ["task_id", { taskId: "" }],
       ["task_id", { taskId: "not-a-uuid" }],
       ["region", { region: "x".repeat(101) }],
@@ -655,7 +663,7 @@ describe.each(databaseTargets())("document registration outbox on $name PostgreS
       "INSERT INTO clients.download_clients (id, client_name) VALUES ($1, 'outbox')",
       [clientId],
     );
-    const doc = validateDocument(
+    const doc = documentInput(
       create(clientsV1.RegisterDocumentRequestSchema, documentInit({ registryId: "outbox-1" })),
     );
     const results = await Promise.all(

@@ -11,14 +11,18 @@ import {
   isUuid,
   notFound,
   pageSize,
-  requireOneOf,
-  requireText,
   requireUuid,
 } from "@gate/runtime";
 import type { LeaseHub } from "./lease-hub.js";
 import { type LeaseStreamDeps, leaseStream } from "./lease-stream.js";
-import { checkCounts, checkFailureKind, checkNewTask, checkSearchPlan } from "./task-validation.js";
-import { type TasksStore, taskStatuses, toTaskMessage } from "./tasks-store.js";
+import type { TaskStatus } from "./task-row.js";
+import {
+  checkCounts,
+  checkFailureKind,
+  newTaskWithDefaults,
+  searchPlanWithDefaults,
+} from "./task-validation.js";
+import { type TasksStore, toTaskMessage } from "./tasks-store.js";
 import type { WatchHub } from "./watch-hub.js";
 
 export interface TasksServiceDeps extends LeaseStreamDeps {
@@ -41,8 +45,8 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
   const defaults = { maxAttempts: config.defaultMaxAttempts };
   return {
     async createTask(req) {
-      const task = checkNewTask(req, defaults);
-      const key = requireText("idempotency_key", req.idempotencyKey, { max: 128 });
+      const task = newTaskWithDefaults(req, defaults);
+      const key = req.idempotencyKey.trim();
       const { tasks } = await store.createTasks([task], key === "" ? {} : { idempotencyKey: key });
       const [row] = tasks;
       if (row === undefined) throw new Error("createTasks returned no task");
@@ -54,16 +58,14 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
     },
 
     async createTasks(req) {
-      if (req.tasks.length < 1 || req.tasks.length > 1000)
-        throw invalidArgument("tasks", "must hold 1 to 1000 tasks");
-      const tasks = req.tasks.map((t, i) => checkNewTask(t, defaults, `tasks[${i}].`));
-      const key = requireText("idempotency_key", req.idempotencyKey, { max: 128 });
+      const tasks = req.tasks.map((t) => newTaskWithDefaults(t, defaults));
+      const key = req.idempotencyKey.trim();
       const created = await store.createTasks(tasks, key === "" ? {} : { idempotencyKey: key });
       return create(tasksV1.CreateTasksResponseSchema, { tasks: created.tasks.map(toTaskMessage) });
     },
 
     async planSearch(req) {
-      const plan = checkSearchPlan(req, defaults);
+      const plan = searchPlanWithDefaults(req, defaults);
       const result = await store.planSearch(plan);
       return create(tasksV1.PlanSearchResponseSchema, {
         created: result.created.map(toTaskMessage),
@@ -135,10 +137,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
           max: 1000,
         },
       );
-      const status =
-        req.statusFilter === ""
-          ? undefined
-          : requireOneOf("status_filter", req.statusFilter, taskStatuses);
+      const status = statusFilter(req.statusFilter);
       const cursor = decodePageToken(req.pageToken, ["createdAt", "id", "status"] as const);
       if (cursor !== undefined && (cursor.status !== (status ?? "") || !isUuid(cursor.id))) {
         throw invalidArgument("page_token", "belongs to a different listing");
@@ -165,7 +164,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
 
     async cancelTask(req) {
       const taskId = requireUuid("task_id", req.taskId);
-      const reason = requireText("reason", req.reason, { max: 500 });
+      const reason = req.reason.trim();
       const settled = await store.cancel(
         taskId,
         reason === "" ? "cancelled by an operator" : reason,
@@ -183,11 +182,7 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
     lease: leaseStream(deps),
 
     watchTasks(req, ctx) {
-      const status =
-        req.statusFilter === ""
-          ? undefined
-          : requireOneOf("status_filter", req.statusFilter, taskStatuses);
-      return deps.watch.watch(status, ctx.signal);
+      return deps.watch.watch(statusFilter(req.statusFilter), ctx.signal);
     },
   };
 }
@@ -196,4 +191,9 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
 function tokenOf(token: number): number | undefined {
   if (token < 0) throw invalidArgument("lease_token", "must not be negative");
   return token === 0 ? undefined : token;
+}
+
+/** A status filter the contract's rule has checked: empty for all, else a task status. */
+function statusFilter(value: string): TaskStatus | undefined {
+  return value === "" ? undefined : (value as TaskStatus);
 }

@@ -1,10 +1,12 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, type ConnectError } from "@connectrpc/connect";
-import { withTransaction } from "@gate/runtime";
+import { tasksV1 } from "@gate/contracts";
+import { validateMessage, withTransaction } from "@gate/runtime";
 import { databaseTargets } from "@gate/tests";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { IdempotencyConflictError, TaskNotFoundError, TaskStateError } from "../src/task-errors.js";
-import { checkNewTask, checkSearchPlan } from "../src/task-validation.js";
+import { searchPlanWithDefaults } from "../src/task-validation.js";
 import {
   newClientId,
   newTask,
@@ -130,11 +132,13 @@ describe.each(databaseTargets())(
           maxAttempts: 0,
         },
       ];
-      const create = async () =>
-        fx.store.createTasks(
-          request.map((t, i) => checkNewTask(t, { maxAttempts: 3 }, `tasks[${i}].`)),
-        );
-      await expect(create()).rejects.toThrow("tasks[1].start_page: must be between 1 and 1000000");
+      // The contract's rules refuse the request before a handler, let alone the store, runs.
+      expect(() =>
+        validateMessage(
+          tasksV1.CreateTasksRequestSchema,
+          create(tasksV1.CreateTasksRequestSchema, { tasks: request }),
+        ),
+      ).toThrow(/^\[invalid_argument\] tasks\[1\]\.start_page: must be greater than or equal to 0/);
       // Unchecked input still cannot reach the table: its CHECK constraints repeat the bounds.
       const unchecked = { ...newTask(), maxDocuments: 0 };
       await expect(fx.store.createTasks([newTask(), unchecked])).rejects.toThrow(
@@ -170,7 +174,7 @@ describe.each(databaseTargets())(
 
     describe("planning", () => {
       const plan = (change: { lastPage?: number; pagesPerTask?: number } = {}) =>
-        checkSearchPlan(
+        searchPlanWithDefaults(
           {
             searchParams: { CourtRegion: "11", INSType: "1" },
             firstPage: 1,

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createPool, loadMigrationsFromDir, migrateEvents, runMigrations } from "@gate/runtime";
 import { createTestDatabase, type DatabaseTarget, type TestDatabase } from "@gate/tests";
 import type pg from "pg";
-import { checkNewTask, type NewTask, type NewTaskInput } from "../src/task-validation.js";
+import { type NewTask, type NewTaskInput, newTaskWithDefaults } from "../src/task-validation.js";
 import { TasksStore, type TasksStoreOptions } from "../src/tasks-store.js";
 
 // A migrated test database and helpers to look behind the store: the outbox it wrote, the
@@ -106,7 +106,7 @@ export async function openStoreFixture(
 
 /** A valid task; `overrides` change single fields. */
 export function newTask(overrides: Partial<NewTaskInput> = {}): NewTask {
-  return checkNewTask(
+  return newTaskWithDefaults(
     {
       searchParams: { CourtRegion: "11", INSType: "1" },
       startPage: 1,

@@ -1,4 +1,7 @@
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { tasksV1 } from "@gate/contracts";
+import { validateMessage } from "@gate/runtime";
 import { describe, expect, it } from "vitest";
 import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
@@ -7,9 +10,9 @@ import {
   checkCounts,
   checkCountsFit,
   checkFailureKind,
-  checkNewTask,
-  checkSearchPlan,
   type NewTaskInput,
+  newTaskWithDefaults,
+  searchPlanWithDefaults,
 } from "../src/task-validation.js";
 import { failureVerdict } from "../src/task-verdicts.js";
 import { newTask } from "./store-fixture.js";
@@ -35,40 +38,81 @@ function invalid(fn: () => unknown): string {
   throw new Error("expected INVALID_ARGUMENT, nothing was thrown");
 }
 
-describe("checkNewTask", () => {
-  it("applies defaults: start_page 0 is 1, max_attempts 0 is the server's", () => {
-    expect(checkNewTask(valid, defaults)).toEqual({ ...valid, startPage: 1, maxAttempts: 3 });
+/** What the contract's rules say about a message: its first violation, or "" when valid. */
+function ruling<Desc extends DescMessage>(schema: Desc, init: MessageInitShape<Desc>): string {
+  try {
+    validateMessage(schema, create(schema, init));
+    return "";
+  } catch (error) {
+    return invalid(() => {
+      throw error;
+    });
+  }
+}
+
+describe("the NewTask rules", () => {
+  it("apply defaults in code: start_page 0 is 1, max_attempts 0 is the server's", () => {
+    expect(newTaskWithDefaults(valid, defaults)).toEqual({
+      ...valid,
+      startPage: 1,
+      maxAttempts: 3,
+    });
   });
 
   it.each([
-    [{ searchParams: {} }, "search_params: must have 1 to 32 entries"],
+    [{ searchParams: {} }, "search_params: map must be at least 1 entries"],
     [
       { searchParams: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`K${i}`, "v"])) },
-      "search_params: must have 1 to 32 entries",
+      "search_params: map must be at most 32 entries",
     ],
-    [{ searchParams: { "1Region": "x" } }, "search_params: key"],
-    [{ searchParams: { "Court-Region": "x" } }, "search_params: key"],
-    [{ searchParams: { "Court[]Region": "x" } }, "search_params: key"],
-    [{ searchParams: { [`K${"x".repeat(64)}`]: "x" } }, "search_params: key"],
-    [{ searchParams: { CourtRegion: "x".repeat(257) } }, "search_params: value of CourtRegion"],
-    [{ startPage: -1 }, "start_page: must be between 1 and 1000000"],
-    [{ startPage: 1_000_001 }, "start_page: must be between 1 and 1000000"],
-    [{ maxDocuments: 0 }, "max_documents: must be between 1 and 100000"],
-    [{ maxDocuments: 100_001 }, "max_documents: must be between 1 and 100000"],
-    [{ priority: 1001 }, "priority: must be between -1000 and 1000"],
-    [{ maxAttempts: 21 }, "max_attempts: must be between 1 and 20"],
-    [{ maxAttempts: -1 }, "max_attempts: must be between 1 and 20"],
-  ] as [Partial<NewTaskInput>, string][])("refuses %j naming the field", (change, message) => {
-    expect(invalid(() => checkNewTask({ ...valid, ...change }, defaults))).toContain(message);
+    [{ searchParams: { "1Region": "x" } }, 'search_params["1Region"]: key must be a letter'],
+    [{ searchParams: { "Court-Region": "x" } }, 'search_params["Court-Region"]: key'],
+    [{ searchParams: { "Court[]Region": "x" } }, 'search_params["Court[]Region"]: key'],
+    [
+      { searchParams: { [`K${"x".repeat(64)}`]: "x" } },
+      "key must be a letter followed by up to 63",
+    ],
+    [
+      { searchParams: { CourtRegion: "x".repeat(257) } },
+      'search_params["CourtRegion"]: must be at most 256 characters',
+    ],
+    [
+      { searchParams: { CourtRegion: "a\u0000b" } },
+      'search_params["CourtRegion"]: must not contain control characters',
+    ],
+    [
+      { startPage: -1 },
+      "start_page: must be greater than or equal to 0 and less than or equal to 1000000",
+    ],
+    [{ startPage: 1_000_001 }, "start_page: must be greater than or equal to 0"],
+    [
+      { maxDocuments: 0 },
+      "max_documents: must be greater than or equal to 1 and less than or equal to 100000",
+    ],
+    [{ maxDocuments: 100_001 }, "max_documents: must be greater than or equal to 1"],
+    [
+      { priority: 1001 },
+      "priority: must be greater than or equal to -1000 and less than or equal to 1000",
+    ],
+    [
+      { maxAttempts: 21 },
+      "max_attempts: must be greater than or equal to 0 and less than or equal to 20",
+    ],
+    [{ maxAttempts: -1 }, "max_attempts: must be greater than or equal to 0"],
+  ] as [Partial<NewTaskInput>, string][])("refuse %j naming the field", (change, message) => {
+    expect(ruling(tasksV1.NewTaskSchema, { ...valid, ...change })).toContain(message);
   });
 
-  it("names the field inside a batch", () => {
+  it("name the field inside a batch", () => {
     expect(
-      invalid(() => checkNewTask({ ...valid, maxDocuments: 0 }, defaults, "tasks[2].")),
+      ruling(tasksV1.CreateTasksRequestSchema, {
+        tasks: [valid, valid, { ...valid, maxDocuments: 0 }],
+      }),
     ).toMatch(/^tasks\[2\]\.max_documents: /);
+    expect(ruling(tasksV1.CreateTasksRequestSchema, { tasks: [] })).toMatch(/^tasks: /);
   });
 
-  it("accepts the limits themselves", () => {
+  it("accept the limits themselves", () => {
     const edge = {
       searchParams: { [`K${"x".repeat(63)}`]: "v".repeat(256) },
       startPage: 1_000_000,
@@ -76,29 +120,34 @@ describe("checkNewTask", () => {
       priority: -1000,
       maxAttempts: 20,
     };
-    expect(checkNewTask(edge, defaults)).toEqual(edge);
+    expect(ruling(tasksV1.NewTaskSchema, edge)).toBe("");
+    expect(newTaskWithDefaults(edge, defaults)).toEqual(edge);
   });
 
-  it("accepts the registry's own field names: nested with dots, multi-selects with []", () => {
+  it("accept the registry's own field names: nested with dots, multi-selects with []", () => {
     const params = { "PagingInfo.ItemsPerPage": "100", "CourtRegion[]": "11", INSType: "1" };
-    const task = {
-      searchParams: params,
-      startPage: 1,
-      maxDocuments: 10,
-      priority: 0,
-      maxAttempts: 3,
-    };
-    expect(checkNewTask(task, defaults)).toEqual(task);
+    expect(ruling(tasksV1.NewTaskSchema, { ...valid, searchParams: params })).toBe("");
   });
 });
 
 describe("counts and failures", () => {
-  it("refuses negative counts, naming the field", () => {
+  const taskId = "00000000-0000-4000-8000-000000000000";
+
+  it("refuses negative counts, naming the field, on the stream's messages too", () => {
     expect(
       invalid(() =>
-        checkCounts({ documentsDownloaded: 1, documentsFailed: -1, documentsSkipped: 0 }),
+        checkCounts(
+          create(tasksV1.LeaseProgressSchema, {
+            taskId,
+            documentsDownloaded: 1,
+            documentsFailed: -1,
+          }),
+        ),
       ),
-    ).toBe("documents_failed: must not be negative");
+    ).toBe("documents_failed: must be greater than or equal to 0 [int32.gte]");
+    expect(
+      checkCounts(create(tasksV1.LeaseProgressSchema, { taskId, documentsDownloaded: 4 })),
+    ).toEqual({ documentsDownloaded: 4, documentsFailed: 0, documentsSkipped: 0 });
   });
 
   it("refuses counts that add up to more than max_documents", () => {
@@ -110,19 +159,39 @@ describe("counts and failures", () => {
   });
 
   it("requires a known failure kind and records the kind when there is no message", () => {
-    expect(invalid(() => checkFailureKind({ error: "x", kind: "oops", retryable: true }))).toMatch(
+    expect(ruling(tasksV1.FailTaskRequestSchema, { taskId, error: "x", kind: "oops" })).toMatch(
       /^kind: /,
     );
+    expect(
+      invalid(() =>
+        checkCounts(create(tasksV1.LeaseFailureSchema, { taskId, error: "x", kind: "oops" })),
+      ),
+    ).toMatch(/^kind: /);
     expect(checkFailureKind({ error: " ", kind: "worker_error", retryable: false })).toEqual({
       error: "worker_error",
       kind: "worker_error",
       retryable: false,
     });
     expect(
-      invalid(() =>
-        checkFailureKind({ error: "e".repeat(2001), kind: "provider_error", retryable: true }),
-      ),
+      ruling(tasksV1.FailTaskRequestSchema, {
+        taskId,
+        error: "e".repeat(2001),
+        kind: "provider_error",
+      }),
     ).toMatch(/^error: /);
+  });
+
+  it("refuses a result summary PostgreSQL's jsonb cannot store, naming where", () => {
+    const summary = (resultSummary: Record<string, unknown>) =>
+      ruling(tasksV1.CompleteTaskRequestSchema, { taskId, resultSummary } as never);
+    expect(summary({ pages: 3, notes: ["ok", { ok: true }] })).toBe("");
+    expect(summary({ notes: ["ok", { bad: "a\u0000b" }] })).toBe(
+      "result_summary: string at notes[1].bad must not contain NUL characters (U+0000) [gate.json]",
+    );
+    expect(summary({ "a\u0000": 1 })).toMatch(/^result_summary: key must not contain NUL/);
+    expect(summary({ big: Number.POSITIVE_INFINITY })).toBe(
+      "result_summary: number at big must be finite [gate.json]",
+    );
   });
 });
 
@@ -171,7 +240,7 @@ describe("retry policy", () => {
 });
 
 describe("search planning", () => {
-  const plan = checkSearchPlan(
+  const plan = searchPlanWithDefaults(
     {
       searchParams: { INSType: "1", CourtRegion: "11" },
       firstPage: 0,
@@ -214,16 +283,16 @@ describe("search planning", () => {
   });
 
   it.each([
-    [{ lastPage: 0 }, "last_page: must be between 1 and 100001"],
+    [{ lastPage: 0 }, "last_page: must be greater than or equal to 1"],
     [{ firstPage: 10, lastPage: 5 }, "last_page: must be between 10 and 100010"],
-    [{ pagesPerTask: 0 }, "pages_per_task: must be between 1 and 1000"],
-    [{ documentsPerPage: 1001 }, "documents_per_page: must be between 1 and 1000"],
+    [{ pagesPerTask: 0 }, "pages_per_task: must be greater than or equal to 1"],
+    [{ documentsPerPage: 1001 }, "documents_per_page: must be greater than or equal to 1"],
     [
       { pagesPerTask: 1000, documentsPerPage: 101 },
       "documents_per_page: pages_per_task × documents_per_page",
     ],
     [{ lastPage: 20_001, pagesPerTask: 2 }, "pages_per_task: the plan would create 10001 tasks"],
-    [{ searchParams: {} }, "search_params: must have 1 to 32 entries"],
+    [{ searchParams: {} }, "search_params: map must be at least 1 entries"],
   ])("refuses %j naming the field", (change, message) => {
     const input = {
       searchParams: { CourtRegion: "11" },
@@ -234,7 +303,7 @@ describe("search planning", () => {
       priority: 0,
       maxAttempts: 0,
     };
-    expect(invalid(() => checkSearchPlan({ ...input, ...change }, defaults))).toContain(message);
+    expect(ruling(tasksV1.PlanSearchRequestSchema, { ...input, ...change })).toContain(message);
   });
 });
 

@@ -1,3 +1,5 @@
+import type { ConnectionLimits } from "../server/connection-limits.js";
+import { defaultConnectionLimits as limits } from "../server/connection-limits.js";
 import { EnvReader, type EnvVars } from "./env-reader.js";
 
 /** Settings every Gate process shares. Service-specific settings live with each service. */
@@ -25,6 +27,8 @@ export interface PlatformConfig {
   maxBodyBytes: number;
   /** How long shutdown waits for open calls and streams before cutting them. */
   shutdownGraceMs: number;
+  /** Time bounds of each connection stage and the cap on open connections. */
+  connectionLimits: ConnectionLimits;
 }
 
 export function readPlatformConfig(reader: EnvReader): PlatformConfig {
@@ -45,6 +49,22 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
     ),
     maxBodyBytes: reader.integer("MAX_BODY_BYTES", 1024 * 1024, { min: 1024, max: 64 << 20 }),
     shutdownGraceMs: reader.integer("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
+    connectionLimits: readConnectionLimits(reader),
+  };
+}
+
+/** Defaults and meanings in server/connection-limits.ts; each time bound is 100 ms to 1 h. */
+function readConnectionLimits(reader: EnvReader): ConnectionLimits {
+  const ms = { min: 100, max: 3_600_000 };
+  return {
+    headersTimeoutMs: reader.integer("HEADERS_TIMEOUT_MS", limits.headersTimeoutMs, ms),
+    requestTimeoutMs: reader.integer("REQUEST_TIMEOUT_MS", limits.requestTimeoutMs, ms),
+    keepAliveTimeoutMs: reader.integer("KEEP_ALIVE_TIMEOUT_MS", limits.keepAliveTimeoutMs, ms),
+    http2IdleTimeoutMs: reader.integer("HTTP2_IDLE_TIMEOUT_MS", limits.http2IdleTimeoutMs, ms),
+    maxConnections: reader.integer("MAX_CONNECTIONS", limits.maxConnections, {
+      min: 1,
+      max: 1_000_000,
+    }),
   };
 }
 

@@ -1,70 +1,60 @@
-import type {
-  DescMessage,
-  JsonValue,
-  Message,
-  MessageInitShape,
-  Registry,
-} from "@bufbuild/protobuf";
-import { create, toBinary, toJson } from "@bufbuild/protobuf";
-import { base64Encode } from "@bufbuild/protobuf/wire";
+import type { DescMessage, JsonObject, MessageInitShape, Registry } from "@bufbuild/protobuf";
+import { create, createRegistry, toJson } from "@bufbuild/protobuf";
+import { type Any, AnySchema, anyPack } from "@bufbuild/protobuf/wkt";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { ConnectError } from "@connectrpc/connect";
-import { codeToString } from "@connectrpc/connect/protocol-connect";
+import { googleRpc } from "@gate/contracts";
 
 /**
- * The JSON body of every REST error: the Connect error JSON shape
- * (https://connectrpc.com/docs/protocol#error-end-stream), except that `message` and
- * `details` are always present so clients need not test for them.
+ * The JSON body of every REST error: google.rpc.Status in proto3 JSON, exactly what Envoy's
+ * grpc_json_transcoder answers with `convert_grpc_status` and the print options Gate's Envoy
+ * uses (proto field names, fields printed even when empty). A client sees one shape whether
+ * its request went through Envoy or the in-process gateway.
  */
 export interface RestErrorBody {
-  /** The Connect code in snake_case, e.g. "invalid_argument". */
-  code: string;
+  /** The gRPC code as a number, e.g. 3 for INVALID_ARGUMENT. */
+  code: number;
   message: string;
-  details: RestErrorDetail[];
+  /** Each detail as JSON with its "@type", e.g. "type.googleapis.com/buf.validate.Violations". */
+  details: JsonObject[];
 }
 
-export interface RestErrorDetail {
-  /** Fully-qualified message type name, e.g. "google.rpc.BadRequest". */
-  type: string;
-  /** The detail message in the binary encoding, base64 without padding. */
-  value: string;
-  /** The detail as JSON, when it could be rendered. */
-  debug?: JsonValue;
-}
+/** Detail types every Gate server may attach: protovalidate's violations. */
+const knownDetails = createRegistry(file_buf_validate_validate);
 
 export function restErrorBody(error: ConnectError, registry?: Registry): RestErrorBody {
-  return {
-    code: codeToString(error.code),
+  // A detail raised in this process brings its own type; one received from elsewhere is
+  // rendered when the registry knows its type.
+  const own = error.details.flatMap((detail) => ("desc" in detail ? [detail.desc] : []));
+  const types = createRegistry(knownDetails, ...(registry === undefined ? [] : [registry]), ...own);
+  const status = create(googleRpc.StatusSchema, {
+    code: error.code,
     message: error.rawMessage,
-    details: error.details.flatMap((detail) => {
-      if (!("desc" in detail)) {
-        // Already serialized, e.g. received through a transport.
-        const { type, value, debug } = detail;
-        const rendered: RestErrorDetail = { type, value: base64Encode(value, "std_raw") };
-        return debug === undefined ? [rendered] : [{ ...rendered, debug }];
-      }
-      return renderOutgoing(detail.desc, detail.value, registry);
-    }),
-  };
+    // A detail that cannot be rendered (a type no registry knows) is dropped rather than
+    // losing the error itself.
+    details: error.details.map(toAny).filter((any) => renders(any, types)),
+  });
+  return toJson(googleRpc.StatusSchema, status, {
+    registry: types,
+    useProtoFieldName: true,
+    alwaysEmitImplicit: true,
+  }) as unknown as RestErrorBody;
 }
 
-function renderOutgoing(
-  desc: DescMessage,
-  init: MessageInitShape<DescMessage>,
-  registry: Registry | undefined,
-): RestErrorDetail[] {
-  let message: Message;
-  let rendered: RestErrorDetail;
-  try {
-    message = create(desc, init);
-    rendered = { type: desc.typeName, value: base64Encode(toBinary(desc, message), "std_raw") };
-  } catch {
-    // A detail that cannot be encoded is dropped rather than losing the error itself.
-    return [];
+function toAny(detail: ConnectError["details"][number]): Any {
+  if ("desc" in detail) {
+    const { desc, value } = detail as { desc: DescMessage; value: MessageInitShape<DescMessage> };
+    return anyPack(desc, create(desc, value));
   }
+  // Already serialized, e.g. received through a transport.
+  return create(AnySchema, { typeUrl: `type.googleapis.com/${detail.type}`, value: detail.value });
+}
+
+function renders(any: Any, registry: Registry): boolean {
   try {
-    rendered.debug = toJson(desc, message, { registry });
+    toJson(AnySchema, any, { registry });
+    return true;
   } catch {
-    // Only a detail containing an Any of an unknown type fails here; debug is optional.
+    return false;
   }
-  return [rendered];
 }

@@ -1,7 +1,7 @@
 // REST transcoding: serves the paths declared with `google.api.http` annotations by turning
 // each HTTP/JSON request into a unary RPC on a Connect Transport, following the HttpRule
 // rules of google/api/http.proto (as grpc-gateway and Envoy's grpc_json_transcoder do).
-export type { RestErrorBody, RestErrorDetail } from "./error-body.js";
+export type { RestErrorBody } from "./error-body.js";
 export { restErrorBody } from "./error-body.js";
 export type { RestGateway, RestGatewayOptions } from "./gateway.js";
 export { createRestGateway, DEFAULT_MAX_BODY_BYTES } from "./gateway.js";

@@ -9,6 +9,7 @@ import {
   resolveFieldPath,
   setFieldFromJson,
 } from "./field-path.js";
+import { locateJsonProblem } from "./json-problem.js";
 import type { RestRoute } from "./route-table.js";
 import { textKind, textKindName, textToJson } from "./text-value.js";
 
@@ -86,7 +87,9 @@ function decodeBody(
       }
     }
   } catch (e) {
-    throw invalid(`invalid request body: ${messageOf(e)}`);
+    const json = route.body.kind === "field" ? { [route.body.field.jsonName]: body ?? null } : body;
+    const located = locateJsonProblem(schema, json ?? {}, registry);
+    throw invalid(located ?? `invalid request body: ${messageOf(e)}`);
   }
 }
 

@@ -10,71 +10,140 @@ import {
   type Http2Session,
 } from "node:http2";
 import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net";
+import { type Logger, silentLogger } from "../log.js";
+import { ConnectionDeadline } from "./connection-deadline.js";
+import { type ConnectionLimits, defaultConnectionLimits } from "./connection-limits.js";
+import { answerMalformedHttp1 } from "./http1-client-error.js";
+import { detectProtocol } from "./protocol-detection.js";
+import { isPeerGoneCode } from "./request-failures.js";
 
 export type NodeHandler = (
   req: IncomingMessage | Http2ServerRequest,
   res: ServerResponse | Http2ServerResponse,
 ) => void;
 
-/** Every HTTP/2 connection opens with this preface; no HTTP/1.1 request line starts so. */
-const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
 export interface DualProtocolListener {
   readonly port: number;
+  /** Connections open right now, of either protocol. */
+  readonly openConnections: number;
   /** Stops accepting, lets open requests finish, and cuts what is left at the deadline. */
   close(graceMs: number, onDeadline?: () => void): Promise<void>;
+}
+
+export interface DualProtocolOptions {
+  limits?: Partial<ConnectionLimits>;
+  logger?: Logger;
+  /** Told of each connection cut at a deadline (the stage) or refused at the cap ("refused"). */
+  onCut?: (reason: string) => void;
 }
 
 /**
  * One port for browsers and curl (HTTP/1.1) and for gRPC (cleartext HTTP/2, "h2c" with
  * prior knowledge): a cleartext HTTP/2 server alone rejects HTTP/1.1, so each new
- * connection's first bytes decide which server gets it.
+ * connection's first bytes decide which server gets it. Every connection is bounded in time
+ * at each stage (see ConnectionLimits) and in number.
  */
 export async function listenDualProtocol(
   handler: NodeHandler,
   address: { host: string; port: number },
+  options: DualProtocolOptions = {},
 ): Promise<DualProtocolListener> {
-  const http1 = createHttp1Server({ keepAliveTimeout: 65_000 }, handler);
+  const limits = { ...defaultConnectionLimits, ...options.limits };
+  const logger = options.logger ?? silentLogger;
+  const onCut = options.onCut ?? (() => {});
+  const http1 = createHttp1Server(
+    {
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      // Node enforces these only on servers that listen themselves; set them to agree
+      // with the deadlines below in case it ever does.
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.headersTimeoutMs + limits.requestTimeoutMs,
+    },
+    handler,
+  );
   const http2 = createHttp2Server({}, handler);
   const sockets = new Set<Socket>();
+  const undecided = new Set<Socket>();
   const sessions = new Set<Http2Session>();
-  // HTTP/1.1 keep-alive sockets and how many requests each has in flight. The HTTP/1.1
-  // server never listens itself, so its own closeIdleConnections() does not see them.
+  // HTTP/1.1 keep-alive sockets, how many requests each has in flight, and the deadline of
+  // the stage each is in. The HTTP/1.1 server never listens itself, so its own
+  // closeIdleConnections() and timeouts do not see them.
   const http1InFlight = new Map<Socket, number>();
+  const http1Deadlines = new Map<Socket, ConnectionDeadline>();
   let draining = false;
   const endIfIdle = (socket: Socket) => {
     if (draining && (http1InFlight.get(socket) ?? 0) === 0) socket.end();
   };
   http1.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
+    const deadline = http1Deadlines.get(socket);
     http1InFlight.set(socket, (http1InFlight.get(socket) ?? 0) + 1);
+    // Checked when the deadline fires, so a body that already ended is never cut, and a
+    // long response (a server stream over HTTP/1.1) is not bounded by it.
+    deadline?.arm("request body", limits.requestTimeoutMs, () => !req.complete);
     res.once("close", () => {
-      http1InFlight.set(socket, (http1InFlight.get(socket) ?? 1) - 1);
+      const left = (http1InFlight.get(socket) ?? 1) - 1;
+      http1InFlight.set(socket, left);
+      if (left === 0) deadline?.arm("keep-alive", limits.keepAliveTimeoutMs);
       endIfIdle(socket);
     });
   });
+  http1.on("clientError", (error: Error, socket: Socket) =>
+    answerMalformedHttp1(error, socket, logger),
+  );
   http2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    closeWhenIdle(session, limits.http2IdleTimeoutMs, logger, onCut);
+  });
+  http2.on("sessionError", (error: Error & { code?: string }) => {
+    if (isPeerGoneCode(error.code)) {
+      logger.debug({ err: error.code }, "HTTP/2 connection reset by the client");
+    } else {
+      logger.warn({ protocol: "http2", err: error.code, reason: error.message }, "HTTP/2 error");
+    }
   });
 
   const tcp = createTcpServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    socket.once("data", (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      const prefix = http2Preface.subarray(0, Math.min(first.length, http2Preface.length));
-      if (first.subarray(0, prefix.length).equals(prefix)) {
+    undecided.add(socket);
+    // From the first moment: a reset before any byte must not become an unhandled error.
+    socket.on("error", (error: Error & { code?: string }) => {
+      logger.debug({ err: error.code ?? error.message }, "connection error");
+    });
+    const deadline = new ConnectionDeadline(() => socket.destroy(), logger, onCut);
+    deadline.arm("headers", limits.headersTimeoutMs);
+    socket.once("close", () => {
+      deadline.disarm();
+      sockets.delete(socket);
+      undecided.delete(socket);
+      http1InFlight.delete(socket);
+      http1Deadlines.delete(socket);
+    });
+    void detectProtocol(socket).then((protocol) => {
+      undecided.delete(socket);
+      if (protocol === undefined || socket.destroyed) return;
+      if (protocol === "http2") {
+        // The preface is complete; from here the session's idle deadline bounds it.
+        deadline.disarm();
         // The HTTP/2 session drains what is buffered on the socket, then reads its handle.
         http2.emit("connection", socket);
       } else {
+        // The "headers" deadline keeps running until the first request's headers are in.
         http1InFlight.set(socket, 0);
-        socket.once("close", () => http1InFlight.delete(socket));
+        http1Deadlines.set(socket, deadline);
         http1.emit("connection", socket);
         socket.resume();
       }
     });
+  });
+  tcp.maxConnections = limits.maxConnections;
+  tcp.on("drop", (dropped) => {
+    onCut("refused");
+    logger.debug(
+      { remote: dropped?.remoteAddress, limit: limits.maxConnections },
+      "connection refused: too many open connections",
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -84,12 +153,18 @@ export async function listenDualProtocol(
       resolve();
     });
   });
+  // Accept can fail later (out of file descriptors, say); the server keeps listening.
+  tcp.on("error", (error) => logger.error({ err: error }, "accepting connections failed"));
 
   return {
     port: (tcp.address() as AddressInfo).port,
+    get openConnections() {
+      return sockets.size;
+    },
     async close(graceMs, onDeadline) {
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       draining = true;
+      for (const socket of undecided) socket.destroy();
       for (const session of sessions) session.close();
       for (const socket of http1InFlight.keys()) endIfIdle(socket);
       const deadline = setTimeout(() => {
@@ -100,4 +175,36 @@ export async function listenDualProtocol(
       clearTimeout(deadline);
     },
   };
+}
+
+/**
+ * Closes an HTTP/2 connection (GOAWAY, so clients reconnect cleanly) once it has had no open
+ * stream for `idleMs`. Frames without a stream (PINGs, SETTINGS) do not count as use.
+ */
+function closeWhenIdle(
+  session: Http2Session,
+  idleMs: number,
+  logger: Logger,
+  onCut: (stage: string) => void,
+): void {
+  const deadline = new ConnectionDeadline(
+    () => {
+      session.close();
+      // A peer that never lets the GOAWAY drain does not hold the socket.
+      setTimeout(() => session.destroy(), 1000).unref();
+    },
+    logger,
+    onCut,
+  );
+  let open = 0;
+  deadline.arm("http2 idle", idleMs);
+  session.on("stream", (stream) => {
+    open += 1;
+    deadline.disarm();
+    stream.once("close", () => {
+      open -= 1;
+      if (open === 0 && !session.closed && !session.destroyed) deadline.arm("http2 idle", idleMs);
+    });
+  });
+  session.once("close", () => deadline.disarm());
 }

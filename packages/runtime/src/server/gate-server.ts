@@ -1,9 +1,16 @@
 import type { DescService } from "@bufbuild/protobuf";
-import type { ConnectRouter, Interceptor, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  type Interceptor,
+  type ServiceImpl,
+} from "@connectrpc/connect";
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
+import { validationInterceptor } from "../validation.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
+import type { ConnectionLimits } from "./connection-limits.js";
 import { createDirectTransport } from "./direct-transport.js";
 import {
   type DualProtocolListener,
@@ -15,6 +22,7 @@ import { RpcMetrics } from "./metrics.js";
 import { observabilityInterceptor } from "./observability-interceptor.js";
 import type { Access } from "./principal.js";
 import { registerReflection } from "./reflection.js";
+import { createRpcHandler } from "./rpc-handler.js";
 
 /** One service a process serves: its contract, its handlers, and who may call each RPC. */
 export interface ServiceRegistration<S extends DescService = DescService> {
@@ -41,6 +49,8 @@ export interface GateServerOptions {
   metrics?: RpcMetrics;
   /** Checks behind GET /health beyond "the process serves" (a database ping, say). */
   readiness?: () => Promise<void>;
+  /** Connection time bounds and cap; defaults in connection-limits.ts. */
+  connectionLimits?: Partial<ConnectionLimits>;
 }
 
 export interface GateServer {
@@ -79,6 +89,7 @@ export function createGateServer(options: GateServerOptions): GateServer {
       verifier: options.verifier,
       accessOf: (path) => access.get(path) ?? (isPlatformService(path) ? publicAccess : undefined),
     }),
+    validationInterceptor(),
   ];
   const routes = (router: ConnectRouter) => {
     for (const { service, impl } of options.services) router.service(service, impl);
@@ -86,11 +97,13 @@ export function createGateServer(options: GateServerOptions): GateServer {
     registerReflection(router, services);
   };
 
-  const connectHandler = connectNodeAdapter({
+  const connectHandler = createRpcHandler({
     routes,
     interceptors,
     readMaxBytes: options.maxBodyBytes,
     shutdownSignal: shutdown.signal,
+    logger: options.logger,
+    metrics,
   });
   const rest = createRestGateway({
     services,
@@ -128,14 +141,26 @@ export function createGateServer(options: GateServerOptions): GateServer {
     health,
     metrics,
     async listen(host, port) {
-      listener = await listenDualProtocol(handler, { host, port });
+      const running = await listenDualProtocol(
+        handler,
+        { host, port },
+        {
+          limits: options.connectionLimits,
+          logger: options.logger,
+          onCut: (reason) => metrics.connectionsCut.inc({ reason }),
+        },
+      );
+      listener = running;
+      metrics.countConnections(() => running.openConnections);
       const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
       return { port: listener.port, url: `http://${shown}:${listener.port}` };
     },
     async close(graceMs) {
       health.shutdown();
-      await listener?.close(graceMs, () => shutdown.abort());
-      shutdown.abort();
+      // Calls cut by the shutdown end UNAVAILABLE, which clients retry elsewhere or later.
+      const stopping = new ConnectError("the server is shutting down", Code.Unavailable);
+      await listener?.close(graceMs, () => shutdown.abort(stopping));
+      shutdown.abort(stopping);
     },
   };
 }

@@ -23,6 +23,27 @@ export class RpcMetrics {
     registers: [this.registry],
   });
 
+  readonly connectionsCut = new Counter({
+    name: "gate_connections_cut_total",
+    help: "Connections the server closed at a time limit (reason: the stage not finished in time) or refused at the connection cap (reason: refused)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  #openConnections: () => number = () => 0;
+  readonly openConnections = new Gauge({
+    name: "gate_open_connections",
+    help: "Client connections open right now, HTTP/1.1 and HTTP/2",
+    registers: [this.registry],
+    collect: () => {
+      this.openConnections.set(this.#openConnections());
+    },
+  });
+
+  /** Where gate_open_connections reads its value at each scrape. */
+  countConnections(source: () => number): void {
+    this.#openConnections = source;
+  }
+
   constructor(options: { processMetrics: boolean } = { processMetrics: true }) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "gate_" });
   }

@@ -4,6 +4,7 @@ import { codeLabel } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RpcMetrics } from "./metrics.js";
 import { principalKey } from "./principal.js";
+import { cancelledByClient, isClientGone } from "./request-failures.js";
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -40,7 +41,7 @@ export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): I
     try {
       res = await next(req);
     } catch (thrown) {
-      const error = toCallerError(thrown, requestId);
+      const error = toCallerError(thrown, requestId, req.signal);
       finish(error);
       throw error;
     }
@@ -59,15 +60,18 @@ export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): I
 }
 
 /**
- * Errors raised on purpose are ConnectErrors and pass unchanged. Anything else is a bug or
- * an outage (a driver error, say): the caller gets INTERNAL with the request id to quote,
- * and the details stay in the log, where they cannot leak SQL or hostnames.
+ * Errors raised on purpose are ConnectErrors and pass unchanged. A Node stream error that
+ * says the client left ("Premature close" when an answer is written to a stream the client
+ * reset) is a cancellation. Anything else is a bug or an outage (a driver error, say): the
+ * caller gets INTERNAL with the request id to quote, and the details stay in the log, where
+ * they cannot leak SQL or hostnames.
  */
-function toCallerError(thrown: unknown, requestId: string): ConnectError {
+function toCallerError(thrown: unknown, requestId: string, signal: AbortSignal): ConnectError {
   if (thrown instanceof ConnectError) {
     thrown.metadata.set("x-request-id", requestId);
     return thrown;
   }
+  if (isClientGone(thrown, signal)) return cancelledByClient(thrown);
   return new ConnectError(
     `internal error (request ${requestId})`,
     Code.Internal,
@@ -90,7 +94,7 @@ async function* observeStream<T>(
     // report success: the caller is owed DEADLINE_EXCEEDED or CANCELLED.
     if (signal.aborted) throw ConnectError.from(signal.reason);
   } catch (thrown) {
-    failure = toCallerError(thrown, requestId);
+    failure = toCallerError(thrown, requestId, signal);
     throw failure;
   } finally {
     onEnd(failure);

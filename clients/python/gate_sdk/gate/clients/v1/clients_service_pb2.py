@@ -11,17 +11,55 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
+from gate.validate.v1 import rules_pb2 as gate_dot_validate_dot_v1_dot_rules__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gate/clients/v1/clients_service.proto\x12\x0fgate.clients.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n\x06\x43lient\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0b\x63lient_name\x18\x02 \x01(\tR\nclientName\x12\x1f\n\x0b\x63lient_host\x18\x03 \x01(\tR\nclientHost\x12\x16\n\x06status\x18\x04 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n\nlast_error\x18\x08 \x01(\tR\tlastError\"\x99\x01\n\x15RegisterClientRequest\x12\x1f\n\x0b\x63lient_name\x18\x01 \x01(\tR\nclientName\x12\x1f\n\x0b\x63lient_host\x18\x02 \x01(\tR\nclientHost\x12\x17\n\x07\x61pi_key\x18\x03 \x01(\tR\x06\x61piKey\x12%\n\x0e\x65nrollment_key\x18\x04 \x01(\tR\renrollmentKey\"\x7f\n\x16RegisterClientResponse\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12\x17\n\x07\x61pi_key\x18\x02 \x01(\tR\x06\x61piKey\x12/\n\x06\x63lient\x18\x03 \x01(\x0b\x32\x17.gate.clients.v1.ClientR\x06\x63lient\"O\n\x10HeartbeatRequest\x12\x16\n\x06status\x18\x01 \x01(\tR\x06status\x12#\n\rerror_message\x18\x02 \x01(\tR\x0c\x65rrorMessage\"\x8b\x01\n\x11HeartbeatResponse\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12\x16\n\x06status\x18\x02 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\"u\n\x12ListClientsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12#\n\rstatus_filter\x18\x03 \x01(\tR\x0cstatusFilter\"p\n\x13ListClientsResponse\x12\x31\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x17.gate.clients.v1.ClientR\x07\x63lients\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"9\n\x1aGetClientStatisticsRequest\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\"\xe1\x03\n\x0eTaskStatistics\x12\x1f\n\x0btotal_tasks\x18\x01 \x01(\x05R\ntotalTasks\x12\'\n\x0f\x63ompleted_tasks\x18\x02 \x01(\x05R\x0e\x63ompletedTasks\x12*\n\x11in_progress_tasks\x18\x03 \x01(\x05R\x0finProgressTasks\x12!\n\x0c\x66\x61iled_tasks\x18\x04 \x01(\x05R\x0b\x66\x61iledTasks\x12#\n\rpending_tasks\x18\x05 \x01(\x05R\x0cpendingTasks\x12\x31\n\x15total_docs_from_tasks\x18\x06 \x01(\x05R\x12totalDocsFromTasks\x12*\n\x11total_docs_failed\x18\x07 \x01(\x05R\x0ftotalDocsFailed\x12,\n\x12total_docs_skipped\x18\x08 \x01(\x05R\x10totalDocsSkipped\x12\x42\n\x0f\x66irst_task_date\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstTaskDate\x12@\n\x0elast_task_date\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastTaskDate\"\x8d\x03\n\x12\x44ocumentStatistics\x12\'\n\x0ftotal_documents\x18\x01 \x01(\x05R\x0etotalDocuments\x12%\n\x0eunique_regions\x18\x02 \x01(\x05R\runiqueRegions\x12\x32\n\x15unique_instance_types\x18\x03 \x01(\x05R\x13uniqueInstanceTypes\x12*\n\x11unique_case_types\x18\x04 \x01(\x05R\x0funiqueCaseTypes\x12\x31\n\x14\x63lassified_documents\x18\x05 \x01(\x05R\x13\x63lassifiedDocuments\x12J\n\x13\x66irst_document_date\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11\x66irstDocumentDate\x12H\n\x12last_document_date\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x10lastDocumentDate\"\xd2\x04\n\x1bGetClientStatisticsResponse\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0b\x63lient_name\x18\x02 \x01(\tR\nclientName\x12\x1f\n\x0b\x63lient_host\x18\x03 \x01(\tR\nclientHost\x12\x16\n\x06status\x18\x04 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x32\n\x15total_tasks_completed\x18\x06 \x01(\x05R\x13totalTasksCompleted\x12<\n\x1atotal_documents_downloaded\x18\x07 \x01(\x05R\x18totalDocumentsDownloaded\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12H\n\x0ftask_statistics\x18\n \x01(\x0b\x32\x1f.gate.clients.v1.TaskStatisticsR\x0etaskStatistics\x12T\n\x13\x64ocument_statistics\x18\x0b \x01(\x0b\x32#.gate.clients.v1.DocumentStatisticsR\x12\x64ocumentStatistics\"\x90\x03\n\x17RegisterDocumentRequest\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12\x1f\n\x0bregistry_id\x18\x02 \x01(\tR\nregistryId\x12\x16\n\x06region\x18\x03 \x01(\tR\x06region\x12#\n\rinstance_type\x18\x04 \x01(\tR\x0cinstanceType\x12\x1b\n\tcase_type\x18\x05 \x01(\tR\x08\x63\x61seType\x12&\n\x0e\x63lassification\x18\x06 \x01(\tR\x0e\x63lassification\x12?\n\rdecision_date\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x64\x65\x63isionDate\x12\x41\n\x0epublished_date\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rpublishedDate\x12\x1d\n\nsize_bytes\x18\t \x01(\x03R\tsizeBytes\x12\x16\n\x06sha256\x18\n \x01(\tR\x06sha256\"r\n\x18RegisterDocumentResponse\x12\x1f\n\x0bregistry_id\x18\x01 \x01(\tR\nregistryId\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\x12\x1b\n\tclient_id\x18\x03 \x01(\tR\x08\x63lientId\"b\n\x18RegisterDocumentsRequest\x12\x46\n\tdocuments\x18\x01 \x03(\x0b\x32(.gate.clients.v1.RegisterDocumentRequestR\tdocuments\"`\n\x19RegisterDocumentsResponse\x12\x43\n\x07results\x18\x01 \x03(\x0b\x32).gate.clients.v1.RegisterDocumentResponseR\x07results2\xec\x06\n\x0e\x43lientsService\x12\x86\x01\n\x0eRegisterClient\x12&.gate.clients.v1.RegisterClientRequest\x1a\'.gate.clients.v1.RegisterClientResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/api/v1/clients/register\x12x\n\tHeartbeat\x12!.gate.clients.v1.HeartbeatRequest\x1a\".gate.clients.v1.HeartbeatResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/api/v1/clients/heartbeat\x12q\n\x0bListClients\x12#.gate.clients.v1.ListClientsRequest\x1a$.gate.clients.v1.ListClientsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/clients\x12\xc1\x01\n\x13GetClientStatistics\x12+.gate.clients.v1.GetClientStatisticsRequest\x1a,.gate.clients.v1.GetClientStatisticsResponse\"O\x82\xd3\xe4\x93\x02IZ\x1f\x12\x1d/api/v1/clients/me/statistics\x12&/api/v1/clients/{client_id}/statistics\x12\x8e\x01\n\x10RegisterDocument\x12(.gate.clients.v1.RegisterDocumentRequest\x1a).gate.clients.v1.RegisterDocumentResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/api/v1/documents/register\x12\x8e\x01\n\x11RegisterDocuments\x12).gate.clients.v1.RegisterDocumentsRequest\x1a*.gate.clients.v1.RegisterDocumentsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/api/v1/documents/batchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%gate/clients/v1/clients_service.proto\x12\x0fgate.clients.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgate/validate/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xca\x02\n\x06\x43lient\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0b\x63lient_name\x18\x02 \x01(\tR\nclientName\x12\x1f\n\x0b\x63lient_host\x18\x03 \x01(\tR\nclientHost\x12\x16\n\x06status\x18\x04 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x39\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n\nlast_error\x18\x08 \x01(\tR\tlastError\"\xb8\x02\n\x15RegisterClientRequest\x12\x31\n\x0b\x63lient_name\x18\x01 \x01(\tB\x10\xbaH\rr\x0b\xc8\xd5\"\x01\xd0\xd5\"\x01\x18\xc8\x01R\nclientName\x12-\n\x0b\x63lient_host\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xc8\xd5\"\x01\x18\xff\x01R\nclientHost\x12\x95\x01\n\x07\x61pi_key\x18\x03 \x01(\tB|\xbaHy\xba\x01v\n\x0e\x61pi_key.format\x12\x35must be 24 to 256 printable characters without spaces\x1a-this == \'\' || this.matches(\'^[!-~]{24,256}$\')R\x06\x61piKey\x12%\n\x0e\x65nrollment_key\x18\x04 \x01(\tR\renrollmentKey\"\x7f\n\x16RegisterClientResponse\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12\x17\n\x07\x61pi_key\x18\x02 \x01(\tR\x06\x61piKey\x12/\n\x06\x63lient\x18\x03 \x01(\x0b\x32\x17.gate.clients.v1.ClientR\x06\x63lient\"\x8a\x02\n\x10HeartbeatRequest\x12.\n\x06status\x18\x01 \x01(\tB\x16\xbaH\x13r\x11R\x00R\x06\x61\x63tiveR\x05\x65rrorR\x06status\x12\x31\n\rerror_message\x18\x02 \x01(\tB\x0c\xbaH\tr\x07\xc8\xd5\"\x01\x18\xd0\x0fR\x0c\x65rrorMessage:\x92\x01\xbaH\x8e\x01\x1a\x8b\x01\n\x17heartbeat.error_message\x12\x32\x65rror_message: may only be set with status \"error\"\x1a<this.status == \'error\' || !this.error_message.matches(\'\\\\S\')\"\x8b\x01\n\x11HeartbeatResponse\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12\x16\n\x06status\x18\x02 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\"\xa3\x01\n\x12ListClientsRequest\x12\'\n\tpage_size\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xf4\x03(\x00R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x45\n\rstatus_filter\x18\x03 \x01(\tB \xbaH\x1dr\x1bR\x00R\x06\x61\x63tiveR\x08inactiveR\x05\x65rrorR\x0cstatusFilter\"p\n\x13ListClientsResponse\x12\x31\n\x07\x63lients\x18\x01 \x03(\x0b\x32\x17.gate.clients.v1.ClientR\x07\x63lients\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x02\n\x1aGetClientStatisticsRequest\x12\xee\x01\n\tclient_id\x18\x01 \x01(\tB\xd0\x01\xbaH\xcc\x01\xba\x01\xc8\x01\n\x10\x63lient_id.format\x12\x37must be a UUID, or \"me\" or empty for the calling client\x1a{this == \'\' || this == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')R\x08\x63lientId\"\xe1\x03\n\x0eTaskStatistics\x12\x1f\n\x0btotal_tasks\x18\x01 \x01(\x05R\ntotalTasks\x12\'\n\x0f\x63ompleted_tasks\x18\x02 \x01(\x05R\x0e\x63ompletedTasks\x12*\n\x11in_progress_tasks\x18\x03 \x01(\x05R\x0finProgressTasks\x12!\n\x0c\x66\x61iled_tasks\x18\x04 \x01(\x05R\x0b\x66\x61iledTasks\x12#\n\rpending_tasks\x18\x05 \x01(\x05R\x0cpendingTasks\x12\x31\n\x15total_docs_from_tasks\x18\x06 \x01(\x05R\x12totalDocsFromTasks\x12*\n\x11total_docs_failed\x18\x07 \x01(\x05R\x0ftotalDocsFailed\x12,\n\x12total_docs_skipped\x18\x08 \x01(\x05R\x10totalDocsSkipped\x12\x42\n\x0f\x66irst_task_date\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rfirstTaskDate\x12@\n\x0elast_task_date\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0clastTaskDate\"\x8d\x03\n\x12\x44ocumentStatistics\x12\'\n\x0ftotal_documents\x18\x01 \x01(\x05R\x0etotalDocuments\x12%\n\x0eunique_regions\x18\x02 \x01(\x05R\runiqueRegions\x12\x32\n\x15unique_instance_types\x18\x03 \x01(\x05R\x13uniqueInstanceTypes\x12*\n\x11unique_case_types\x18\x04 \x01(\x05R\x0funiqueCaseTypes\x12\x31\n\x14\x63lassified_documents\x18\x05 \x01(\x05R\x13\x63lassifiedDocuments\x12J\n\x13\x66irst_document_date\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x11\x66irstDocumentDate\x12H\n\x12last_document_date\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x10lastDocumentDate\"\xd2\x04\n\x1bGetClientStatisticsResponse\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12\x1f\n\x0b\x63lient_name\x18\x02 \x01(\tR\nclientName\x12\x1f\n\x0b\x63lient_host\x18\x03 \x01(\tR\nclientHost\x12\x16\n\x06status\x18\x04 \x01(\tR\x06status\x12\x41\n\x0elast_heartbeat\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rlastHeartbeat\x12\x32\n\x15total_tasks_completed\x18\x06 \x01(\x05R\x13totalTasksCompleted\x12<\n\x1atotal_documents_downloaded\x18\x07 \x01(\x05R\x18totalDocumentsDownloaded\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\x12H\n\x0ftask_statistics\x18\n \x01(\x0b\x32\x1f.gate.clients.v1.TaskStatisticsR\x0etaskStatistics\x12T\n\x13\x64ocument_statistics\x18\x0b \x01(\x0b\x32#.gate.clients.v1.DocumentStatisticsR\x12\x64ocumentStatistics\"\xbc\x05\n\x17RegisterDocumentRequest\x12!\n\x07task_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\xb0\x01\x01R\x06taskId\x12\x9c\x01\n\x0bregistry_id\x18\x02 \x01(\tB{\xbaHx\xba\x01u\n\x11registry_id.plain\x12\x38must be 1 to 100 letters, digits, underscores or hyphens\x1a&this.matches(\'^[A-Za-z0-9_-]{1,100}$\')R\nregistryId\x12#\n\x06region\x18\x03 \x01(\tB\x0b\xbaH\x08r\x06\xc8\xd5\"\x01\x18\x64R\x06region\x12\x30\n\rinstance_type\x18\x04 \x01(\tB\x0b\xbaH\x08r\x06\xc8\xd5\"\x01\x18\x64R\x0cinstanceType\x12(\n\tcase_type\x18\x05 \x01(\tB\x0b\xbaH\x08r\x06\xc8\xd5\"\x01\x18\x64R\x08\x63\x61seType\x12\x33\n\x0e\x63lassification\x18\x06 \x01(\tB\x0b\xbaH\x08r\x06\xc8\xd5\"\x01\x18\x64R\x0e\x63lassification\x12?\n\rdecision_date\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0c\x64\x65\x63isionDate\x12\x41\n\x0epublished_date\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\rpublishedDate\x12,\n\nsize_bytes\x18\t \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\x80\x80\x80((\x00R\tsizeBytes\x12w\n\x06sha256\x18\n \x01(\tB_\xbaH\\\xba\x01Y\n\nsha256.hex\x12+must be 64 lowercase hexadecimal characters\x1a\x1ethis.matches(\'^[0-9a-f]{64}$\')R\x06sha256\"r\n\x18RegisterDocumentResponse\x12\x1f\n\x0bregistry_id\x18\x01 \x01(\tR\nregistryId\x12\x18\n\x07\x63reated\x18\x02 \x01(\x08R\x07\x63reated\x12\x1b\n\tclient_id\x18\x03 \x01(\tR\x08\x63lientId\"o\n\x18RegisterDocumentsRequest\x12S\n\tdocuments\x18\x01 \x03(\x0b\x32(.gate.clients.v1.RegisterDocumentRequestB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xf4\x03R\tdocuments\"`\n\x19RegisterDocumentsResponse\x12\x43\n\x07results\x18\x01 \x03(\x0b\x32).gate.clients.v1.RegisterDocumentResponseR\x07results2\xec\x06\n\x0e\x43lientsService\x12\x86\x01\n\x0eRegisterClient\x12&.gate.clients.v1.RegisterClientRequest\x1a\'.gate.clients.v1.RegisterClientResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/api/v1/clients/register\x12x\n\tHeartbeat\x12!.gate.clients.v1.HeartbeatRequest\x1a\".gate.clients.v1.HeartbeatResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/api/v1/clients/heartbeat\x12q\n\x0bListClients\x12#.gate.clients.v1.ListClientsRequest\x1a$.gate.clients.v1.ListClientsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/clients\x12\xc1\x01\n\x13GetClientStatistics\x12+.gate.clients.v1.GetClientStatisticsRequest\x1a,.gate.clients.v1.GetClientStatisticsResponse\"O\x82\xd3\xe4\x93\x02IZ\x1f\x12\x1d/api/v1/clients/me/statistics\x12&/api/v1/clients/{client_id}/statistics\x12\x8e\x01\n\x10RegisterDocument\x12(.gate.clients.v1.RegisterDocumentRequest\x1a).gate.clients.v1.RegisterDocumentResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/api/v1/documents/register\x12\x8e\x01\n\x11RegisterDocuments\x12).gate.clients.v1.RegisterDocumentsRequest\x1a*.gate.clients.v1.RegisterDocumentsResponse\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\"\x17/api/v1/documents/batchb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gate.clients.v1.clients_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _REGISTERCLIENTREQUEST.fields_by_name['client_name']._options = None
+  _REGISTERCLIENTREQUEST.fields_by_name['client_name']._serialized_options = b'\272H\rr\013\310\325\"\001\320\325\"\001\030\310\001'
+  _REGISTERCLIENTREQUEST.fields_by_name['client_host']._options = None
+  _REGISTERCLIENTREQUEST.fields_by_name['client_host']._serialized_options = b'\272H\tr\007\310\325\"\001\030\377\001'
+  _REGISTERCLIENTREQUEST.fields_by_name['api_key']._options = None
+  _REGISTERCLIENTREQUEST.fields_by_name['api_key']._serialized_options = b'\272Hy\272\001v\n\016api_key.format\0225must be 24 to 256 printable characters without spaces\032-this == \'\' || this.matches(\'^[!-~]{24,256}$\')'
+  _HEARTBEATREQUEST.fields_by_name['status']._options = None
+  _HEARTBEATREQUEST.fields_by_name['status']._serialized_options = b'\272H\023r\021R\000R\006activeR\005error'
+  _HEARTBEATREQUEST.fields_by_name['error_message']._options = None
+  _HEARTBEATREQUEST.fields_by_name['error_message']._serialized_options = b'\272H\tr\007\310\325\"\001\030\320\017'
+  _HEARTBEATREQUEST._options = None
+  _HEARTBEATREQUEST._serialized_options = b'\272H\216\001\032\213\001\n\027heartbeat.error_message\0222error_message: may only be set with status \"error\"\032<this.status == \'error\' || !this.error_message.matches(\'\\\\S\')'
+  _LISTCLIENTSREQUEST.fields_by_name['page_size']._options = None
+  _LISTCLIENTSREQUEST.fields_by_name['page_size']._serialized_options = b'\272H\007\032\005\030\364\003(\000'
+  _LISTCLIENTSREQUEST.fields_by_name['status_filter']._options = None
+  _LISTCLIENTSREQUEST.fields_by_name['status_filter']._serialized_options = b'\272H\035r\033R\000R\006activeR\010inactiveR\005error'
+  _GETCLIENTSTATISTICSREQUEST.fields_by_name['client_id']._options = None
+  _GETCLIENTSTATISTICSREQUEST.fields_by_name['client_id']._serialized_options = b'\272H\314\001\272\001\310\001\n\020client_id.format\0227must be a UUID, or \"me\" or empty for the calling client\032{this == \'\' || this == \'me\' || this.matches(\'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\')'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['task_id']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['task_id']._serialized_options = b'\272H\005r\003\260\001\001'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['registry_id']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['registry_id']._serialized_options = b'\272Hx\272\001u\n\021registry_id.plain\0228must be 1 to 100 letters, digits, underscores or hyphens\032&this.matches(\'^[A-Za-z0-9_-]{1,100}$\')'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['region']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['region']._serialized_options = b'\272H\010r\006\310\325\"\001\030d'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['instance_type']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['instance_type']._serialized_options = b'\272H\010r\006\310\325\"\001\030d'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['case_type']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['case_type']._serialized_options = b'\272H\010r\006\310\325\"\001\030d'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['classification']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['classification']._serialized_options = b'\272H\010r\006\310\325\"\001\030d'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['size_bytes']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['size_bytes']._serialized_options = b'\272H\n\"\010\030\200\200\200\200((\000'
+  _REGISTERDOCUMENTREQUEST.fields_by_name['sha256']._options = None
+  _REGISTERDOCUMENTREQUEST.fields_by_name['sha256']._serialized_options = b'\272H\\\272\001Y\n\nsha256.hex\022+must be 64 lowercase hexadecimal characters\032\036this.matches(\'^[0-9a-f]{64}$\')'
+  _REGISTERDOCUMENTSREQUEST.fields_by_name['documents']._options = None
+  _REGISTERDOCUMENTSREQUEST.fields_by_name['documents']._serialized_options = b'\272H\010\222\001\005\010\001\020\364\003'
   _CLIENTSSERVICE.methods_by_name['RegisterClient']._options = None
   _CLIENTSSERVICE.methods_by_name['RegisterClient']._serialized_options = b'\202\323\344\223\002\035:\001*\"\030/api/v1/clients/register'
   _CLIENTSSERVICE.methods_by_name['Heartbeat']._options = None
@@ -34,36 +72,36 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _CLIENTSSERVICE.methods_by_name['RegisterDocument']._serialized_options = b'\202\323\344\223\002\037:\001*\"\032/api/v1/documents/register'
   _CLIENTSSERVICE.methods_by_name['RegisterDocuments']._options = None
   _CLIENTSSERVICE.methods_by_name['RegisterDocuments']._serialized_options = b'\202\323\344\223\002\034:\001*\"\027/api/v1/documents/batch'
-  _CLIENT._serialized_start=122
-  _CLIENT._serialized_end=452
-  _REGISTERCLIENTREQUEST._serialized_start=455
-  _REGISTERCLIENTREQUEST._serialized_end=608
-  _REGISTERCLIENTRESPONSE._serialized_start=610
-  _REGISTERCLIENTRESPONSE._serialized_end=737
-  _HEARTBEATREQUEST._serialized_start=739
-  _HEARTBEATREQUEST._serialized_end=818
-  _HEARTBEATRESPONSE._serialized_start=821
-  _HEARTBEATRESPONSE._serialized_end=960
-  _LISTCLIENTSREQUEST._serialized_start=962
-  _LISTCLIENTSREQUEST._serialized_end=1079
-  _LISTCLIENTSRESPONSE._serialized_start=1081
-  _LISTCLIENTSRESPONSE._serialized_end=1193
-  _GETCLIENTSTATISTICSREQUEST._serialized_start=1195
-  _GETCLIENTSTATISTICSREQUEST._serialized_end=1252
-  _TASKSTATISTICS._serialized_start=1255
-  _TASKSTATISTICS._serialized_end=1736
-  _DOCUMENTSTATISTICS._serialized_start=1739
-  _DOCUMENTSTATISTICS._serialized_end=2136
-  _GETCLIENTSTATISTICSRESPONSE._serialized_start=2139
-  _GETCLIENTSTATISTICSRESPONSE._serialized_end=2733
-  _REGISTERDOCUMENTREQUEST._serialized_start=2736
-  _REGISTERDOCUMENTREQUEST._serialized_end=3136
-  _REGISTERDOCUMENTRESPONSE._serialized_start=3138
-  _REGISTERDOCUMENTRESPONSE._serialized_end=3252
-  _REGISTERDOCUMENTSREQUEST._serialized_start=3254
-  _REGISTERDOCUMENTSREQUEST._serialized_end=3352
-  _REGISTERDOCUMENTSRESPONSE._serialized_start=3354
-  _REGISTERDOCUMENTSRESPONSE._serialized_end=3450
-  _CLIENTSSERVICE._serialized_start=3453
-  _CLIENTSSERVICE._serialized_end=4329
+  _CLIENT._serialized_start=181
+  _CLIENT._serialized_end=511
+  _REGISTERCLIENTREQUEST._serialized_start=514
+  _REGISTERCLIENTREQUEST._serialized_end=826
+  _REGISTERCLIENTRESPONSE._serialized_start=828
+  _REGISTERCLIENTRESPONSE._serialized_end=955
+  _HEARTBEATREQUEST._serialized_start=958
+  _HEARTBEATREQUEST._serialized_end=1224
+  _HEARTBEATRESPONSE._serialized_start=1227
+  _HEARTBEATRESPONSE._serialized_end=1366
+  _LISTCLIENTSREQUEST._serialized_start=1369
+  _LISTCLIENTSREQUEST._serialized_end=1532
+  _LISTCLIENTSRESPONSE._serialized_start=1534
+  _LISTCLIENTSRESPONSE._serialized_end=1646
+  _GETCLIENTSTATISTICSREQUEST._serialized_start=1649
+  _GETCLIENTSTATISTICSREQUEST._serialized_end=1918
+  _TASKSTATISTICS._serialized_start=1921
+  _TASKSTATISTICS._serialized_end=2402
+  _DOCUMENTSTATISTICS._serialized_start=2405
+  _DOCUMENTSTATISTICS._serialized_end=2802
+  _GETCLIENTSTATISTICSRESPONSE._serialized_start=2805
+  _GETCLIENTSTATISTICSRESPONSE._serialized_end=3399
+  _REGISTERDOCUMENTREQUEST._serialized_start=3402
+  _REGISTERDOCUMENTREQUEST._serialized_end=4102
+  _REGISTERDOCUMENTRESPONSE._serialized_start=4104
+  _REGISTERDOCUMENTRESPONSE._serialized_end=4218
+  _REGISTERDOCUMENTSREQUEST._serialized_start=4220
+  _REGISTERDOCUMENTSREQUEST._serialized_end=4331
+  _REGISTERDOCUMENTSRESPONSE._serialized_start=4333
+  _REGISTERDOCUMENTSRESPONSE._serialized_end=4429
+  _CLIENTSSERVICE._serialized_start=4432
+  _CLIENTSSERVICE._serialized_end=5308
 # @@protoc_insertion_point(module_scope)

@@ -6,11 +6,13 @@ from gate.clients.v1 import clients_service_pb2 as gate_dot_clients_dot_v1_dot_c
 
 
 class ClientsServiceStub(object):
-    """ClientsService keeps the registry of downloader hosts (seed 001) and, with the tasks
-    service's events, their statistics (seed 000).
+    """ClientsService keeps the registry of downloader hosts and, with the tasks service's
+    events, their statistics.
 
-    REST paths keep seed 001's shape; REST JSON uses the proto field names (snake_case),
-    while the Connect JSON protocol uses the standard lowerCamelCase names.
+    REST JSON uses the proto field names (snake_case), while the Connect JSON protocol uses
+    the standard lowerCamelCase names. Requests are checked against the rules on their fields
+    before any handler runs; a request that breaks one is refused with INVALID_ARGUMENT naming
+    the field.
     """
 
     def __init__(self, channel):
@@ -52,11 +54,13 @@ class ClientsServiceStub(object):
 
 
 class ClientsServiceServicer(object):
-    """ClientsService keeps the registry of downloader hosts (seed 001) and, with the tasks
-    service's events, their statistics (seed 000).
+    """ClientsService keeps the registry of downloader hosts and, with the tasks service's
+    events, their statistics.
 
-    REST paths keep seed 001's shape; REST JSON uses the proto field names (snake_case),
-    while the Connect JSON protocol uses the standard lowerCamelCase names.
+    REST JSON uses the proto field names (snake_case), while the Connect JSON protocol uses
+    the standard lowerCamelCase names. Requests are checked against the rules on their fields
+    before any handler runs; a request that breaks one is refused with INVALID_ARGUMENT naming
+    the field.
     """
 
     def RegisterClient(self, request, context):
@@ -85,7 +89,7 @@ class ClientsServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def GetClientStatistics(self, request, context):
-        """GetClientStatistics returns seed 000's statistics of one client. A client may read
+        """GetClientStatistics returns the task and document statistics of one client. A client may read
         only its own (client_id empty or "me"); operators may read any.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -150,11 +154,13 @@ def add_ClientsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ClientsService(object):
-    """ClientsService keeps the registry of downloader hosts (seed 001) and, with the tasks
-    service's events, their statistics (seed 000).
+    """ClientsService keeps the registry of downloader hosts and, with the tasks service's
+    events, their statistics.
 
-    REST paths keep seed 001's shape; REST JSON uses the proto field names (snake_case),
-    while the Connect JSON protocol uses the standard lowerCamelCase names.
+    REST JSON uses the proto field names (snake_case), while the Connect JSON protocol uses
+    the standard lowerCamelCase names. Requests are checked against the rules on their fields
+    before any handler runs; a request that breaks one is refused with INVALID_ARGUMENT naming
+    the field.
     """
 
     @staticmethod

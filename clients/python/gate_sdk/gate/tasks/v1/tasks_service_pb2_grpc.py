@@ -6,9 +6,12 @@ from gate.tasks.v1 import tasks_service_pb2 as gate_dot_tasks_dot_v1_dot_tasks__
 
 
 class TasksServiceStub(object):
-    """TasksService hands out download work (seed 001): operators create and plan tasks,
+    """TasksService hands out download work: operators create and plan tasks,
     downloader hosts lease them over a long-lived stream (or, for simple clients, one at a
     time over REST), report progress and complete them.
+
+    Requests are checked against the rules on their fields before any handler runs; a request
+    that breaks one is refused with INVALID_ARGUMENT naming the field.
 
     Task statuses: "pending" (waiting, possibly until a retry time), "assigned" (leased to a
     client), "completed", "failed" (attempts exhausted or not retryable) and "cancelled".
@@ -88,9 +91,12 @@ class TasksServiceStub(object):
 
 
 class TasksServiceServicer(object):
-    """TasksService hands out download work (seed 001): operators create and plan tasks,
+    """TasksService hands out download work: operators create and plan tasks,
     downloader hosts lease them over a long-lived stream (or, for simple clients, one at a
     time over REST), report progress and complete them.
+
+    Requests are checked against the rules on their fields before any handler runs; a request
+    that breaks one is refused with INVALID_ARGUMENT naming the field.
 
     Task statuses: "pending" (waiting, possibly until a retry time), "assigned" (leased to a
     client), "completed", "failed" (attempts exhausted or not retryable) and "cancelled".
@@ -271,9 +277,12 @@ def add_TasksServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class TasksService(object):
-    """TasksService hands out download work (seed 001): operators create and plan tasks,
+    """TasksService hands out download work: operators create and plan tasks,
     downloader hosts lease them over a long-lived stream (or, for simple clients, one at a
     time over REST), report progress and complete them.
+
+    Requests are checked against the rules on their fields before any handler runs; a request
+    that breaks one is refused with INVALID_ARGUMENT naming the field.
 
     Task statuses: "pending" (waiting, possibly until a retry time), "assigned" (leased to a
     client), "completed", "failed" (attempts exhausted or not retryable) and "cancelled".

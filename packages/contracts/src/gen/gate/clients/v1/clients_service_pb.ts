@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
+import { file_gate_validate_v1_rules } from "../../validate/v1/rules_pb.js";
 import { file_google_api_annotations } from "../../../google/api/annotations_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -13,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gate/clients/v1/clients_service.proto.
  */
 export const file_gate_clients_v1_clients_service: GenFile = /*@__PURE__*/
-  fileDesc("CiVnYXRlL2NsaWVudHMvdjEvY2xpZW50c19zZXJ2aWNlLnByb3RvEg9nYXRlLmNsaWVudHMudjEi9gEKBkNsaWVudBIKCgJpZBgBIAEoCRITCgtjbGllbnRfbmFtZRgCIAEoCRITCgtjbGllbnRfaG9zdBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSMgoObGFzdF9oZWFydGJlYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCCABKAkiagoVUmVnaXN0ZXJDbGllbnRSZXF1ZXN0EhMKC2NsaWVudF9uYW1lGAEgASgJEhMKC2NsaWVudF9ob3N0GAIgASgJEg8KB2FwaV9rZXkYAyABKAkSFgoOZW5yb2xsbWVudF9rZXkYBCABKAkiZQoWUmVnaXN0ZXJDbGllbnRSZXNwb25zZRIRCgljbGllbnRfaWQYASABKAkSDwoHYXBpX2tleRgCIAEoCRInCgZjbGllbnQYAyABKAsyFy5nYXRlLmNsaWVudHMudjEuQ2xpZW50IjkKEEhlYXJ0YmVhdFJlcXVlc3QSDgoGc3RhdHVzGAEgASgJEhUKDWVycm9yX21lc3NhZ2UYAiABKAkiagoRSGVhcnRiZWF0UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiUgoSTGlzdENsaWVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhUKDXN0YXR1c19maWx0ZXIYAyABKAkiWAoTTGlzdENsaWVudHNSZXNwb25zZRIoCgdjbGllbnRzGAEgAygLMhcuZ2F0ZS5jbGllbnRzLnYxLkNsaWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLwoaR2V0Q2xpZW50U3RhdGlzdGljc1JlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJIsUCCg5UYXNrU3RhdGlzdGljcxITCgt0b3RhbF90YXNrcxgBIAEoBRIXCg9jb21wbGV0ZWRfdGFza3MYAiABKAUSGQoRaW5fcHJvZ3Jlc3NfdGFza3MYAyABKAUSFAoMZmFpbGVkX3Rhc2tzGAQgASgFEhUKDXBlbmRpbmdfdGFza3MYBSABKAUSHQoVdG90YWxfZG9jc19mcm9tX3Rhc2tzGAYgASgFEhkKEXRvdGFsX2RvY3NfZmFpbGVkGAcgASgFEhoKEnRvdGFsX2RvY3Nfc2tpcHBlZBgIIAEoBRIzCg9maXJzdF90YXNrX2RhdGUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdGFza19kYXRlGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKOAgoSRG9jdW1lbnRTdGF0aXN0aWNzEhcKD3RvdGFsX2RvY3VtZW50cxgBIAEoBRIWCg51bmlxdWVfcmVnaW9ucxgCIAEoBRIdChV1bmlxdWVfaW5zdGFuY2VfdHlwZXMYAyABKAUSGQoRdW5pcXVlX2Nhc2VfdHlwZXMYBCABKAUSHAoUY2xhc3NpZmllZF9kb2N1bWVudHMYBSABKAUSNwoTZmlyc3RfZG9jdW1lbnRfZGF0ZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9kb2N1bWVudF9kYXRlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK2AwobR2V0Q2xpZW50U3RhdGlzdGljc1Jlc3BvbnNlEgoKAmlkGAEgASgJEhMKC2NsaWVudF9uYW1lGAIgASgJEhMKC2NsaWVudF9ob3N0GAMgASgJEg4KBnN0YXR1cxgEIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHQoVdG90YWxfdGFza3NfY29tcGxldGVkGAYgASgFEiIKGnRvdGFsX2RvY3VtZW50c19kb3dubG9hZGVkGAcgASgFEi4KCmNyZWF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjgKD3Rhc2tfc3RhdGlzdGljcxgKIAEoCzIfLmdhdGUuY2xpZW50cy52MS5UYXNrU3RhdGlzdGljcxJAChNkb2N1bWVudF9zdGF0aXN0aWNzGAsgASgLMiMuZ2F0ZS5jbGllbnRzLnYxLkRvY3VtZW50U3RhdGlzdGljcyKcAgoXUmVnaXN0ZXJEb2N1bWVudFJlcXVlc3QSDwoHdGFza19pZBgBIAEoCRITCgtyZWdpc3RyeV9pZBgCIAEoCRIOCgZyZWdpb24YAyABKAkSFQoNaW5zdGFuY2VfdHlwZRgEIAEoCRIRCgljYXNlX3R5cGUYBSABKAkSFgoOY2xhc3NpZmljYXRpb24YBiABKAkSMQoNZGVjaXNpb25fZGF0ZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOcHVibGlzaGVkX2RhdGUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnNpemVfYnl0ZXMYCSABKAMSDgoGc2hhMjU2GAogASgJIlMKGFJlZ2lzdGVyRG9jdW1lbnRSZXNwb25zZRITCgtyZWdpc3RyeV9pZBgBIAEoCRIPCgdjcmVhdGVkGAIgASgIEhEKCWNsaWVudF9pZBgDIAEoCSJXChhSZWdpc3RlckRvY3VtZW50c1JlcXVlc3QSOwoJZG9jdW1lbnRzGAEgAygLMiguZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRSZXF1ZXN0IlcKGVJlZ2lzdGVyRG9jdW1lbnRzUmVzcG9uc2USOgoHcmVzdWx0cxgBIAMoCzIpLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckRvY3VtZW50UmVzcG9uc2Uy7AYKDkNsaWVudHNTZXJ2aWNlEoYBCg5SZWdpc3RlckNsaWVudBImLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckNsaWVudFJlcXVlc3QaJy5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJDbGllbnRSZXNwb25zZSIjgtPkkwIdOgEqIhgvYXBpL3YxL2NsaWVudHMvcmVnaXN0ZXISeAoJSGVhcnRiZWF0EiEuZ2F0ZS5jbGllbnRzLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIi5nYXRlLmNsaWVudHMudjEuSGVhcnRiZWF0UmVzcG9uc2UiJILT5JMCHjoBKiIZL2FwaS92MS9jbGllbnRzL2hlYXJ0YmVhdBJxCgtMaXN0Q2xpZW50cxIjLmdhdGUuY2xpZW50cy52MS5MaXN0Q2xpZW50c1JlcXVlc3QaJC5nYXRlLmNsaWVudHMudjEuTGlzdENsaWVudHNSZXNwb25zZSIXgtPkkwIREg8vYXBpL3YxL2NsaWVudHMSwQEKE0dldENsaWVudFN0YXRpc3RpY3MSKy5nYXRlLmNsaWVudHMudjEuR2V0Q2xpZW50U3RhdGlzdGljc1JlcXVlc3QaLC5nYXRlLmNsaWVudHMudjEuR2V0Q2xpZW50U3RhdGlzdGljc1Jlc3BvbnNlIk+C0+STAklaHxIdL2FwaS92MS9jbGllbnRzL21lL3N0YXRpc3RpY3MSJi9hcGkvdjEvY2xpZW50cy97Y2xpZW50X2lkfS9zdGF0aXN0aWNzEo4BChBSZWdpc3RlckRvY3VtZW50EiguZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRSZXF1ZXN0GikuZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRSZXNwb25zZSIlgtPkkwIfOgEqIhovYXBpL3YxL2RvY3VtZW50cy9yZWdpc3RlchKOAQoRUmVnaXN0ZXJEb2N1bWVudHMSKS5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJEb2N1bWVudHNSZXF1ZXN0GiouZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRzUmVzcG9uc2UiIoLT5JMCHDoBKiIXL2FwaS92MS9kb2N1bWVudHMvYmF0Y2hiBnByb3RvMw", [file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CiVnYXRlL2NsaWVudHMvdjEvY2xpZW50c19zZXJ2aWNlLnByb3RvEg9nYXRlLmNsaWVudHMudjEi9gEKBkNsaWVudBIKCgJpZBgBIAEoCRITCgtjbGllbnRfbmFtZRgCIAEoCRITCgtjbGllbnRfaG9zdBgDIAEoCRIOCgZzdGF0dXMYBCABKAkSMgoObGFzdF9oZWFydGJlYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhc3RfZXJyb3IYCCABKAkiiQIKFVJlZ2lzdGVyQ2xpZW50UmVxdWVzdBIlCgtjbGllbnRfbmFtZRgBIAEoCUIQukgNcgvI1SIB0NUiARjIARIhCgtjbGllbnRfaG9zdBgCIAEoCUIMukgJcgfI1SIBGP8BEo0BCgdhcGlfa2V5GAMgASgJQny6SHm6AXYKDmFwaV9rZXkuZm9ybWF0EjVtdXN0IGJlIDI0IHRvIDI1NiBwcmludGFibGUgY2hhcmFjdGVycyB3aXRob3V0IHNwYWNlcxotdGhpcyA9PSAnJyB8fCB0aGlzLm1hdGNoZXMoJ15bIS1+XXsyNCwyNTZ9JCcpEhYKDmVucm9sbG1lbnRfa2V5GAQgASgJImUKFlJlZ2lzdGVyQ2xpZW50UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg8KB2FwaV9rZXkYAiABKAkSJwoGY2xpZW50GAMgASgLMhcuZ2F0ZS5jbGllbnRzLnYxLkNsaWVudCL0AQoQSGVhcnRiZWF0UmVxdWVzdBImCgZzdGF0dXMYASABKAlCFrpIE3IRUgBSBmFjdGl2ZVIFZXJyb3ISIwoNZXJyb3JfbWVzc2FnZRgCIAEoCUIMukgJcgfI1SIBGNAPOpIBukiOARqLAQoXaGVhcnRiZWF0LmVycm9yX21lc3NhZ2USMmVycm9yX21lc3NhZ2U6IG1heSBvbmx5IGJlIHNldCB3aXRoIHN0YXR1cyAiZXJyb3IiGjx0aGlzLnN0YXR1cyA9PSAnZXJyb3InIHx8ICF0aGlzLmVycm9yX21lc3NhZ2UubWF0Y2hlcygnXFxTJykiagoRSGVhcnRiZWF0UmVzcG9uc2USEQoJY2xpZW50X2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigAEKEkxpc3RDbGllbnRzUmVxdWVzdBIdCglwYWdlX3NpemUYASABKAVCCrpIBxoFGPQDKAASEgoKcGFnZV90b2tlbhgCIAEoCRI3Cg1zdGF0dXNfZmlsdGVyGAMgASgJQiC6SB1yG1IAUgZhY3RpdmVSCGluYWN0aXZlUgVlcnJvciJYChNMaXN0Q2xpZW50c1Jlc3BvbnNlEigKB2NsaWVudHMYASADKAsyFy5nYXRlLmNsaWVudHMudjEuQ2xpZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKDAgoaR2V0Q2xpZW50U3RhdGlzdGljc1JlcXVlc3QS5AEKCWNsaWVudF9pZBgBIAEoCULQAbpIzAG6AcgBChBjbGllbnRfaWQuZm9ybWF0EjdtdXN0IGJlIGEgVVVJRCwgb3IgIm1lIiBvciBlbXB0eSBmb3IgdGhlIGNhbGxpbmcgY2xpZW50Gnt0aGlzID09ICcnIHx8IHRoaXMgPT0gJ21lJyB8fCB0aGlzLm1hdGNoZXMoJ15bMC05YS1mQS1GXXs4fS1bMC05YS1mQS1GXXs0fS1bMC05YS1mQS1GXXs0fS1bMC05YS1mQS1GXXs0fS1bMC05YS1mQS1GXXsxMn0kJykixQIKDlRhc2tTdGF0aXN0aWNzEhMKC3RvdGFsX3Rhc2tzGAEgASgFEhcKD2NvbXBsZXRlZF90YXNrcxgCIAEoBRIZChFpbl9wcm9ncmVzc190YXNrcxgDIAEoBRIUCgxmYWlsZWRfdGFza3MYBCABKAUSFQoNcGVuZGluZ190YXNrcxgFIAEoBRIdChV0b3RhbF9kb2NzX2Zyb21fdGFza3MYBiABKAUSGQoRdG90YWxfZG9jc19mYWlsZWQYByABKAUSGgoSdG90YWxfZG9jc19za2lwcGVkGAggASgFEjMKD2ZpcnN0X3Rhc2tfZGF0ZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF90YXNrX2RhdGUYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIo4CChJEb2N1bWVudFN0YXRpc3RpY3MSFwoPdG90YWxfZG9jdW1lbnRzGAEgASgFEhYKDnVuaXF1ZV9yZWdpb25zGAIgASgFEh0KFXVuaXF1ZV9pbnN0YW5jZV90eXBlcxgDIAEoBRIZChF1bmlxdWVfY2FzZV90eXBlcxgEIAEoBRIcChRjbGFzc2lmaWVkX2RvY3VtZW50cxgFIAEoBRI3ChNmaXJzdF9kb2N1bWVudF9kYXRlGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJsYXN0X2RvY3VtZW50X2RhdGUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrYDChtHZXRDbGllbnRTdGF0aXN0aWNzUmVzcG9uc2USCgoCaWQYASABKAkSEwoLY2xpZW50X25hbWUYAiABKAkSEwoLY2xpZW50X2hvc3QYAyABKAkSDgoGc3RhdHVzGAQgASgJEjIKDmxhc3RfaGVhcnRiZWF0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdChV0b3RhbF90YXNrc19jb21wbGV0ZWQYBiABKAUSIgoadG90YWxfZG9jdW1lbnRzX2Rvd25sb2FkZWQYByABKAUSLgoKY3JlYXRlZF9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOAoPdGFza19zdGF0aXN0aWNzGAogASgLMh8uZ2F0ZS5jbGllbnRzLnYxLlRhc2tTdGF0aXN0aWNzEkAKE2RvY3VtZW50X3N0YXRpc3RpY3MYCyABKAsyIy5nYXRlLmNsaWVudHMudjEuRG9jdW1lbnRTdGF0aXN0aWNzIsgEChdSZWdpc3RlckRvY3VtZW50UmVxdWVzdBIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARKQAQoLcmVnaXN0cnlfaWQYAiABKAlCe7pIeLoBdQoRcmVnaXN0cnlfaWQucGxhaW4SOG11c3QgYmUgMSB0byAxMDAgbGV0dGVycywgZGlnaXRzLCB1bmRlcnNjb3JlcyBvciBoeXBoZW5zGiZ0aGlzLm1hdGNoZXMoJ15bQS1aYS16MC05Xy1dezEsMTAwfSQnKRIbCgZyZWdpb24YAyABKAlCC7pICHIGyNUiARhkEiIKDWluc3RhbmNlX3R5cGUYBCABKAlCC7pICHIGyNUiARhkEh4KCWNhc2VfdHlwZRgFIAEoCUILukgIcgbI1SIBGGQSIwoOY2xhc3NpZmljYXRpb24YBiABKAlCC7pICHIGyNUiARhkEjEKDWRlY2lzaW9uX2RhdGUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDnB1Ymxpc2hlZF9kYXRlGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIhCgpzaXplX2J5dGVzGAkgASgDQg26SAoiCBiAgICAKCgAEm8KBnNoYTI1NhgKIAEoCUJfukhcugFZCgpzaGEyNTYuaGV4EittdXN0IGJlIDY0IGxvd2VyY2FzZSBoZXhhZGVjaW1hbCBjaGFyYWN0ZXJzGh50aGlzLm1hdGNoZXMoJ15bMC05YS1mXXs2NH0kJykiUwoYUmVnaXN0ZXJEb2N1bWVudFJlc3BvbnNlEhMKC3JlZ2lzdHJ5X2lkGAEgASgJEg8KB2NyZWF0ZWQYAiABKAgSEQoJY2xpZW50X2lkGAMgASgJImQKGFJlZ2lzdGVyRG9jdW1lbnRzUmVxdWVzdBJICglkb2N1bWVudHMYASADKAsyKC5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJEb2N1bWVudFJlcXVlc3RCC7pICJIBBQgBEPQDIlcKGVJlZ2lzdGVyRG9jdW1lbnRzUmVzcG9uc2USOgoHcmVzdWx0cxgBIAMoCzIpLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckRvY3VtZW50UmVzcG9uc2Uy7AYKDkNsaWVudHNTZXJ2aWNlEoYBCg5SZWdpc3RlckNsaWVudBImLmdhdGUuY2xpZW50cy52MS5SZWdpc3RlckNsaWVudFJlcXVlc3QaJy5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJDbGllbnRSZXNwb25zZSIjgtPkkwIdOgEqIhgvYXBpL3YxL2NsaWVudHMvcmVnaXN0ZXISeAoJSGVhcnRiZWF0EiEuZ2F0ZS5jbGllbnRzLnYxLkhlYXJ0YmVhdFJlcXVlc3QaIi5nYXRlLmNsaWVudHMudjEuSGVhcnRiZWF0UmVzcG9uc2UiJILT5JMCHjoBKiIZL2FwaS92MS9jbGllbnRzL2hlYXJ0YmVhdBJxCgtMaXN0Q2xpZW50cxIjLmdhdGUuY2xpZW50cy52MS5MaXN0Q2xpZW50c1JlcXVlc3QaJC5nYXRlLmNsaWVudHMudjEuTGlzdENsaWVudHNSZXNwb25zZSIXgtPkkwIREg8vYXBpL3YxL2NsaWVudHMSwQEKE0dldENsaWVudFN0YXRpc3RpY3MSKy5nYXRlLmNsaWVudHMudjEuR2V0Q2xpZW50U3RhdGlzdGljc1JlcXVlc3QaLC5nYXRlLmNsaWVudHMudjEuR2V0Q2xpZW50U3RhdGlzdGljc1Jlc3BvbnNlIk+C0+STAklaHxIdL2FwaS92MS9jbGllbnRzL21lL3N0YXRpc3RpY3MSJi9hcGkvdjEvY2xpZW50cy97Y2xpZW50X2lkfS9zdGF0aXN0aWNzEo4BChBSZWdpc3RlckRvY3VtZW50EiguZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRSZXF1ZXN0GikuZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRSZXNwb25zZSIlgtPkkwIfOgEqIhovYXBpL3YxL2RvY3VtZW50cy9yZWdpc3RlchKOAQoRUmVnaXN0ZXJEb2N1bWVudHMSKS5nYXRlLmNsaWVudHMudjEuUmVnaXN0ZXJEb2N1bWVudHNSZXF1ZXN0GiouZ2F0ZS5jbGllbnRzLnYxLlJlZ2lzdGVyRG9jdW1lbnRzUmVzcG9uc2UiIoLT5JMCHDoBKiIXL2FwaS92MS9kb2N1bWVudHMvYmF0Y2hiBnByb3RvMw", [file_buf_validate_validate, file_gate_validate_v1_rules, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * Client is one registered downloader host.
@@ -92,22 +94,23 @@ export const ClientSchema: GenMessage<Client> = /*@__PURE__*/
  */
 export type RegisterClientRequest = Message<"gate.clients.v1.RegisterClientRequest"> & {
   /**
-   * Name of the client, 1 to 200 characters.
+   * Name of the client, 1 to 200 characters, not blank, without control characters.
    *
    * @generated from field: string client_name = 1;
    */
   clientName: string;
 
   /**
-   * Host the client runs on, up to 255 characters; empty when unknown.
+   * Host the client runs on, up to 255 characters without control characters; empty when
+   * unknown.
    *
    * @generated from field: string client_host = 2;
    */
   clientHost: string;
 
   /**
-   * Optional key chosen by the caller (seed 001), 24 to 256 printable characters. When
-   * empty the server generates one.
+   * Optional key chosen by the caller, 24 to 256 printable ASCII characters without spaces.
+   * When empty the server generates one.
    *
    * @generated from field: string api_key = 3;
    */
@@ -177,7 +180,8 @@ export type HeartbeatRequest = Message<"gate.clients.v1.HeartbeatRequest"> & {
   status: string;
 
   /**
-   * What went wrong, when status is "error"; up to 2000 characters.
+   * What went wrong, when status is "error"; up to 2000 characters without control
+   * characters.
    *
    * @generated from field: string error_message = 2;
    */
@@ -311,7 +315,7 @@ export const GetClientStatisticsRequestSchema: GenMessage<GetClientStatisticsReq
   messageDesc(file_gate_clients_v1_clients_service, 7);
 
 /**
- * TaskStatistics are the tasks a client worked on (seed 000).
+ * TaskStatistics are the tasks a client worked on.
  *
  * @generated from message gate.clients.v1.TaskStatistics
  */
@@ -395,7 +399,7 @@ export const TaskStatisticsSchema: GenMessage<TaskStatistics> = /*@__PURE__*/
   messageDesc(file_gate_clients_v1_clients_service, 8);
 
 /**
- * DocumentStatistics are the documents a client registered (seed 000).
+ * DocumentStatistics are the documents a client registered.
  *
  * @generated from message gate.clients.v1.DocumentStatistics
  */
@@ -458,7 +462,7 @@ export const DocumentStatisticsSchema: GenMessage<DocumentStatistics> = /*@__PUR
   messageDesc(file_gate_clients_v1_clients_service, 9);
 
 /**
- * GetClientStatisticsResponse has exactly seed 000's fields.
+ * GetClientStatisticsResponse is a client with its task and document statistics.
  *
  * @generated from message gate.clients.v1.GetClientStatisticsResponse
  */
@@ -562,7 +566,8 @@ export type RegisterDocumentRequest = Message<"gate.clients.v1.RegisterDocumentR
   taskId: string;
 
   /**
-   * The document's id in the court registry, 1 to 100 characters.
+   * The document's id in the court registry: 1 to 100 letters, digits, underscores or
+   * hyphens. Downloaders name files after it, so nothing path-like is accepted.
    *
    * @generated from field: string registry_id = 2;
    */
@@ -597,21 +602,21 @@ export type RegisterDocumentRequest = Message<"gate.clients.v1.RegisterDocumentR
   classification: string;
 
   /**
-   * Date of the decision, when known.
+   * Date of the decision, when known; years 1 to 9999.
    *
    * @generated from field: google.protobuf.Timestamp decision_date = 7;
    */
   decisionDate?: Timestamp | undefined;
 
   /**
-   * Date the registry published it, when known.
+   * Date the registry published it, when known; years 1 to 9999.
    *
    * @generated from field: google.protobuf.Timestamp published_date = 8;
    */
   publishedDate?: Timestamp | undefined;
 
   /**
-   * Size of the saved file in bytes.
+   * Size of the saved file in bytes, at most 10 GiB.
    *
    * @generated from field: int64 size_bytes = 9;
    */
@@ -710,11 +715,13 @@ export const RegisterDocumentsResponseSchema: GenMessage<RegisterDocumentsRespon
   messageDesc(file_gate_clients_v1_clients_service, 14);
 
 /**
- * ClientsService keeps the registry of downloader hosts (seed 001) and, with the tasks
- * service's events, their statistics (seed 000).
+ * ClientsService keeps the registry of downloader hosts and, with the tasks service's
+ * events, their statistics.
  *
- * REST paths keep seed 001's shape; REST JSON uses the proto field names (snake_case),
- * while the Connect JSON protocol uses the standard lowerCamelCase names.
+ * REST JSON uses the proto field names (snake_case), while the Connect JSON protocol uses
+ * the standard lowerCamelCase names. Requests are checked against the rules on their fields
+ * before any handler runs; a request that breaks one is refused with INVALID_ARGUMENT naming
+ * the field.
  *
  * @generated from service gate.clients.v1.ClientsService
  */
@@ -754,7 +761,7 @@ export const ClientsService: GenService<{
     output: typeof ListClientsResponseSchema;
   },
   /**
-   * GetClientStatistics returns seed 000's statistics of one client. A client may read
+   * GetClientStatistics returns the task and document statistics of one client. A client may read
    * only its own (client_id empty or "me"); operators may read any.
    *
    * @generated from rpc gate.clients.v1.ClientsService.GetClientStatistics

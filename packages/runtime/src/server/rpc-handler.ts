@@ -1,0 +1,174 @@
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createConnectRouter,
+  createContextValues,
+  type Interceptor,
+} from "@connectrpc/connect";
+import {
+  createAsyncIterable,
+  type UniversalHandler,
+  type UniversalServerResponse,
+} from "@connectrpc/connect/protocol";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type { Logger } from "../log.js";
+import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
+import type { NodeHandler } from "./dual-protocol-listener.js";
+import type { RpcMetrics } from "./metrics.js";
+import { isClientGone } from "./request-failures.js";
+import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
+import { answerUnaryRequestFailure, protocolOf } from "./unary-request-failure.js";
+
+export interface RpcHandlerOptions {
+  routes: (router: ConnectRouter) => void;
+  interceptors: Interceptor[];
+  readMaxBytes: number;
+  shutdownSignal: AbortSignal;
+  logger: Logger;
+  metrics: RpcMetrics;
+}
+
+/**
+ * Same rules for every JSON body: unknown fields are refused (connect-es ignores them by
+ * default, protobuf-es refuses them), and bytes that are not UTF-8 are refused rather than
+ * read as U+FFFD (two different invalid keys would otherwise become the same key). Nesting
+ * stays within protobuf-es's default recursion limit of 100, sizes within readMaxBytes.
+ */
+const jsonOptions = {
+  ignoreUnknownFields: false,
+  textDecoder: new TextDecoder("utf-8", { fatal: true }),
+};
+
+/**
+ * Gate's counterpart of connect-node's connectNodeAdapter, serving gRPC, gRPC-Web and
+ * Connect from `routes`, with what the stock adapter leaves out:
+ * - a request that does not decode is INVALID_ARGUMENT on every protocol and call kind, and
+ *   logged at warn without its content (connect-es raises INTERNAL before any interceptor
+ *   runs, so interceptors alone cannot see it for unary calls);
+ * - answers given before any handler runs (unknown method, wrong content type or HTTP
+ *   method) carry the Connect error JSON instead of an empty body.
+ */
+export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
+  const { logger } = options;
+  const router = createConnectRouter({
+    interceptors: [markEntered, ...options.interceptors, guardRequestStream(logger)],
+    readMaxBytes: options.readMaxBytes,
+    shutdownSignal: options.shutdownSignal,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions,
+  });
+  options.routes(router);
+  const handlers = new Map<string, UniversalHandler>();
+  for (const handler of router.handlers) handlers.set(handler.requestPath, handler);
+
+  return (req, res) => {
+    const path = (req.url ?? "").split("?", 1)[0] ?? "";
+    const handler = handlers.get(path);
+    const answer = (status: number, code: Code, message: string) => {
+      const body = connectErrorBody(code, message);
+      res.writeHead(status, {
+        "content-type": connectErrorContentType,
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+    };
+    if (handler === undefined) {
+      const unknown = `unknown RPC ${path}`;
+      if (protocolOf(req.headers["content-type"] ?? null) === "grpc") {
+        // gRPC clients read the status from a trailers-only answer, not from HTTP 404.
+        res.writeHead(200, {
+          "content-type": "application/grpc",
+          "grpc-status": String(Code.Unimplemented),
+          "grpc-message": encodeURIComponent(unknown),
+        });
+        res.end();
+        return;
+      }
+      answer(404, Code.Unimplemented, unknown);
+      return;
+    }
+    const values = createContextValues();
+    const progress = trackCall(values, () => clientGone(req, res));
+    let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
+    try {
+      uReq = universalRequestFromNodeRequest(req, res, undefined, values);
+    } catch (error) {
+      answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
+      return;
+    }
+    const protocol = protocolOf(uReq.header.get("content-type"));
+    handler(uReq)
+      .then((uRes) => {
+        const rpc = `${handler.service.typeName}/${handler.method.name}`;
+        if (uRes.body === undefined && uRes.status >= 400) {
+          return withErrorBody(uRes, explainRefusal(uRes.status, uReq.method, uReq.header));
+        }
+        if (handler.method.methodKind !== "unary" || progress.entered) return uRes;
+        // A unary call that never reached the interceptors failed reading its request.
+        return answerUnaryRequestFailure(uRes, protocol, {
+          rpc,
+          logger,
+          signal: uReq.signal,
+          record: (code) =>
+            options.metrics.record(handler.service.typeName, handler.method.name, code, 0),
+        });
+      })
+      .then((uRes) => universalResponseToNodeResponse(uRes, res))
+      .catch((reason: unknown) => {
+        const gone = isClientGone(reason, uReq.signal);
+        logger[gone ? "debug" : "warn"](
+          { rpc: `${handler.service.typeName}/${handler.method.name}`, err: reason },
+          gone ? "client left before the answer was written" : "writing the answer failed",
+        );
+      });
+  };
+}
+
+/** True once the client reset its HTTP/2 stream or closed its HTTP/1.1 connection early. */
+function clientGone(req: Parameters<NodeHandler>[0], res: Parameters<NodeHandler>[1]): boolean {
+  if ("stream" in req) return req.aborted || (req.stream.rstCode ?? 0) !== 0;
+  return req.destroyed && !res.writableFinished;
+}
+
+function explainRefusal(
+  status: number,
+  method: string,
+  header: Headers,
+): { code: Code; message: string } {
+  switch (status) {
+    case 405:
+      return {
+        code: Code.Unimplemented,
+        message: `HTTP method ${method} is not allowed; use POST`,
+      };
+    case 415:
+      return {
+        code: Code.InvalidArgument,
+        message: `content-type: ${JSON.stringify(header.get("content-type") ?? "")} is not supported; use application/json or application/proto (Connect), application/grpc or application/grpc-web`,
+      };
+    case 505:
+      return {
+        code: Code.Unimplemented,
+        message: "bidirectional streams need HTTP/2",
+      };
+    default:
+      return { code: Code.Unknown, message: `HTTP status ${status}` };
+  }
+}
+
+function withErrorBody(
+  uRes: UniversalServerResponse,
+  error: { code: Code; message: string },
+): UniversalServerResponse {
+  const body = new TextEncoder().encode(connectErrorBody(error.code, error.message));
+  const header = new Headers(uRes.header);
+  header.set("content-type", connectErrorContentType);
+  header.set("content-length", String(body.byteLength));
+  return { ...uRes, header, body: createAsyncIterable([body]) };
+}

@@ -1,0 +1,60 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { clientsV1, gateFiles } from "@gate/contracts";
+import { describe, expect, it } from "vitest";
+import { requestValidator, validateMessage } from "../src/validation.js";
+
+describe("request validation", () => {
+  it("compiles the rules of every request message of every Gate service", () => {
+    const inputs = gateFiles.flatMap((file) =>
+      file.services.flatMap((service) => service.methods.map((method) => method.input)),
+    );
+    expect(inputs.length).toBeGreaterThan(10);
+    for (const input of inputs) {
+      // An empty message may break rules; it must never fail to evaluate them.
+      expect(() => requestValidator.validate(input, create(input)), input.typeName).not.toThrow();
+    }
+  });
+
+  it("refuses NUL characters in any string, naming the field", () => {
+    const request = create(clientsV1.RegisterClientRequestSchema, {
+      clientName: "ok",
+      enrollmentKey: "a\u0000",
+    });
+    expect(() => validateMessage(clientsV1.RegisterClientRequestSchema, request)).toThrow(
+      /^\[invalid_argument\] enrollment_key: must not contain NUL characters \(U\+0000\) \[gate\.no_nul\]$/,
+    );
+  });
+
+  it("refuses timestamps outside years 1 to 9999, which binary protobuf lets through", () => {
+    const doc = (decisionDate: { seconds: bigint; nanos: number }) =>
+      create(clientsV1.RegisterDocumentRequestSchema, {
+        taskId: "00000000-0000-4000-8000-000000000000",
+        registryId: "doc-1",
+        sha256: "ab".repeat(32),
+        decisionDate,
+      });
+    let error: unknown;
+    try {
+      validateMessage(
+        clientsV1.RegisterDocumentRequestSchema,
+        doc({ seconds: 253_402_300_800n, nanos: 0 }),
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error).toMatchObject({
+      code: Code.InvalidArgument,
+      rawMessage: "decision_date: must be a time between years 1 and 9999 [gate.timestamp]",
+    });
+    expect((error as ConnectError).details).toHaveLength(1);
+    expect(() =>
+      validateMessage(
+        clientsV1.RegisterDocumentRequestSchema,
+        doc(timestampFromDate(new Date("2024-05-01T00:00:00Z"))),
+      ),
+    ).not.toThrow();
+  });
+});
