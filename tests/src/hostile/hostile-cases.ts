@@ -193,6 +193,8 @@ function jsonBodies(
   return bodies;
 }
 
+const decodeFailures: readonly HostileClass[] = ["wrong-type", "deep-nesting"];
+
 function binaryBodies(
   rpc: RpcUnderTest,
   base: (slot: Slot | undefined) => JsonObject,
@@ -225,7 +227,9 @@ function binaryBodies(
     bodies.push({
       class: value.class,
       slot,
-      mustName: namesFor(slot, value),
+      // Protobuf bytes carry field numbers, not names: a decoder refusing a wrong wire type
+      // or a too-deep nesting says what broke, and no field needs naming for that.
+      mustName: decodeFailures.includes(value.class) ? [] : namesFor(slot, value),
       shown: `${slot.label}: ${value.shown}`,
       bytes: Buffer.from(binaryWithValue(desc, base(slot), slot.steps, value.wire)),
     });

@@ -139,6 +139,9 @@ function inBandRefusal(
   return messages.map(visit).find((r) => r !== undefined);
 }
 
+/** Longer than any error about one field needs to be. */
+const maxMessageLength = 2_000;
+
 /** What is wrong with the answer to a hostile case, or undefined when it was refused well. */
 export function judge(c: HostileCase, outcome: Outcome): string | undefined {
   if (outcome.noAnswer !== undefined) {
@@ -161,6 +164,10 @@ export function judge(c: HostileCase, outcome: Outcome): string | undefined {
     (c.class === "framing" || c.class === "wrong-content-type") && code === "unimplemented";
   if (!refusalCodes.has(code) && !framingCode) return `${code}: ${message}`;
   if (message.trim() === "") return `${code} without a message`;
+  // An error that quotes a huge input back is a second copy of the attack (and, in gRPC, a
+  // trailer no client accepts).
+  if (message.length > maxMessageLength)
+    return `${code} message echoes ${message.length} characters`;
   if (code === "invalid_argument" && c.mustName.length > 0) {
     const lower = message.toLowerCase();
     if (!c.mustName.some((name) => lower.includes(name.toLowerCase()))) {
