@@ -128,6 +128,8 @@ describe("gRPC", () => {
     ["a wrong wire type", [envelope(wrongWireType)]],
     ["invalid UTF-8", [envelope(invalidUtf8)]],
     ["a compressed flag without grpc-encoding", [envelope(message("hi"), 1)]],
+    ["unknown flag bits (0x40)", [envelope(message("hi"), 0x40)]],
+    ["the end-of-stream bit, which gRPC does not have", [envelope(message("hi"), 2)]],
   ])("refuses %s in a unary call with INVALID_ARGUMENT", async (_name, frames) => {
     const answer = await rawGrpcCall(echo.url, echoPath, frames);
     expect(answer.status.code).toBe("3");
@@ -144,6 +146,7 @@ describe("gRPC", () => {
     ["garbage", envelope(garbage)],
     ["a wrong wire type", envelope(wrongWireType)],
     ["a compressed flag without grpc-encoding", envelope(message("again"), 1)],
+    ["unknown flag bits", envelope(message("again"), 0x80)],
   ])(
     "ends a bidi stream with INVALID_ARGUMENT on %s mid-stream, though its handler ends quietly",
     async (_name, bad) => {
@@ -181,6 +184,20 @@ describe("gRPC-Web and Connect streaming", () => {
     const trailer = decodeURIComponent(reply.body.subarray(5).toString());
     expect(trailer).toMatch(/grpc-status: 3\r\n/);
     expect(trailer).toContain('key "bogus" is unknown');
+  });
+
+  it("refuses unknown flag bits opening a Connect stream before the handler sees a message", async () => {
+    const reply = await post(
+      watchPath,
+      "application/connect+proto",
+      envelope(message("unseen-message"), 0x40),
+    );
+    const end = JSON.parse(reply.body.subarray(5).toString()) as {
+      error: { code: string; message: string };
+    };
+    expect(end.error).toMatchObject({ code: "invalid_argument" });
+    expect(end.error.message).toContain("envelope flags 0x40");
+    expect(reply.body.includes(Buffer.from("unseen-message"))).toBe(false);
   });
 
   it("ends a Connect server stream on garbage with invalid_argument", async () => {

@@ -20,6 +20,7 @@ import {
 import type { Logger } from "../log.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
+import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
 import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
@@ -102,7 +103,12 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
       return;
     }
-    const protocol = protocolOf(uReq.header.get("content-type"));
+    const contentType = uReq.header.get("content-type");
+    const protocol = protocolOf(contentType);
+    const flags = allowedEnvelopeFlags(protocol, contentType);
+    if (flags !== undefined && isByteStream(uReq.body)) {
+      uReq = { ...uReq, body: checkEnvelopeFlags(uReq.body, flags) };
+    }
     handler(uReq)
       .then((uRes) => {
         const rpc = `${handler.service.typeName}/${handler.method.name}`;
@@ -128,6 +134,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         );
       });
   };
+}
+
+function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
+  return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
 }
 
 /** True once the client reset its HTTP/2 stream or closed its HTTP/1.1 connection early. */
