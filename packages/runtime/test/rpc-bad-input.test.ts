@@ -69,6 +69,14 @@ describe("Connect unary", () => {
     expect(JSON.stringify(lines)).not.toContain("secret-payload");
   });
 
+  it("cuts a huge unknown key short in the message", async () => {
+    const key = "k".repeat(30_000);
+    const reply = await connectUnary(`{"${key}":1}`, "application/json");
+    expect(reply).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+    expect(reply.json.message.length).toBeLessThanOrEqual(1024);
+    expect(reply.json.message).toContain('key "kkkk');
+  });
+
   it("refuses JSON bodies that are not UTF-8 instead of reading U+FFFD", async () => {
     const body = Buffer.concat([Buffer.from('{"message":"a'), Buffer.of(0xff), Buffer.from('b"}')]);
     const reply = await connectUnary(body, "application/json");
@@ -198,6 +206,17 @@ describe("gRPC-Web and Connect streaming", () => {
     expect(end.error).toMatchObject({ code: "invalid_argument" });
     expect(end.error.message).toContain("envelope flags 0x40");
     expect(reply.body.includes(Buffer.from("unseen-message"))).toBe(false);
+  });
+
+  it("answers a huge unknown key over gRPC-Web with a status that fits a header", async () => {
+    const reply = await post(
+      echoPath,
+      "application/grpc-web+json",
+      envelope(`{"${"k".repeat(30_000)}":1}`),
+    );
+    const trailer = reply.body.subarray(5).toString();
+    expect(trailer).toMatch(/grpc-status: 3\r\n/);
+    expect(trailer.length).toBeLessThan(4000);
   });
 
   it("ends a Connect server stream on garbage with invalid_argument", async () => {

@@ -1,5 +1,6 @@
 import type { DescField, DescMessage, JsonValue, Registry } from "@bufbuild/protobuf";
 import { fromJson, ScalarType } from "@bufbuild/protobuf";
+import { shortened } from "../server/bounded-text.js";
 import { findField } from "./field-path.js";
 
 // protobuf-es says what failed to decode ("cannot decode message google.protobuf.Timestamp
@@ -32,7 +33,8 @@ export function locateJsonProblem(
   }
   for (const [key, value] of Object.entries(json)) {
     const field = findField(schema, key);
-    const here = path === "" ? (field?.name ?? key) : `${path}.${field?.name ?? key}`;
+    const name = field?.name ?? shortened(key);
+    const here = path === "" ? name : `${path}.${name}`;
     if (field === undefined) return `${here}: unknown field of ${schema.typeName}`;
     if (value === null) continue;
     const problem = fieldProblem(field, value, here, registry, (v) =>
@@ -73,7 +75,7 @@ function fieldProblem(
       }
       for (const [key, item] of Object.entries(value)) {
         if (item === null) continue;
-        const here = `${path}[${JSON.stringify(key)}]`;
+        const here = `${path}[${JSON.stringify(shortened(key))}]`;
         const problem =
           field.mapKind === "message"
             ? locateJsonProblem(field.message, item, registry, here)

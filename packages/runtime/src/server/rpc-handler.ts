@@ -18,6 +18,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
+import { boundErrorMessages, shortened } from "./bounded-text.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
 import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
@@ -58,7 +59,12 @@ const jsonOptions = {
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const { logger } = options;
   const router = createConnectRouter({
-    interceptors: [markEntered, ...options.interceptors, guardRequestStream(logger)],
+    interceptors: [
+      boundErrorMessages,
+      markEntered,
+      ...options.interceptors,
+      guardRequestStream(logger),
+    ],
     readMaxBytes: options.readMaxBytes,
     shutdownSignal: options.shutdownSignal,
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -80,7 +86,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       res.end(body);
     };
     if (handler === undefined) {
-      const unknown = `unknown RPC ${path}`;
+      const unknown = `unknown RPC ${shortened(path, 256)}`;
       if (protocolOf(req.headers["content-type"] ?? null) === "grpc") {
         // gRPC clients read the status from a trailers-only answer, not from HTTP 404.
         res.writeHead(200, {
@@ -160,7 +166,7 @@ function explainRefusal(
     case 415:
       return {
         code: Code.InvalidArgument,
-        message: `content-type: ${JSON.stringify(header.get("content-type") ?? "")} is not supported; use application/json or application/proto (Connect), application/grpc or application/grpc-web`,
+        message: `content-type: ${JSON.stringify(shortened(header.get("content-type") ?? ""))} is not supported; use application/json or application/proto (Connect), application/grpc or application/grpc-web`,
       };
     case 505:
       return {
