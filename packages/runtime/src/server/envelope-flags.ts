@@ -25,22 +25,36 @@ export function allowedEnvelopeFlags(
 
 /**
  * Passes `body` through unchanged, and fails with INVALID_ARGUMENT at the first envelope whose
- * flags byte has a bit outside `allowed`, before that envelope's bytes are passed on.
+ * flags byte has a bit outside `allowed`, before that envelope's bytes are passed on. With
+ * `onMessages`, it is given, before each chunk is passed on, the messages that chunk
+ * completes (for a decode error to be explained from the message that caused it).
  */
 export async function* checkEnvelopeFlags(
   body: AsyncIterable<Uint8Array>,
   allowed: number,
+  onMessages?: (messages: Uint8Array[]) => void,
 ): AsyncIterable<Uint8Array> {
   // Bytes left of the current envelope's message, or -1 while reading a 5-byte prefix.
   let remaining = -1;
   let prefixRead = 0;
   let lengthBytes = 0;
+  let parts: Uint8Array[] = [];
   for await (const chunk of body) {
+    const completed: Uint8Array[] = [];
+    const take = (from: number, to: number) => {
+      if (onMessages === undefined) return;
+      parts.push(chunk.subarray(from, to));
+      if (remaining === 0) {
+        completed.push(Buffer.concat(parts));
+        parts = [];
+      }
+    };
     let at = 0;
     while (at < chunk.byteLength) {
       if (remaining > 0) {
         const skip = Math.min(remaining, chunk.byteLength - at);
         remaining -= skip;
+        take(at, at + skip);
         at += skip;
         continue;
       }
@@ -61,8 +75,10 @@ export async function* checkEnvelopeFlags(
       if (prefixRead === 5) {
         prefixRead = 0;
         remaining = lengthBytes;
+        if (remaining === 0) take(at, at);
       }
     }
+    onMessages?.(completed);
     yield chunk;
   }
 }

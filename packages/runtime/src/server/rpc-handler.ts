@@ -22,6 +22,7 @@ import { boundErrorMessages, shortened } from "./bounded-text.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
 import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
+import { isConnectJson, JsonRequestWitness } from "./json-request-witness.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
 import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
@@ -101,7 +102,12 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       return;
     }
     const values = createContextValues();
-    const progress = trackCall(values, () => clientGone(req, res));
+    const contentType = req.headers["content-type"] ?? null;
+    const witness = isConnectJson(contentType)
+      ? new JsonRequestWitness(handler.method.input)
+      : undefined;
+    const explain = (error: ConnectError) => witness?.explain(error) ?? error;
+    const progress = trackCall(values, () => clientGone(req, res), explain);
     let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
     try {
       uReq = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -109,11 +115,14 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
       return;
     }
-    const contentType = uReq.header.get("content-type");
     const protocol = protocolOf(contentType);
     const flags = allowedEnvelopeFlags(protocol, contentType);
-    if (flags !== undefined && isByteStream(uReq.body)) {
-      uReq = { ...uReq, body: checkEnvelopeFlags(uReq.body, flags) };
+    if (isByteStream(uReq.body)) {
+      if (flags !== undefined) {
+        uReq = { ...uReq, body: checkEnvelopeFlags(uReq.body, flags, witness?.sawMessages) };
+      } else if (witness !== undefined) {
+        uReq = { ...uReq, body: witness.keepBody(uReq.body) };
+      }
     }
     handler(uReq)
       .then((uRes) => {
@@ -127,6 +136,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
           rpc,
           logger,
           signal: uReq.signal,
+          explain,
           record: (code) =>
             options.metrics.record(handler.service.typeName, handler.method.name, code, 0),
         });

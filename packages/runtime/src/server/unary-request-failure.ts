@@ -47,6 +47,8 @@ export async function answerUnaryRequestFailure(
     rpc: string;
     logger: Logger;
     signal: AbortSignal;
+    /** Restates a decode error naming the field it is about, when the request shows it. */
+    explain: (error: ConnectError) => ConnectError;
     /** Counts the call under its final code, as the interceptors count the others. */
     record: (code: string) => void;
   },
@@ -69,7 +71,7 @@ export async function answerUnaryRequestFailure(
     },
     "bad request",
   );
-  return carried.withError(error);
+  return carried.withError(call.explain(error));
 }
 
 async function readCarriedError(
