@@ -12,6 +12,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { createValidateInterceptor } from "@connectrpc/validate";
 import { validateV1 } from "@gate/contracts";
 import { invalidArgument } from "./errors.js";
+import { shortened } from "./server/bounded-text.js";
 
 // Request validation. The rules live in the contracts (protovalidate field and message
 // rules, see proto/gate/validate/v1/rules.proto for Gate's own), so every SDK sees them; the
@@ -41,8 +42,8 @@ export const requestValidator: Validator = {
       );
     }
     const storage = storageViolations(reflect(schema, message));
-    if (storage.length === 0) return result;
-    const violations = [...(result.violations ?? []), ...storage];
+    if (storage.length === 0 && result.kind === "valid") return result;
+    const violations = [...(result.violations ?? []), ...storage].map(withShortKeys);
     return { kind: "invalid", message, error: new ValidationError(violations), violations };
   },
 };
@@ -78,6 +79,30 @@ export function validateMessage<Desc extends DescMessage>(
     undefined,
     [{ desc, value }],
     result.error,
+  );
+}
+
+/**
+ * The violation with each map key in its field path cut short: the path is quoted back in
+ * the error message and its details, and a key may be as long as the request.
+ */
+function withShortKeys(violation: Violation): Violation {
+  const long = (element: Path[number]) =>
+    element.kind === "map_sub" &&
+    typeof element.key === "string" &&
+    element.key !== shortened(element.key);
+  if (!violation.field.some(long)) return violation;
+  const field: Path = violation.field.map((element) =>
+    long(element) && element.kind === "map_sub"
+      ? { ...element, key: shortened(element.key as string) }
+      : element,
+  );
+  return new Violation(
+    violation.message,
+    violation.ruleId,
+    field,
+    violation.rule,
+    violation.forKey,
   );
 }
 

@@ -41,6 +41,7 @@ describe("platform configuration", () => {
       keepAliveTimeoutMs: 65_000,
       http2IdleTimeoutMs: 65_000,
       maxConnections: 10_000,
+      http2MaxConcurrentStreams: 1_000,
     });
     const config = parsePlatformConfig({
       HEADERS_TIMEOUT_MS: "2000",
@@ -48,6 +49,7 @@ describe("platform configuration", () => {
       KEEP_ALIVE_TIMEOUT_MS: "4000",
       HTTP2_IDLE_TIMEOUT_MS: "5000",
       MAX_CONNECTIONS: "50",
+      HTTP2_MAX_CONCURRENT_STREAMS: "20",
     });
     expect(config.connectionLimits).toEqual({
       headersTimeoutMs: 2000,
@@ -55,8 +57,12 @@ describe("platform configuration", () => {
       keepAliveTimeoutMs: 4000,
       http2IdleTimeoutMs: 5000,
       maxConnections: 50,
+      http2MaxConcurrentStreams: 20,
     });
     expect(() => parsePlatformConfig({ MAX_CONNECTIONS: "0" })).toThrow(/MAX_CONNECTIONS/);
+    expect(() => parsePlatformConfig({ HTTP2_MAX_CONCURRENT_STREAMS: "0" })).toThrow(
+      /HTTP2_MAX_CONCURRENT_STREAMS/,
+    );
   });
 
   it("prefers DATABASE_URL over DB_*", () => {

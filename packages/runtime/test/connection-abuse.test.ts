@@ -19,6 +19,7 @@ const limits = {
   keepAliveTimeoutMs: 300,
   http2IdleTimeoutMs: 300,
   maxConnections: 1000,
+  http2MaxConcurrentStreams: 1000,
 };
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const emptySettingsFrame = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
@@ -171,6 +172,25 @@ describe("connection cap", { timeout: 5000 }, () => {
       held[0]?.destroy();
       await vi.waitFor(async () => expect(await health(capped.port)).toBe("ok"));
     } finally {
+      await capped.close(100);
+    }
+  });
+});
+
+describe("HTTP/2 stream cap", { timeout: 5000 }, () => {
+  it("announces its cap on concurrent streams to every HTTP/2 client", async () => {
+    const capped = await listenDualProtocol(
+      handler,
+      { host: "127.0.0.1", port: 0 },
+      { limits: { http2MaxConcurrentStreams: 2 }, logger },
+    );
+    const session = connectHttp2(`http://127.0.0.1:${capped.port}`);
+    try {
+      await once(session, "remoteSettings");
+      // nghttp2 refuses (RST_STREAM REFUSED_STREAM) any stream beyond the announced cap.
+      expect(session.remoteSettings.maxConcurrentStreams).toBe(2);
+    } finally {
+      session.destroy();
       await capped.close(100);
     }
   });

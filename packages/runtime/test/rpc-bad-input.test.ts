@@ -69,6 +69,14 @@ describe("Connect unary", () => {
     expect(JSON.stringify(lines)).not.toContain("secret-payload");
   });
 
+  it("cuts a huge unknown key short in the message", async () => {
+    const key = "k".repeat(30_000);
+    const reply = await connectUnary(`{"${key}":1}`, "application/json");
+    expect(reply).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+    expect(reply.json.message.length).toBeLessThanOrEqual(1024);
+    expect(reply.json.message).toContain('key "kkkk');
+  });
+
   it("refuses JSON bodies that are not UTF-8 instead of reading U+FFFD", async () => {
     const body = Buffer.concat([Buffer.from('{"message":"a'), Buffer.of(0xff), Buffer.from('b"}')]);
     const reply = await connectUnary(body, "application/json");
@@ -76,10 +84,18 @@ describe("Connect unary", () => {
     expect(reply.json.message).toMatch(/utf-8/i);
   });
 
+  it("names the field of a wrong JSON type as REST does", async () => {
+    const reply = await connectUnary('{"message":"hi","hang":"yes"}', "application/json");
+    expect(reply.json).toEqual({
+      code: "invalid_argument",
+      message: "hang: must be true or false",
+    });
+  });
+
   it("refuses a wrong JSON type without quoting the value in the log", async () => {
     const reply = await connectUnary('{"message":{"secret-value":1}}', "application/json");
     expect(reply).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
-    expect(reply.json.message).toContain("gate.testing.v1.EchoRequest.message");
+    expect(reply.json.message).toBe("message: must be a string");
     expect(lastWarn()?.detail).toBe(
       "cannot decode field gate.testing.v1.EchoRequest.message from JSON",
     );
@@ -88,7 +104,9 @@ describe("Connect unary", () => {
   it("refuses a lone surrogate escaped in JSON", async () => {
     const reply = await connectUnary('{"message":"a\\ud800b"}', "application/json");
     expect(reply).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
-    expect(reply.json.message).toMatch(/invalid UTF8/);
+    expect(reply.json.message).toBe(
+      "message: must be valid Unicode text (it holds a lone surrogate)",
+    );
   });
 
   it("refuses nesting deeper than the recursion limit, in binary and in JSON", async () => {
@@ -128,6 +146,8 @@ describe("gRPC", () => {
     ["a wrong wire type", [envelope(wrongWireType)]],
     ["invalid UTF-8", [envelope(invalidUtf8)]],
     ["a compressed flag without grpc-encoding", [envelope(message("hi"), 1)]],
+    ["unknown flag bits (0x40)", [envelope(message("hi"), 0x40)]],
+    ["the end-of-stream bit, which gRPC does not have", [envelope(message("hi"), 2)]],
   ])("refuses %s in a unary call with INVALID_ARGUMENT", async (_name, frames) => {
     const answer = await rawGrpcCall(echo.url, echoPath, frames);
     expect(answer.status.code).toBe("3");
@@ -144,6 +164,7 @@ describe("gRPC", () => {
     ["garbage", envelope(garbage)],
     ["a wrong wire type", envelope(wrongWireType)],
     ["a compressed flag without grpc-encoding", envelope(message("again"), 1)],
+    ["unknown flag bits", envelope(message("again"), 0x80)],
   ])(
     "ends a bidi stream with INVALID_ARGUMENT on %s mid-stream, though its handler ends quietly",
     async (_name, bad) => {
@@ -181,6 +202,37 @@ describe("gRPC-Web and Connect streaming", () => {
     const trailer = decodeURIComponent(reply.body.subarray(5).toString());
     expect(trailer).toMatch(/grpc-status: 3\r\n/);
     expect(trailer).toContain('key "bogus" is unknown');
+  });
+
+  it("refuses unknown flag bits opening a Connect stream before the handler sees a message", async () => {
+    const reply = await post(
+      watchPath,
+      "application/connect+proto",
+      envelope(message("unseen-message"), 0x40),
+    );
+    const end = JSON.parse(reply.body.subarray(5).toString()) as {
+      error: { code: string; message: string };
+    };
+    expect(end.error).toMatchObject({ code: "invalid_argument" });
+    expect(end.error.message).toContain("envelope flags 0x40");
+    expect(reply.body.includes(Buffer.from("unseen-message"))).toBe(false);
+  });
+
+  it("answers a huge unknown key over gRPC-Web with a status that fits a header", async () => {
+    const reply = await post(
+      echoPath,
+      "application/grpc-web+json",
+      envelope(`{"${"k".repeat(30_000)}":1}`),
+    );
+    const trailer = reply.body.subarray(5).toString();
+    expect(trailer).toMatch(/grpc-status: 3\r\n/);
+    expect(trailer.length).toBeLessThan(4000);
+  });
+
+  it("names the field of a wrong JSON type in a Connect stream message", async () => {
+    const reply = await post(watchPath, "application/connect+json", envelope('{"topic":[1]}'));
+    const end = JSON.parse(reply.body.subarray(5).toString()) as { error: unknown };
+    expect(end.error).toEqual({ code: "invalid_argument", message: "topic: must be a string" });
   });
 
   it("ends a Connect server stream on garbage with invalid_argument", async () => {

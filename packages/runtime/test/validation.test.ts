@@ -1,7 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, type Message, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { clientsV1, gateFiles } from "@gate/contracts";
+import { clientsV1, gateFiles, tasksV1 } from "@gate/contracts";
 import { describe, expect, it } from "vitest";
 import { requestValidator, validateMessage } from "../src/validation.js";
 
@@ -25,6 +25,25 @@ describe("request validation", () => {
     expect(() => validateMessage(clientsV1.RegisterClientRequestSchema, request)).toThrow(
       /^\[invalid_argument\] enrollment_key: must not contain NUL characters \(U\+0000\) \[gate\.no_nul\]$/,
     );
+  });
+
+  it("names a huge map key in the field path, cut short, in the message and the details", () => {
+    const key = "é".repeat(90_000);
+    const request = create(tasksV1.CreateTaskRequestSchema, {
+      searchParams: { [key]: "v" },
+      maxDocuments: 1,
+    });
+    let error: unknown;
+    try {
+      validateMessage(tasksV1.CreateTaskRequestSchema, request);
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(ConnectError);
+    const { rawMessage, details } = error as ConnectError;
+    expect(rawMessage).toMatch(/^search_params\["é{63}…"\]: key must be a letter/);
+    const [detail] = details as { desc: DescMessage; value: Message }[];
+    expect(detail && toBinary(detail.desc, detail.value).byteLength).toBeLessThan(2000);
   });
 
   it("refuses timestamps outside years 1 to 9999, which binary protobuf lets through", () => {

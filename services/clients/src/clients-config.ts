@@ -11,9 +11,13 @@ export interface ClientsConfig {
 export function readClientsConfig(reader: EnvReader): ClientsConfig {
   const registration = reader.oneOf("CLIENT_REGISTRATION", ["open", "enrollment"] as const, "open");
   const enrollmentKey = reader.optionalString("CLIENT_ENROLLMENT_KEY");
-  if (registration === "enrollment" && (enrollmentKey === undefined || enrollmentKey.length < 16)) {
+  // At most 256: RegisterClient refuses longer enrollment keys, so a longer one could never match.
+  if (
+    registration === "enrollment" &&
+    (enrollmentKey === undefined || enrollmentKey.length < 16 || enrollmentKey.length > 256)
+  ) {
     reader.problem(
-      "CLIENT_ENROLLMENT_KEY of at least 16 characters is required when CLIENT_REGISTRATION=enrollment",
+      "CLIENT_ENROLLMENT_KEY of 16 to 256 characters is required when CLIENT_REGISTRATION=enrollment",
     );
   }
   return {

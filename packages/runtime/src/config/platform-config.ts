@@ -62,6 +62,11 @@ function readConnectionLimits(reader: EnvReader): ConnectionLimits {
       min: 1,
       max: 1_000_000,
     }),
+    http2MaxConcurrentStreams: reader.integer(
+      "HTTP2_MAX_CONCURRENT_STREAMS",
+      limits.http2MaxConcurrentStreams,
+      { min: 1, max: 1_000_000 },
+    ),
   };
 }
 

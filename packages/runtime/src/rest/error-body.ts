@@ -4,6 +4,7 @@ import { type Any, AnySchema, anyPack } from "@bufbuild/protobuf/wkt";
 import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { ConnectError } from "@connectrpc/connect";
 import { googleRpc } from "@gate/contracts";
+import { boundedError } from "../server/bounded-text.js";
 
 /**
  * The JSON body of every REST error: google.rpc.Status in proto3 JSON, exactly what Envoy's
@@ -29,7 +30,8 @@ export function restErrorBody(error: ConnectError, registry?: Registry): RestErr
   const types = createRegistry(knownDetails, ...(registry === undefined ? [] : [registry]), ...own);
   const status = create(googleRpc.StatusSchema, {
     code: error.code,
-    message: error.rawMessage,
+    // Bounded like every protocol's error message (see server/bounded-text.ts).
+    message: boundedError(error).rawMessage,
     // A detail that cannot be rendered (a type no registry knows) is dropped rather than
     // losing the error itself.
     details: error.details.map(toAny).filter((any) => renders(any, types)),

@@ -1,5 +1,6 @@
 import type { DescField, DescMessage, JsonValue, Registry } from "@bufbuild/protobuf";
 import { fromJson, ScalarType } from "@bufbuild/protobuf";
+import { shortened } from "../server/bounded-text.js";
 import { findField } from "./field-path.js";
 
 // protobuf-es says what failed to decode ("cannot decode message google.protobuf.Timestamp
@@ -32,7 +33,8 @@ export function locateJsonProblem(
   }
   for (const [key, value] of Object.entries(json)) {
     const field = findField(schema, key);
-    const here = path === "" ? (field?.name ?? key) : `${path}.${field?.name ?? key}`;
+    const name = field?.name ?? shortened(key);
+    const here = path === "" ? name : `${path}.${name}`;
     if (field === undefined) return `${here}: unknown field of ${schema.typeName}`;
     if (value === null) continue;
     const problem = fieldProblem(field, value, here, registry, (v) =>
@@ -62,7 +64,7 @@ function fieldProblem(
             ? locateJsonProblem(field.message, item, registry, here)
             : fits([item])
               ? undefined
-              : `${here}: ${expectation(field)}`;
+              : `${here}: ${expectation(field, item)}`;
         if (problem !== undefined) return problem;
       }
       return undefined;
@@ -73,19 +75,19 @@ function fieldProblem(
       }
       for (const [key, item] of Object.entries(value)) {
         if (item === null) continue;
-        const here = `${path}[${JSON.stringify(key)}]`;
+        const here = `${path}[${JSON.stringify(shortened(key))}]`;
         const problem =
           field.mapKind === "message"
             ? locateJsonProblem(field.message, item, registry, here)
             : fits({ [key]: item })
               ? undefined
-              : `${here}: ${expectation(field)}`;
+              : `${here}: ${expectation(field, item)}`;
         if (problem !== undefined) return problem;
       }
       return undefined;
     }
     default:
-      return fits(value) ? undefined : `${path}: ${expectation(field)}`;
+      return fits(value) ? undefined : `${path}: ${expectation(field, value)}`;
   }
 }
 
@@ -93,8 +95,14 @@ function label(path: string): string {
   return path === "" ? "request body" : path;
 }
 
-/** What a scalar or enum field (or the values of a list or map of them) accepts. */
-function expectation(field: DescField): string {
+/**
+ * What a scalar or enum field (or the values of a list or map of them) accepts; `value`, the
+ * JSON refused, tells a string with a lone surrogate (escaped as \ud800) from a wrong type.
+ */
+function expectation(field: DescField, value?: JsonValue): string {
+  if (typeof value === "string" && !isWellFormedText(value)) {
+    return "must be valid Unicode text (it holds a lone surrogate)";
+  }
   const enumType =
     field.fieldKind === "enum"
       ? field.enum
@@ -115,6 +123,11 @@ function expectation(field: DescField): string {
           ? field.scalar
           : undefined;
   return scalar === undefined ? "has the wrong type" : scalarExpectation(scalar);
+}
+
+/** False when `text` holds a surrogate without its pair (UTF-8 cannot encode it). */
+function isWellFormedText(text: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
 }
 
 function scalarExpectation(scalar: ScalarType): string {
@@ -168,4 +181,22 @@ function wellKnownExpectation(schema: DescMessage): string | undefined {
     return expectation(wrapped);
   }
   return undefined;
+}
+
+/**
+ * locateJsonProblem for a JSON body given as bytes (a Connect request or stream message);
+ * undefined when the bytes are no UTF-8 JSON, or no single field is to blame.
+ */
+export function locateJsonBytesProblem(
+  schema: DescMessage,
+  bytes: Uint8Array,
+  registry: Registry | undefined,
+): string | undefined {
+  let json: JsonValue;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes)) as JsonValue;
+  } catch {
+    return undefined;
+  }
+  return locateJsonProblem(schema, json, registry);
 }

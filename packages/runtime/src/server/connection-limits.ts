@@ -17,6 +17,11 @@ export interface ConnectionLimits {
   http2IdleTimeoutMs: number;
   /** Open connections per process; further connections are closed as soon as accepted. */
   maxConnections: number;
+  /**
+   * Streams one HTTP/2 connection may have open at once (its SETTINGS_MAX_CONCURRENT_STREAMS);
+   * a client opening more gets them refused, so one connection cannot start unbounded calls.
+   */
+  http2MaxConcurrentStreams: number;
 }
 
 export const defaultConnectionLimits: Readonly<ConnectionLimits> = {
@@ -27,4 +32,5 @@ export const defaultConnectionLimits: Readonly<ConnectionLimits> = {
   keepAliveTimeoutMs: 65_000,
   http2IdleTimeoutMs: 65_000,
   maxConnections: 10_000,
+  http2MaxConcurrentStreams: 1_000,
 };

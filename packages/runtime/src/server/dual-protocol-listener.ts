@@ -61,7 +61,10 @@ export async function listenDualProtocol(
     },
     handler,
   );
-  const http2 = createHttp2Server({}, handler);
+  const http2 = createHttp2Server(
+    { settings: { maxConcurrentStreams: limits.http2MaxConcurrentStreams } },
+    handler,
+  );
   const sockets = new Set<Socket>();
   const undecided = new Set<Socket>();
   const sessions = new Set<Http2Session>();

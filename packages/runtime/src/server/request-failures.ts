@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { boundedError } from "./bounded-text.js";
 
 // What a call's request failed on before (or while) the handler could read it: bytes that do
 // not decode, a framing the protocol forbids, or a client that went away. Shared by the
@@ -57,16 +58,19 @@ export function cancelledByClient(cause: unknown): ConnectError {
  * without a grpc-encoding. Both are the client's fault, so Gate answers INVALID_ARGUMENT.
  * (gRPC's status-code table lists "error parsing request proto" and grpc-go answers the
  * compressed-flag case as INTERNAL; here INTERNAL is kept for server faults only, so alerts
- * on it mean a bug, and every protocol answers bad input with the same code.)
+ * on it mean a bug, and every protocol answers bad input with the same code.) The message
+ * is bounded (see bounded-text.ts): decode messages quote unknown keys back.
  */
 export function asRequestError(error: ConnectError): ConnectError {
-  if (error.code !== Code.Internal) return error;
-  return new ConnectError(
-    `invalid request message: ${error.rawMessage}`,
-    Code.InvalidArgument,
-    error.metadata,
-    undefined,
-    error,
+  if (error.code !== Code.Internal) return boundedError(error);
+  return boundedError(
+    new ConnectError(
+      `invalid request message: ${error.rawMessage}`,
+      Code.InvalidArgument,
+      error.metadata,
+      undefined,
+      error,
+    ),
   );
 }
 

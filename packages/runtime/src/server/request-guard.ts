@@ -18,6 +18,8 @@ interface CallProgress {
   entered: boolean;
   /** Asks the transport: a stream reset or a closed connection ends a request quietly. */
   clientGone(): boolean;
+  /** Restates a decode error naming the field it is about, when the request shows it. */
+  explain(error: ConnectError): ConnectError;
 }
 
 const progressKey = createContextKey<CallProgress | undefined>(undefined, {
@@ -25,8 +27,12 @@ const progressKey = createContextKey<CallProgress | undefined>(undefined, {
 });
 
 /** Starts tracking a call; `entered` tells later whether the interceptors ever saw it. */
-export function trackCall(values: ContextValues, clientGone: () => boolean): CallProgress {
-  const progress = { entered: false, clientGone };
+export function trackCall(
+  values: ContextValues,
+  clientGone: () => boolean,
+  explain: (error: ConnectError) => ConnectError,
+): CallProgress {
+  const progress = { entered: false, clientGone, explain };
   values.set(progressKey, progress);
   return progress;
 }
@@ -63,11 +69,12 @@ export function guardRequestStream(logger: Logger): Interceptor {
       if (isClientGone(thrown, req.signal)) {
         failure = cancelledByClient(thrown);
       } else {
-        failure = asRequestError(ConnectError.from(thrown));
+        const error = asRequestError(ConnectError.from(thrown));
         logger.warn(
-          { rpc, code: codeLabel(failure.code), detail: loggableDetail(failure.rawMessage) },
+          { rpc, code: codeLabel(error.code), detail: loggableDetail(error.rawMessage) },
           "bad request message",
         );
+        failure = progress?.explain(error) ?? error;
       }
       return failure;
     };

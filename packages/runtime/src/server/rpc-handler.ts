@@ -18,8 +18,11 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "../log.js";
+import { boundErrorMessages, shortened } from "./bounded-text.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
+import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
+import { isConnectJson, JsonRequestWitness } from "./json-request-witness.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
 import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
@@ -57,7 +60,12 @@ const jsonOptions = {
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const { logger } = options;
   const router = createConnectRouter({
-    interceptors: [markEntered, ...options.interceptors, guardRequestStream(logger)],
+    interceptors: [
+      boundErrorMessages,
+      markEntered,
+      ...options.interceptors,
+      guardRequestStream(logger),
+    ],
     readMaxBytes: options.readMaxBytes,
     shutdownSignal: options.shutdownSignal,
     acceptCompression: [compressionGzip, compressionBrotli],
@@ -79,7 +87,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       res.end(body);
     };
     if (handler === undefined) {
-      const unknown = `unknown RPC ${path}`;
+      const unknown = `unknown RPC ${shortened(path, 256)}`;
       if (protocolOf(req.headers["content-type"] ?? null) === "grpc") {
         // gRPC clients read the status from a trailers-only answer, not from HTTP 404.
         res.writeHead(200, {
@@ -94,7 +102,12 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       return;
     }
     const values = createContextValues();
-    const progress = trackCall(values, () => clientGone(req, res));
+    const contentType = req.headers["content-type"] ?? null;
+    const witness = isConnectJson(contentType)
+      ? new JsonRequestWitness(handler.method.input)
+      : undefined;
+    const explain = (error: ConnectError) => witness?.explain(error) ?? error;
+    const progress = trackCall(values, () => clientGone(req, res), explain);
     let uReq: ReturnType<typeof universalRequestFromNodeRequest>;
     try {
       uReq = universalRequestFromNodeRequest(req, res, undefined, values);
@@ -102,7 +115,15 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
       return;
     }
-    const protocol = protocolOf(uReq.header.get("content-type"));
+    const protocol = protocolOf(contentType);
+    const flags = allowedEnvelopeFlags(protocol, contentType);
+    if (isByteStream(uReq.body)) {
+      if (flags !== undefined) {
+        uReq = { ...uReq, body: checkEnvelopeFlags(uReq.body, flags, witness?.sawMessages) };
+      } else if (witness !== undefined) {
+        uReq = { ...uReq, body: witness.keepBody(uReq.body) };
+      }
+    }
     handler(uReq)
       .then((uRes) => {
         const rpc = `${handler.service.typeName}/${handler.method.name}`;
@@ -115,6 +136,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
           rpc,
           logger,
           signal: uReq.signal,
+          explain,
           record: (code) =>
             options.metrics.record(handler.service.typeName, handler.method.name, code, 0),
         });
@@ -128,6 +150,10 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         );
       });
   };
+}
+
+function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
+  return typeof body === "object" && body !== null && Symbol.asyncIterator in body;
 }
 
 /** True once the client reset its HTTP/2 stream or closed its HTTP/1.1 connection early. */
@@ -150,7 +176,7 @@ function explainRefusal(
     case 415:
       return {
         code: Code.InvalidArgument,
-        message: `content-type: ${JSON.stringify(header.get("content-type") ?? "")} is not supported; use application/json or application/proto (Connect), application/grpc or application/grpc-web`,
+        message: `content-type: ${JSON.stringify(shortened(header.get("content-type") ?? ""))} is not supported; use application/json or application/proto (Connect), application/grpc or application/grpc-web`,
       };
     case 505:
       return {

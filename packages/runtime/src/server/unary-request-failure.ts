@@ -1,3 +1,4 @@
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   createAsyncIterable,
@@ -46,6 +47,8 @@ export async function answerUnaryRequestFailure(
     rpc: string;
     logger: Logger;
     signal: AbortSignal;
+    /** Restates a decode error naming the field it is about, when the request shows it. */
+    explain: (error: ConnectError) => ConnectError;
     /** Counts the call under its final code, as the interceptors count the others. */
     record: (code: string) => void;
   },
@@ -68,7 +71,7 @@ export async function answerUnaryRequestFailure(
     },
     "bad request",
   );
-  return carried.withError(error);
+  return carried.withError(call.explain(error));
 }
 
 async function readCarriedError(
@@ -81,13 +84,13 @@ async function readCarriedError(
   });
   switch (protocol) {
     case "connect": {
-      // Compressed error bodies are left as they are; connect-es compresses only bodies of
-      // 1 KiB and more, far beyond its decode messages.
-      if (uRes.status === 200 || uRes.header?.has("content-encoding") === true) {
-        return unchanged(uRes);
-      }
-      const bytes = await readAll(uRes.body);
-      const response = { ...uRes, body: createAsyncIterable([bytes]) };
+      if (uRes.status === 200) return unchanged(uRes);
+      // connect-es compresses error bodies of 1 KiB and more (a decode message quoting a long
+      // key); the answer is rewritten uncompressed.
+      const raw = await readAll(uRes.body);
+      const bytes = decompressed(raw, uRes.header?.get("content-encoding") ?? null);
+      const response = { ...uRes, body: createAsyncIterable([raw]) };
+      if (bytes === undefined) return unchanged(response);
       const unreadable = new ConnectError("unreadable error body", Code.Unknown);
       return {
         response,
@@ -95,6 +98,7 @@ async function readCarriedError(
         withError(replaced) {
           const body = errorToJsonBytes(replaced, {});
           const header = new Headers(uRes.header);
+          header.delete("content-encoding");
           header.set("content-length", String(body.byteLength));
           return {
             ...uRes,
@@ -137,6 +141,20 @@ async function readCarriedError(
         },
       };
     }
+  }
+}
+
+/** The body decoded from `encoding` (connect-es's gzip or br); undefined for another. */
+function decompressed(bytes: Uint8Array, encoding: string | null): Uint8Array | undefined {
+  switch (encoding?.toLowerCase() ?? "identity") {
+    case "identity":
+      return bytes;
+    case "gzip":
+      return gunzipSync(bytes);
+    case "br":
+      return brotliDecompressSync(bytes);
+    default:
+      return undefined;
   }
 }
 
