@@ -153,6 +153,69 @@ describe("hostile input on every RPC and protocol", () => {
       ],
       "/gate.tasks.v1.TasksService/WatchTasks": { statusFilter: "pending" },
     };
+    // A telemetry user with one device: the telemetry bases name them, so a hostile value
+    // sits in an otherwise valid request (an empty request is refused for its missing ids
+    // first, and a REST path would carry a placeholder id).
+    const user = (
+      await call("/gate.telemetry.v1.UsersService/CreateUser", operatorKey, {
+        name: "hostile",
+        email: "hostile@battery.test",
+      })
+    ).user as JsonObject;
+    const userId = Number(user.id);
+    const deviceId = String(
+      (await call("/gate.telemetry.v1.DevicesService/RegisterDevice", operatorKey, { userId })).id,
+    );
+    const measuredAt = new Date().toISOString();
+    const sample = { x: 1, y: 2, z: 3, timestamp: measuredAt };
+    const signal = {
+      userId,
+      prosthesisType: "arm",
+      muscleGroup: "biceps",
+      signalFrequency: 50,
+      signalDuration: 100,
+      signalAmplitude: 0.5,
+      eventTimestamp: measuredAt,
+    };
+    const window = { start: "2020-01-01T00:00:00Z", end: "2030-01-01T00:00:00Z" };
+    const telemetry = "/gate.telemetry.v1.";
+    Object.assign(bases, {
+      [`${telemetry}UsersService/CreateUser`]: { name: "hostile", email: "other@battery.test" },
+      [`${telemetry}UsersService/GetUser`]: { userId },
+      [`${telemetry}UsersService/ListUsers`]: { pageSize: 10 },
+      [`${telemetry}UsersService/UpdateUser`]: { userId, name: "hostile" },
+      [`${telemetry}UsersService/DeleteUser`]: { userId },
+      [`${telemetry}UsersService/ExportUsers`]: { chunkSize: 10 },
+      [`${telemetry}DevicesService/RegisterDevice`]: { userId },
+      [`${telemetry}DevicesService/GetDevice`]: { deviceId },
+      [`${telemetry}DevicesService/ListDevices`]: { userId, pageSize: 10 },
+      [`${telemetry}DevicesService/RebindDevice`]: { deviceId, userId },
+      [`${telemetry}MetricsService/RecordSample`]: { deviceId, ...sample },
+      [`${telemetry}MetricsService/RecordSamples`]: {
+        deviceId,
+        samples: [sample],
+        idempotencyKey: "hostile",
+      },
+      [`${telemetry}MetricsService/StreamSamples`]: {
+        streamId: randomUUID(),
+        sequence: "1",
+        deviceId,
+        samples: [sample],
+      },
+      [`${telemetry}MetricsService/ListSamples`]: { deviceId, pageSize: 10 },
+      [`${telemetry}MetricsService/ExportDeviceMetrics`]: { deviceId, ...window },
+      [`${telemetry}SignalsService/RecordSignalEvents`]: {
+        events: [signal],
+        idempotencyKey: "hostile",
+      },
+      [`${telemetry}SignalsService/StreamSignalEvents`]: {
+        streamId: randomUUID(),
+        sequence: "1",
+        events: [signal],
+      },
+      [`${telemetry}SignalsService/ListSignalEvents`]: { userId, pageSize: 10 },
+      [`${telemetry}SignalsService/ExportSignalEvents`]: window,
+    });
     const openers: Record<string, JsonObject[]> = {
       "/gate.tasks.v1.TasksService/Lease": [{ hello: { capacity: 1 } }],
     };
