@@ -179,6 +179,17 @@ describe("gRPC", () => {
       });
     },
   );
+
+  it("ends a bidi stream with INVALID_ARGUMENT when the request ends inside an envelope", async () => {
+    // A prefix that declares ten bytes, then the end of the request: connect-es alone would
+    // take this for a clean end of stream once it has read the prefix.
+    const torn = Buffer.from([0, 0, 0, 0, 10]);
+    const answer = await rawGrpcCall(echo.url, chatPath, [envelope(message("first")), torn], {
+      awaitEach: true,
+    });
+    expect(answer.status.code).toBe("3");
+    expect(answer.status.message).toContain("incomplete envelope");
+  });
 });
 
 describe("gRPC-Web and Connect streaming", () => {

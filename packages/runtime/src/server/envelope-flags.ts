@@ -25,7 +25,8 @@ export function allowedEnvelopeFlags(
 
 /**
  * Passes `body` through unchanged, and fails with INVALID_ARGUMENT at the first envelope whose
- * flags byte has a bit outside `allowed`, before that envelope's bytes are passed on. With
+ * flags byte has a bit outside `allowed`, before that envelope's bytes are passed on, or when
+ * the body ends inside an envelope. With
  * `onMessages`, it is given, before each chunk is passed on, the messages that chunk
  * completes (for a decode error to be explained from the message that caused it).
  */
@@ -80,5 +81,13 @@ export async function* checkEnvelopeFlags(
     }
     onMessages?.(completed);
     yield chunk;
+  }
+  // connect-es checks for a torn envelope only while it still buffers bytes of it, so a body
+  // that ends right after a prefix declaring a length would pass as a clean end of stream.
+  if (remaining > 0 || prefixRead > 0) {
+    throw new ConnectError(
+      "invalid request message: incomplete envelope at the end of the request",
+      Code.InvalidArgument,
+    );
   }
 }
