@@ -2,11 +2,11 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { tasksV1 } from "@gate/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LeaseClient } from "../../services/tasks/test/lease-client.js";
 import {
   createTestDatabase,
   databaseTargets,
   type GateProcess,
+  LeaseClient,
   runGate,
   startGate,
   type TestDatabase,

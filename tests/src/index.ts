@@ -13,6 +13,7 @@ export {
 } from "./downloader-process.js";
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
 export { envelope, rawGrpcCall } from "./grpc-frames.js";
+export { LeaseClient } from "./lease-client.js";
 export { type PlatformDatabase, platformDatabase } from "./platform-database.js";
 export type { TestServers } from "./provided-context.js";
 export { python, pythonHasGrpc, pythonTier } from "./python-tier.js";

@@ -7,12 +7,12 @@ import { clientsV1, tasksV1 } from "@gate/contracts";
 import {
   createTestDatabase,
   databaseTargets,
+  LeaseClient,
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { tasksModule } from "../src/index.js";
-import { LeaseClient } from "./lease-client.js";
 
 type TasksRpc = RpcClient<typeof tasksV1.TasksService>;
 
