@@ -9,9 +9,9 @@ import {
   outputFolder,
   savedIdentity,
   stopGate,
-  until,
 } from "../src/downloader-harness.js";
 import { jsonLogLines, runDownloader } from "../src/index.js";
+import { until } from "../src/wait.js";
 
 // The gate-downloader command as an operator meets it: help and version, bad settings,
 // settings from flags, the environment and .env, a server that comes up late, Ctrl-C, and

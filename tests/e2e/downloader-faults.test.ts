@@ -10,8 +10,8 @@ import {
   registeredIds,
   savedIdentity,
   sha256,
-  until,
 } from "../src/downloader-harness.js";
+import { until } from "../src/wait.js";
 
 // Simulator faults, end to end: the registry misbehaves (429 with Retry-After, 5xx, latency,
 // truncated bodies, missing documents, CAPTCHA) and the downloader still gets every document

@@ -15,7 +15,6 @@ import {
   registeredIds,
   savedIdentity,
   sha256,
-  until,
 } from "../src/downloader-harness.js";
 import {
   type GateProcess,
@@ -25,6 +24,7 @@ import {
   startDownloader,
   startGate,
 } from "../src/index.js";
+import { until } from "../src/wait.js";
 
 /** Every `<registry id>.html` under a downloader's output folder, with the bytes' hash. */
 function filesIn(dir: string): Map<string, { region: string; sha256: string }> {

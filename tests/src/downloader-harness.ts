@@ -17,25 +17,6 @@ import { type PlatformDatabase, platformDatabase } from "./platform-database.js"
 export const sha256 = (bytes: string | Uint8Array) =>
   createHash("sha256").update(bytes).digest("hex");
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls until the probe answers; on timeout, the error shows the probe's last word. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<{ done: T } | { last: unknown }> | ({ done: T } | { last: unknown }),
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await probe();
-    if ("done" in answer) return answer.done;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(answer.last)}`);
-    await sleep(intervalMs);
-  }
-}
-
 /** What a downloader left in its output folder. */
 export interface OutputFolder {
   /** `<region>/<registry id>.html` files by registry id, with the bytes' hash. */
