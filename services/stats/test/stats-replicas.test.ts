@@ -191,8 +191,8 @@ describe.runIf(redisUrl !== "" && database !== undefined)(
       await waitUntil(async () => (await counted()) > 0, { what: "the first events counted" });
       await first.stop("SIGKILL");
       const atKill = await counted();
-    // Killed mid-stream: some counted, the rest (and the duplicates) still to come.
-    expect(atKill).toBeLessThan(expected);
+      // Killed mid-stream: some counted, the rest (and the duplicates) still to come.
+      expect(atKill).toBeLessThan(expected);
       await publishing;
       expect(published).toBe(events.length);
 
