@@ -1,6 +1,7 @@
 import { closeRedis, openRedis } from "@gate/runtime";
 import type { Redis } from "ioredis";
 import { type AggregationCache, type CacheKey, entryField } from "./aggregation-cache.js";
+import { packAggregation, unpackAggregation } from "./aggregation-codec.js";
 import type { StatsAggregation } from "./stats-model.js";
 
 /** Stores an entry only while the scope's version is the one the miss started under. */
@@ -39,8 +40,11 @@ export class RedisAggregationCache implements AggregationCache {
     const [hash] = this.#keys(key.slotId);
     const text = await this.#redis.hget(hash, entryField(key));
     if (text === null) return undefined;
-    const entry = JSON.parse(text) as { value: StatsAggregation; expiresAt: number };
-    return now < entry.expiresAt ? entry.value : undefined;
+    const entry = JSON.parse(text) as {
+      value: ReturnType<typeof packAggregation>;
+      expiresAt: number;
+    };
+    return now < entry.expiresAt ? unpackAggregation(entry.value) : undefined;
   }
 
   async version(slotId: string | undefined): Promise<string> {
@@ -61,7 +65,7 @@ export class RedisAggregationCache implements AggregationCache {
       hash,
       versionKey,
       entryField(key),
-      JSON.stringify({ value, expiresAt }),
+      JSON.stringify({ value: packAggregation(value), expiresAt }),
       version,
       this.#retainMs,
     );
