@@ -55,7 +55,7 @@ export async function startProcessingStats(
           GetGlobalStats: ["operator"],
           GetSlotStats: ["operator"],
           ListSlots: ["operator"],
-          RecordProcessingEvents: ["operator"],
+          RecordProcessingEvents: ["operator", "service"],
         },
       ),
     ],

@@ -58,7 +58,8 @@ class ProcessingStatsServiceServicer(object):
     """
 
     def GetGlobalStats(self, request, context):
-        """GetGlobalStats sums every slot's counters for each period since `since`.
+        """GetGlobalStats sums every slot's counters for each period since `since`. Operators
+        only, like the other reads.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,7 +83,7 @@ class ProcessingStatsServiceServicer(object):
     def RecordProcessingEvents(self, request, context):
         """RecordProcessingEvents records events of producers other than the tasks and telemetry
         services, all or none. Each event has an id chosen by the producer: an event sent again
-        with the same id is counted once.
+        with the same id is counted once. Service and operator keys only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -498,7 +498,8 @@ export const RecordProcessingEventsResponseSchema: GenMessage<RecordProcessingEv
  */
 export const ProcessingStatsService: GenService<{
   /**
-   * GetGlobalStats sums every slot's counters for each period since `since`.
+   * GetGlobalStats sums every slot's counters for each period since `since`. Operators
+   * only, like the other reads.
    *
    * @generated from rpc gate.stats.v1.ProcessingStatsService.GetGlobalStats
    */
@@ -531,7 +532,7 @@ export const ProcessingStatsService: GenService<{
   /**
    * RecordProcessingEvents records events of producers other than the tasks and telemetry
    * services, all or none. Each event has an id chosen by the producer: an event sent again
-   * with the same id is counted once.
+   * with the same id is counted once. Service and operator keys only.
    *
    * @generated from rpc gate.stats.v1.ProcessingStatsService.RecordProcessingEvents
    */
