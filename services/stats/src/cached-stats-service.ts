@@ -30,6 +30,8 @@ export interface CachedStatsServiceOptions {
   /** Milliseconds since the epoch; tests move it instead of waiting. */
   clock?: () => number;
   metrics?: CacheMetrics;
+  /** Told when the cache fails a read (the read goes to the database instead). */
+  onCacheError?: (error: unknown) => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export class CachedStatsService {
   readonly #ttlMs: number;
   readonly #clock: () => number;
   readonly #metrics: CacheMetrics | undefined;
+  readonly #onCacheError: (error: unknown) => void;
 
   constructor(options: CachedStatsServiceOptions) {
     if (!Number.isFinite(options.ttlSeconds) || options.ttlSeconds < 0) {
@@ -55,6 +58,7 @@ export class CachedStatsService {
     this.#ttlMs = options.ttlSeconds * 1000;
     this.#clock = options.clock ?? Date.now;
     this.#metrics = options.metrics;
+    this.#onCacheError = options.onCacheError ?? (() => {});
   }
 
   now(): number {
@@ -87,23 +91,36 @@ export class CachedStatsService {
     }
   }
 
+  /**
+   * Through the cache; a cache that fails (Redis unreachable) makes the read a miss answered
+   * from the database and not stored, rather than a failed read.
+   */
   async #collect(key: CacheKey): Promise<StatsAggregation> {
     const scope = key.slotId === undefined ? "global" : "slot";
     if (this.#ttlMs === 0) {
       this.#metrics?.miss(scope);
       return this.#compute(key);
     }
-    const cached = await this.#cache.get(key, this.#clock());
+    const cached = await this.#cache.get(key, this.#clock()).catch(this.#cacheFailed);
     if (cached !== undefined) {
       this.#metrics?.hit(scope);
       return cached;
     }
     this.#metrics?.miss(scope);
-    const version = await this.#cache.version(key.slotId);
+    const version = await this.#cache.version(key.slotId).catch(this.#cacheFailed);
     const fresh = await this.#compute(key);
-    await this.#cache.set(key, fresh, this.#clock() + this.#ttlMs, version);
+    if (version !== undefined) {
+      await this.#cache
+        .set(key, fresh, this.#clock() + this.#ttlMs, version)
+        .catch(this.#cacheFailed);
+    }
     return fresh;
   }
+
+  readonly #cacheFailed = (error: unknown): undefined => {
+    this.#onCacheError(error);
+    return undefined;
+  };
 
   async #compute(key: CacheKey): Promise<StatsAggregation> {
     const now = this.#clock();

@@ -35,6 +35,11 @@ export async function startProcessingStats(
     cache,
     ttlSeconds: config.cacheTtlSeconds,
     metrics: new CacheMetrics(context.metrics),
+    onCacheError: (error) =>
+      context.logger.warn(
+        { error: (error as Error).message },
+        "statistics cache unavailable; answering from the database",
+      ),
   });
   const consumers = await startStatsConsumers({
     pool,

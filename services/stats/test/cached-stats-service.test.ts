@@ -166,12 +166,19 @@ describe("CachedStatsService (seed 004)", () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let fetched: () => void = () => {};
+    const reading = new Promise<void>((resolve) => {
+      fetched = resolve;
+    });
     repository.fetchDailyCounters = async (...args) => {
       const rows = await original(...args);
+      fetched();
       await gate;
       return rows;
     };
     const slow = service.collectSlotStats("slot-a", "day", wednesday);
+    // The read has its rows; the event arrives before it answers.
+    await reading;
     await record([{ slotId: "slot-a", counter: "succeeded", at: wednesday, count: 1 }]);
     repository.put("slot-a", "2025-03-12", { succeeded: 2 });
     release();
@@ -179,6 +186,27 @@ describe("CachedStatsService (seed 004)", () => {
     repository.fetchDailyCounters = original;
     const after = await service.collectSlotStats("slot-a", "day", wednesday);
     expect(after.summary.counters.succeeded).toBe(2);
+  });
+
+  it("answers from the repository when the cache fails, and says so", async () => {
+    const repository = new StubRepository();
+    repository.put(undefined, "2025-03-12", { succeeded: 2 });
+    const broken = new MemoryAggregationCache();
+    const down = () => Promise.reject(new Error("cache down"));
+    broken.get = down;
+    broken.version = down;
+    const errors: unknown[] = [];
+    const service = new CachedStatsService({
+      repository,
+      db: noDb,
+      cache: broken,
+      ttlSeconds: 60,
+      clock: () => wednesday,
+      onCacheError: (error) => errors.push(error),
+    });
+    const answer = await service.collectGlobalStats("day", wednesday);
+    expect(answer.summary.counters.succeeded).toBe(2);
+    expect(errors).toHaveLength(2);
   });
 
   it("TTL 0 disables caching: every read asks the repository", async () => {
