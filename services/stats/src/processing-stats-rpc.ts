@@ -142,7 +142,22 @@ function normalSlot(slotId: string): string {
   return isUuid(slotId) ? slotId.toLowerCase() : slotId;
 }
 
+/**
+ * Messages already built, by the aggregation they show: the in-process cache answers a hit
+ * with the very object it stored, so a hit does not build a year of metric messages again.
+ */
+const built = new WeakMap<StatsAggregation, statsProcessingV1.StatsAggregation>();
+
 function toProto(aggregation: StatsAggregation): statsProcessingV1.StatsAggregation {
+  let message = built.get(aggregation);
+  if (message === undefined) {
+    message = buildProto(aggregation);
+    built.set(aggregation, message);
+  }
+  return message;
+}
+
+function buildProto(aggregation: StatsAggregation): statsProcessingV1.StatsAggregation {
   return create(statsProcessingV1.StatsAggregationSchema, {
     window: aggregation.window,
     metrics: aggregation.metrics.map((metric) => ({
