@@ -97,12 +97,12 @@ export const edgeServices: readonly EdgeService[] = [
   {
     name: "stats",
     protoPackage: "gate.stats.v1",
-    service: "StatsService",
+    service: "ProcessingStatsService",
     cluster: "stats",
     upstream: { host: "stats", port: 8080 },
     streamingRpcs: [],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
 ];
 

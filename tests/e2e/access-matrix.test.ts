@@ -137,9 +137,28 @@ const samples: Record<string, Sample> = {
   }),
   "SignalsService.ListSignalEvents": (_, f) => ({ userId: f.ownUserId }),
   "SignalsService.ExportSignalEvents": () => allTime,
+  "ProcessingStatsService.GetGlobalStats": () => ({ window: "day", since: recently }),
+  "ProcessingStatsService.GetSlotStats": (_, f) => ({
+    slotId: f.ownClientId,
+    window: "week",
+    since: recently,
+  }),
+  "ProcessingStatsService.ListSlots": () => ({}),
+  "ProcessingStatsService.RecordProcessingEvents": () => ({
+    events: [
+      {
+        eventId: randomUUID(),
+        slotId: "access-matrix",
+        kind: "succeeded",
+        occurredAt: recently,
+      },
+    ],
+  }),
 };
 const oneSample = { x: 1, y: 2, z: 3 };
 const allTime = { start: { seconds: 0n }, end: { seconds: 4_000_000_000n } };
+/** A minute ago: a valid start of a statistics window and time of a processing event. */
+const recently = { seconds: BigInt(Math.floor(Date.now() / 1000) - 60) };
 const signalEvent = (f: Fixtures) => ({
   userId: f.ownUserId,
   prosthesisType: "arm",

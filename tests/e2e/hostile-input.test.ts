@@ -216,6 +216,17 @@ describe("hostile input on every RPC and protocol", () => {
       [`${telemetry}SignalsService/ListSignalEvents`]: { userId, pageSize: 10 },
       [`${telemetry}SignalsService/ExportSignalEvents`]: window,
     });
+    const stats = "/gate.stats.v1.ProcessingStatsService/";
+    Object.assign(bases, {
+      [`${stats}GetGlobalStats`]: { window: "day", since: measuredAt },
+      [`${stats}GetSlotStats`]: { slotId: deviceId, window: "week", since: measuredAt },
+      [`${stats}ListSlots`]: { pageSize: 10 },
+      [`${stats}RecordProcessingEvents`]: {
+        events: [
+          { eventId: randomUUID(), slotId: deviceId, kind: "succeeded", occurredAt: measuredAt },
+        ],
+      },
+    });
     const openers: Record<string, JsonObject[]> = {
       "/gate.tasks.v1.TasksService/Lease": [{ hello: { capacity: 1 } }],
     };

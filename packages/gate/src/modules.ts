@@ -1,5 +1,6 @@
 import { clientsModule } from "@gate/clients";
 import type { GateServiceModule } from "@gate/runtime";
+import { statsModule } from "@gate/stats";
 import { tasksModule } from "@gate/tasks";
 import { telemetryModule } from "@gate/telemetry";
 
@@ -9,6 +10,7 @@ export const serviceModules: readonly GateServiceModule<any>[] = [
   clientsModule,
   tasksModule,
   telemetryModule,
+  statsModule,
 ];
 
 export function findModules(names: readonly string[]): GateServiceModule<unknown>[] {
