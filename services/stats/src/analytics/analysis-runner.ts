@@ -1,5 +1,5 @@
-import { Code, type Client, ConnectError } from "@connectrpc/connect";
-import { telemetryMetricsV1 } from "@gate/contracts";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import type { telemetryMetricsV1 } from "@gate/contracts";
 import type { Logger, Queryable } from "@gate/runtime";
 import type { AnalysesStore } from "./analyses-store.js";
 import type { QueuedJob } from "./job-queue.js";

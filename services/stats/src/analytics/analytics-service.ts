@@ -1,13 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
-import { Code, type Client, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { statsAnalyticsV1, telemetryDevicesV1 } from "@gate/contracts";
+import { type Client, Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { statsAnalyticsV1, type telemetryDevicesV1 } from "@gate/contracts";
 import { invalidArgument, notFound, withTransaction } from "@gate/runtime";
 import type { Pool } from "pg";
 import type { AnalysesStore, AnalysisRow } from "./analyses-store.js";
-import type { JobQueue } from "./job-queue.js";
 import type { AxisFigures } from "./axis-summary.js";
+import type { JobQueue } from "./job-queue.js";
 import type { WindowFigures } from "./sample-columns.js";
 import { parseWindowTime } from "./window-time.js";
 

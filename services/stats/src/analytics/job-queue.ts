@@ -1,7 +1,7 @@
 import type { Logger, Queryable } from "@gate/runtime";
 import PgBoss from "pg-boss";
-import type { AnalyticsConfig } from "./analytics-config.js";
 import type { AnalysisRequest } from "./analyses-store.js";
+import type { AnalyticsConfig } from "./analytics-config.js";
 
 /** pg-boss keeps its tables in this schema of the service's database. */
 const queueSchema = "stats_jobs";

@@ -2,8 +2,8 @@ import { statsAnalyticsV1, telemetryDevicesV1, telemetryMetricsV1 } from "@gate/
 import { defineService, type RunningService, type ServiceContext } from "@gate/runtime";
 import { AnalysesStore } from "./analyses-store.js";
 import { analysisRunner } from "./analysis-runner.js";
-import { analyticsServiceImpl } from "./analytics-service.js";
 import type { AnalyticsConfig } from "./analytics-config.js";
+import { analyticsServiceImpl } from "./analytics-service.js";
 import { JobQueue } from "./job-queue.js";
 
 /** How often WatchAnalysis re-reads an analysis that has not ended. */
