@@ -16,6 +16,8 @@ export interface AnalyticsConfig {
    * process died) and queued again. The worker renews it every third of this.
    */
   expireSeconds: number;
+  /** Longest an analysis may run before its worker gives it up (and it is retried). */
+  maxRunSeconds: number;
   /** How often the queue looks for lost jobs, in seconds (one process does it per interval). */
   maintenanceSeconds: number;
   /** Runs of a job after its first that fail or are lost before it is FAILURE. */
@@ -30,6 +32,7 @@ export function readAnalyticsConfig(reader: EnvReader): AnalyticsConfig {
     concurrency: reader.integer("STATS_WORKER_CONCURRENCY", 2, { min: 1, max: 64 }),
     pollIntervalMs: reader.integer("STATS_WORKER_POLL_MS", 500, { min: 500, max: 60_000 }),
     expireSeconds: reader.integer("STATS_JOB_EXPIRE_SECONDS", 6, { min: 3, max: 3600 }),
+    maxRunSeconds: reader.integer("STATS_JOB_MAX_RUN_SECONDS", 3600, { min: 60, max: 86_400 }),
     maintenanceSeconds: reader.integer("STATS_QUEUE_MAINTENANCE_SECONDS", 2, { min: 1, max: 600 }),
     retryLimit: reader.integer("STATS_JOB_RETRY_LIMIT", 5, { min: 0, max: 100 }),
     maxSamples: reader.integer("STATS_ANALYTICS_MAX_SAMPLES", 20_000_000, {

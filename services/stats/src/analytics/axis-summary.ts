@@ -79,7 +79,7 @@ function select(values: Float64Array, left: number, right: number, k: number): n
   return values[k] as number;
 }
 
+/** The middle one of three values: the largest of the pairwise minimums. */
 function medianOfThree(a: number, b: number, c: number): number {
-  if (a < b) return b < c ? b : a < c ? c : a;
-  return a < c ? a : b < c ? c : b;
+  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c));
 }

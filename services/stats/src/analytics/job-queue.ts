@@ -20,16 +20,18 @@ export interface QueuedJob {
  * The analytics job queue on pg-boss 10.4 (the last line that runs on Node 20), in the same
  * PostgreSQL database as the service, so the embedded mode and production run the same code.
  *
- * Crash recovery. A job's worker may die with SIGKILL and say nothing. pg-boss 10 fails a
- * job that stays `active` past its expiration and queues it again (retryLimit); that
- * check runs every `maintenanceSeconds`. pg-boss 10 has no job heartbeat (12 added one),
- * so a running job renews itself: every third of `expireSeconds` its worker moves the job's
- * started_on to now. A live worker's job therefore never expires, however long it runs,
- * and a dead worker's job expires at most `expireSeconds` after its last renewal. With the
- * defaults (6 s, checked every 2 s, idle workers polling every 0.5 s) a killed worker's job
- * runs again elsewhere within about 9 s. The alternative, one short expiration without
- * renewal, would cap how long an analysis may take; the default 15 minutes would break
- * the 15-second goal.
+ * Crash recovery. A worker may die with SIGKILL and say nothing. pg-boss 10 fails a job that
+ * stays `active` past started_on + expire_in, and queues it again (retryLimit); its
+ * maintenance looks every `maintenanceSeconds`. But pg-boss 10 has no job heartbeat (12
+ * added one), and expire_in also caps how long its worker lets a handler run, so a short
+ * expiration alone would abort every analysis longer than a few seconds. Jobs are therefore
+ * sent with a long expire_in (`maxRunSeconds`: the handler's cap) and their worker keeps
+ * them alive as a lease: at once, then every third of `expireSeconds`, it moves started_on
+ * so that the job expires `expireSeconds` from now. A live worker's job never expires; a
+ * dead worker's expires at most `expireSeconds` after its last renewal, and the next
+ * maintenance hands it to another worker. With the defaults (6 s, maintenance every 2 s,
+ * idle workers polling every 0.5 s) a killed worker's job runs again within about 9 s;
+ * pg-boss's own default would be 15 minutes.
  */
 export class JobQueue {
   readonly #boss: PgBoss;
@@ -69,7 +71,7 @@ export class JobQueue {
       id: request.taskId,
       retryLimit: this.config.retryLimit,
       retryDelay: 0,
-      expireInSeconds: this.config.expireSeconds,
+      expireInSeconds: this.config.maxRunSeconds,
       db: { executeSql: (text, values) => db.query(text, values) },
     });
   }
@@ -129,11 +131,13 @@ export class JobQueue {
     const renew = () =>
       this.pool
         .query(
-          `UPDATE ${queueSchema}.job SET started_on = now()
+          `UPDATE ${queueSchema}.job
+              SET started_on = now() + make_interval(secs => $3) - expire_in
             WHERE name = $1 AND id = $2 AND state = 'active'`,
-          [queueName, jobId],
+          [queueName, jobId, this.config.expireSeconds],
         )
         .catch(() => undefined); // a missed renewal is retried at the next tick
+    void renew();
     return setInterval(renew, (this.config.expireSeconds * 1000) / 3);
   }
 
