@@ -97,12 +97,13 @@ export const edgeServices: readonly EdgeService[] = [
   {
     name: "stats",
     protoPackage: "gate.stats.v1",
-    service: "StatsService",
+    service: "AnalyticsService",
     cluster: "stats",
     upstream: { host: "stats", port: 8080 },
-    streamingRpcs: [],
+    // SPEC A1: an analysis followed to its end, for the console.
+    streamingRpcs: ["WatchAnalysis"],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
 ];
 
