@@ -84,23 +84,21 @@ describe("stats workers survive a SIGKILL mid-job", () => {
       timeout: 30_000,
       interval: 20,
     });
-    await startWorker();
+    // Killed as soon as it runs the job (the export alone takes seconds); the other
+    // worker starts afterwards, so it cannot have taken the job first.
     await doomed.stop("SIGKILL");
     // Killed before it could store anything.
     const open = await db.pool.query("SELECT outcome FROM stats.analyses WHERE task_id = $1", [
       taskId,
     ]);
     expect(open.rows[0]?.outcome).toBeNull();
+    await startWorker();
 
-    const seen = new Set<string>();
-    await waitUntil(
-      async () => {
-        const now = await state();
-        if (now !== undefined) seen.add(now);
-        return now === "SUCCESS";
-      },
-      { what: "the job to succeed on the other worker", timeout: 90_000, interval: 100 },
-    );
+    await waitUntil(async () => (await state()) === "SUCCESS", {
+      what: "the job to succeed on the other worker",
+      timeout: 90_000,
+      interval: 100,
+    });
     const { analysis } = await analytics.getAnalysis({ taskId });
     const ref = await db.pool.query<{ n: number; max: number; sum: number }>(
       `SELECT count(*)::int AS n, max(z) AS max, sum(z) AS sum FROM telemetry.metric_samples
