@@ -2,6 +2,15 @@ import { ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { parseWindowTime } from "../../src/analytics/window-time.js";
 
+const captured = (run: () => unknown): unknown => {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+};
+
 const us = (iso: string) => Date.parse(iso) * 1000;
 
 describe("window times", () => {
@@ -35,13 +44,7 @@ describe("window times", () => {
       "2025-01-01 00:00:00",
       "2025-01-01T00:00:00.1234567",
     ]) {
-      const error = (() => {
-        try {
-          parseWindowTime("end", text);
-        } catch (e) {
-          return e;
-        }
-      })();
+      const error = captured(() => parseWindowTime("end", text));
       expect(error, text).toBeInstanceOf(ConnectError);
       expect((error as ConnectError).rawMessage).toMatch(/^end: must be an ISO 8601 time/);
     }
