@@ -98,9 +98,11 @@ export const edgeServices: readonly EdgeService[] = [
     name: "stats",
     protoPackage: "gate.stats.v1",
     service: "ProcessingStatsService",
+    otherServices: ["AnalyticsService"],
     cluster: "stats",
     upstream: { host: "stats", port: 8080 },
-    streamingRpcs: [],
+    // SPEC A1: an analysis followed to its end, for the console.
+    streamingRpcs: ["AnalyticsService.WatchAnalysis"],
     strictRateLimitRpcs: [],
     implemented: true,
   },

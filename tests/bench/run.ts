@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
+import { statsAnalyticsBenchmark } from "./stats-analytics.js";
 import { statsProcessingBenchmark } from "./stats-processing.js";
 import { tasksBenchmark } from "./tasks.js";
 import { telemetryBenchmark } from "./telemetry.js";
@@ -24,6 +25,7 @@ const benchmarks: readonly Benchmark[] = [
   downloaderBenchmark,
   telemetryBenchmark,
   statsProcessingBenchmark,
+  statsAnalyticsBenchmark,
 ];
 
 /** A name on the command line picks a benchmark by name, or every one of a group. */

@@ -154,6 +154,13 @@ const samples: Record<string, Sample> = {
       },
     ],
   }),
+  "AnalyticsService.StartAnalysis": (_, f) => ({
+    deviceId: f.ownDeviceId,
+    start: "2025-01-01T00:00:00",
+    end: "2025-12-31T23:59:59",
+  }),
+  "AnalyticsService.GetAnalysis": () => ({ taskId: someTask() }),
+  "AnalyticsService.WatchAnalysis": () => ({ taskId: someTask() }),
 };
 const oneSample = { x: 1, y: 2, z: 3 };
 const allTime = { start: { seconds: 0n }, end: { seconds: 4_000_000_000n } };

@@ -215,6 +215,16 @@ describe("hostile input on every RPC and protocol", () => {
       },
       [`${telemetry}SignalsService/ListSignalEvents`]: { userId, pageSize: 10 },
       [`${telemetry}SignalsService/ExportSignalEvents`]: window,
+      // Analyses of a device that does not exist: a hostile window is judged (it is parsed
+      // before the device is looked up), and whatever gets through ends in NOT_FOUND, so
+      // the battery starts no job.
+      "/gate.stats.v1.AnalyticsService/StartAnalysis": {
+        deviceId: randomUUID(),
+        start: "2025-01-01T00:00:00",
+        end: "2025-12-31T23:59:59",
+      },
+      "/gate.stats.v1.AnalyticsService/GetAnalysis": { taskId: randomUUID() },
+      "/gate.stats.v1.AnalyticsService/WatchAnalysis": { taskId: randomUUID() },
     });
     const stats = "/gate.stats.v1.ProcessingStatsService/";
     Object.assign(bases, {
