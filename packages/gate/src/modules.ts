@@ -1,4 +1,5 @@
 import { clientsModule } from "@gate/clients";
+import { reportsModule } from "@gate/reports";
 import type { GateServiceModule } from "@gate/runtime";
 import { tasksModule } from "@gate/tasks";
 import { telemetryModule } from "@gate/telemetry";
@@ -9,6 +10,7 @@ export const serviceModules: readonly GateServiceModule<any>[] = [
   clientsModule,
   tasksModule,
   telemetryModule,
+  reportsModule,
 ];
 
 export function findModules(names: readonly string[]): GateServiceModule<unknown>[] {

@@ -58,7 +58,7 @@ export function queryServiceImpl(queries: ReportQueries): ServiceImpl<typeof Que
       return create(reportsQueryV1.ListUserEventsResponseSchema, {
         events: page.map((row) =>
           create(reportsV1.ReportEventSchema, {
-            id: BigInt(row.id),
+            id: BigInt(row.event_id),
             userId: row.user_id,
             prosthesisType: row.prosthesis_type,
             muscleGroup: row.muscle_group,
@@ -71,7 +71,7 @@ export function queryServiceImpl(queries: ReportQueries): ServiceImpl<typeof Que
         ),
         nextPageToken:
           rows.length > limit && last !== undefined
-            ? userEventsPage.encode({ user: req.userId, ts: last.ts, id: last.id })
+            ? userEventsPage.encode({ user: req.userId, ts: last.ts, id: last.event_id })
             : "",
       });
     },

@@ -25,7 +25,7 @@ export interface GroupRow {
 }
 
 export interface EventRow {
-  id: string;
+  event_id: string;
   user_id: number;
   prosthesis_type: string;
   muscle_group: string;
@@ -145,7 +145,7 @@ export class ReportQueries {
         : " AND (event_timestamp, id) > (toDateTime({after_ts:UInt32}), {after_id:Int64})";
     return this.#rows(
       this.#events(
-        `toString(id) AS id, user_id, prosthesis_type, muscle_group, signal_frequency,
+        `toString(id) AS event_id, user_id, prosthesis_type, muscle_group, signal_frequency,
          signal_duration, signal_amplitude, toUnixTimestamp(event_timestamp) AS ts,
          toUnixTimestamp(saved_ts) AS saved`,
         period,

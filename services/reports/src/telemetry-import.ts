@@ -106,7 +106,9 @@ export class TelemetryImporter {
       onProgress(ids.size);
     }
     await this.#store.command(`EXCHANGE TABLES ${db}.users AND ${db}.users_next`);
-    await this.#store.command(`EXCHANGE TABLES ${db}.users_directory AND ${db}.users_directory_next`);
+    await this.#store.command(
+      `EXCHANGE TABLES ${db}.users_directory AND ${db}.users_directory_next`,
+    );
     return ids;
   }
 
@@ -203,7 +205,8 @@ export class TelemetryImporter {
     const [newest] = await this.#store.query<{ ts: number; n: string }>(
       `SELECT toUnixTimestamp(max(event_timestamp)) AS ts, count() AS n FROM ${db}.telemetry_events`,
     );
-    const fromSec = Number(newest?.n ?? 0) === 0 ? 0 : Math.max(0, (newest?.ts ?? 0) - overlapSeconds);
+    const fromSec =
+      Number(newest?.n ?? 0) === 0 ? 0 : Math.max(0, (newest?.ts ?? 0) - overlapSeconds);
     const present = await this.#store.query<{ id: string }>(
       `SELECT toString(id) AS id FROM ${db}.telemetry_events
        WHERE event_timestamp >= toDateTime({from:UInt32})`,

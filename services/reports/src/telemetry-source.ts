@@ -41,7 +41,8 @@ export interface TelemetryClients {
   signals: Client<typeof telemetrySignalsV1.SignalsService>;
 }
 
-const seconds = (ts: { seconds: bigint } | undefined) => (ts === undefined ? 0 : Number(ts.seconds));
+const seconds = (ts: { seconds: bigint } | undefined) =>
+  ts === undefined ? 0 : Number(ts.seconds);
 
 /** The telemetry service's ExportUsers and ExportSignalEvents streams. */
 export function telemetrySource(clients: TelemetryClients, chunkSize: number): TelemetrySource {

@@ -11,10 +11,20 @@ const pattern =
 function parseTimeMs(field: string, text: string): number {
   const match = pattern.exec(text);
   if (match === null) {
-    throw invalidArgument(field, 'must be a time like "2026-01-01T00:00:00" (UTC unless a zone is given)');
+    throw invalidArgument(
+      field,
+      'must be a time like "2026-01-01T00:00:00" (UTC unless a zone is given)',
+    );
   }
   const [, y, mo, d, h, mi, s, fraction, zone] = match;
-  const parts = [y, mo, d, h, mi, s].map(Number) as [number, number, number, number, number, number];
+  const parts = [y, mo, d, h, mi, s].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const [year, month, day, hour, minute, second] = parts;
   const utc = Date.UTC(year, month - 1, day, hour, minute, second);
   const date = new Date(utc);
@@ -49,7 +59,11 @@ export interface Period {
  * The inclusive [start, end] period of a query, from optional text bounds ("" = open).
  * INVALID_ARGUMENT when start is after end.
  */
-export function readPeriod(startText: string, endText: string, names = ["start_ts", "end_ts"]): Period {
+export function readPeriod(
+  startText: string,
+  endText: string,
+  names = ["start_ts", "end_ts"],
+): Period {
   const [startName = "start_ts", endName = "end_ts"] = names;
   const startMs = startText === "" ? undefined : parseTimeMs(startName, startText);
   const endMs = endText === "" ? undefined : parseTimeMs(endName, endText);
