@@ -10,7 +10,10 @@ import { insertSettings, type OlapStore, parseJsonRows, type QueryParams } from 
  */
 export function openChdbStore(path: string): OlapStore {
   mkdirSync(path, { recursive: true });
-  const session = new Session(path);
+  // As a server does by default: 64-bit integers as JSON strings, so no id loses digits.
+  const session = new Session(path, {
+    connectionArgs: ["--output_format_json_quote_64bit_integers=1"],
+  });
   const run = (sql: string, params: QueryParams | undefined, format: string) =>
     params === undefined || Object.keys(params).length === 0
       ? session.queryAsync(sql, { format })

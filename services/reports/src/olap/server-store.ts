@@ -6,7 +6,7 @@ export function openServerStore(url: string): OlapStore {
   const client = createClient({
     url,
     // Mutations (ALTER … DELETE) finish before the call returns, as on chdb.
-    clickhouse_settings: { mutations_sync: "2" },
+    clickhouse_settings: { mutations_sync: "2", output_format_json_quote_64bit_integers: 1 },
   });
   return {
     engine: "server",
