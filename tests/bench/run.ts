@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
+import { reportsBenchmark } from "./reports.js";
 import { tasksBenchmark } from "./tasks.js";
 import { telemetryBenchmark } from "./telemetry.js";
 
@@ -22,6 +23,7 @@ const benchmarks: readonly Benchmark[] = [
   tasksBenchmark,
   downloaderBenchmark,
   telemetryBenchmark,
+  reportsBenchmark,
 ];
 
 const resultsDir = fileURLToPath(new URL("../../bench-results/", import.meta.url));

@@ -20,6 +20,9 @@ import { TelemetryImporter } from "./telemetry-import.js";
 import { telemetrySource } from "./telemetry-source.js";
 
 export { importOlapData } from "./import-client.js";
+// For the benchmark, which fills a chdb folder directly before the service opens it.
+export { openOlapStore } from "./olap/open-store.js";
+export { migrateOlapSchema } from "./olap/schema.js";
 
 /** Continuous import period in the embedded mode when REPORTS_IMPORT_INTERVAL_SECONDS is unset. */
 const embeddedImportSeconds = 5;
