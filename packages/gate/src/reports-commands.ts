@@ -30,7 +30,7 @@ export function reportsCommand(env: EnvVars): Command {
       async (
         options: ServerOptions & { telemetry_start_ts?: string; telemetry_end_ts?: string },
       ) => {
-        const { client, reach } = serviceClient(reportsImportV1.ImportService, options, env);
+        const { client, reach } = serviceClient(reportsImportV1.ImportService, options, env, "2");
         await reach(
           importOlapData(client, {
             ...(options.telemetry_start_ts === undefined

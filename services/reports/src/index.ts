@@ -9,6 +9,7 @@ import {
 } from "@gate/contracts";
 import { defineService, defineServiceModule } from "@gate/runtime";
 import { ImportRunner } from "./import-runner.js";
+import { ImportRuns } from "./import-runs.js";
 import { importServiceImpl } from "./import-service.js";
 import { openOlapStore } from "./olap/open-store.js";
 import { migrateOlapSchema } from "./olap/schema.js";
@@ -24,6 +25,8 @@ export { importOlapData } from "./import-client.js";
 export { openOlapStore } from "./olap/open-store.js";
 export { migrateOlapSchema } from "./olap/schema.js";
 
+const schema = "reports";
+
 /** Continuous import period in the embedded mode when REPORTS_IMPORT_INTERVAL_SECONDS is unset. */
 const embeddedImportSeconds = 5;
 
@@ -34,8 +37,8 @@ const embeddedImportSeconds = 5;
  */
 export const reportsModule = defineServiceModule({
   name: "reports",
-  schema: "reports",
-  // Its tables live in ClickHouse; PostgreSQL only holds the import lock.
+  schema,
+  // Its tables live in ClickHouse; PostgreSQL holds the import lock and the record of runs.
   migrationsDir: fileURLToPath(new URL("../migrations", import.meta.url)),
   readConfig: readReportsConfig,
   async start(context, config) {
@@ -55,10 +58,16 @@ export const reportsModule = defineServiceModule({
       },
       config.exportChunkSize,
     );
-    const runner = new ImportRunner(
-      context.pool,
-      new TelemetryImporter({ store, database: config.database, source }),
-    );
+    const runner = new ImportRunner({
+      pool: context.pool,
+      importer: new TelemetryImporter({ store, database: config.database, source }),
+      runs: new ImportRuns(schema),
+      logger: context.logger,
+    });
+    // Not awaited: telemetry may not answer yet (another process); the next import redoes it.
+    const resumed = runner.resumeInterrupted().catch((error: unknown) => {
+      context.logger.warn({ err: error }, "could not redo an interrupted import at start-up");
+    });
     const embedded = platform.databaseUrl === undefined;
     const interval = config.continuousImportSeconds ?? (embedded ? embeddedImportSeconds : 0);
     const stopContinuous =
@@ -66,7 +75,6 @@ export const reportsModule = defineServiceModule({
         ? runner.startContinuous({
             intervalSeconds: interval,
             overlapSeconds: config.continuousOverlapSeconds,
-            logger: context.logger,
           })
         : async () => {};
     return {
@@ -89,6 +97,7 @@ export const reportsModule = defineServiceModule({
         }),
       ],
       async stop() {
+        await resumed;
         await stopContinuous();
         await store.close();
       },

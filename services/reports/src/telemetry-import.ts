@@ -45,6 +45,25 @@ const isMonthStart = (sec: number) => {
   return date.getUTCDate() === 1 && sec % 86_400 === 0;
 };
 
+/**
+ * Inserts each chunk of `chunks` while the next one is being read: telemetry's export and
+ * ClickHouse's insert then overlap instead of taking turns. One insert in flight at a time.
+ */
+async function insertOverlapped<T>(
+  chunks: AsyncIterable<T[]>,
+  insert: (chunk: T[]) => Promise<void>,
+): Promise<void> {
+  let inFlight: Promise<void> = Promise.resolve();
+  try {
+    for await (const chunk of chunks) {
+      await inFlight;
+      inFlight = insert(chunk);
+    }
+  } finally {
+    await inFlight;
+  }
+}
+
 export class TelemetryImporter {
   readonly #store: OlapStore;
   readonly #db: string;
@@ -141,12 +160,12 @@ export class TelemetryImporter {
       );
     }
     let count = 0;
-    for await (const chunk of this.#source.events(startSec, endSec)) {
+    await insertOverlapped(this.#source.events(startSec, endSec), async (chunk) => {
       const known = chunk.filter((event) => users.has(event.user_id));
       await this.#store.insertJsonRows(staging, jsonLines(known));
       count += known.length;
       onProgress(count);
-    }
+    });
   }
 
   /** Months of the window: staged ones replace the live ones, live-only ones are dropped. */
@@ -214,11 +233,11 @@ export class TelemetryImporter {
     );
     const seen = new Set(present.map((row) => row.id));
     let added = 0;
-    for await (const chunk of this.#source.events(fromSec, openEndSec)) {
+    await insertOverlapped(this.#source.events(fromSec, openEndSec), async (chunk) => {
       const fresh = chunk.filter((event) => users.has(event.user_id) && !seen.has(event.id));
       await this.#store.insertJsonRows(`${db}.telemetry_events`, jsonLines(fresh));
       added += fresh.length;
-    }
+    });
     await this.deleteOrphans();
     return added;
   }
