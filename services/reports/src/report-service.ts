@@ -5,8 +5,8 @@ import { notFound } from "@gate/runtime";
 import type { GroupRow, ReportQueries } from "./report-queries.js";
 import { readPeriod } from "./time-text.js";
 
-/** One prosthesis type's (or muscle group's) sums as seed 003's report writes them. */
-export function prosthesisStats(row: GroupRow): reportsV1.ProsthesisStats {
+/** One prosthesis type's sums as seed 003's report writes them. */
+function prosthesisStats(row: GroupRow): reportsV1.ProsthesisStats {
   return create(reportsV1.ProsthesisStatsSchema, {
     prosthesisType: row.key,
     eventsCount: Number(row.events),
