@@ -87,12 +87,14 @@ export const edgeServices: readonly EdgeService[] = [
   {
     name: "reports",
     protoPackage: "gate.reports.v1",
-    service: "ReportsService",
+    service: "ReportService",
+    otherServices: ["QueryService", "ImportService"],
     cluster: "reports",
     upstream: { host: "reports", port: 8080 },
-    streamingRpcs: [],
+    // The import streams its progress for as long as it runs.
+    streamingRpcs: ["ImportService.ImportTelemetry"],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
   {
     name: "stats",

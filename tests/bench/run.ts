@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
+import { reportsBenchmark } from "./reports.js";
 import { statsAnalyticsBenchmark } from "./stats-analytics.js";
 import { statsProcessingBenchmark } from "./stats-processing.js";
 import { tasksBenchmark } from "./tasks.js";
@@ -26,6 +27,7 @@ const benchmarks: readonly Benchmark[] = [
   telemetryBenchmark,
   statsProcessingBenchmark,
   statsAnalyticsBenchmark,
+  reportsBenchmark,
 ];
 
 /** A name on the command line picks a benchmark by name, or every one of a group. */

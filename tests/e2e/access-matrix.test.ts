@@ -161,6 +161,20 @@ const samples: Record<string, Sample> = {
   }),
   "AnalyticsService.GetAnalysis": () => ({ taskId: someTask() }),
   "AnalyticsService.WatchAnalysis": () => ({ taskId: someTask() }),
+  "ReportService.GetUserReport": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.CountUsers": () => ({}),
+  "QueryService.CountEvents": () => ({}),
+  "QueryService.ListUserEvents": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.CountEventsByMonth": () => ({}),
+  "QueryService.GetProsthesisAverages": () => ({}),
+  "QueryService.GetUserDetails": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.ListMostActiveUsers": () => ({ limit: 3 }),
+  "QueryService.GetMuscleGroupDistribution": () => ({}),
+  // A real import of a window where nothing lies: its first progress message answers.
+  "ImportService.ImportTelemetry": () => ({
+    telemetryStartTs: "1990-01-01 00:00:00",
+    telemetryEndTs: "1990-02-01 00:00:00",
+  }),
 };
 const oneSample = { x: 1, y: 2, z: 3 };
 const allTime = { start: { seconds: 0n }, end: { seconds: 4_000_000_000n } };

@@ -237,6 +237,24 @@ describe("hostile input on every RPC and protocol", () => {
         ],
       },
     });
+    // Reports: the same user; periods as seed 003 writes them (zone-less, UTC).
+    const period = { startTs: "2026-01-01T00:00:00", endTs: "2026-03-01T23:59:59" };
+    const reports = "/gate.reports.v1.";
+    Object.assign(bases, {
+      [`${reports}ReportService/GetUserReport`]: { userId, ...period },
+      [`${reports}QueryService/CountUsers`]: {},
+      [`${reports}QueryService/CountEvents`]: period,
+      [`${reports}QueryService/ListUserEvents`]: { userId, ...period, pageSize: 10 },
+      [`${reports}QueryService/CountEventsByMonth`]: period,
+      [`${reports}QueryService/GetProsthesisAverages`]: period,
+      [`${reports}QueryService/GetUserDetails`]: { userId, ...period },
+      [`${reports}QueryService/ListMostActiveUsers`]: { limit: 5, ...period },
+      [`${reports}QueryService/GetMuscleGroupDistribution`]: period,
+      [`${reports}ImportService/ImportTelemetry`]: {
+        telemetryStartTs: "2026-01-01 00:00:00",
+        telemetryEndTs: "2026-02-01 00:00:00",
+      },
+    });
     const openers: Record<string, JsonObject[]> = {
       "/gate.tasks.v1.TasksService/Lease": [{ hello: { capacity: 1 } }],
     };

@@ -1,4 +1,5 @@
 import { clientsModule } from "@gate/clients";
+import { reportsModule } from "@gate/reports";
 import type { GateServiceModule } from "@gate/runtime";
 import { statsModule, statsWorkerModule } from "@gate/stats";
 import { tasksModule } from "@gate/tasks";
@@ -11,6 +12,7 @@ export const serviceModules: readonly GateServiceModule<any>[] = [
   tasksModule,
   telemetryModule,
   statsModule,
+  reportsModule,
 ];
 
 /** Modules started only when named: `gate serve stats-worker` runs analysis workers alone. */
