@@ -98,6 +98,7 @@ export const telemetryModule = defineServiceModule({
             known,
             queue: sampleQueue,
             maxFutureSkewSeconds: skew,
+            streamWindow: config.streamWindow,
           }),
           {
             RecordSample: ["device", "operator"],
@@ -109,7 +110,13 @@ export const telemetryModule = defineServiceModule({
         ),
         defineService(
           telemetrySignalsV1.SignalsService,
-          signalsServiceImpl({ pool, signals, queue: signalQueue, maxFutureSkewSeconds: skew }),
+          signalsServiceImpl({
+            pool,
+            signals,
+            queue: signalQueue,
+            maxFutureSkewSeconds: skew,
+            streamWindow: config.streamWindow,
+          }),
           {
             RecordSignalEvents: ["operator"],
             StreamSignalEvents: ["operator"],

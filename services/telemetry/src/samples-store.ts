@@ -1,5 +1,5 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
-import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
 export interface SampleValues {
@@ -20,6 +20,11 @@ export interface SampleWrite {
 export interface SampleWriteResult {
   /** True when the write had already been stored (same idempotency key or stream position). */
   readonly replayed: boolean;
+  /**
+   * Set when a stream message skipped ahead and was not stored: the stream is durable
+   * through this sequence only.
+   */
+  readonly skippedAfter?: number;
 }
 
 export interface StoredSample {
@@ -61,7 +66,7 @@ export class SamplesStore {
    */
   async commit(tx: Queryable, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
     const fresh = await this.claimKeys(tx, writes);
-    await claimStreamPositions(
+    const skipped = await claimStreamPositions(
       tx,
       this.#serviceSchema,
       writes.map((w) => w.stream),
@@ -109,7 +114,7 @@ export class SamplesStore {
         },
       ]);
     }
-    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+    return writeResults(fresh, skipped);
   }
 
   /** Records the idempotency keys; a write whose key was already there is not fresh. */

@@ -1,5 +1,5 @@
 import type { Queryable } from "@gate/runtime";
-import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One event ready to store; `atUs` is microseconds since the Unix epoch. */
 export interface SignalValues {
@@ -20,6 +20,8 @@ export interface SignalWrite {
 
 export interface SignalWriteResult {
   readonly replayed: boolean;
+  /** Set when a stream message skipped ahead and was not stored (see SampleWriteResult). */
+  readonly skippedAfter?: number;
 }
 
 export interface StoredSignal {
@@ -72,7 +74,7 @@ export class SignalsStore {
       const claimed = new Set(rows.map((r) => r.idempotency_key));
       for (const i of keyed) fresh[i] = claimed.delete(writes[i]?.idempotencyKey as string);
     }
-    await claimStreamPositions(
+    const skipped = await claimStreamPositions(
       tx,
       this.#schema,
       writes.map((w) => w.stream),
@@ -97,7 +99,7 @@ export class SignalsStore {
         ],
       );
     }
-    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+    return writeResults(fresh, skipped);
   }
 
   /** Events in [startUs, endUs) of one user (or all), after the cursor. */

@@ -111,6 +111,26 @@ describe.each(databaseTargets())("telemetry ingest on $name PostgreSQL", (target
     expect(await storedFor(device.id)).toBe(8);
   });
 
+  it("refuses a stream message that skips one not yet stored, and stores nothing of it", async () => {
+    const device = await newDevice();
+    const streamId = randomUUID();
+    const acks: bigint[] = [];
+    const requests = (async function* () {
+      for (const sequence of [1n, 2n, 4n, 5n]) {
+        yield { streamId, sequence, deviceId: device.id, samples: [{ x: 1, y: 2, z: 3 }] };
+      }
+    })();
+    await expect(
+      (async () => {
+        for await (const ack of metrics().streamSamples(requests, device.key)) {
+          acks.push(ack.durableThrough);
+        }
+      })(),
+    ).rejects.toMatchObject({ code: Code.Aborted, rawMessage: expect.stringMatching(/from 3$/) });
+    expect(acks).toEqual([1n, 2n]);
+    expect(await storedFor(device.id)).toBe(2);
+  });
+
   it("records one outbox event per commit with request and sample counts per device", async () => {
     const [a, b] = [await newDevice(), await newDevice()];
     const sample = { x: 1, y: 2, z: 3, atUs: Date.now() * 1000 };
