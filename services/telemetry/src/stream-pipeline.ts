@@ -13,7 +13,9 @@ export interface Queued<A> {
   readonly committed: Promise<A>;
 }
 
-type Outcome<A> = { readonly ok: true; readonly ack: A } | { readonly ok: false; readonly error: unknown };
+type Outcome<A> =
+  | { readonly ok: true; readonly ack: A }
+  | { readonly ok: false; readonly error: unknown };
 
 type Next<T, A> =
   | { readonly kind: "read"; readonly result: IteratorResult<T> }

@@ -74,6 +74,8 @@ export function writeResults(
 ): { replayed: boolean; skippedAfter?: number }[] {
   return fresh.map((isFresh, i) => {
     const durable = skipped.get(i);
-    return durable === undefined ? { replayed: !isFresh } : { replayed: false, skippedAfter: durable };
+    return durable === undefined
+      ? { replayed: !isFresh }
+      : { replayed: false, skippedAfter: durable };
   });
 }
