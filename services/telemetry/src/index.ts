@@ -107,6 +107,8 @@ export const telemetryModule = defineServiceModule({
             ListSamples: ["device", "operator"],
             ExportDeviceMetrics: ["operator"],
           },
+          // Seed 002's clients send naive times (?start=2025-01-01T00:00:00): read as UTC.
+          { zonelessTimestampsAsUtc: true },
         ),
         defineService(
           telemetrySignalsV1.SignalsService,
