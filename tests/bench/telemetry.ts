@@ -221,7 +221,10 @@ async function run(
     const singles = await load(singleCall, settings.concurrency, settings.seconds);
     if (settings.profile) await server.profileStop(profileFile);
     log(`batches of ${batchSize}, ${batchConcurrency} connections, ${settings.seconds}s`);
+    const batchProfile = join(settings.resultsDir, "profiles", "telemetry-batch.cpuprofile");
+    if (settings.profile) await server.profileStart(settings.profileIntervalUs);
     const batches = await load(batchCall, batchConcurrency, settings.seconds);
+    if (settings.profile) await server.profileStop(batchProfile);
 
     log(
       `streams of ${batchSize}-sample messages, ${batchConcurrency} streams, ${settings.seconds}s`,
@@ -320,6 +323,9 @@ async function run(
             "",
             "server CPU during the single POSTs:",
             formatProfileSummary(await summariseProfile(profileFile), 25),
+            "",
+            `server CPU during the ${batchSize}-sample batches:`,
+            formatProfileSummary(await summariseProfile(batchProfile), 25),
           ]
         : []),
     ].join("\n");

@@ -1,4 +1,5 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
+import { numberArray, uuidArray } from "./sql-arrays.js";
 import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
@@ -98,7 +99,7 @@ export class SamplesStore {
          SELECT d, 'epoch'::timestamptz + us * interval '1 microsecond', x, y, z
          FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[])
            AS t(d, us, x, y, z)`,
-        [devices, at, xs, ys, zs],
+        [uuidArray(devices), numberArray(at), numberArray(xs), numberArray(ys), numberArray(zs)],
       );
       await appendEvents(tx, this.#serviceSchema, [
         {

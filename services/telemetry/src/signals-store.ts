@@ -1,4 +1,5 @@
 import type { Queryable } from "@gate/runtime";
+import { numberArray } from "./sql-arrays.js";
 import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One event ready to store; `atUs` is microseconds since the Unix epoch. */
@@ -89,13 +90,13 @@ export class SignalsStore {
          FROM unnest($1::int[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[],
            $7::bigint[]) AS e(u, p, m, f, d, a, t)`,
         [
-          events.map((e) => e.userId),
+          numberArray(events.map((e) => e.userId)),
           events.map((e) => e.prosthesisType),
           events.map((e) => e.muscleGroup),
-          events.map((e) => e.frequency),
-          events.map((e) => e.duration),
-          events.map((e) => e.amplitude),
-          events.map((e) => e.atUs),
+          numberArray(events.map((e) => e.frequency)),
+          numberArray(events.map((e) => e.duration)),
+          numberArray(events.map((e) => e.amplitude)),
+          numberArray(events.map((e) => e.atUs)),
         ],
       );
     }

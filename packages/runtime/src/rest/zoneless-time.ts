@@ -20,7 +20,7 @@ export function utcIfZoneless(text: string): string {
  */
 export function zonelessTimestampsToUtc(schema: DescMessage, json: JsonValue): void {
   if (schema.typeName.startsWith("google.protobuf.") || !isObject(json)) return;
-  for (const field of schema.fields) {
+  for (const field of timestampFields(schema)) {
     for (const key of new Set([field.jsonName, field.name])) {
       const value = json[key];
       if (value !== undefined && value !== null) json[key] = fieldToUtc(field, value);
@@ -44,6 +44,37 @@ function messageToUtc(schema: DescMessage, value: JsonValue): JsonValue {
   }
   zonelessTimestampsToUtc(schema, value);
   return value;
+}
+
+const withTimestamps = new WeakMap<DescMessage, readonly DescField[]>();
+
+/**
+ * The message fields of a type that hold a Timestamp, directly or nested; the others are
+ * not walked (a batch of 10,000 samples has one such field per sample, not four).
+ */
+function timestampFields(
+  desc: DescMessage,
+  visiting = new Set<DescMessage>(),
+): readonly DescField[] {
+  const known = withTimestamps.get(desc);
+  if (known !== undefined) return known;
+  if (visiting.has(desc)) return desc.fields;
+  visiting.add(desc);
+  const fields = desc.fields.filter((field) => {
+    const message =
+      field.fieldKind === "message" || (field.fieldKind === "list" && field.listKind === "message")
+        ? field.message
+        : undefined;
+    if (message === undefined) return false;
+    if (message.typeName === timestampType) return true;
+    return (
+      !message.typeName.startsWith("google.protobuf.") &&
+      timestampFields(message, visiting).length > 0
+    );
+  });
+  visiting.delete(desc);
+  withTimestamps.set(desc, fields);
+  return fields;
 }
 
 function isObject(json: JsonValue): json is { [key: string]: JsonValue } {
