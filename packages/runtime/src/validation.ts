@@ -224,7 +224,7 @@ function fieldsToInspect(
           (field.mapKind === "scalar" && mayHold(field.scalar, undefined)) ||
           (field.mapKind === "message" && mayHold(undefined, field.message))
         );
-      case "enum":
+      default:
         return false;
     }
   });
