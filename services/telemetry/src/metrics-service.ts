@@ -134,19 +134,19 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
       const chunk = req.chunkSize === 0 ? 10_000 : req.chunkSize;
       const { startUs, endUs } = timeWindow(req.start, req.end);
       await known.require(deviceId);
+      const window = { deviceId, startUs: startUs ?? 0, endUs: endUs ?? 0 };
       let after: { atUs: number; seq: number } | undefined;
       for (;;) {
-        const rows = await samples.list(pool, { deviceId, startUs, endUs, after }, chunk);
-        if (rows.length === 0) return;
+        const packed = await samples.exportChunk(pool, { ...window, after }, chunk);
+        if (packed.count === 0) return;
         yield create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
-          timestampsUs: rows.map((r) => BigInt(r.at_us)),
-          x: rows.map((r) => r.x),
-          y: rows.map((r) => r.y),
-          z: rows.map((r) => r.z),
+          timestampsUs: packed.timestampsUs,
+          x: packed.x,
+          y: packed.y,
+          z: packed.z,
         });
-        const last = rows.at(-1) as StoredSample;
-        after = { atUs: last.at_us, seq: last.seq };
-        if (rows.length < chunk) return;
+        after = packed.last;
+        if (packed.count < chunk) return;
       }
     },
   };
