@@ -53,7 +53,13 @@ export async function exportDevice(
 ): Promise<{ samples: number; chunks: number; seconds: number; samplesPerSecond: number }> {
   const client = createClient(
     telemetryMetricsV1.MetricsService,
-    createGrpcTransport({ baseUrl, readMaxBytes: 64 * 1024 * 1024 }),
+    createGrpcTransport({
+      baseUrl,
+      readMaxBytes: 64 * 1024 * 1024,
+      // A chunk is 32 bytes a sample; Node's default 64 KiB stream window would make the
+      // server wait for a window update every two thousand samples.
+      nodeOptions: { settings: { initialWindowSize: 16 * 1024 * 1024 } },
+    }),
   );
   const now = BigInt(Math.floor(Date.now() / 1000));
   const started = performance.now();

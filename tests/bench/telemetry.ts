@@ -290,7 +290,10 @@ async function run(
       settings.seconds,
     );
     log(`export of one device's ${exportedSamples.toLocaleString("en")} samples`);
+    const exportProfile = join(settings.resultsDir, "profiles", "telemetry-export.cpuprofile");
+    if (settings.profile) await server.profileStart(settings.profileIntervalUs);
     const exported = await exportDevice(base, operator, exportDeviceInfo.id, exportChunk);
+    if (settings.profile) await server.profileStop(exportProfile);
 
     const results = {
       settings: {
@@ -416,13 +419,17 @@ async function run(
             "",
             `server CPU during the ${batchSize}-sample batches:`,
             formatProfileSummary(await summariseProfile(batchProfile), 25),
+            "",
+            "server CPU during the export:",
+            formatProfileSummary(await summariseProfile(exportProfile), 25),
           ]
         : []),
     ].join("\n");
     return {
       results,
       text,
-      failed: singles.errors + batches.errors + streamed.errors + pages.errors + bigPages.errors > 0,
+      failed:
+        singles.errors + batches.errors + streamed.errors + pages.errors + bigPages.errors > 0,
     };
   } finally {
     agent.destroy();
