@@ -54,11 +54,13 @@ export const telemetryModule = defineServiceModule({
     const sampleQueue: GroupCommitQueue<SampleWrite, SampleWriteResult> = new GroupCommitQueue({
       ...queueOptions,
       commit: (writes) => withTransaction(pool, (tx) => samples.commit(tx, writes)),
+      orderKey: (write) => write.stream?.id,
       ...metrics.forQueue("samples", () => sampleQueue.depth),
     });
     const signalQueue: GroupCommitQueue<SignalWrite, SignalWriteResult> = new GroupCommitQueue({
       ...queueOptions,
       commit: (writes) => withTransaction(pool, (tx) => signals.commit(tx, writes)),
+      orderKey: (write) => write.stream?.id,
       ...metrics.forQueue("signal_events", () => signalQueue.depth),
     });
     const maintenance = await startPartitionMaintenance({
