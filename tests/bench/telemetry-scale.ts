@@ -59,6 +59,8 @@ export async function exportDevice(
       // A chunk is 32 bytes a sample; Node's default 64 KiB stream window would make the
       // server wait for a window update every two thousand samples.
       nodeOptions: { settings: { initialWindowSize: 16 * 1024 * 1024 } },
+      // Packed doubles barely compress: gzip would only spend both sides' CPU.
+      acceptCompression: [],
     }),
   );
   const now = BigInt(Math.floor(Date.now() / 1000));
