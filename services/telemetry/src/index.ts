@@ -76,18 +76,18 @@ export const telemetryModule = defineServiceModule({
       registrations: [
         defineService(telemetryUsersV1.UsersService, usersServiceImpl({ pool, users, devices }), {
           CreateUser: ["operator"],
-          GetUser: ["operator"],
+          GetUser: ["operator", "service"],
           ListUsers: ["operator"],
           UpdateUser: ["operator"],
           DeleteUser: ["operator"],
-          ExportUsers: ["operator"],
+          ExportUsers: ["operator", "service"],
         }),
         defineService(
           telemetryDevicesV1.DevicesService,
           devicesServiceImpl({ pool, devices, users, known, keys: context.keys }),
           {
             RegisterDevice: ["operator"],
-            GetDevice: ["device", "operator"],
+            GetDevice: ["device", "operator", "service"],
             ListDevices: ["operator"],
             RebindDevice: ["operator"],
           },
@@ -107,7 +107,7 @@ export const telemetryModule = defineServiceModule({
             RecordSamples: ["device", "operator"],
             StreamSamples: ["device", "operator"],
             ListSamples: ["device", "operator"],
-            ExportDeviceMetrics: ["operator"],
+            ExportDeviceMetrics: ["operator", "service"],
           },
           // Seed 002's clients send naive times (?start=2025-01-01T00:00:00): read as UTC.
           { zonelessTimestampsAsUtc: true },
@@ -125,7 +125,7 @@ export const telemetryModule = defineServiceModule({
             RecordSignalEvents: ["operator"],
             StreamSignalEvents: ["operator"],
             ListSignalEvents: ["operator"],
-            ExportSignalEvents: ["operator"],
+            ExportSignalEvents: ["operator", "service"],
           },
         ),
       ],
