@@ -1,5 +1,6 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
-import { numberArray, uuidArray } from "./sql-arrays.js";
+import type pg from "pg";
+import { copySamples } from "./sample-copy.js";
 import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
@@ -95,9 +96,9 @@ export class SamplesStore {
   /**
    * Stores the writes of one flush, inside the caller's transaction: keyed batches and
    * stream messages seen before are skipped (and reported replayed), the rest go in with one
-   * INSERT, and one outbox event counts the requests and samples per device.
+   * binary COPY (sample-copy.ts), and one outbox event counts the requests and samples per device.
    */
-  async commit(tx: Queryable, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
+  async commit(tx: pg.ClientBase, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
     const fresh = await this.claimKeys(tx, writes);
     const skipped = await claimStreamPositions(
       tx,
@@ -126,13 +127,13 @@ export class SamplesStore {
       counts.set(write.deviceId, count);
     });
     if (devices.length > 0) {
-      await tx.query(
-        `INSERT INTO ${this.#schema}.metric_samples (device_id, measured_at, x, y, z)
-         SELECT d, 'epoch'::timestamptz + us * interval '1 microsecond', x, y, z
-         FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[])
-           AS t(d, us, x, y, z)`,
-        [uuidArray(devices), numberArray(at), numberArray(xs), numberArray(ys), numberArray(zs)],
-      );
+      await copySamples(tx, `${this.#schema}.metric_samples`, {
+        devices,
+        atUs: at,
+        x: xs,
+        y: ys,
+        z: zs,
+      });
       await appendEvents(tx, this.#serviceSchema, [
         {
           topic: samplesIngestedTopic,
