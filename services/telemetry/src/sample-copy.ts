@@ -4,9 +4,9 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 
 // A flush's samples go in with one binary COPY: PostgreSQL reads each value as its 8 or 16
-// bytes instead of parsing text, which made the INSERT … SELECT FROM unnest(…) of the same
-// rows about twice as slow (measured here: unnest ~110k rows/s against ~180k for rows
-// PostgreSQL generates itself). COPY runs inside the flush's transaction like any statement,
+// bytes instead of parsing text. Measured here, 8,000-row flushes into the samples table,
+// taking turns on one connection: INSERT … SELECT FROM unnest(…) of text arrays ~137k
+// rows/s, this ~217k rows/s. COPY runs inside the flush's transaction like any statement,
 // so the samples still commit, or not, together with the stream positions, idempotency keys
 // and outbox event of the flush.
 //
