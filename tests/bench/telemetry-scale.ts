@@ -44,12 +44,16 @@ export async function fillSamples(
   return (performance.now() - started) / 1000;
 }
 
-/** Reads one device's whole export (the last day) and counts the samples. */
+/**
+ * Reads one device's whole export (the last day) and counts the samples: as repeated fields,
+ * or as little-endian byte columns loaded into Float64Arrays, as the analytics workers do.
+ */
 export async function exportDevice(
   baseUrl: string,
   key: string,
   deviceId: string,
   chunkSize: number,
+  littleEndianBytes: boolean,
 ): Promise<{ samples: number; chunks: number; seconds: number; samplesPerSecond: number }> {
   const client = createClient(
     telemetryMetricsV1.MetricsService,
@@ -68,10 +72,18 @@ export async function exportDevice(
   let samples = 0;
   let chunks = 0;
   for await (const chunk of client.exportDeviceMetrics(
-    { deviceId, start: { seconds: now - 86_400n }, end: { seconds: now + 60n }, chunkSize },
+    {
+      deviceId,
+      start: { seconds: now - 86_400n },
+      end: { seconds: now + 60n },
+      chunkSize,
+      littleEndianBytes,
+    },
     { headers: { "x-api-key": key }, timeoutMs: 600_000 },
   )) {
-    samples += chunk.x.length;
+    samples += littleEndianBytes
+      ? new Float64Array(chunk.xLe.slice().buffer).length
+      : chunk.x.length;
     chunks++;
   }
   const seconds = (performance.now() - started) / 1000;

@@ -292,8 +292,15 @@ async function run(
     log(`export of one device's ${exportedSamples.toLocaleString("en")} samples`);
     const exportProfile = join(settings.resultsDir, "profiles", "telemetry-export.cpuprofile");
     if (settings.profile) await server.profileStart(settings.profileIntervalUs);
-    const exported = await exportDevice(base, operator, exportDeviceInfo.id, exportChunk);
+    const exported = await exportDevice(base, operator, exportDeviceInfo.id, exportChunk, true);
     if (settings.profile) await server.profileStop(exportProfile);
+    const exportedRepeated = await exportDevice(
+      base,
+      operator,
+      exportDeviceInfo.id,
+      exportChunk,
+      false,
+    );
 
     const results = {
       settings: {
@@ -311,7 +318,8 @@ async function run(
       overload: { ...overloaded, storedSamples: overloadStored },
       storedForReads: { samples: storedForReads, fillSeconds },
       firstPageOverStored: scenario(bigPages, 0),
-      export: { ...exported, chunkSize: exportChunk },
+      export: { ...exported, chunkSize: exportChunk, encoding: "little-endian bytes" },
+      exportRepeated: { ...exportedRepeated, chunkSize: exportChunk, encoding: "repeated fields" },
     };
     const text = [
       formatTable(
@@ -350,9 +358,17 @@ async function run(
             String(bigPages.errors),
           ],
           [
-            `export ${fmtCount(exported.samples)} samples`,
+            `export ${fmtCount(exported.samples)} samples, byte columns`,
             fmt(exported.samplesPerSecond, 0),
             fmt(exported.chunks / exported.seconds, 0),
+            "–",
+            "–",
+            "0",
+          ],
+          [
+            `export ${fmtCount(exportedRepeated.samples)} samples, repeated fields`,
+            fmt(exportedRepeated.samplesPerSecond, 0),
+            fmt(exportedRepeated.chunks / exportedRepeated.seconds, 0),
             "–",
             "–",
             "0",
@@ -390,7 +406,7 @@ async function run(
           met: bigPages.latencyMs.p99 <= 10,
         },
         {
-          goal: "export ≥ 1,000,000 samples/s",
+          goal: "export ≥ 1,000,000 samples/s (byte columns)",
           measured: fmt(exported.samplesPerSecond, 0),
           met: exported.samplesPerSecond >= 1_000_000 && exported.samples === exportedSamples,
         },

@@ -8,6 +8,7 @@ import type { GroupCommitQueue } from "./group-commit.js";
 import type { KnownDevices } from "./known-devices.js";
 import { announceNextPage } from "./pagination.js";
 import type {
+  PackedSamples,
   SamplesStore,
   SampleValues,
   SampleWrite,
@@ -139,17 +140,35 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
       for (;;) {
         const packed = await samples.exportChunk(pool, { ...window, after }, chunk);
         if (packed.count === 0) return;
-        yield create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
-          timestampsUs: packed.timestampsUs,
-          x: packed.x,
-          y: packed.y,
-          z: packed.z,
-        });
+        yield req.littleEndianBytes ? littleEndianChunk(packed) : repeatedChunk(packed);
         after = packed.last;
         if (packed.count < chunk) return;
       }
     },
   };
+}
+
+/** The columns as little-endian bytes: each byte-swapped in place, no value decoded. */
+function littleEndianChunk(packed: PackedSamples) {
+  return create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
+    timestampsUsLe: packed.timestampsUs.swap64(),
+    xLe: packed.x.swap64(),
+    yLe: packed.y.swap64(),
+    zLe: packed.z.swap64(),
+  });
+}
+
+function repeatedChunk(packed: PackedSamples) {
+  const doubles = (column: Buffer) =>
+    Array.from({ length: packed.count }, (_, i) => column.readDoubleBE(i * 8));
+  return create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
+    timestampsUs: Array.from({ length: packed.count }, (_, i) =>
+      packed.timestampsUs.readBigInt64BE(i * 8),
+    ),
+    x: doubles(packed.x),
+    y: doubles(packed.y),
+    z: doubles(packed.z),
+  });
 }
 
 /** "Durable through sequence", unless the message skipped ahead and was not stored. */

@@ -42,12 +42,13 @@ export interface StoredSample {
 export const samplesIngestedTopic = "telemetry.samples_ingested";
 
 /** A chunk of one device's samples as columns; `last` is the cursor for the next chunk. */
+/** One export chunk: each column as big-endian 8-byte values, as PostgreSQL packed them. */
 export interface PackedSamples {
   readonly count: number;
-  readonly timestampsUs: bigint[];
-  readonly x: number[];
-  readonly y: number[];
-  readonly z: number[];
+  readonly timestampsUs: Buffer;
+  readonly x: Buffer;
+  readonly y: Buffer;
+  readonly z: Buffer;
   readonly last?: { readonly atUs: number; readonly seq: number };
 }
 
@@ -59,18 +60,6 @@ interface PackedRow {
   z: Buffer;
   last_us: string;
   last_seq: string;
-}
-
-function readDoubles(packed: Buffer, n: number): number[] {
-  const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = packed.readDoubleBE(i * 8);
-  return out;
-}
-
-function readInt64s(packed: Buffer, n: number): bigint[] {
-  const out = new Array<bigint>(n);
-  for (let i = 0; i < n; i++) out[i] = packed.readBigInt64BE(i * 8);
-  return out;
 }
 
 interface SampleRow {
@@ -256,14 +245,16 @@ export class SamplesStore {
       ],
     );
     const row = rows[0];
-    if (row === undefined || row.n === 0)
-      return { count: 0, timestampsUs: [], x: [], y: [], z: [] };
+    if (row === undefined || row.n === 0) {
+      const none = Buffer.alloc(0);
+      return { count: 0, timestampsUs: none, x: none, y: none, z: none };
+    }
     return {
       count: row.n,
-      timestampsUs: readInt64s(row.t, row.n),
-      x: readDoubles(row.x, row.n),
-      y: readDoubles(row.y, row.n),
-      z: readDoubles(row.z, row.n),
+      timestampsUs: row.t,
+      x: row.x,
+      y: row.y,
+      z: row.z,
       last: { atUs: Number(row.last_us), seq: Number(row.last_seq) },
     };
   }

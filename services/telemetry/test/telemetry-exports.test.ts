@@ -181,6 +181,45 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
     expect(columns[0]?.timestampsUs[0]).toBe(1_767_225_601_123_456n);
   });
 
+  it("exports the same columns as little-endian bytes when asked", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const devices = client(telemetryDevicesV1.DevicesService);
+    const metrics = client(telemetryMetricsV1.MetricsService);
+    const user = (await users.createUser({ name: "LE", email: `${randomUUID()}@u.test` })).user;
+    const device = await devices.registerDevice({ userId: user?.id ?? 0 });
+    const values = [0.1, -2.5e-300, 1e308, 4];
+    await metrics.recordSamples({
+      deviceId: device.id,
+      samples: values.map((x, i) => ({
+        x,
+        y: -x,
+        z: i,
+        timestamp: { seconds: 1_767_225_601n + BigInt(i), nanos: 123_456_000 },
+      })),
+    });
+    const window = {
+      deviceId: device.id,
+      start: { seconds: 1_767_225_601n },
+      end: { seconds: 1_767_225_700n },
+      chunkSize: 3,
+    };
+    const bytes = await collect(
+      metrics.exportDeviceMetrics({ ...window, littleEndianBytes: true }),
+    );
+    const doubles = (b: Uint8Array) => {
+      const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      return Array.from({ length: b.byteLength / 8 }, (_, i) => view.getFloat64(i * 8, true));
+    };
+    expect(bytes.map((c) => doubles(c.xLe))).toEqual([values.slice(0, 3), values.slice(3)]);
+    expect(bytes.flatMap((c) => doubles(c.yLe))).toEqual(values.map((x) => -x));
+    expect(bytes.flatMap((c) => doubles(c.zLe))).toEqual([0, 1, 2, 3]);
+    const first = bytes[0]?.timestampsUsLe ?? new Uint8Array(8);
+    expect(new DataView(first.buffer, first.byteOffset, 8).getBigInt64(0, true)).toBe(
+      1_767_225_601_123_456n,
+    );
+    expect(bytes.every((c) => c.x.length === 0 && c.timestampsUs.length === 0)).toBe(true);
+  });
+
   it("updates and deletes users, refusing a user who still has devices", async () => {
     const users = client(telemetryUsersV1.UsersService);
     const devices = client(telemetryDevicesV1.DevicesService);

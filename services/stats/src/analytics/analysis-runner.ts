@@ -3,7 +3,7 @@ import type { telemetryMetricsV1 } from "@gate/contracts";
 import type { Logger, Queryable } from "@gate/runtime";
 import type { AnalysesStore } from "./analyses-store.js";
 import type { QueuedJob } from "./job-queue.js";
-import { SampleColumns, WindowTooLarge } from "./sample-columns.js";
+import { littleEndianDoubles, SampleColumns, WindowTooLarge } from "./sample-columns.js";
 import { timestampOfMicros } from "./timestamps.js";
 
 type MetricsClient = Client<typeof telemetryMetricsV1.MetricsService>;
@@ -40,8 +40,15 @@ export function analysisRunner(deps: AnalysisRunnerDeps): (job: QueuedJob) => Pr
         // The export's end is exclusive; the analysis includes its end.
         end: timestampOfMicros(request.endUs + 1),
         chunkSize: exportChunkSize,
+        littleEndianBytes: true,
       });
-      for await (const chunk of chunks) columns.append(chunk);
+      for await (const chunk of chunks) {
+        columns.append({
+          x: littleEndianDoubles(chunk.xLe),
+          y: littleEndianDoubles(chunk.yLe),
+          z: littleEndianDoubles(chunk.zLe),
+        });
+      }
     } catch (error) {
       const permanent = permanentFailure(error);
       if (permanent === undefined) {

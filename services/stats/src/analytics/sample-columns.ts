@@ -1,10 +1,27 @@
+import { endianness } from "node:os";
 import { type AxisFigures, summarizeAxis } from "./axis-summary.js";
 
 /** One chunk of an export: equal-length columns of x, y and z. */
 export interface SampleChunk {
-  x: readonly number[];
-  y: readonly number[];
-  z: readonly number[];
+  x: ArrayLike<number>;
+  y: ArrayLike<number>;
+  z: ArrayLike<number>;
+}
+
+const littleEndianHost = endianness() === "LE";
+
+/**
+ * A column the export sent as little-endian doubles. Copied once (a protobuf bytes field may
+ * start at any offset, a Float64Array only at a multiple of 8), then read as it is on
+ * little-endian hosts; swapped value by value elsewhere.
+ */
+export function littleEndianDoubles(bytes: Uint8Array): Float64Array {
+  if (bytes.byteLength % 8 !== 0) throw new Error("the export sent a column of partial doubles");
+  if (littleEndianHost) return new Float64Array(bytes.slice().buffer);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return Float64Array.from({ length: bytes.byteLength / 8 }, (_, i) =>
+    view.getFloat64(i * 8, true),
+  );
 }
 
 export interface WindowFigures {
