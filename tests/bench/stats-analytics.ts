@@ -93,7 +93,8 @@ async function latencies(client: AnalyticsClient, deviceId: string) {
 }
 
 export const statsAnalyticsBenchmark: Benchmark = {
-  name: "stats",
+  name: "stats-analytics",
+  group: "stats",
   description:
     "device analytics: 1M-sample analysis latency, concurrent jobs/s, worker-kill recovery",
   async run(_settings, log): Promise<BenchmarkOutcome> {

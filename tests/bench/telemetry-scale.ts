@@ -82,7 +82,7 @@ export async function exportDevice(
     { headers: { "x-api-key": key }, timeoutMs: 600_000 },
   )) {
     samples += littleEndianBytes
-      ? new Float64Array(chunk.xLe.slice().buffer).length
+      ? new Float64Array(new Uint8Array(chunk.xLe).buffer).length
       : chunk.x.length;
     chunks++;
   }

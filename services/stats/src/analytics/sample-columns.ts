@@ -17,7 +17,8 @@ const littleEndianHost = endianness() === "LE";
  */
 export function littleEndianDoubles(bytes: Uint8Array): Float64Array {
   if (bytes.byteLength % 8 !== 0) throw new Error("the export sent a column of partial doubles");
-  if (littleEndianHost) return new Float64Array(bytes.slice().buffer);
+  // new Uint8Array(bytes) always copies; a Node Buffer's slice() would not.
+  if (littleEndianHost) return new Float64Array(new Uint8Array(bytes).buffer);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Float64Array.from({ length: bytes.byteLength / 8 }, (_, i) =>
     view.getFloat64(i * 8, true),
