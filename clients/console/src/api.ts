@@ -54,10 +54,15 @@ export function createApi(onSignedOut: (message: string) => void): Api {
 }
 
 /** Calls `onSignedOut` when the error says the key is no longer accepted. */
-export function reportIfSignedOut(error: unknown, onSignedOut: (message: string) => void): void {
+function reportIfSignedOut(error: unknown, onSignedOut: (message: string) => void): void {
   if (error instanceof ConnectError && error.code === Code.Unauthenticated) {
-    onSignedOut(`The server no longer accepts this key: ${error.rawMessage}`);
+    onSignedOut(signedOutMessage(error));
   }
+}
+
+/** Said on the sign-in screen when a session's key is refused. */
+export function signedOutMessage(error: unknown): string {
+  return `The server no longer accepts this key: ${errorMessage(error)}`;
 }
 
 /** What to show for a failed call: the server's message, never a stack trace. */

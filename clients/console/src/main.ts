@@ -1,5 +1,5 @@
 import "./style.css";
-import { type Api, createApi, errorMessage } from "./api.js";
+import { type Api, createApi, errorMessage, signedOutMessage } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import type { Page, PageContext } from "./page.js";
 import { clientsPage } from "./pages/clients.js";
@@ -102,7 +102,7 @@ function render(): void {
         `${window.location.pathname}${query ? `?${query}` : ""}`,
       );
     },
-    signOut: (error) => signOut(errorMessage(error)),
+    signOut: (error) => signOut(signedOutMessage(error)),
     notify,
   };
   try {
