@@ -14,6 +14,27 @@ export function formatTime(ts: Timestamp | undefined): string {
   return ts === undefined ? "—" : dateTime.format(timestampDate(ts));
 }
 
+const clock = new Intl.DateTimeFormat(undefined, {
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+const shortDate = new Intl.DateTimeFormat(undefined, {
+  month: "short",
+  day: "numeric",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+
+/** A compact time for tables: the clock time today, else the day and minute. */
+export function formatShort(ts: Timestamp | undefined): string {
+  if (ts === undefined) return "—";
+  const date = timestampDate(ts);
+  return date.toDateString() === new Date().toDateString()
+    ? clock.format(date)
+    : shortDate.format(date);
+}
+
 /** "12 s ago", "5 min ago", "3 h ago", or the date for older times; "never" when unset. */
 export function formatAgo(ts: Timestamp | undefined, now: number = Date.now()): string {
   if (ts === undefined) return "never";

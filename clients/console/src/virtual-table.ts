@@ -50,7 +50,14 @@ export class VirtualTable<T> {
     const header = h(
       "div",
       { class: "vt-row vt-head", role: "row", style: `grid-template-columns:${this.#template}` },
-      options.columns.map((c) => h("div", { role: "columnheader", class: c.className }, c.label)),
+      // Headers take the cells' alignment (numbers right), not their font.
+      options.columns.map((c) =>
+        h(
+          "div",
+          { role: "columnheader", class: c.className?.includes("num") ? "num" : undefined },
+          c.label,
+        ),
+      ),
     );
     this.#spacer = h("div", { class: "vt-spacer", role: "presentation" });
     this.#emptyNote = h("p", { class: "vt-empty" }, options.empty);

@@ -2,11 +2,16 @@ import type { tasksV1 } from "@gate/contracts";
 import { errorMessage } from "../api.js";
 import { confirmDialog } from "../dialogs.js";
 import { h, replaceChildren } from "../dom.js";
-import { formatParams, formatTime, numberFormat } from "../format.js";
+import { formatParams, formatShort, formatTime, numberFormat } from "../format.js";
 import type { PageContext } from "../page.js";
 import { definitions } from "./clients.js";
 
 type Task = tasksV1.Task;
+
+/** A retry time worth showing: one still ahead. */
+function isFuture(ts: tasksV1.Task["notBefore"]): boolean {
+  return ts !== undefined && Number(ts.seconds) * 1000 > Date.now();
+}
 
 /**
  * The side panel of one task: its fields, last error and lease history, with Cancel (while
@@ -151,7 +156,9 @@ export class TaskDetail {
             : "—",
         ],
         ["Lease expires", formatTime(task.leaseExpiresAt)],
-        ["Next try not before", formatTime(task.notBefore)],
+        ...(isFuture(task.notBefore)
+          ? ([["Next try not before", formatTime(task.notBefore)]] as [string, string][])
+          : []),
         ["Created", formatTime(task.createdAt)],
         ["Assigned", formatTime(task.assignedAt)],
         ["Completed", formatTime(task.completedAt)],
@@ -191,8 +198,8 @@ export class TaskDetail {
               { class: "mono" },
               h("a", { href: `/console/clients?client=${l.clientId}` }, l.clientId.slice(0, 8)),
             ),
-            h("td", {}, formatTime(l.grantedAt)),
-            h("td", {}, formatTime(l.endedAt)),
+            h("td", {}, formatShort(l.grantedAt)),
+            h("td", {}, formatShort(l.endedAt)),
             h("td", {}, l.endReason || "held now"),
           ),
         ),

@@ -3,7 +3,7 @@ import type { tasksV1 } from "@gate/contracts";
 import { errorMessage } from "../api.js";
 import { confirmDialog } from "../dialogs.js";
 import { field, h } from "../dom.js";
-import { formatAgo, formatParams, numberFormat, shortId } from "../format.js";
+import { formatParams, formatShort, numberFormat, shortId } from "../format.js";
 import type { Page, PageContext } from "../page.js";
 import {
   matchesParams,
@@ -110,7 +110,7 @@ export function tasksPage(ctx: PageContext): Page {
         cell: (t) => `${t.attempt}/${t.maxAttempts}`,
       },
       { label: "Priority", width: "5rem", className: "num", cell: (t) => String(t.priority) },
-      { label: "Updated", width: "8rem", cell: (t) => formatAgo(t.updatedAt) },
+      { label: "Updated", width: "6.5rem", cell: (t) => formatShort(t.updatedAt) },
     ],
   });
 
