@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { ensureConsoleBuilt } from "@gate/console/ensure-built";
 import { clientsV1 } from "@gate/contracts";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDownloader, startGate } from "../src/index.js";
@@ -14,11 +15,20 @@ describe("gate start (npm start) on embedded defaults", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("creates its data folder, prints an operator key, serves, runs its download demo, and stops cleanly", async () => {
+    // npm start builds the console first (the prestart script); gate start itself does not.
+    await ensureConsoleBuilt();
     const gate = await startGate(["start"], { GATE_DATA_DIR: join(dataDir, "data") });
     try {
       expect(gate.operatorKey).toMatch(/^gate_/);
       const health = await fetch(`${gate.url}/health`);
       expect(health.status).toBe(200);
+
+      // The banner names the operator console, served on the same port.
+      expect(gate.output()).toContain(`operator console: ${gate.url}/console/`);
+      const page = await fetch(`${gate.url}/console/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(await page.text()).toContain("<title>Gate console</title>");
 
       const rpc = createClient(
         clientsV1.ClientsService,

@@ -6,6 +6,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { consoleDir, type RunningPlatform, serviceModules, startPlatform } from "@gate/cli";
+import { ensureConsoleBuilt } from "@gate/console/ensure-built";
 import {
   clientsV1,
   tasksV1,
@@ -16,7 +17,6 @@ import {
 import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureConsoleBuilt } from "../scripts/ensure-built.js";
 
 // The operator console in a real browser: Debian's Chromium, driven by playwright-core,
 // against a platform on a test database. Screenshots of every page land in
