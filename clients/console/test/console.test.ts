@@ -16,7 +16,7 @@ import {
 } from "@gate/contracts";
 import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
 
 // The operator console in a real browser: Debian's Chromium, driven by playwright-core,
 // against a platform on a test database. Screenshots of every page land in
@@ -106,6 +106,15 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     });
     page = context.pages()[0] ?? (await context.newPage());
   }, 120_000);
+
+  // A failed test leaves a picture of what the browser showed, next to the page screenshots.
+  beforeEach(({ task }) => {
+    onTestFailed(async () => {
+      await page
+        ?.screenshot({ path: join(shots, `failed-${task.name.slice(0, 60)}.png`) })
+        .catch(() => {});
+    });
+  });
 
   afterAll(async () => {
     await context?.close();
@@ -308,6 +317,32 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
       .getByRole("row")
       .filter({ hasText: shortId(created.taskId) })
       .waitFor();
+  });
+
+  it("keeps 10,000 tasks in a virtualised table that the keyboard moves through", async () => {
+    const plan = { searchParams: { CourtRegion: "big" }, firstPage: 1, lastPage: 10_000 };
+    await api.tasks.planSearch(
+      { ...plan, pagesPerTask: 1, documentsPerPage: 1, priority: -1000 },
+      operator(),
+    );
+    await page.goto(`${platform.url}/console/tasks?param=${encodeURIComponent("CourtRegion=big")}`);
+    await page.getByText("10,000 tasks").waitFor({ timeout: 30_000 });
+    // Only the rows in view (and a few around them) are in the document.
+    expect(await page.locator(".vt-spacer .vt-row").count()).toBeLessThan(80);
+    const rows = page.getByRole("rowgroup", { name: "Tasks rows" });
+    await rows.focus();
+    await page.keyboard.press("End");
+    await page.locator('[aria-rowindex="10001"]').waitFor();
+    await page.keyboard.press("ArrowUp");
+    const active = await rows.getAttribute("aria-activedescendant");
+    expect(await page.locator(`[id="${active}"]`).getAttribute("aria-rowindex")).toBe("10000");
+    await page.keyboard.press("Enter");
+    await page
+      .getByRole("complementary", { name: "Task detail" })
+      .getByText("CourtRegion=big")
+      .waitFor();
+    expect(page.url()).toMatch(/task=/);
+    await shoot("tasks-10000");
   });
 
   it("goes back to the sign-in screen with a message when the key stops working", async () => {
