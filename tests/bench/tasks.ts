@@ -16,7 +16,9 @@
 // BENCH_PROFILE: BENCH_TASKS (30000), BENCH_TASKS_CLIENTS (50), BENCH_TASKS_CAPACITY (4),
 // BENCH_TASKS_RATES ("auto": half the backlog rate when that is below the 3,000/s goal, and
 // the goal; or a list like "1000,3000"), BENCH_TASKS_BATCH_MS (20, the producer's tick),
-// BENCH_IDLE_STREAMS (5000), BENCH_IDLE_LAYOUTS (streams per HTTP/2 connection, one run
+// BENCH_TASKS_DEPTHS (queue depths held constant, one phase each, and pg-boss 10 at the same
+// depths on the same database after Gate's server has stopped: "100,1000,10000,100000"; empty
+// skips both), BENCH_IDLE_STREAMS (5000), BENCH_IDLE_LAYOUTS (streams per HTTP/2 connection, one run
 // each: "100,1"), BENCH_IDLE_HOLD_SECONDS (12), BENCH_TASKS_PARTS ("throughput,idle"),
 // BENCH_REDIS_URL (the platform's event bus on Redis; in-process when unset).
 
@@ -51,6 +53,7 @@ import {
 } from "./lib/heap-profile-summary.js";
 import { BenchLeaseStream, type TasksRpc } from "./lib/lease-stream-client.js";
 import { type LatencySummary, summarise } from "./lib/load.js";
+import { measurePgBoss, type PgBossRun } from "./lib/pgboss-queue.js";
 import {
   formatProfileSummary,
   type ProfileSummary,
@@ -78,6 +81,7 @@ interface TasksSettings {
   clients: number;
   capacity: number;
   rates: "auto" | number[];
+  depths: number[];
   batchMs: number;
   idleStreams: number;
   idleLayouts: number[];
@@ -102,6 +106,10 @@ function readTasksSettings(env: NodeJS.ProcessEnv): TasksSettings {
     clients: number("BENCH_TASKS_CLIENTS", 50, 1, 1_000),
     capacity: number("BENCH_TASKS_CAPACITY", 4, 1, 256),
     rates: rates === "" || rates === "auto" ? "auto" : list("BENCH_TASKS_RATES", "", 1, 100_000),
+    depths:
+      env.BENCH_TASKS_DEPTHS?.trim() === ""
+        ? []
+        : list("BENCH_TASKS_DEPTHS", "100,1000,10000,100000", 1, 1_000_000),
     batchMs: number("BENCH_TASKS_BATCH_MS", 20, 1, 1_000),
     idleStreams: number("BENCH_IDLE_STREAMS", 5_000, 1, 20_000),
     idleLayouts: list("BENCH_IDLE_LAYOUTS", "100,1", 1, 20_000),
@@ -627,6 +635,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
           ]
         : options.rates;
     for (const rate of rates) phases.push(await steadyPhase(rate));
+    for (const depth of options.depths) phases.push(await heldDepthPhase(depth));
 
     await fleet.close();
     const verification = await verify(db, fleet, created);
@@ -644,12 +653,10 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     await stopServer(platform, context);
   }
 
-  async function backlogPhase(): Promise<ThroughputPhase> {
-    // Hold the clients back (capacity 0), queue the backlog, then let them all at it.
-    if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
-    const createStarted = performance.now();
-    let remaining = options.backlog;
-    await inParallel(Math.ceil(options.backlog / maxBatch), 2, async () => {
+  /** Creates `count` tasks, two CreateTasks calls at a time. */
+  async function queueTasks(count: number): Promise<void> {
+    let remaining = count;
+    await inParallel(Math.ceil(count / maxBatch), 2, async () => {
       const n = Math.min(maxBatch, remaining);
       remaining -= n;
       // Not `created += await …`: that reads `created` before the await, losing updates.
@@ -659,6 +666,79 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
       });
       created += ids.length;
     });
+  }
+
+  /**
+   * The queue held at `depth` pending tasks: each completion is replaced by a new task, so
+   * the claim query always searches a queue of that size (pg-boss's runs do the same).
+   */
+  async function heldDepthPhase(depth: number): Promise<ThroughputPhase> {
+    if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
+    await queueTasks(depth);
+    log(`held depth ${depth}: ${depth} tasks queued, clients let in`);
+    fleet.latencies = new Map();
+    const errors = new ErrorLog();
+    const rejections0 = fleet.rejections.count;
+    const streamErrors0 = fleet.streamErrors.count;
+    let requested = created;
+    let stop = false;
+    const refill = async () => {
+      while (!stop) {
+        const missing = depth - (requested - fleet.completed);
+        if (missing <= 0) {
+          await sleep(options.batchMs / 4);
+          continue;
+        }
+        const n = Math.min(missing, maxBatch);
+        requested += n;
+        const ids = await createTasks(rpc, headers, n).catch((error: unknown) => {
+          errors.add(error);
+          return [];
+        });
+        requested -= n - ids.length;
+        created += ids.length;
+      }
+    };
+    for (const s of fleet.streams) s.setCapacity(options.capacity);
+    const refilling = Promise.all([refill(), refill(), refill(), refill()]);
+    await sleep(settings.warmupSeconds * 1000);
+    const completedA = fleet.completed;
+    const a = await snapshot(platform, db);
+    await sleep(settings.seconds * 1000);
+    const completedB = fleet.completed;
+    const b = await snapshot(platform, db);
+    stop = true;
+    await refilling;
+    const queuedAtEnd = created - fleet.completed;
+    if (!(await drain(Math.max(60_000, queuedAtEnd)))) log(`held depth ${depth}: not drained`);
+    const done = completedB - completedA;
+    const phase: ThroughputPhase = {
+      id: `depth-${depth}`,
+      label: `queue held at ${depth.toLocaleString("en-US")}`,
+      targetRate: null,
+      createdPerSecond: done / ((b.at - a.at) / 1000),
+      tasksPerSecond: done / ((b.at - a.at) / 1000),
+      tasks: done,
+      latencyMs: summarise(Float64Array.from(fleet.latencies.values())),
+      latencyKind: "queue wait",
+      undelivered: 0,
+      queuedAtEnd,
+      costs: costs(a, b, done),
+      errors: {
+        create: errors.toJSON(),
+        rejections: fleet.rejections.count - rejections0,
+        streams: fleet.streamErrors.count - streamErrors0,
+      },
+    };
+    log(`held depth ${depth}: ${phase.tasksPerSecond.toFixed(0)} tasks/s completed`);
+    return phase;
+  }
+
+  async function backlogPhase(): Promise<ThroughputPhase> {
+    // Hold the clients back (capacity 0), queue the backlog, then let them all at it.
+    if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
+    const createStarted = performance.now();
+    await queueTasks(options.backlog);
     const createSeconds = (performance.now() - createStarted) / 1000;
     log(
       `backlog: ${options.backlog} tasks created in ${createSeconds.toFixed(1)} s (${(options.backlog / createSeconds).toFixed(0)}/s, clients held back)`,
@@ -1089,9 +1169,23 @@ async function measureAll(
   );
   const context: RunContext = { settings, options, db, workDir, log, servers };
   const throughput = options.parts.throughput ? await measureThroughput(context) : undefined;
+  // After Gate's server has stopped, on the same database, so neither shares the machine.
+  const pgBoss =
+    throughput !== undefined && options.depths.length > 0
+      ? await measurePgBoss({
+          databaseUrl: db.url,
+          depths: options.depths,
+          batchSizes: [1, 50],
+          workers: options.clients,
+          warmupSeconds: settings.warmupSeconds,
+          seconds: settings.seconds,
+          log,
+        })
+      : [];
   const idle = options.parts.idle ? await measureIdle(context) : [];
+  const versusPgBoss = compareWithPgBoss(throughput, pgBoss);
 
-  const goalRows = goalsOf(throughput, idle);
+  const goalRows = goalsOf(throughput, idle, versusPgBoss);
   const failed =
     throughput?.phases.some(
       (p) => p.errors.create.count > 0 || p.errors.rejections > 0 || p.errors.streams > 0,
@@ -1123,16 +1217,60 @@ async function measureAll(
                     },
               ),
             },
+      pgBoss,
+      versusPgBoss,
       idle,
       goals: goalRows,
     },
-    text: formatReport(settings, options, throughput, idle, goalRows),
+    text: formatReport(settings, options, throughput, versusPgBoss, idle, goalRows),
     failed,
   };
 }
 
-function goalsOf(throughput: ThroughputResults | undefined, idle: IdleResult[]): GoalRow[] {
+/** Gate and pg-boss at one queue depth, in tasks (jobs) completed per second. */
+interface DepthComparison {
+  depth: number;
+  gate: number;
+  fetchOne: number | null;
+  fetch50: number | null;
+}
+
+function compareWithPgBoss(
+  throughput: ThroughputResults | undefined,
+  pgBoss: readonly PgBossRun[],
+): DepthComparison[] {
+  const rate = (depth: number, batchSize: number) =>
+    pgBoss.find((r) => r.depth === depth && r.batchSize === batchSize)?.jobsPerSecond ?? null;
+  return (throughput?.phases ?? [])
+    .filter((p) => p.id.startsWith("depth-"))
+    .map((p) => {
+      const depth = Number(p.id.slice("depth-".length));
+      return { depth, gate: p.tasksPerSecond, fetchOne: rate(depth, 1), fetch50: rate(depth, 50) };
+    });
+}
+
+function goalsOf(
+  throughput: ThroughputResults | undefined,
+  idle: IdleResult[],
+  versusPgBoss: readonly DepthComparison[],
+): GoalRow[] {
   const rows: GoalRow[] = [];
+  for (const c of versusPgBoss) {
+    if (c.fetchOne !== null) {
+      rows.push({
+        goal: `ahead of pg-boss fetch-one at depth ${c.depth.toLocaleString("en-US")}`,
+        measured: `Gate ${c.gate.toFixed(0)}/s ÷ pg-boss ${c.fetchOne.toFixed(0)}/s = ${(c.gate / c.fetchOne).toFixed(2)}×`,
+        met: c.gate > c.fetchOne,
+      });
+    }
+    if (c.fetch50 !== null) {
+      rows.push({
+        goal: `within 2× of pg-boss fetch-50 at depth ${c.depth.toLocaleString("en-US")}`,
+        measured: `Gate ${c.gate.toFixed(0)}/s ÷ pg-boss ${c.fetch50.toFixed(0)}/s = ${(c.gate / c.fetch50).toFixed(2)}×`,
+        met: c.gate * 2 >= c.fetch50,
+      });
+    }
+  }
   if (throughput !== undefined) {
     const best = Math.max(...throughput.phases.map((p) => p.tasksPerSecond));
     rows.push({
@@ -1164,10 +1302,38 @@ function formatReport(
   settings: BenchSettings,
   options: TasksSettings,
   throughput: ThroughputResults | undefined,
+  versusPgBoss: readonly DepthComparison[],
   idle: IdleResult[],
   goalRows: GoalRow[],
 ): string {
   const lines: string[] = [];
+  if (versusPgBoss.length > 0) {
+    const ratio = (gate: number, other: number | null) =>
+      other === null || other === 0 ? "-" : `${(gate / other).toFixed(2)}×`;
+    lines.push(
+      `Gate beside pg-boss 10.4.2 at held queue depths (${throughput?.clients ?? 0} consumers each, same database, one after the other; pg-boss completes each fetch at once and inserts a replacement job):`,
+      "",
+      formatTable(
+        [
+          "depth",
+          "Gate tasks/s",
+          "pg-boss fetch-one/s",
+          "Gate ÷ fetch-one",
+          "pg-boss fetch-50/s",
+          "Gate ÷ fetch-50",
+        ],
+        versusPgBoss.map((c) => [
+          c.depth.toLocaleString("en-US"),
+          fmt(c.gate, 0),
+          fmt(c.fetchOne, 0),
+          ratio(c.gate, c.fetchOne),
+          fmt(c.fetch50, 0),
+          ratio(c.gate, c.fetch50),
+        ]),
+      ),
+      "",
+    );
+  }
   if (throughput !== undefined) {
     lines.push(
       `Throughput: ${throughput.clients} lease streams (one HTTP/2 connection each), capacity ${throughput.capacity}, completing on receipt; one platform process (clients + tasks, auth on, logs at info to ${throughput.logFile}); event bus ${options.redisUrl === undefined ? "in-process" : "Redis"}${settings.profile ? " (PROFILED during the backlog: its CPU and rate include profiler overhead)" : ""}`,

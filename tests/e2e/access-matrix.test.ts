@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // the day it is added) called as every kind of caller, against the table in
 // access-matrix.md: the one written statement of who may call what.
 
-const roles = ["none", "wrong key", "client", "device", "operator"] as const;
+const roles = ["none", "wrong key", "client", "device", "operator", "service"] as const;
 type Role = (typeof roles)[number];
 const outcomes = ["allowed", "own only", "UNAUTHENTICATED", "PERMISSION_DENIED"] as const;
 type Outcome = (typeof outcomes)[number];
@@ -220,11 +220,12 @@ describe("the access matrix", () => {
     transport = createGrpcTransport({ baseUrl: platform.url });
     const clients = createClient(clientsV1.ClientsService, transport);
     const tasks = createClient(tasksV1.TasksService, transport);
-    const mint = async (role: "operator") =>
+    const mint = async (role: "operator" | "service") =>
       (await platform.keys.mint({ role, subject: randomUUID(), label: "access matrix" })).key;
     keys.none = {};
     keys["wrong key"] = { "x-api-key": `gate_${"x".repeat(43)}` };
     keys.operator = { "x-api-key": await mint("operator") };
+    keys.service = { "x-api-key": await mint("service") };
     // Two telemetry devices of one user: "device" holds the first one's key.
     const users = createClient(telemetryUsersV1.UsersService, transport);
     const devices = createClient(telemetryDevicesV1.DevicesService, transport);

@@ -18,29 +18,38 @@ export function keysCommand(env: EnvVars): Command {
   keys
     .command("create")
     .alias("mint")
-    .description("create an operator API key and print it (the only time it is shown)")
+    .description(
+      "create an operator key, or a service key for GATE_SERVICE_KEY, and print it (the only time it is shown)",
+    )
     .requiredOption("--name <name>", "who holds the key (shown by keys list)")
     .addOption(
-      new Option("--role <role>", "the key's role").choices(["operator"]).default("operator"),
+      new Option("--role <role>", "the key's role")
+        .choices(["operator", "service"])
+        .default("operator"),
     )
-    .action(async (options: { name: string; role: "operator" }) => {
+    .action(async (options: { name: string; role: "operator" | "service" }) => {
       const name = options.name.trim();
       if (name === "") throw new Error("--name must not be blank");
       const minted = await withKeys((store) =>
-        store.mint({ role: options.role, subject: name, label: `operator ${name}` }),
+        store.mint({ role: options.role, subject: name, label: `${options.role} ${name}` }),
       );
       console.log(minted.key);
     });
 
   keys
     .command("list")
-    .description("list operator keys: id, prefix, holder, created, state (never the keys)")
+    .description(
+      "list operator and service keys: id, prefix, role, holder, created, state (never the keys)",
+    )
     .action(async () => {
-      const listed = await withKeys((store) => store.list("operator"));
+      const listed = await withKeys(async (store) => [
+        ...(await store.list("operator")),
+        ...(await store.list("service")),
+      ]);
       for (const key of listed) {
         const state = key.revokedAt === null ? "active" : `revoked ${key.revokedAt.toISOString()}`;
         console.log(
-          `${key.id}  ${key.keyPrefix}…  ${key.subject}  ${key.createdAt.toISOString()}  ${state}`,
+          `${key.id}  ${key.keyPrefix}…  ${key.role}  ${key.subject}  ${key.createdAt.toISOString()}  ${state}`,
         );
       }
     });

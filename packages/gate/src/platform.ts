@@ -5,6 +5,7 @@ import {
   createEventBus,
   createGateServer,
   createLogger,
+  createPeerClients,
   createPool,
   EnvReader,
   type EnvVars,
@@ -20,6 +21,7 @@ import {
   type RunningService,
   readPlatformConfig,
   runMigrations,
+  type ServiceRegistration,
   startOutboxRelay,
 } from "@gate/runtime";
 import type { Pool } from "pg";
@@ -149,6 +151,8 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
     const keys = new ApiKeyStore(pool);
     const metrics = new RpcMetrics();
     const running: RunningService[] = [];
+    let served: readonly ServiceRegistration[] = [];
+    const peers = createPeerClients({ local: () => served, remote: platform.peers });
     for (const [index, module] of options.modules.entries()) {
       const context = {
         platform,
@@ -157,8 +161,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
         bus,
         metrics: metrics.registry,
         logger: logger.child({ service: module.name }),
+        peers,
       };
       running.push(await module.start(context, serviceConfigs[index]));
+      served = running.flatMap((r) => r.registrations);
     }
     // Relays start after every consumer has subscribed, so in-process delivery finds them.
     for (const module of options.modules.filter((m) => m.events === true)) {

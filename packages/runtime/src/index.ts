@@ -28,6 +28,7 @@ export {
 } from "./server/gate-server.js";
 export { HealthRegistry } from "./server/health.js";
 export { RpcMetrics } from "./server/metrics.js";
+export { createPeerClients, type PeerClients } from "./server/peer-clients.js";
 export {
   type Access,
   anonymousOperator,

@@ -6,6 +6,7 @@ import type { EventBus } from "./events/event-bus.js";
 import type { ApiKeyStore } from "./identity/index.js";
 import type { Logger } from "./log.js";
 import type { ServiceRegistration } from "./server/gate-server.js";
+import type { PeerClients } from "./server/peer-clients.js";
 
 /** What the launcher hands every service: shared infrastructure, built once per process. */
 export interface ServiceContext {
@@ -17,6 +18,8 @@ export interface ServiceContext {
   /** The process's Prometheus registry, for service-specific metrics. */
   metrics: Registry;
   logger: Logger;
+  /** Clients of the other Gate services, in-process or remote; see server/peer-clients.ts. */
+  peers: PeerClients;
 }
 
 export interface RunningService {

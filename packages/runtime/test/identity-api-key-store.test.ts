@@ -40,7 +40,12 @@ describe.each(databaseTargets())("ApiKeyStore on $name PostgreSQL", (target) => 
 
   it("migrates idempotently", async () => {
     const again = await migrateIdentity(db.pool);
-    expect(again).toMatchObject({ schema: "gate_identity", applied: [], current: 1 });
+    expect(again).toMatchObject({ schema: "gate_identity", applied: [], current: 2 });
+  });
+
+  it("stores service keys, which one Gate service presents to another", async () => {
+    const { key } = await keys.mint({ role: "service", subject: "stats", label: "service stats" });
+    expect(await keys.verify(key)).toMatchObject({ role: "service", subject: "stats" });
   });
 
   it("mints a gate_ key with 256 random bits and verifies it", async () => {

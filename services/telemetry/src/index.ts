@@ -74,18 +74,18 @@ export const telemetryModule = defineServiceModule({
       registrations: [
         defineService(telemetryUsersV1.UsersService, usersServiceImpl({ pool, users, devices }), {
           CreateUser: ["operator"],
-          GetUser: ["operator"],
+          GetUser: ["operator", "service"],
           ListUsers: ["operator"],
           UpdateUser: ["operator"],
           DeleteUser: ["operator"],
-          ExportUsers: ["operator"],
+          ExportUsers: ["operator", "service"],
         }),
         defineService(
           telemetryDevicesV1.DevicesService,
           devicesServiceImpl({ pool, devices, users, known, keys: context.keys }),
           {
             RegisterDevice: ["operator"],
-            GetDevice: ["device", "operator"],
+            GetDevice: ["device", "operator", "service"],
             ListDevices: ["operator"],
             RebindDevice: ["operator"],
           },
@@ -104,7 +104,7 @@ export const telemetryModule = defineServiceModule({
             RecordSamples: ["device", "operator"],
             StreamSamples: ["device", "operator"],
             ListSamples: ["device", "operator"],
-            ExportDeviceMetrics: ["operator"],
+            ExportDeviceMetrics: ["operator", "service"],
           },
         ),
         defineService(
@@ -114,7 +114,7 @@ export const telemetryModule = defineServiceModule({
             RecordSignalEvents: ["operator"],
             StreamSignalEvents: ["operator"],
             ListSignalEvents: ["operator"],
-            ExportSignalEvents: ["operator"],
+            ExportSignalEvents: ["operator", "service"],
           },
         ),
       ],

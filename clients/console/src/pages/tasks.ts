@@ -136,7 +136,7 @@ export function tasksPage(ctx: PageContext): Page {
       table.setRows(rows);
       count.textContent = loading
         ? "Loading…"
-        : `${numberFormat.format(rows.length)} tasks${truncated ? ` (the newest ${numberFormat.format(initialLimit)} loaded, then live changes)` : ""}`;
+        : `${numberFormat.format(rows.length)} tasks${truncated ? ` among the newest ${numberFormat.format(initialLimit)} (older tasks are not loaded: choose a status to see more of them)` : ""}`;
     });
   };
 
@@ -294,6 +294,11 @@ function compareTime(a: Timestamp | undefined, b: Timestamp | undefined): number
   return (a?.nanos ?? 0) - (b?.nanos ?? 0);
 }
 
+/** Newest first; tasks created together (one plan) in page order. */
 function newestFirst(a: Task, b: Task): number {
-  return compareTime(b.createdAt, a.createdAt) || (a.taskId < b.taskId ? 1 : -1);
+  return (
+    compareTime(b.createdAt, a.createdAt) ||
+    a.startPage - b.startPage ||
+    (a.taskId < b.taskId ? 1 : -1)
+  );
 }

@@ -27,6 +27,12 @@ export interface PlatformConfig {
   shutdownGraceMs: number;
   /** Time bounds of each connection stage and the cap on open connections. */
   connectionLimits: ConnectionLimits;
+  /**
+   * Where to call Gate services this process does not run (GATE_PEER_URL, gRPC over HTTP/2,
+   * an Envoy edge or any process that serves them) and the `service` key to present
+   * (GATE_SERVICE_KEY). Services run in this process are called in-process instead.
+   */
+  peers: { url: string | undefined; serviceKey: string | undefined };
 }
 
 export function readPlatformConfig(reader: EnvReader): PlatformConfig {
@@ -47,6 +53,10 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
     maxBodyBytes: reader.integer("MAX_BODY_BYTES", 1024 * 1024, { min: 1024, max: 64 << 20 }),
     shutdownGraceMs: reader.integer("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
     connectionLimits: readConnectionLimits(reader),
+    peers: {
+      url: reader.url("GATE_PEER_URL", ["http", "https"]),
+      serviceKey: reader.raw("GATE_SERVICE_KEY")?.trim() || undefined,
+    },
   };
 }
 

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 
-export const apiKeyRoles = ["operator", "client", "device"] as const;
+export const apiKeyRoles = ["operator", "client", "device", "service"] as const;
 export type ApiKeyRole = (typeof apiKeyRoles)[number];
 
 /**

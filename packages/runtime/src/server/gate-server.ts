@@ -9,6 +9,7 @@ import {
 import type { Logger } from "../log.js";
 import { createRestGateway } from "../rest/index.js";
 import { validationInterceptor } from "../validation.js";
+import { accessTableOf } from "./access-table.js";
 import { authInterceptor, type KeyVerifier } from "./auth-interceptor.js";
 import type { ConnectionLimits } from "./connection-limits.js";
 import { createDirectTransport } from "./direct-transport.js";
@@ -65,8 +66,6 @@ export interface GateServer {
   close(graceMs: number): Promise<void>;
 }
 
-const publicAccess: Access = "public";
-
 /**
  * Builds the one handler every Gate process serves: gRPC, gRPC-Web and Connect through
  * connect-node; the seeds' REST paths translated from google.api.http annotations; the
@@ -78,19 +77,12 @@ export function createGateServer(options: GateServerOptions): GateServer {
   const shutdown = new AbortController();
   const services = options.services.map((s) => s.service);
 
-  const access = new Map<string, Access>();
-  for (const { service, access: table } of options.services) {
-    for (const method of service.methods) {
-      const rule = table[method.name];
-      if (rule !== undefined) access.set(`/${service.typeName}/${method.name}`, rule);
-    }
-  }
   const interceptors: Interceptor[] = [
     observabilityInterceptor(options.logger, metrics),
     authInterceptor({
       enabled: options.authEnabled,
       verifier: options.verifier,
-      accessOf: (path) => access.get(path) ?? (isPlatformService(path) ? publicAccess : undefined),
+      accessOf: accessTableOf(options.services),
     }),
     validationInterceptor(),
   ];
@@ -171,10 +163,6 @@ export function createGateServer(options: GateServerOptions): GateServer {
       shutdown.abort(stopping);
     },
   };
-}
-
-function isPlatformService(path: string): boolean {
-  return path.startsWith("/grpc.health.v1.Health/") || path.startsWith("/grpc.reflection.");
 }
 
 type NodeResponse = Parameters<NodeHandler>[1];

@@ -1,7 +1,8 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { unauthenticated } from "../errors.js";
 
-export type Role = "operator" | "client" | "device";
+/** `service`: another Gate service calling through its peer client (in-process or with GATE_SERVICE_KEY). */
+export type Role = "operator" | "client" | "device" | "service";
 
 /** Who is calling: resolved from the API key by the auth interceptor. */
 export interface Principal {
