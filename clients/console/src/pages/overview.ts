@@ -1,7 +1,7 @@
 import type { tasksV1 } from "@gate/contracts";
 import { errorMessage } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
-import { formatParams, formatTime, numberFormat, shortId } from "../format.js";
+import { formatParams, formatShort, numberFormat, shortId } from "../format.js";
 import { type Page, type PageContext, Poller } from "../page.js";
 import { describeWatch, TaskWatch } from "../task-watch.js";
 import { allClients } from "./clients.js";
@@ -90,7 +90,7 @@ export function overviewPage(ctx: PageContext): Page {
     const item = h(
       "li",
       {},
-      h("time", {}, formatTime(change.occurredAt)),
+      h("time", {}, formatShort(change.occurredAt)),
       h("span", { class: `badge status-${task.status}` }, change.change),
       h("a", { href: `/console/tasks?task=${task.taskId}`, class: "mono" }, shortId(task.taskId)),
       h("span", { class: "muted" }, formatParams(task.searchParams)),

@@ -50,6 +50,15 @@ export function tasksPage(ctx: PageContext): Page {
       h("option", { value: s, selected: s === status }, s === "" ? "any status" : s),
     ),
   );
+  const sorts = { created: "newest first", changed: "recently changed first" } as const;
+  let sort: keyof typeof sorts = ctx.params.get("sort") === "changed" ? "changed" : "created";
+  const sortSelect = h(
+    "select",
+    { name: "sort" },
+    Object.entries(sorts).map(([value, label]) =>
+      h("option", { value, selected: value === sort }, label),
+    ),
+  );
   const paramsFilter = h("input", {
     type: "search",
     name: "params",
@@ -62,6 +71,7 @@ export function tasksPage(ctx: PageContext): Page {
     { class: "filters", role: "search", "aria-label": "Filter tasks" },
     field("Status", statusSelect),
     field("Search parameters", paramsFilter),
+    field("Order", sortSelect),
     h("button", { type: "submit" }, "Apply"),
   );
   const newTask = h("button", { type: "button", class: "primary" }, "New task");
@@ -132,7 +142,9 @@ export function tasksPage(ctx: PageContext): Page {
     renderQueued = true;
     requestAnimationFrame(() => {
       renderQueued = false;
-      const rows = [...tasks.values()].filter(matches).sort(newestFirst);
+      const rows = [...tasks.values()]
+        .filter(matches)
+        .sort(sort === "changed" ? changedFirst : newestFirst);
       table.setRows(rows);
       count.textContent = loading
         ? "Loading…"
@@ -216,9 +228,12 @@ export function tasksPage(ctx: PageContext): Page {
     }
     const statusChanged = status !== statusSelect.value;
     status = statusSelect.value;
+    sort = sortSelect.value === "changed" ? "changed" : "created";
     const params = new URLSearchParams(window.location.search);
     if (status === "") params.delete("status");
     else params.set("status", status);
+    if (sort === "created") params.delete("sort");
+    else params.set("sort", sort);
     paramsToUrl(params, filter);
     ctx.setParams(params);
     error.hidden = true;
@@ -227,6 +242,7 @@ export function tasksPage(ctx: PageContext): Page {
     else render();
   });
   statusSelect.addEventListener("change", () => filters.requestSubmit());
+  sortSelect.addEventListener("change", () => filters.requestSubmit());
   newTask.addEventListener("click", () => openCreateTask(ctx, filter));
   plan.addEventListener("click", () => openPlanSearch(ctx, filter));
   requeue.addEventListener("click", () => void requeueFailed());
@@ -292,6 +308,11 @@ function compareTime(a: Timestamp | undefined, b: Timestamp | undefined): number
   const sb = b?.seconds ?? 0n;
   if (sa !== sb) return sa < sb ? -1 : 1;
   return (a?.nanos ?? 0) - (b?.nanos ?? 0);
+}
+
+/** The task that changed last first: where a running download is happening. */
+function changedFirst(a: Task, b: Task): number {
+  return compareTime(b.updatedAt, a.updatedAt) || newestFirst(a, b);
 }
 
 /** Newest first; tasks created together (one plan) in page order. */
