@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { ensureConsoleBuilt } from "@gate/console/ensure-built";
 import { clientsV1 } from "@gate/contracts";
 import { afterAll, describe, expect, it } from "vitest";
 import { runDownloader, startGate } from "../src/index.js";
@@ -15,15 +14,14 @@ describe("gate start (npm start) on embedded defaults", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   it("creates its data folder, prints an operator key, serves, runs its download demo, and stops cleanly", async () => {
-    // npm start builds the console first (the prestart script); gate start itself does not.
-    await ensureConsoleBuilt();
     const gate = await startGate(["start"], { GATE_DATA_DIR: join(dataDir, "data") });
     try {
       expect(gate.operatorKey).toMatch(/^gate_/);
       const health = await fetch(`${gate.url}/health`);
       expect(health.status).toBe(200);
 
-      // The banner names the operator console, served on the same port.
+      // The banner names the operator console, served on the same port (the test run built it,
+      // as npm start's prestart does).
       expect(gate.output()).toContain(`operator console: ${gate.url}/console/`);
       const page = await fetch(`${gate.url}/console/`);
       expect(page.status).toBe(200);

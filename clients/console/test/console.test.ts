@@ -6,7 +6,6 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { consoleDir, type RunningPlatform, serviceModules, startPlatform } from "@gate/cli";
-import { ensureConsoleBuilt } from "@gate/console/ensure-built";
 import {
   clientsV1,
   tasksV1,
@@ -60,7 +59,6 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
 
   beforeAll(async () => {
     mkdirSync(shots, { recursive: true });
-    await ensureConsoleBuilt();
     const [target] = databaseTargets();
     if (target === undefined) throw new Error("no database");
     db = await createTestDatabase(target);
