@@ -18,7 +18,7 @@ export function signInScreen(options: {
     autocomplete: "off",
     spellcheck: "false",
     required: true,
-    placeholder: "gk_…",
+    placeholder: "gate_…",
   });
   const status = h(
     "p",
