@@ -22,9 +22,13 @@ export interface Page {
   dispose(): void;
 }
 
-/** Runs `tick` now and then every `ms` while not paused; for data the API offers no stream of. */
+/**
+ * Runs `tick` now and then every `ms` while not paused; for data the API offers no stream
+ * of. A tick still running when the next falls due is not doubled: the next one is skipped.
+ */
 export class Poller {
   #timer: ReturnType<typeof setInterval> | undefined;
+  #busy = false;
 
   constructor(
     private readonly ms: number,
@@ -33,8 +37,18 @@ export class Poller {
 
   start(): void {
     if (this.#timer !== undefined) return;
-    void this.tick();
-    this.#timer = setInterval(() => void this.tick(), this.ms);
+    void this.#run();
+    this.#timer = setInterval(() => void this.#run(), this.ms);
+  }
+
+  async #run(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      await this.tick();
+    } finally {
+      this.#busy = false;
+    }
   }
 
   stop(): void {
