@@ -1,9 +1,11 @@
+import type { Http2ServerResponse } from "node:http2";
 import {
   Code,
   ConnectError,
   type ConnectRouter,
   createConnectRouter,
   createContextValues,
+  createServiceImplSpec,
   type Interceptor,
 } from "@connectrpc/connect";
 import {
@@ -22,6 +24,7 @@ import { boundErrorMessages, shortened } from "./bounded-text.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
 import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
+import { type BidiStreamSpec, isLeanGrpcStream, serveBidiStream } from "./grpc-bidi-stream.js";
 import { isConnectJson, JsonRequestWitness } from "./json-request-witness.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
@@ -59,21 +62,29 @@ const jsonOptions = {
  */
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const { logger } = options;
+  const interceptors = [
+    boundErrorMessages,
+    markEntered,
+    ...options.interceptors,
+    guardRequestStream(logger),
+  ];
   const router = createConnectRouter({
-    interceptors: [
-      boundErrorMessages,
-      markEntered,
-      ...options.interceptors,
-      guardRequestStream(logger),
-    ],
+    interceptors,
     readMaxBytes: options.readMaxBytes,
     shutdownSignal: options.shutdownSignal,
     acceptCompression: [compressionGzip, compressionBrotli],
     jsonOptions,
   });
-  options.routes(router);
+  const bidiStreams = new Map<string, BidiStreamSpec>();
+  options.routes(recordingBidiStreams(router, bidiStreams));
   const handlers = new Map<string, UniversalHandler>();
   for (const handler of router.handlers) handlers.set(handler.requestPath, handler);
+  const bidiOptions = {
+    interceptors,
+    readMaxBytes: options.readMaxBytes,
+    shutdownSignal: options.shutdownSignal,
+    jsonOptions,
+  };
 
   return (req, res) => {
     const path = (req.url ?? "").split("?", 1)[0] ?? "";
@@ -102,6 +113,18 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       return;
     }
     const values = createContextValues();
+    const bidi = bidiStreams.get(path);
+    if (bidi !== undefined && "stream" in req && isLeanGrpcStream(req)) {
+      trackCall(
+        values,
+        () => clientGone(req, res),
+        (error) => error,
+      );
+      serveBidiStream(bidi, bidiOptions, req, res as Http2ServerResponse, values).catch(
+        (reason: unknown) => logger.warn({ rpc: path, err: reason }, "writing the answer failed"),
+      );
+      return;
+    }
     const contentType = req.headers["content-type"] ?? null;
     const witness = isConnectJson(contentType)
       ? new JsonRequestWitness(handler.method.input)
@@ -150,6 +173,34 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         );
       });
   };
+}
+
+/**
+ * Passes every service to `router` and keeps, for each bidirectional method, its handler
+ * bound to its implementation, for the lean stream path (grpc-bidi-stream.ts).
+ */
+function recordingBidiStreams(
+  router: ConnectRouter,
+  found: Map<string, BidiStreamSpec>,
+): ConnectRouter {
+  const recorder: ConnectRouter = {
+    handlers: router.handlers,
+    service(service, impl, options) {
+      const spec = createServiceImplSpec(service, impl);
+      for (const method of Object.values(spec.methods)) {
+        if (method.kind === "bidi_streaming") {
+          found.set(`/${service.typeName}/${method.method.name}`, method);
+        }
+      }
+      router.service(service, impl, options);
+      return recorder;
+    },
+    rpc(method, impl, options) {
+      router.rpc(method, impl, options);
+      return recorder;
+    },
+  };
+  return recorder;
 }
 
 function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
