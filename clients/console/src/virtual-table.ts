@@ -157,6 +157,8 @@ export class VirtualTable<T> {
     if (top < this.#body.scrollTop) this.#body.scrollTop = top;
     else if (bottom > this.#body.scrollTop + this.#body.clientHeight)
       this.#body.scrollTop = bottom - this.#body.clientHeight;
+    // Announced at once; the row itself is drawn on the next frame.
+    this.#body.setAttribute("aria-activedescendant", `${this.#id}-${this.#active}`);
     this.#schedule();
   }
 

@@ -332,8 +332,13 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     await page.keyboard.press("End");
     await page.locator('[aria-rowindex="10001"]').waitFor();
     await page.keyboard.press("ArrowUp");
-    const active = await rows.getAttribute("aria-activedescendant");
-    expect(await page.locator(`[id="${active}"]`).getAttribute("aria-rowindex")).toBe("10000");
+    // The active row is announced through aria-activedescendant and drawn on the next frame.
+    await expect
+      .poll(async () => {
+        const active = await rows.getAttribute("aria-activedescendant");
+        return page.locator(`[id="${active}"]`).getAttribute("aria-rowindex", { timeout: 1000 });
+      })
+      .toBe("10000");
     await page.keyboard.press("Enter");
     await page
       .getByRole("complementary", { name: "Task detail" })
