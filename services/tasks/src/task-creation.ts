@@ -86,7 +86,7 @@ export async function planSearch(
   return inTransaction(ctx, tx, (db) => writePlan(ctx, plan, db));
 }
 
-interface PlanOutcome {
+export interface PlanOutcome {
   created: TaskRow[];
   skippedRanges: number;
   replanned: number;
