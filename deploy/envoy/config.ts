@@ -6,6 +6,7 @@
 //   cors           answers preflights, adds CORS headers to every answer (even a 429)
 //   grpc_web       turns gRPC-Web into gRPC
 //   local_ratelimit per-route token buckets; RESOURCE_EXHAUSTED for gRPC callers
+//   lua            REST routes only: the status a service asked for (rest-status.ts)
 //   grpc_json_transcoder  disabled by default, enabled only on the REST routes, so gRPC,
 //                  gRPC-Web and Connect (JSON too) pass untouched
 //   router
@@ -121,7 +122,8 @@ export function buildEnvoyConfig(input: EdgeInput): unknown {
           },
           typed_per_filter_config: {
             [filterNames.rateLimit]: limitFor(edge, route.rpc, shares),
-            [filterNames.transcoder]: shares.enableTranscoder,
+            [filterNames.restStatus]: shares.enableFilter,
+            [filterNames.transcoder]: shares.enableFilter,
           },
         },
       ),

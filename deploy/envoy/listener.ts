@@ -3,6 +3,7 @@
 
 import type { DescService } from "@bufbuild/protobuf";
 import type { EdgeOptions } from "./options.js";
+import { restStatusScript } from "./rest-status.js";
 import type { SharedSettings } from "./settings.js";
 import { filterNames, listenerPort, socketAddress, typeUrl } from "./settings.js";
 import { shared } from "./yaml-writer.js";
@@ -99,6 +100,15 @@ export function httpsListener(
                       "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
                     ),
                     stat_prefix: "rate_limit",
+                  },
+                },
+                {
+                  // Before the transcoder: on the way back it sees the transcoded answer.
+                  name: filterNames.restStatus,
+                  disabled: true,
+                  typed_config: {
+                    "@type": typeUrl("envoy.extensions.filters.http.lua.v3.Lua"),
+                    default_source_code: { inline_string: restStatusScript },
                   },
                 },
                 {

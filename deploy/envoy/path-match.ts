@@ -1,10 +1,13 @@
-// HttpRule path templates (google/api/http.proto) as Envoy route matches. A template
-// without wildcards is an exact `path`; any other becomes a `safe_regex` (RE2, matched
-// against the whole path without its query string), with the same meaning as the in-process
-// matcher in packages/runtime/src/rest/path-matcher.ts:
+// HttpRule path templates (google/api/http.proto) as Envoy route matches: a `safe_regex`
+// (RE2, matched against the whole path without its query string), with the same meaning as
+// the in-process matcher in packages/runtime/src/rest/path-matcher.ts:
 //   `*` (and `{var}`)  one non-empty segment             [^/]+
 //   `**`               zero or more trailing segments    (?:/[^/]*)*
 //   `:verb`            the literal suffix                :verb
+//   end of a template without a verb: an optional "/"    /?
+// The trailing slash is optional because seed 002's clients call both `/users` and
+// `/users/`, as the in-process gateway allows; the transcoder drops a trailing "/" before
+// it matches (grpc-httpjson-transcoding's ExtractRequestParts), so both reach the method.
 // The route only decides that the transcoder runs and which cluster gets the call; the
 // transcoder then binds variables itself, from the same annotations in the descriptor set.
 
@@ -15,23 +18,20 @@ import {
   type TemplateSegment,
 } from "@gate/runtime/path-template";
 
-export type EnvoyPathMatch =
-  | { readonly path: string }
-  | { readonly safe_regex: { readonly regex: string } };
-
-export function envoyPathMatch(pathTemplate: string): EnvoyPathMatch {
-  const template = parsePathTemplate(pathTemplate);
-  if (template.segments.every((s) => s.kind === "literal")) {
-    return { path: pathTemplate };
-  }
-  return { safe_regex: { regex: templateRegex(template) } };
+export function envoyPathMatch(pathTemplate: string): {
+  readonly safe_regex: { readonly regex: string };
+} {
+  return { safe_regex: { regex: templateRegex(parsePathTemplate(pathTemplate)) } };
 }
 
 /** A regex that matches exactly the paths the template matches (RE2 and JavaScript alike). */
 export function templateRegex(template: PathTemplate): string {
   const segments = template.segments.map(segmentRegex).join("");
-  const verb = template.verb === "" ? "" : `:${escapeRegex(encodeURI(template.verb))}`;
-  return segments === "" ? `/${verb}` : `${segments}${verb}`;
+  if (segments === "")
+    return template.verb === "" ? "/" : `/:${escapeRegex(encodeURI(template.verb))}`;
+  if (template.verb !== "") return `${segments}:${escapeRegex(encodeURI(template.verb))}`;
+  // `**` already takes a trailing "/" (an empty last segment).
+  return template.segments.at(-1)?.kind === "deep" ? segments : `${segments}/?`;
 }
 
 function segmentRegex(segment: TemplateSegment): string {

@@ -87,22 +87,26 @@ export const edgeServices: readonly EdgeService[] = [
   {
     name: "reports",
     protoPackage: "gate.reports.v1",
-    service: "ReportsService",
+    service: "ReportService",
+    otherServices: ["QueryService", "ImportService"],
     cluster: "reports",
     upstream: { host: "reports", port: 8080 },
-    streamingRpcs: [],
+    // The import streams its progress for as long as it runs.
+    streamingRpcs: ["ImportService.ImportTelemetry"],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
   {
     name: "stats",
     protoPackage: "gate.stats.v1",
-    service: "StatsService",
+    service: "ProcessingStatsService",
+    otherServices: ["AnalyticsService"],
     cluster: "stats",
     upstream: { host: "stats", port: 8080 },
-    streamingRpcs: [],
+    // SPEC A1: an analysis followed to its end, for the console.
+    streamingRpcs: ["AnalyticsService.WatchAnalysis"],
     strictRateLimitRpcs: [],
-    implemented: false,
+    implemented: true,
   },
 ];
 

@@ -17,6 +17,7 @@ export const filterNames = {
   cors: "envoy.filters.http.cors",
   grpcWeb: "envoy.filters.http.grpc_web",
   rateLimit: "envoy.filters.http.local_ratelimit",
+  restStatus: "envoy.filters.http.lua",
   transcoder: "envoy.filters.http.grpc_json_transcoder",
   router: "envoy.filters.http.router",
 } as const;
@@ -48,8 +49,8 @@ export function sharedSettings(settings: EdgeSettings) {
     generalLimit: shared("rate_limit_general", rateLimit("general", settings.generalRateLimit)),
     strictLimit: shared("rate_limit_strict", rateLimit("strict", settings.strictRateLimit)),
     // An empty FilterConfig enables a filter that the connection manager lists as disabled,
-    // with the connection manager's config: one transcoder, one descriptor pool.
-    enableTranscoder: shared("transcode", {
+    // with the connection manager's config: one transcoder, one descriptor pool, one script.
+    enableFilter: shared("enable", {
       "@type": typeUrl("envoy.config.route.v3.FilterConfig"),
       config: {},
     }),

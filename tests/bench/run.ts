@@ -13,6 +13,9 @@ import { fileURLToPath } from "node:url";
 import { downloaderBenchmark } from "./downloader.js";
 import { heartbeatBenchmark } from "./heartbeat.js";
 import { type Benchmark, machineInfo, readSettings } from "./lib/benchmark.js";
+import { reportsBenchmark } from "./reports.js";
+import { statsAnalyticsBenchmark } from "./stats-analytics.js";
+import { statsProcessingBenchmark } from "./stats-processing.js";
 import { tasksBenchmark } from "./tasks.js";
 import { telemetryBenchmark } from "./telemetry.js";
 
@@ -22,14 +25,21 @@ const benchmarks: readonly Benchmark[] = [
   tasksBenchmark,
   downloaderBenchmark,
   telemetryBenchmark,
+  statsProcessingBenchmark,
+  statsAnalyticsBenchmark,
+  reportsBenchmark,
 ];
+
+/** A name on the command line picks a benchmark by name, or every one of a group. */
+const picks = (benchmark: Benchmark, name: string) =>
+  benchmark.name === name || benchmark.group === name;
 
 const resultsDir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
 
 async function main(): Promise<number> {
   const settings = readSettings(process.env, resultsDir);
   const wanted = process.argv.slice(2);
-  const unknown = wanted.filter((name) => !benchmarks.some((b) => b.name === name));
+  const unknown = wanted.filter((name) => !benchmarks.some((b) => picks(b, name)));
   if (unknown.length > 0) {
     console.error(
       `unknown benchmark ${unknown.join(", ")} (known: ${benchmarks.map((b) => b.name).join(", ")})`,
@@ -37,7 +47,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const chosen =
-    wanted.length === 0 ? benchmarks : benchmarks.filter((b) => wanted.includes(b.name));
+    wanted.length === 0 ? benchmarks : benchmarks.filter((b) => wanted.some((w) => picks(b, w)));
   await mkdir(resultsDir, { recursive: true });
   const machine = machineInfo();
   console.log(

@@ -14,6 +14,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { telemetryMetricsV1 } from "@gate/contracts";
+import type pg from "pg";
 import {
   type Benchmark,
   type BenchmarkOutcome,
@@ -27,12 +28,19 @@ import { type LoadResult, runLoad } from "./lib/load.js";
 import { formatProfileSummary, summariseProfile } from "./lib/profile-summary.js";
 import { type ServerProcess, startServerProcess } from "./lib/server-process.js";
 import { childEnv } from "./lib/spawned-process.js";
+import { exportDevice, fillSamples, overload } from "./telemetry-scale.js";
 
 const script = fileURLToPath(new URL("./servers/telemetry-platform.ts", import.meta.url));
 const callTimeoutMs = 10_000;
 const batchSize = 1_000;
 /** Batches are big: a few callers saturate the server. */
 const batchConcurrency = 8;
+/** Ingest stream messages a bench stream keeps in flight (the server pipelines them). */
+const streamWindow = 4;
+/** Samples stored for the read phases (BENCH_TELEMETRY_STORED), and one device's share. */
+const storedForReads = Number(process.env.BENCH_TELEMETRY_STORED ?? 10_000_000);
+const exportedSamples = Math.min(1_000_000, storedForReads);
+const exportChunk = 10_000;
 
 interface HttpAnswer {
   status: number;
@@ -89,9 +97,9 @@ function get(agent: Agent, url: URL, key: string): Promise<HttpAnswer> {
 }
 
 /**
- * `streams` gRPC ingest streams, each sending a message of batchSize samples and waiting
- * for its "durable through" before the next, until the time is up. Counts acknowledged
- * messages only.
+ * `streams` gRPC ingest streams, each keeping `streamWindow` messages of batchSize samples
+ * in flight (sending the next as each "durable through" arrives), until the time is up.
+ * Counts acknowledged messages only.
  */
 async function streamLoad(
   baseUrl: string,
@@ -125,15 +133,18 @@ async function streamLoad(
     const acks = client
       .streamSamples(requests, { headers: { "x-api-key": key }, timeoutMs: (seconds + 30) * 1000 })
       [Symbol.asyncIterator]();
-    let sequence = 0n;
+    let sent = 0n;
+    let acked = 0n;
     try {
-      while (performance.now() < deadline) {
-        sequence++;
-        send({ streamId, sequence, deviceId, samples });
+      for (; sent < BigInt(streamWindow); ) send({ streamId, sequence: ++sent, deviceId, samples });
+      while (acked < sent) {
         const ack = await acks.next();
-        if (ack.done || ack.value.durableThrough !== sequence)
+        if (ack.done || ack.value.durableThrough !== acked + 1n) {
           throw new Error("stream ended early");
+        }
+        acked++;
         messages++;
+        if (performance.now() < deadline) send({ streamId, sequence: ++sent, deviceId, samples });
       }
       send(undefined);
       await acks.next();
@@ -221,10 +232,13 @@ async function run(
     const singles = await load(singleCall, settings.concurrency, settings.seconds);
     if (settings.profile) await server.profileStop(profileFile);
     log(`batches of ${batchSize}, ${batchConcurrency} connections, ${settings.seconds}s`);
+    const batchProfile = join(settings.resultsDir, "profiles", "telemetry-batch.cpuprofile");
+    if (settings.profile) await server.profileStart(settings.profileIntervalUs);
     const batches = await load(batchCall, batchConcurrency, settings.seconds);
+    if (settings.profile) await server.profileStop(batchProfile);
 
     log(
-      `streams of ${batchSize}-sample messages, ${batchConcurrency} streams, ${settings.seconds}s`,
+      `streams of ${batchSize}-sample messages, ${batchConcurrency} streams with ${streamWindow} in flight, ${settings.seconds}s`,
     );
     const streamed = await streamLoad(base, device.id, key, batchConcurrency, settings.seconds);
     log(`GET /stats/{device_id}/ first page, 10 connections, ${settings.seconds}s`);
@@ -239,6 +253,48 @@ async function run(
     const stored = (await storedSamples(db.pool)) - storedBefore;
     const singleRate = (singles.calls - singles.errors) / (singles.elapsedMs / 1000);
     const batchRate = ((batches.calls - batches.errors) * batchSize) / (batches.elapsedMs / 1000);
+
+    const overloadDevice = await registerDevice(agent, base, operator, userId);
+    const exportDeviceInfo = await registerDevice(agent, base, operator, userId);
+    const overloadUrl = new URL(`/devices/${overloadDevice.id}/stats/batch`, base);
+    const absorbed = Math.max(1000, batchRate);
+    log(
+      `overload: ${fmt(2 * absorbed, 0)} samples/s offered (2× the batch rate), ${settings.seconds}s`,
+    );
+    const overloaded = await overload({
+      url: overloadUrl,
+      key: overloadDevice.api_key,
+      body: batchBody,
+      samplesPerBatch: batchSize,
+      samplesPerSecond: 2 * absorbed,
+      seconds: settings.seconds,
+      pid: server.pid,
+    });
+    const overloadStored = await storedFor(db.pool, overloadDevice.id);
+
+    log(`storing ${storedForReads.toLocaleString("en")} samples with generate_series`);
+    const fillSeconds = await fillSamples(
+      db.pool,
+      exportDeviceInfo.id,
+      exportedSamples,
+      storedForReads,
+      log,
+    );
+    log(
+      `GET /stats/{device_id}/ first page over ${storedForReads.toLocaleString("en")}, 10 connections, ${settings.seconds}s`,
+    );
+    const bigFirstPage = new URL(`/stats/${exportDeviceInfo.id}/?page_size=100`, base);
+    const bigPages = await load(
+      () => acknowledged(get(agent, bigFirstPage, exportDeviceInfo.api_key)),
+      10,
+      settings.seconds,
+    );
+    log(`export of one device's ${exportedSamples.toLocaleString("en")} samples`);
+    const exportProfile = join(settings.resultsDir, "profiles", "telemetry-export.cpuprofile");
+    if (settings.profile) await server.profileStart(settings.profileIntervalUs);
+    const exported = await exportDevice(base, operator, exportDeviceInfo.id, exportChunk);
+    if (settings.profile) await server.profileStop(exportProfile);
+
     const results = {
       settings: {
         seconds: settings.seconds,
@@ -252,6 +308,10 @@ async function run(
       firstPage: scenario(pages, 0),
       acknowledgedSamples: ackedSamples,
       storedSamples: stored,
+      overload: { ...overloaded, storedSamples: overloadStored },
+      storedForReads: { samples: storedForReads, fillSeconds },
+      firstPageOverStored: scenario(bigPages, 0),
+      export: { ...exported, chunkSize: exportChunk },
     };
     const text = [
       formatTable(
@@ -282,6 +342,22 @@ async function run(
             String(streamed.errors),
           ],
           [
+            `GET /stats/{id}/ page, ${fmtCount(storedForReads)} stored`,
+            "–",
+            fmt(bigPages.requestsPerSecond, 0),
+            fmt(bigPages.latencyMs.p50, 1),
+            fmt(bigPages.latencyMs.p99, 1),
+            String(bigPages.errors),
+          ],
+          [
+            `export ${fmtCount(exported.samples)} samples`,
+            fmt(exported.samplesPerSecond, 0),
+            fmt(exported.chunks / exported.seconds, 0),
+            "–",
+            "–",
+            "0",
+          ],
+          [
             "GET /stats/{id}/ page",
             "–",
             fmt(pages.requestsPerSecond, 0),
@@ -309,6 +385,26 @@ async function run(
           met: batchRate >= 100_000,
         },
         {
+          goal: `first page p99 ≤ 10 ms over ${fmtCount(storedForReads)} stored`,
+          measured: fmt(bigPages.latencyMs.p99, 1),
+          met: bigPages.latencyMs.p99 <= 10,
+        },
+        {
+          goal: "export ≥ 1,000,000 samples/s",
+          measured: fmt(exported.samplesPerSecond, 0),
+          met: exported.samplesPerSecond >= 1_000_000 && exported.samples === exportedSamples,
+        },
+        {
+          goal: "2× overload: no failures; 429 share and RSS",
+          measured: `${fmt(100 * overloaded.refusedShare, 1)}% 429, peak RSS ${fmt(overloaded.peakRssBytes / 2 ** 20, 0)} MiB (${fmt(overloaded.rssBeforeBytes / 2 ** 20, 0)} before)`,
+          met: overloaded.failed === 0,
+        },
+        {
+          goal: "2× overload: stored = acknowledged",
+          measured: `${overloadStored} / ${overloaded.accepted * batchSize}`,
+          met: overloadStored === overloaded.accepted * batchSize,
+        },
+        {
           goal: "stored = acknowledged",
           measured: `${stored} / ${ackedSamples}`,
           met: stored >= ackedSamples,
@@ -320,13 +416,20 @@ async function run(
             "",
             "server CPU during the single POSTs:",
             formatProfileSummary(await summariseProfile(profileFile), 25),
+            "",
+            `server CPU during the ${batchSize}-sample batches:`,
+            formatProfileSummary(await summariseProfile(batchProfile), 25),
+            "",
+            "server CPU during the export:",
+            formatProfileSummary(await summariseProfile(exportProfile), 25),
           ]
         : []),
     ].join("\n");
     return {
       results,
       text,
-      failed: singles.errors + batches.errors + streamed.errors + pages.errors > 0,
+      failed:
+        singles.errors + batches.errors + streamed.errors + pages.errors + bigPages.errors > 0,
     };
   } finally {
     agent.destroy();
@@ -335,6 +438,31 @@ async function run(
     await rm(dataDir, { recursive: true, force: true });
   }
 }
+
+async function registerDevice(
+  agent: Agent,
+  base: string,
+  operator: string,
+  userId: number,
+): Promise<{ id: string; api_key: string }> {
+  const answer = await post(
+    agent,
+    new URL("/devices/", base),
+    operator,
+    JSON.stringify({ user_id: userId }),
+  );
+  return JSON.parse(answer.body) as { id: string; api_key: string };
+}
+
+async function storedFor(pool: pg.Pool, deviceId: string): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(
+    "SELECT count(*) AS n FROM telemetry.metric_samples WHERE device_id = $1",
+    [deviceId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+const fmtCount = (n: number) => n.toLocaleString("en");
 
 function scenario(result: LoadResult, samplesPerCall: number) {
   const { calls, errors, elapsedMs, requestsPerSecond, latencyMs, errorSamples } = result;
@@ -357,6 +485,6 @@ async function storedSamples(pool: { query: (sql: string) => Promise<{ rows: { n
 export const telemetryBenchmark: Benchmark = {
   name: "telemetry",
   description:
-    "telemetry ingest: single-sample REST POST and 1,000-sample batches, acknowledged after commit",
+    "telemetry: single-sample REST POST, 1,000-sample batches and pipelined streams (acknowledged after commit), 2× overload, first page and export over millions of stored samples",
   run,
 };

@@ -138,9 +138,49 @@ const samples: Record<string, Sample> = {
   }),
   "SignalsService.ListSignalEvents": (_, f) => ({ userId: f.ownUserId }),
   "SignalsService.ExportSignalEvents": () => allTime,
+  "ProcessingStatsService.GetGlobalStats": () => ({ window: "day", since: recently }),
+  "ProcessingStatsService.GetSlotStats": (_, f) => ({
+    slotId: f.ownClientId,
+    window: "week",
+    since: recently,
+  }),
+  "ProcessingStatsService.ListSlots": () => ({}),
+  "ProcessingStatsService.RecordProcessingEvents": () => ({
+    events: [
+      {
+        eventId: randomUUID(),
+        slotId: "access-matrix",
+        kind: "succeeded",
+        occurredAt: recently,
+      },
+    ],
+  }),
+  "AnalyticsService.StartAnalysis": (_, f) => ({
+    deviceId: f.ownDeviceId,
+    start: "2025-01-01T00:00:00",
+    end: "2025-12-31T23:59:59",
+  }),
+  "AnalyticsService.GetAnalysis": () => ({ taskId: someTask() }),
+  "AnalyticsService.WatchAnalysis": () => ({ taskId: someTask() }),
+  "ReportService.GetUserReport": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.CountUsers": () => ({}),
+  "QueryService.CountEvents": () => ({}),
+  "QueryService.ListUserEvents": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.CountEventsByMonth": () => ({}),
+  "QueryService.GetProsthesisAverages": () => ({}),
+  "QueryService.GetUserDetails": (_, f) => ({ userId: f.ownUserId }),
+  "QueryService.ListMostActiveUsers": () => ({ limit: 3 }),
+  "QueryService.GetMuscleGroupDistribution": () => ({}),
+  // A real import of a window where nothing lies: its first progress message answers.
+  "ImportService.ImportTelemetry": () => ({
+    telemetryStartTs: "1990-01-01 00:00:00",
+    telemetryEndTs: "1990-02-01 00:00:00",
+  }),
 };
 const oneSample = { x: 1, y: 2, z: 3 };
 const allTime = { start: { seconds: 0n }, end: { seconds: 4_000_000_000n } };
+/** A minute ago: a valid start of a statistics window and time of a processing event. */
+const recently = { seconds: BigInt(Math.floor(Date.now() / 1000) - 60) };
 const signalEvent = (f: Fixtures) => ({
   userId: f.ownUserId,
   prosthesisType: "arm",

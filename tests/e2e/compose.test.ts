@@ -215,7 +215,7 @@ describe("compose.yaml against deploy/envoy/envoy.yaml", () => {
         },
       ],
       // One cluster per Gate service of compose.yaml, each on its service's port.
-      clusters: ["clients", "tasks", "telemetry"].map((name) => ({
+      clusters: ["clients", "tasks", "telemetry", "stats", "reports"].map((name) => ({
         name,
         load_assignment: {
           endpoints: [

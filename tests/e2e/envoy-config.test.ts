@@ -319,7 +319,46 @@ const breakages: Breakage[] = [
     check: "restRoutesMatchAnnotations",
     reported: /POST \/api\/v1\/clients\/register \(a path of .*\) goes to route "catch-all"/,
     breakIt: (c) => {
-      route(c, "rest POST /api/v1/clients/register").match.path = "/api/v1/client/register";
+      route(c, "rest POST /api/v1/clients/register").match.safe_regex.regex =
+        "/api/v1/client/register/?";
+    },
+  },
+  {
+    what: "a REST matcher without the trailing slash seed 002's clients send",
+    check: "restRoutesMatchAnnotations",
+    reported: /POST \/users\/ \(a path of \/users\) goes to route "catch-all"/,
+    breakIt: (c) => {
+      route(c, "rest POST /users").match.safe_regex.regex = "/users";
+    },
+  },
+  {
+    what: "the status override missing from a REST route",
+    check: "restStatusOverridden",
+    reported: /route "rest POST \/users" is a REST route without the status override/,
+    breakIt: (c) => {
+      delete route(c, "rest POST /users").typed_per_filter_config["envoy.filters.http.lua"];
+    },
+  },
+  {
+    what: "the status override on a gRPC route",
+    check: "restStatusOverridden",
+    reported: /route "rpc \/gate\.telemetry\.v1\." overrides status, but is not a REST route/,
+    breakIt: (c) => {
+      route(c, "rpc /gate.telemetry.v1.").typed_per_filter_config["envoy.filters.http.lua"] = {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+        config: {},
+      };
+    },
+  },
+  {
+    what: "the status override after the transcoder",
+    check: "restStatusOverridden",
+    reported: /the status override comes after the transcoder/,
+    breakIt: (c) => {
+      const filters = hcm(c).http_filters;
+      const lua = filters.findIndex((f: Yaml) => f.name === "envoy.filters.http.lua");
+      const [moved] = filters.splice(lua, 1);
+      filters.splice(filters.length - 1, 0, moved);
     },
   },
   {

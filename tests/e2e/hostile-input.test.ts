@@ -215,6 +215,45 @@ describe("hostile input on every RPC and protocol", () => {
       },
       [`${telemetry}SignalsService/ListSignalEvents`]: { userId, pageSize: 10 },
       [`${telemetry}SignalsService/ExportSignalEvents`]: window,
+      // Analyses of a device that does not exist: a hostile window is judged (it is parsed
+      // before the device is looked up), and whatever gets through ends in NOT_FOUND, so
+      // the battery starts no job.
+      "/gate.stats.v1.AnalyticsService/StartAnalysis": {
+        deviceId: randomUUID(),
+        start: "2025-01-01T00:00:00",
+        end: "2025-12-31T23:59:59",
+      },
+      "/gate.stats.v1.AnalyticsService/GetAnalysis": { taskId: randomUUID() },
+      "/gate.stats.v1.AnalyticsService/WatchAnalysis": { taskId: randomUUID() },
+    });
+    const stats = "/gate.stats.v1.ProcessingStatsService/";
+    Object.assign(bases, {
+      [`${stats}GetGlobalStats`]: { window: "day", since: measuredAt },
+      [`${stats}GetSlotStats`]: { slotId: deviceId, window: "week", since: measuredAt },
+      [`${stats}ListSlots`]: { pageSize: 10 },
+      [`${stats}RecordProcessingEvents`]: {
+        events: [
+          { eventId: randomUUID(), slotId: deviceId, kind: "succeeded", occurredAt: measuredAt },
+        ],
+      },
+    });
+    // Reports: the same user; periods as seed 003 writes them (zone-less, UTC).
+    const period = { startTs: "2026-01-01T00:00:00", endTs: "2026-03-01T23:59:59" };
+    const reports = "/gate.reports.v1.";
+    Object.assign(bases, {
+      [`${reports}ReportService/GetUserReport`]: { userId, ...period },
+      [`${reports}QueryService/CountUsers`]: {},
+      [`${reports}QueryService/CountEvents`]: period,
+      [`${reports}QueryService/ListUserEvents`]: { userId, ...period, pageSize: 10 },
+      [`${reports}QueryService/CountEventsByMonth`]: period,
+      [`${reports}QueryService/GetProsthesisAverages`]: period,
+      [`${reports}QueryService/GetUserDetails`]: { userId, ...period },
+      [`${reports}QueryService/ListMostActiveUsers`]: { limit: 5, ...period },
+      [`${reports}QueryService/GetMuscleGroupDistribution`]: period,
+      [`${reports}ImportService/ImportTelemetry`]: {
+        telemetryStartTs: "2026-01-01 00:00:00",
+        telemetryEndTs: "2026-02-01 00:00:00",
+      },
     });
     const openers: Record<string, JsonObject[]> = {
       "/gate.tasks.v1.TasksService/Lease": [{ hello: { capacity: 1 } }],

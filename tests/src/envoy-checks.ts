@@ -4,6 +4,7 @@
 
 import type { DescService, FileRegistry } from "@bufbuild/protobuf";
 import { restMetadataKey } from "../../deploy/envoy/config.js";
+import { restStatusHeader } from "../../deploy/envoy/rest-status.js";
 import type { EdgeService, RateLimit } from "../../deploy/envoy/routes.js";
 import { rpcPath } from "../../deploy/envoy/routes.js";
 import type {
@@ -41,6 +42,7 @@ const types = {
   cors: "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors",
   corsPolicy: "type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy",
   filterConfig: "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+  lua: "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
   http2Options: "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
   tls: "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
 } as const;
@@ -161,24 +163,72 @@ export const transcodingOnlyOnRestRoutes: Check = (config) =>
       (f) => f.typed_config?.["@type"] === types.transcoder,
     );
     if (filter === undefined) return [`${where}: no grpc_json_transcoder filter`];
-    const problems: string[] = [];
-    if (filter.disabled !== true) {
-      problems.push(`${where}: the transcoder is enabled for every route (set disabled: true)`);
-    }
-    for (const vhost of hcm.route_config?.virtual_hosts ?? []) {
-      if (enables(vhost.typed_per_filter_config, filter.name)) {
-        problems.push(`virtual host "${vhost.name}" enables the transcoder for all its routes`);
-      }
-      for (const route of vhost.routes ?? []) {
-        const label = `route "${route.name ?? "?"}"`;
-        const rest = restBinding(route) !== undefined && !isRpcShaped(matchedPath(route.match));
-        const on = enables(route.typed_per_filter_config, filter.name);
-        if (on && !rest) problems.push(`${label} transcodes, but is not a REST route`);
-        if (rest && !on) problems.push(`${label} is a REST route without the transcoder`);
-      }
+    return onlyOnRestRoutes(where, hcm, filter, "the transcoder", "transcodes");
+  });
+
+/**
+ * A REST answer gets the status its service asked for in x-gate-http-status (seed 002's
+ * duplicate email: 400, not ALREADY_EXISTS's 409): the Lua filter that moves it into
+ * :status reads that header, stands before the transcoder (so it sees the transcoded
+ * response), and runs on REST routes only (a gRPC caller's :status stays 200).
+ */
+export const restStatusOverridden: Check = (config) =>
+  connectionManagers(config).flatMap(({ where, hcm }) => {
+    const filters = hcm.http_filters ?? [];
+    const index = filters.findIndex(
+      (f) =>
+        f.typed_config?.["@type"] === types.lua &&
+        luaSource(f.typed_config).includes(`headers:get("${restStatusHeader}")`),
+    );
+    const filter = filters[index];
+    if (filter === undefined) return [`${where}: no Lua filter reads ${restStatusHeader}`];
+    const problems = onlyOnRestRoutes(
+      where,
+      hcm,
+      filter,
+      "the status override",
+      "overrides status",
+    );
+    const transcoder = filters.findIndex((f) => f.typed_config?.["@type"] === types.transcoder);
+    if (transcoder !== -1 && transcoder < index) {
+      problems.push(
+        `${where}: the status override comes after the transcoder, so it never sees its answers`,
+      );
     }
     return problems;
   });
+
+/** A filter disabled in the chain and enabled on exactly the REST routes. */
+function onlyOnRestRoutes(
+  where: string,
+  hcm: HttpConnectionManager,
+  filter: { name: string; disabled?: boolean },
+  what: string,
+  verb: string,
+): string[] {
+  const problems: string[] = [];
+  if (filter.disabled !== true) {
+    problems.push(`${where}: ${what} is enabled for every route (set disabled: true)`);
+  }
+  for (const vhost of hcm.route_config?.virtual_hosts ?? []) {
+    if (enables(vhost.typed_per_filter_config, filter.name)) {
+      problems.push(`virtual host "${vhost.name}" enables ${what} for all its routes`);
+    }
+    for (const route of vhost.routes ?? []) {
+      const label = `route "${route.name ?? "?"}"`;
+      const rest = restBinding(route) !== undefined && !isRpcShaped(matchedPath(route.match));
+      const on = enables(route.typed_per_filter_config, filter.name);
+      if (on && !rest) problems.push(`${label} ${verb}, but is not a REST route`);
+      if (rest && !on) problems.push(`${label} is a REST route without ${what}`);
+    }
+  }
+  return problems;
+}
+
+function luaSource(config: TypedConfig | undefined): string {
+  const source = config?.default_source_code as { inline_string?: string } | undefined;
+  return source?.inline_string ?? "";
+}
 
 /** One catch-all route per virtual host, and it is the last: nothing after it is reachable. */
 export const catchAllLast: Check = (config) =>
@@ -381,6 +431,7 @@ export const envoyChecks = {
   streamingRoutesHaveNoTimeout,
   healthChecksUseHttp2,
   transcodingOnlyOnRestRoutes,
+  restStatusOverridden,
   catchAllLast,
   restRoutesMatchAnnotations,
   rateLimitsEnforced,

@@ -86,7 +86,8 @@ function headerOf(probe: Probe, name: string): string | undefined {
 
 /**
  * Concrete paths a path template matches: each `*` filled with a sample segment, `**` with
- * two segments and, separately, with none.
+ * two segments and, separately, with none; and, for a template without a verb, each of
+ * those with a trailing "/" (seed 002's clients call both `/users` and `/users/`).
  */
 export function samplePaths(pathTemplate: string): string[] {
   const template = parsePathTemplate(pathTemplate);
@@ -97,7 +98,9 @@ export function samplePaths(pathTemplate: string): string[] {
     return `/${parts.join("/")}${verb}`;
   };
   const hasDeep = template.segments.some((s) => s.kind === "deep");
-  return hasDeep ? [build(["deep1", "deep2"]), build([])] : [build([])];
+  const paths = hasDeep ? [build(["deep1", "deep2"]), build([])] : [build([])];
+  if (template.verb !== "") return paths;
+  return [...paths, ...paths.filter((p) => p !== "/").map((p) => `${p}/`)];
 }
 
 function sampleSegments(

@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createTestDatabase, databaseTargets, type TestDatabase } from "./databases.js";
 import { runGate } from "./gate-process.js";
 
@@ -25,6 +28,8 @@ export async function platformDatabase(
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL,
     REDIS_KEY_PREFIX: `gate-${name}-${db.name}:`,
+    // Local state (the reports service's chdb folder) of this suite alone.
+    GATE_DATA_DIR: mkdtempSync(join(tmpdir(), `gate-${name}-data-`)),
     ...extra,
   };
   const minted = await runGate(["keys", "mint", "--name", name], env);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { keysCommand } from "./keys-commands.js";
 import { migrateCommand } from "./migrate-command.js";
 import { serviceModules } from "./modules.js";
+import { reportsCommand } from "./reports-commands.js";
 import { serveCommand, startCommand } from "./start-command.js";
 import { tasksCommand } from "./tasks-commands.js";
 import { telemetryCommand } from "./telemetry-commands.js";
@@ -31,6 +32,7 @@ export function gateProgram(env = loadEnv()): Command {
     keysCommand(env),
     tasksCommand(env),
     telemetryCommand(env),
+    reportsCommand(env),
   ])
     program.addCommand(command);
   forEachCommand(program, (command) =>

@@ -164,6 +164,8 @@ export function serviceClient<S extends DescService>(
   service: S,
   options: ServerOptions,
   env: EnvVars,
+  /** "2" (cleartext HTTP/2) for server streams, which the server ends badly over HTTP/1.1. */
+  httpVersion: "1.1" | "2" = "1.1",
 ): {
   client: Client<S>;
   reach: <T>(call: Promise<T>) => Promise<T>;
@@ -172,7 +174,7 @@ export function serviceClient<S extends DescService>(
   const baseUrl = options.apiUrl ?? defaultApiUrl(env);
   const transport = createConnectTransport({
     baseUrl,
-    httpVersion: "1.1",
+    httpVersion,
     interceptors: [
       (next) => (req) => {
         if (apiKey !== undefined) req.header.set("x-api-key", apiKey);

@@ -1,4 +1,10 @@
-import { createRegistry, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import {
+  createRegistry,
+  type DescField,
+  type DescMessage,
+  type MessageShape,
+  ScalarType,
+} from "@bufbuild/protobuf";
 import type { Path, ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { isReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import {
@@ -142,7 +148,7 @@ function storageViolations(message: ReflectMessage, path: Path = []): Violation[
         out.push(...storageViolations(m, at));
     }
   };
-  for (const field of message.fields) {
+  for (const field of fieldsToInspect(message.desc)) {
     if (!message.isSet(field)) continue;
     const at: Path = [...path, field];
     switch (field.fieldKind) {
@@ -172,6 +178,59 @@ function storageViolations(message: ReflectMessage, path: Path = []): Violation[
     }
   }
   return out;
+}
+
+/** Types storageViolations checks as a whole rather than field by field. */
+const inspectedWholeTypes = new Set([
+  "google.protobuf.Timestamp",
+  "google.protobuf.Struct",
+  "google.protobuf.Value",
+  "google.protobuf.ListValue",
+]);
+
+const inspectedFields = new WeakMap<DescMessage, readonly DescField[]>();
+
+/**
+ * The fields of a message type that can hold what storageViolations looks for: strings
+ * (NUL), timestamps and JSON values, directly or inside nested messages. Numbers, enums and
+ * booleans never can, so a batch of 10,000 x/y/z samples is not walked value by value.
+ */
+function fieldsToInspect(
+  desc: DescMessage,
+  visiting = new Set<DescMessage>(),
+): readonly DescField[] {
+  const known = inspectedFields.get(desc);
+  if (known !== undefined) return known;
+  // A message type that contains itself: assume its own fields matter while deciding.
+  if (visiting.has(desc)) return desc.fields;
+  visiting.add(desc);
+  const mayHold = (scalar: ScalarType | undefined, message: DescMessage | undefined) =>
+    scalar === ScalarType.STRING ||
+    (message !== undefined &&
+      (inspectedWholeTypes.has(message.typeName) || fieldsToInspect(message, visiting).length > 0));
+  const fields = desc.fields.filter((field) => {
+    switch (field.fieldKind) {
+      case "scalar":
+        return mayHold(field.scalar, undefined);
+      case "message":
+        return mayHold(undefined, field.message);
+      case "list":
+        return field.listKind === "scalar"
+          ? mayHold(field.scalar, undefined)
+          : field.listKind === "message" && mayHold(undefined, field.message);
+      case "map":
+        return (
+          field.mapKey === ScalarType.STRING ||
+          (field.mapKind === "scalar" && mayHold(field.scalar, undefined)) ||
+          (field.mapKind === "message" && mayHold(undefined, field.message))
+        );
+      default:
+        return false;
+    }
+  });
+  visiting.delete(desc);
+  inspectedFields.set(desc, fields);
+  return fields;
 }
 
 function hasNul(value: unknown): boolean {

@@ -34,6 +34,19 @@ describe("platform configuration", () => {
     expect(config).toMatchObject({ host: "0.0.0.0", port: 8000, authEnabled: false });
   });
 
+  it("reads CLICKHOUSE_URL (http or https) for the reports service; unset means chdb", () => {
+    expect(parsePlatformConfig({}).clickhouseUrl).toBeUndefined();
+    expect(
+      parsePlatformConfig({ CLICKHOUSE_URL: "http://gate:secret@clickhouse:8123" }).clickhouseUrl,
+    ).toBe("http://gate:secret@clickhouse:8123");
+    expect(() => parsePlatformConfig({ CLICKHOUSE_URL: "tcp://clickhouse:9000" })).toThrow(
+      /CLICKHOUSE_URL must use http:\/\/ or https:\/\//,
+    );
+    expect(() => parsePlatformConfig({ CLICKHOUSE_URL: "not a url" })).toThrow(
+      /CLICKHOUSE_URL is not a valid URL/,
+    );
+  });
+
   it("reads the connection limits, with defaults", () => {
     expect(parsePlatformConfig({}).connectionLimits).toEqual({
       headersTimeoutMs: 10_000,

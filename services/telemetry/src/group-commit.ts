@@ -30,6 +30,12 @@ export interface GroupCommitOptions<W, R> {
   readonly concurrency: number;
   /** Commits the writes in one transaction; returns one result per write, in order. */
   readonly commit: (writes: readonly W[]) => Promise<readonly R[]>;
+  /**
+   * Writes with the same key (an ingest stream's id) must commit in submission order: with
+   * several flushes committing at once, a write waits while an earlier one of its key is
+   * in a flush still committing, so it never lands in a concurrent flush ahead of it.
+   */
+  readonly orderKey?: (write: W) => string | undefined;
   /** Seconds a refused caller is told to wait (Retry-After). */
   readonly retryAfterSeconds?: number;
   readonly onFlush?: (report: FlushReport) => void;
@@ -38,10 +44,12 @@ export interface GroupCommitOptions<W, R> {
 }
 
 export class GroupCommitQueue<W, R> {
-  private readonly queue: Pending<W, R>[] = [];
+  private queue: Pending<W, R>[] = [];
   private queued = 0;
   private flushing = 0;
   private idle: (() => void)[] = [];
+  /** Order keys of the writes in flushes still committing, with their counts. */
+  private readonly committingKeys = new Map<string, number>();
 
   constructor(private readonly options: GroupCommitOptions<W, R>) {}
 
@@ -80,9 +88,13 @@ export class GroupCommitQueue<W, R> {
   private pump(): void {
     while (this.flushing < this.options.concurrency && this.queue.length > 0) {
       const batch = this.take();
+      // Everything waiting is held back behind a committing write of its key.
+      if (batch.length === 0) return;
+      const keys = this.hold(batch);
       this.flushing++;
       void this.flush(batch).finally(() => {
         this.flushing--;
+        this.release(keys);
         this.pump();
         if (this.queue.length === 0 && this.flushing === 0) {
           for (const resolve of this.idle.splice(0)) resolve();
@@ -91,18 +103,42 @@ export class GroupCommitQueue<W, R> {
     }
   }
 
+  /** The writes of the next flush, oldest first; writes held back keep their order. */
   private take(): Pending<W, R>[] {
     const batch: Pending<W, R>[] = [];
+    const waiting: Pending<W, R>[] = [];
+    const heldBack = new Set<string>();
     let size = 0;
-    while (this.queue.length > 0) {
-      const next = this.queue[0] as Pending<W, R>;
+    let i = 0;
+    for (; i < this.queue.length; i++) {
+      const next = this.queue[i] as Pending<W, R>;
       if (batch.length > 0 && size + next.size > this.options.maxFlush) break;
-      this.queue.shift();
+      const key = this.options.orderKey?.(next.write);
+      if (key !== undefined && (this.committingKeys.has(key) || heldBack.has(key))) {
+        heldBack.add(key);
+        waiting.push(next);
+        continue;
+      }
       batch.push(next);
       size += next.size;
     }
+    this.queue = waiting.concat(this.queue.slice(i));
     this.queued -= size;
     return batch;
+  }
+
+  private hold(batch: readonly Pending<W, R>[]): string[] {
+    const keys = batch.flatMap((p) => this.options.orderKey?.(p.write) ?? []);
+    for (const key of keys) this.committingKeys.set(key, (this.committingKeys.get(key) ?? 0) + 1);
+    return keys;
+  }
+
+  private release(keys: readonly string[]): void {
+    for (const key of keys) {
+      const left = (this.committingKeys.get(key) ?? 1) - 1;
+      if (left === 0) this.committingKeys.delete(key);
+      else this.committingKeys.set(key, left);
+    }
   }
 
   private async flush(batch: Pending<W, R>[]): Promise<void> {

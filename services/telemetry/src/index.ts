@@ -54,11 +54,13 @@ export const telemetryModule = defineServiceModule({
     const sampleQueue: GroupCommitQueue<SampleWrite, SampleWriteResult> = new GroupCommitQueue({
       ...queueOptions,
       commit: (writes) => withTransaction(pool, (tx) => samples.commit(tx, writes)),
+      orderKey: (write) => write.stream?.id,
       ...metrics.forQueue("samples", () => sampleQueue.depth),
     });
     const signalQueue: GroupCommitQueue<SignalWrite, SignalWriteResult> = new GroupCommitQueue({
       ...queueOptions,
       commit: (writes) => withTransaction(pool, (tx) => signals.commit(tx, writes)),
+      orderKey: (write) => write.stream?.id,
       ...metrics.forQueue("signal_events", () => signalQueue.depth),
     });
     const maintenance = await startPartitionMaintenance({
@@ -98,6 +100,7 @@ export const telemetryModule = defineServiceModule({
             known,
             queue: sampleQueue,
             maxFutureSkewSeconds: skew,
+            streamWindow: config.streamWindow,
           }),
           {
             RecordSample: ["device", "operator"],
@@ -106,10 +109,18 @@ export const telemetryModule = defineServiceModule({
             ListSamples: ["device", "operator"],
             ExportDeviceMetrics: ["operator", "service"],
           },
+          // Seed 002's clients send naive times (?start=2025-01-01T00:00:00): read as UTC.
+          { zonelessTimestampsAsUtc: true },
         ),
         defineService(
           telemetrySignalsV1.SignalsService,
-          signalsServiceImpl({ pool, signals, queue: signalQueue, maxFutureSkewSeconds: skew }),
+          signalsServiceImpl({
+            pool,
+            signals,
+            queue: signalQueue,
+            maxFutureSkewSeconds: skew,
+            streamWindow: config.streamWindow,
+          }),
           {
             RecordSignalEvents: ["operator"],
             StreamSignalEvents: ["operator"],

@@ -14,6 +14,8 @@ import type {
   SampleWriteResult,
   StoredSample,
 } from "./samples-store.js";
+import { pipelined } from "./stream-pipeline.js";
+import { skippedAhead } from "./stream-positions.js";
 import { measurementTime, timestampOfMicros, timeWindow } from "./time-values.js";
 
 const { MetricsService } = telemetryMetricsV1;
@@ -32,11 +34,13 @@ export interface MetricsServiceDeps {
   known: KnownDevices;
   queue: GroupCommitQueue<SampleWrite, SampleWriteResult>;
   maxFutureSkewSeconds: number;
+  /** Messages of one ingest stream read ahead of their acknowledgement, at most. */
+  streamWindow: number;
   clock?: () => number;
 }
 
 export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof MetricsService> {
-  const { pool, samples, known, queue, maxFutureSkewSeconds } = deps;
+  const { pool, samples, known, queue, maxFutureSkewSeconds, streamWindow } = deps;
   const nowUs = () => Math.floor((deps.clock ?? Date.now)() * 1000);
 
   /** The samples as stored, each checked; the first bad one is named by its index. */
@@ -50,12 +54,17 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
     }));
   };
 
-  /** Checks who may write and that the device exists; then queues and awaits the commit. */
-  const ingest = async (ctx: HandlerContext, write: SampleWrite) => {
+  /**
+   * Checks who may write and that the device exists, then queues the write; `committed`
+   * settles when its flush has.
+   */
+  const enqueue = async (ctx: HandlerContext, write: SampleWrite) => {
     checkDeviceAccess(ctx, write.deviceId, "device_id");
     await known.require(write.deviceId);
-    return queue.submit(write, write.samples.length);
+    return { committed: queue.submit(write, write.samples.length) };
   };
+  const ingest = async (ctx: HandlerContext, write: SampleWrite) =>
+    (await enqueue(ctx, write)).committed;
 
   return {
     async recordSample(req, ctx) {
@@ -82,21 +91,21 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
       });
     },
 
-    async *streamSamples(requests, ctx) {
-      // Each message is committed before the next is read, so "durable through N" is
-      // answered in order; clients send many samples per message for high rates.
-      for await (const req of requests) {
-        validateMessage(telemetryMetricsV1.StreamSamplesRequestSchema, req);
-        const sequence = Number(req.sequence);
-        await ingest(ctx, {
-          deviceId: req.deviceId.toLowerCase(),
-          samples: valuesOf(req.samples, "samples"),
-          stream: { id: req.streamId.toLowerCase(), sequence },
-        });
-        yield create(telemetryMetricsV1.StreamSamplesResponseSchema, {
-          durableThrough: BigInt(sequence),
-        });
-      }
+    streamSamples(requests, ctx) {
+      return pipelined(
+        requests,
+        async (req) => {
+          validateMessage(telemetryMetricsV1.StreamSamplesRequestSchema, req);
+          const sequence = Number(req.sequence);
+          const queued = await enqueue(ctx, {
+            deviceId: req.deviceId.toLowerCase(),
+            samples: valuesOf(req.samples, "samples"),
+            stream: { id: req.streamId.toLowerCase(), sequence },
+          });
+          return { committed: queued.committed.then((result) => streamAck(sequence, result)) };
+        },
+        streamWindow,
+      );
     },
 
     async listSamples(req, ctx) {
@@ -125,22 +134,30 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
       const chunk = req.chunkSize === 0 ? 10_000 : req.chunkSize;
       const { startUs, endUs } = timeWindow(req.start, req.end);
       await known.require(deviceId);
+      const window = { deviceId, startUs: startUs ?? 0, endUs: endUs ?? 0 };
       let after: { atUs: number; seq: number } | undefined;
       for (;;) {
-        const rows = await samples.list(pool, { deviceId, startUs, endUs, after }, chunk);
-        if (rows.length === 0) return;
+        const packed = await samples.exportChunk(pool, { ...window, after }, chunk);
+        if (packed.count === 0) return;
         yield create(telemetryMetricsV1.ExportDeviceMetricsResponseSchema, {
-          timestampsUs: rows.map((r) => BigInt(r.at_us)),
-          x: rows.map((r) => r.x),
-          y: rows.map((r) => r.y),
-          z: rows.map((r) => r.z),
+          timestampsUs: packed.timestampsUs,
+          x: packed.x,
+          y: packed.y,
+          z: packed.z,
         });
-        const last = rows.at(-1) as StoredSample;
-        after = { atUs: last.at_us, seq: last.seq };
-        if (rows.length < chunk) return;
+        after = packed.last;
+        if (packed.count < chunk) return;
       }
     },
   };
+}
+
+/** "Durable through sequence", unless the message skipped ahead and was not stored. */
+function streamAck(sequence: number, result: SampleWriteResult) {
+  if (result.skippedAfter !== undefined) throw skippedAhead(sequence, result.skippedAfter);
+  return create(telemetryMetricsV1.StreamSamplesResponseSchema, {
+    durableThrough: BigInt(sequence),
+  });
 }
 
 function toSample(row: StoredSample): telemetryV1.Sample {

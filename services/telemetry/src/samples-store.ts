@@ -1,5 +1,7 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
-import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+import type pg from "pg";
+import { copySamples } from "./sample-copy.js";
+import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
 export interface SampleValues {
@@ -20,6 +22,11 @@ export interface SampleWrite {
 export interface SampleWriteResult {
   /** True when the write had already been stored (same idempotency key or stream position). */
   readonly replayed: boolean;
+  /**
+   * Set when a stream message skipped ahead and was not stored: the stream is durable
+   * through this sequence only.
+   */
+  readonly skippedAfter?: number;
 }
 
 export interface StoredSample {
@@ -33,6 +40,38 @@ export interface StoredSample {
 }
 
 export const samplesIngestedTopic = "telemetry.samples_ingested";
+
+/** A chunk of one device's samples as columns; `last` is the cursor for the next chunk. */
+export interface PackedSamples {
+  readonly count: number;
+  readonly timestampsUs: bigint[];
+  readonly x: number[];
+  readonly y: number[];
+  readonly z: number[];
+  readonly last?: { readonly atUs: number; readonly seq: number };
+}
+
+interface PackedRow {
+  n: number;
+  t: Buffer;
+  x: Buffer;
+  y: Buffer;
+  z: Buffer;
+  last_us: string;
+  last_seq: string;
+}
+
+function readDoubles(packed: Buffer, n: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = packed.readDoubleBE(i * 8);
+  return out;
+}
+
+function readInt64s(packed: Buffer, n: number): bigint[] {
+  const out = new Array<bigint>(n);
+  for (let i = 0; i < n; i++) out[i] = packed.readBigInt64BE(i * 8);
+  return out;
+}
 
 interface SampleRow {
   device_id: string;
@@ -57,11 +96,11 @@ export class SamplesStore {
   /**
    * Stores the writes of one flush, inside the caller's transaction: keyed batches and
    * stream messages seen before are skipped (and reported replayed), the rest go in with one
-   * INSERT, and one outbox event counts the requests and samples per device.
+   * binary COPY (sample-copy.ts), and one outbox event counts the requests and samples per device.
    */
-  async commit(tx: Queryable, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
+  async commit(tx: pg.ClientBase, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
     const fresh = await this.claimKeys(tx, writes);
-    await claimStreamPositions(
+    const skipped = await claimStreamPositions(
       tx,
       this.#serviceSchema,
       writes.map((w) => w.stream),
@@ -88,13 +127,13 @@ export class SamplesStore {
       counts.set(write.deviceId, count);
     });
     if (devices.length > 0) {
-      await tx.query(
-        `INSERT INTO ${this.#schema}.metric_samples (device_id, measured_at, x, y, z)
-         SELECT d, 'epoch'::timestamptz + us * interval '1 microsecond', x, y, z
-         FROM unnest($1::uuid[], $2::bigint[], $3::float8[], $4::float8[], $5::float8[])
-           AS t(d, us, x, y, z)`,
-        [devices, at, xs, ys, zs],
-      );
+      await copySamples(tx, `${this.#schema}.metric_samples`, {
+        devices,
+        atUs: at,
+        x: xs,
+        y: ys,
+        z: zs,
+      });
       await appendEvents(tx, this.#serviceSchema, [
         {
           topic: samplesIngestedTopic,
@@ -109,7 +148,7 @@ export class SamplesStore {
         },
       ]);
     }
-    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+    return writeResults(fresh, skipped);
   }
 
   /** Records the idempotency keys; a write whose key was already there is not fresh. */
@@ -170,6 +209,63 @@ export class SamplesStore {
       ],
     );
     return rows.map((r) => ({ ...r, at_us: Number(r.at_us), seq: Number(r.seq) }));
+  }
+
+  /**
+   * One chunk of a device's samples in [startUs, endUs) after the cursor, by (measured_at,
+   * seq), as packed columns. PostgreSQL packs each column into one bytea of big-endian
+   * 8-byte values (int8send, float8send), so a chunk of 10,000 samples crosses the wire as
+   * four buffers instead of 10,000 rows of text to parse.
+   */
+  async exportChunk(
+    db: Queryable,
+    filter: {
+      deviceId: string;
+      startUs: number;
+      endUs: number;
+      after: { atUs: number; seq: number } | undefined;
+    },
+    limit: number,
+  ): Promise<PackedSamples> {
+    const { rows } = await db.query<PackedRow>(
+      `WITH page AS (
+         SELECT (extract(epoch FROM measured_at) * 1000000)::bigint AS us, seq, x, y, z
+         FROM ${this.#schema}.metric_samples
+         WHERE device_id = $1
+           AND measured_at >= 'epoch'::timestamptz + $2 * interval '1 microsecond'
+           AND measured_at < 'epoch'::timestamptz + $3 * interval '1 microsecond'
+           AND ($4::bigint IS NULL
+                OR (measured_at, seq) > ('epoch'::timestamptz + $4 * interval '1 microsecond', $5::bigint))
+         ORDER BY measured_at, seq
+         LIMIT $6)
+       SELECT count(*)::int AS n,
+              string_agg(int8send(us), ''::bytea ORDER BY us, seq) AS t,
+              string_agg(float8send(x), ''::bytea ORDER BY us, seq) AS x,
+              string_agg(float8send(y), ''::bytea ORDER BY us, seq) AS y,
+              string_agg(float8send(z), ''::bytea ORDER BY us, seq) AS z,
+              max(us) AS last_us,
+              (array_agg(seq ORDER BY us DESC, seq DESC))[1] AS last_seq
+       FROM page`,
+      [
+        filter.deviceId,
+        filter.startUs,
+        filter.endUs,
+        filter.after?.atUs ?? null,
+        filter.after?.seq ?? null,
+        limit,
+      ],
+    );
+    const row = rows[0];
+    if (row === undefined || row.n === 0)
+      return { count: 0, timestampsUs: [], x: [], y: [], z: [] };
+    return {
+      count: row.n,
+      timestampsUs: readInt64s(row.t, row.n),
+      x: readDoubles(row.x, row.n),
+      y: readDoubles(row.y, row.n),
+      z: readDoubles(row.z, row.n),
+      last: { atUs: Number(row.last_us), seq: Number(row.last_seq) },
+    };
   }
 
   /**

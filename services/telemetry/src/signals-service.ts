@@ -18,6 +18,8 @@ import type {
   SignalWriteResult,
   StoredSignal,
 } from "./signals-store.js";
+import { pipelined } from "./stream-pipeline.js";
+import { skippedAhead } from "./stream-positions.js";
 import { measurementTime, microsOf, timestampOfMicros, timeWindow } from "./time-values.js";
 
 const { SignalsService } = telemetrySignalsV1;
@@ -31,11 +33,13 @@ export interface SignalsServiceDeps {
   signals: SignalsStore;
   queue: GroupCommitQueue<SignalWrite, SignalWriteResult>;
   maxFutureSkewSeconds: number;
+  /** Messages of one ingest stream read ahead of their acknowledgement, at most. */
+  streamWindow: number;
   clock?: () => number;
 }
 
 export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof SignalsService> {
-  const { pool, signals, queue, maxFutureSkewSeconds } = deps;
+  const { pool, signals, queue, maxFutureSkewSeconds, streamWindow } = deps;
 
   /** The events as stored; the first bad one (unknown user, future time) named by index. */
   const valuesOf = async (inputs: readonly SignalEventInput[]): Promise<SignalValues[]> => {
@@ -80,18 +84,26 @@ export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof
       });
     },
 
-    async *streamSignalEvents(requests) {
-      for await (const req of requests) {
-        validateMessage(telemetrySignalsV1.StreamSignalEventsRequestSchema, req);
-        const sequence = Number(req.sequence);
-        await ingest({
-          events: await valuesOf(req.events),
-          stream: { id: req.streamId.toLowerCase(), sequence },
-        });
-        yield create(telemetrySignalsV1.StreamSignalEventsResponseSchema, {
-          durableThrough: BigInt(sequence),
-        });
-      }
+    streamSignalEvents(requests) {
+      return pipelined(
+        requests,
+        async (req) => {
+          validateMessage(telemetrySignalsV1.StreamSignalEventsRequestSchema, req);
+          const sequence = Number(req.sequence);
+          const events = await valuesOf(req.events);
+          const write = { events, stream: { id: req.streamId.toLowerCase(), sequence } };
+          const committed = queue.submit(write, events.length).then((result) => {
+            if (result.skippedAfter !== undefined) {
+              throw skippedAhead(sequence, result.skippedAfter);
+            }
+            return create(telemetrySignalsV1.StreamSignalEventsResponseSchema, {
+              durableThrough: BigInt(sequence),
+            });
+          });
+          return { committed };
+        },
+        streamWindow,
+      );
     },
 
     async listSignalEvents(req, ctx) {

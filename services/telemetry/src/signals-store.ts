@@ -1,5 +1,6 @@
 import type { Queryable } from "@gate/runtime";
-import { claimStreamPositions, type StreamPosition } from "./stream-positions.js";
+import { numberArray } from "./sql-arrays.js";
+import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One event ready to store; `atUs` is microseconds since the Unix epoch. */
 export interface SignalValues {
@@ -20,6 +21,8 @@ export interface SignalWrite {
 
 export interface SignalWriteResult {
   readonly replayed: boolean;
+  /** Set when a stream message skipped ahead and was not stored (see SampleWriteResult). */
+  readonly skippedAfter?: number;
 }
 
 export interface StoredSignal {
@@ -72,7 +75,7 @@ export class SignalsStore {
       const claimed = new Set(rows.map((r) => r.idempotency_key));
       for (const i of keyed) fresh[i] = claimed.delete(writes[i]?.idempotencyKey as string);
     }
-    await claimStreamPositions(
+    const skipped = await claimStreamPositions(
       tx,
       this.#schema,
       writes.map((w) => w.stream),
@@ -87,17 +90,17 @@ export class SignalsStore {
          FROM unnest($1::int[], $2::text[], $3::text[], $4::int[], $5::int[], $6::float8[],
            $7::bigint[]) AS e(u, p, m, f, d, a, t)`,
         [
-          events.map((e) => e.userId),
+          numberArray(events.map((e) => e.userId)),
           events.map((e) => e.prosthesisType),
           events.map((e) => e.muscleGroup),
-          events.map((e) => e.frequency),
-          events.map((e) => e.duration),
-          events.map((e) => e.amplitude),
-          events.map((e) => e.atUs),
+          numberArray(events.map((e) => e.frequency)),
+          numberArray(events.map((e) => e.duration)),
+          numberArray(events.map((e) => e.amplitude)),
+          numberArray(events.map((e) => e.atUs)),
         ],
       );
     }
-    return fresh.map((isFresh) => ({ replayed: !isFresh }));
+    return writeResults(fresh, skipped);
   }
 
   /** Events in [startUs, endUs) of one user (or all), after the cursor. */

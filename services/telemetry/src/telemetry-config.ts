@@ -10,6 +10,11 @@ export interface TelemetryConfig {
    * during a commit goes in the next); more can help where commits wait on slow disks.
    */
   flushConcurrency: number;
+  /**
+   * Messages of one ingest stream read and queued ahead of their acknowledgement; beyond
+   * it the server stops reading the stream (HTTP/2 flow control holds the client).
+   */
+  streamWindow: number;
   /** How far in the future a client's timestamp may lie (clock skew), in seconds. */
   maxFutureSkewSeconds: number;
   /** Daily sample partitions created ahead of today. */
@@ -32,6 +37,7 @@ export function readTelemetryConfig(reader: EnvReader): TelemetryConfig {
       max: 1_000_000,
     }),
     flushConcurrency: reader.integer("TELEMETRY_FLUSH_CONCURRENCY", 1, { min: 1, max: 16 }),
+    streamWindow: reader.integer("TELEMETRY_STREAM_WINDOW", 8, { min: 1, max: 64 }),
     maxFutureSkewSeconds: reader.integer("TELEMETRY_MAX_FUTURE_SKEW_SECONDS", 300, {
       min: 0,
       max: 86_400,

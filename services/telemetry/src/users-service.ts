@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { telemetryUsersV1, telemetryV1 } from "@gate/contracts";
 import {
   alreadyExists,
@@ -23,7 +23,10 @@ const usersPage = definePageToken("telemetry-users", { id: "int" });
 
 /**
  * The REST status of a duplicate email: seed 002's clients expect 400 there, while gRPC
- * callers get ALREADY_EXISTS. The REST gateway reads this from the error's metadata.
+ * callers get ALREADY_EXISTS. The in-process REST gateway reads it from the error's
+ * metadata; Envoy's REST routes read it from the response headers (a Lua filter, see
+ * deploy/envoy/rest-status.ts), since the transcoder's answer carries the headers, not
+ * the trailers, of the gRPC response.
  */
 const restStatusHeader = "x-gate-http-status";
 
@@ -35,19 +38,22 @@ export interface UsersServiceDeps {
 
 export function usersServiceImpl(deps: UsersServiceDeps): ServiceImpl<typeof UsersService> {
   const { pool, users, devices } = deps;
-  const refuseDuplicateEmail = (error: unknown): never => {
-    if (isUniqueViolation(error, "users_email_key")) {
-      const duplicate = alreadyExists("email: a user with this email already exists");
-      duplicate.metadata.set(restStatusHeader, "400");
-      throw duplicate;
-    }
-    if (isUniqueViolation(error, "users_user_uuid_key")) {
-      throw alreadyExists("user_uuid: a user with this user_uuid already exists");
-    }
-    throw error;
-  };
+  const refuseDuplicateEmail =
+    (ctx: HandlerContext) =>
+    (error: unknown): never => {
+      if (isUniqueViolation(error, "users_email_key")) {
+        const duplicate = alreadyExists("email: a user with this email already exists");
+        duplicate.metadata.set(restStatusHeader, "400");
+        ctx.responseHeader.set(restStatusHeader, "400");
+        throw duplicate;
+      }
+      if (isUniqueViolation(error, "users_user_uuid_key")) {
+        throw alreadyExists("user_uuid: a user with this user_uuid already exists");
+      }
+      throw error;
+    };
   return {
-    async createUser(req) {
+    async createUser(req, ctx) {
       const row = await users
         .insert(pool, {
           userUuid: req.userUuid === "" ? randomUUID() : req.userUuid.toLowerCase(),
@@ -61,7 +67,7 @@ export function usersServiceImpl(deps: UsersServiceDeps): ServiceImpl<typeof Use
           registrationTs:
             req.registrationTs === undefined ? null : timestampDate(req.registrationTs),
         })
-        .catch(refuseDuplicateEmail);
+        .catch(refuseDuplicateEmail(ctx));
       return create(telemetryUsersV1.CreateUserResponseSchema, { user: toUser(row) });
     },
 
@@ -86,7 +92,7 @@ export function usersServiceImpl(deps: UsersServiceDeps): ServiceImpl<typeof Use
       });
     },
 
-    async updateUser(req) {
+    async updateUser(req, ctx) {
       const row = await users
         .update(pool, req.userId, {
           name: req.name?.trim(),
@@ -97,7 +103,7 @@ export function usersServiceImpl(deps: UsersServiceDeps): ServiceImpl<typeof Use
           address: req.address,
           phone: req.phone,
         })
-        .catch(refuseDuplicateEmail);
+        .catch(refuseDuplicateEmail(ctx));
       if (row === undefined) throw notFound(`user ${req.userId}`);
       return create(telemetryUsersV1.UpdateUserResponseSchema, { user: toUser(row) });
     },

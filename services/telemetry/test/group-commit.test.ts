@@ -71,6 +71,26 @@ describe("group commit", () => {
     expect(gate.flushes).toEqual([[1], [2]]);
   });
 
+  it("never puts a write in a concurrent flush ahead of an earlier one of its order key", async () => {
+    const gate = gatedCommit();
+    const queue = new GroupCommitQueue<number, number>({
+      maxQueued: 100,
+      maxFlush: 1,
+      concurrency: 2,
+      commit: gate.commit,
+      // Writes below 10 are one stream's messages; the others carry no order.
+      orderKey: (w) => (w < 10 ? "stream" : undefined),
+    });
+    const answers = [1, 2, 10].map((w) => queue.submit(w, 1));
+    // The second flush takes 10: 2 waits until the flush holding 1 has committed.
+    await expect.poll(() => gate.flushes).toEqual([[1], [10]]);
+    gate.openNext();
+    await expect.poll(() => gate.flushes).toEqual([[1], [10], [2]]);
+    gate.openNext();
+    gate.openNext();
+    expect(await Promise.all(answers)).toEqual([10, 20, 100]);
+  });
+
   it("rejects every writer of a failed flush", async () => {
     const queue = new GroupCommitQueue<number, number>({
       maxQueued: 10,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { RunningPlatform } from "@gate/cli";
@@ -12,6 +13,8 @@ import { telemetryModule } from "@gate/telemetry";
 import {
   createTestDatabase,
   databaseTargets,
+  envelope,
+  rawGrpcCall,
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
@@ -115,6 +118,19 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
       [userId],
     );
     expect(stored.rows[0].n).toBe(6);
+  });
+
+  it("tells the edge, in the response headers, that a duplicate email is a 400 on REST", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const email = `${randomUUID()}@dup.test`;
+    await users.createUser({ name: "First", email });
+    // Envoy's transcoder keeps the gRPC response's headers, not its trailers, in its answer.
+    const request = create(telemetryUsersV1.CreateUserRequestSchema, { name: "Second", email });
+    const answer = await rawGrpcCall(platform.url, "/gate.telemetry.v1.UsersService/CreateUser", [
+      envelope(toBinary(telemetryUsersV1.CreateUserRequestSchema, request)),
+    ]);
+    expect(answer.status.code).toBe(String(Code.AlreadyExists));
+    expect(answer.headers["x-gate-http-status"]).toBe("400");
   });
 
   it("exports every user with every CRM field, and one device's metrics as columns", async () => {

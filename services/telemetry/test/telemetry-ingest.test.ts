@@ -111,6 +111,48 @@ describe.each(databaseTargets())("telemetry ingest on $name PostgreSQL", (target
     expect(await storedFor(device.id)).toBe(8);
   });
 
+  it("refuses a stream message that skips one not yet stored, and stores nothing of it", async () => {
+    const device = await newDevice();
+    const streamId = randomUUID();
+    const acks: bigint[] = [];
+    const requests = (async function* () {
+      for (const sequence of [1n, 2n, 4n, 5n]) {
+        yield { streamId, sequence, deviceId: device.id, samples: [{ x: 1, y: 2, z: 3 }] };
+      }
+    })();
+    await expect(
+      (async () => {
+        for await (const ack of metrics().streamSamples(requests, device.key)) {
+          acks.push(ack.durableThrough);
+        }
+      })(),
+    ).rejects.toMatchObject({ code: Code.Aborted, rawMessage: expect.stringMatching(/from 3$/) });
+    expect(acks).toEqual([1n, 2n]);
+    expect(await storedFor(device.id)).toBe(2);
+  });
+
+  it("stores times before and after PostgreSQL's epoch to the microsecond", async () => {
+    const device = await newDevice();
+    const times = [
+      { seconds: -1n, nanos: 999_999_000 }, // 1969-12-31T23:59:59.999999Z
+      { seconds: 946_684_799n, nanos: 999_999_000 }, // 1999-12-31T23:59:59.999999Z
+      { seconds: 946_684_800n, nanos: 0 }, // 2000-01-01T00:00:00Z
+      { seconds: 1_767_225_601n, nanos: 123_456_000 },
+    ];
+    await metrics().recordSamples(
+      {
+        deviceId: device.id,
+        samples: times.map((timestamp, i) => ({ x: i, y: -i, z: i / 3, timestamp })),
+      },
+      device.key,
+    );
+    const listed = await metrics().listSamples({ deviceId: device.id }, device.key);
+    expect(listed.samples.map((s) => [s.timestamp?.seconds, s.timestamp?.nanos])).toEqual(
+      times.map((t) => [t.seconds, t.nanos]),
+    );
+    expect(listed.samples.map((s) => [s.x, s.y, s.z])).toEqual(times.map((_, i) => [i, -i, i / 3]));
+  });
+
   it("records one outbox event per commit with request and sample counts per device", async () => {
     const [a, b] = [await newDevice(), await newDevice()];
     const sample = { x: 1, y: 2, z: 3, atUs: Date.now() * 1000 };

@@ -123,6 +123,58 @@ describe.each(databaseTargets())("telemetry REST on $name PostgreSQL", (target) 
     expect(window.headers.get("x-gate-next-page-token")).toBeNull();
   });
 
+  it("reads the seed's zone-less times as UTC and refuses garbage times with a 400", async () => {
+    const user = await rest("POST", "/users/", {
+      json: { name: "Naive", email: "naive@test.com" },
+    });
+    const device = await rest("POST", "/devices/", {
+      json: { user_id: (user.body as { id: number }).id },
+    });
+    const deviceId = (device.body as { id: string }).id;
+    const single = await rest("POST", `/devices/${deviceId}/stats/`, {
+      json: { x: 1, y: 1, z: 1, timestamp: "2025-01-01T00:00:00" },
+    });
+    expect(single).toMatchObject({ status: 200, body: { status: "ok" } });
+    const batch = await rest("POST", `/devices/${deviceId}/stats/batch`, {
+      json: {
+        samples: [
+          { x: 2, y: 2, z: 2, timestamp: "2025-06-30T12:30:00.250" },
+          { x: 3, y: 3, z: 3, timestamp: "2026-01-01T00:00:00" },
+        ],
+      },
+    });
+    expect(batch).toMatchObject({ status: 200, body: { accepted: 2 } });
+
+    // Seed 002's own query: ?start=2025-01-01T00:00:00&end=2025-12-31T23:59:59.
+    const listed = await rest(
+      "GET",
+      `/stats/${deviceId}/?start=2025-01-01T00:00:00&end=2025-12-31T23:59:59`,
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.body).toEqual([
+      expect.objectContaining({ x: 1, timestamp: "2025-01-01T00:00:00Z" }),
+      expect.objectContaining({ x: 2, timestamp: "2025-06-30T12:30:00.250Z" }),
+    ]);
+
+    const before = await count("metric_samples");
+    for (const garbage of [
+      "2025-13-01T00:00:00",
+      "yesterday",
+      "2025-01-01 00:00:00",
+      "2025-01-01T00:00",
+    ]) {
+      const query = await rest("GET", `/stats/${deviceId}/?start=${encodeURIComponent(garbage)}`);
+      expect(query.status, garbage).toBe(400);
+      expect((query.body as { message: string }).message, garbage).toMatch(/"start"/);
+      const posted = await rest("POST", `/devices/${deviceId}/stats/`, {
+        json: { x: 1, y: 1, z: 1, timestamp: garbage },
+      });
+      expect(posted.status, garbage).toBe(400);
+      expect((posted.body as { message: string }).message, garbage).toMatch(/^timestamp: /);
+    }
+    expect(await count("metric_samples")).toBe(before);
+  });
+
   it("refuses bad samples with a clear error and writes nothing", async () => {
     const user = await rest("POST", "/users/", { json: { name: "Bad", email: "bad@test.com" } });
     const device = await rest("POST", "/devices/", {

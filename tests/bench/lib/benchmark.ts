@@ -29,6 +29,11 @@ export interface BenchSettings {
 
 export interface Benchmark {
   name: string;
+  /**
+   * The set it belongs to, if any: `npm run bench -- <group>` runs every benchmark of the
+   * group (say, "stats" for its processing and analytics halves).
+   */
+  group?: string;
   description: string;
   run(settings: BenchSettings, log: (line: string) => void): Promise<BenchmarkOutcome>;
 }

@@ -14,6 +14,11 @@ export interface PlatformConfig {
   databaseUrl: string | undefined;
   /** Redis URL; undefined = in-process cache and pub/sub. */
   redisUrl: string | undefined;
+  /**
+   * ClickHouse server URL (http or https, credentials in the URL) for the reports service;
+   * undefined = ClickHouse's engine in-process (chdb) with its data under dataDir.
+   */
+  clickhouseUrl: string | undefined;
   /** Namespace of every Redis key, stream and channel, so several deployments can share one. */
   redisKeyPrefix: string;
   /** How long a Redis Streams event may sit unacknowledged before another consumer retries it. */
@@ -42,6 +47,7 @@ export function readPlatformConfig(reader: EnvReader): PlatformConfig {
     authEnabled: reader.boolean("ENABLE_AUTH", true),
     databaseUrl: readDatabaseUrl(reader),
     redisUrl: reader.url("REDIS_URL", ["redis", "rediss"]),
+    clickhouseUrl: reader.url("CLICKHOUSE_URL", ["http", "https"]),
     redisKeyPrefix: reader.string("REDIS_KEY_PREFIX", "gate:"),
     eventsClaimIdleMs: reader.integer("EVENTS_CLAIM_IDLE_MS", 30_000, { min: 100, max: 3_600_000 }),
     dataDir: reader.string("GATE_DATA_DIR", ".data"),

@@ -31,6 +31,11 @@ export interface RestGatewayOptions {
   readonly registry?: Registry;
   /** Query parameters to ignore instead of rejecting, like Envoy's ignored_query_parameters. */
   readonly ignoredQueryParameters?: readonly string[];
+  /**
+   * Services (full names) whose REST paths read a Timestamp without a zone as UTC, for
+   * clients that send naive times (zoneless-time.ts).
+   */
+  readonly zonelessUtcServices?: ReadonlySet<string>;
 }
 
 export interface RestGateway {
@@ -114,7 +119,14 @@ export function createRestGateway(options: RestGatewayOptions): RestGateway {
     }
     const { route, variables } = found;
     const body = route.body.kind === "none" ? undefined : await readJsonBody(req, maxBodyBytes);
-    const input = decodeRequest(route, { variables, query, body }, decodeOptions);
+    const input = decodeRequest(
+      route,
+      { variables, query, body },
+      {
+        ...decodeOptions,
+        zonelessTimestampsAsUtc: options.zonelessUtcServices?.has(route.method.parent.typeName),
+      },
+    );
     const response = await transport.unary(
       route.method,
       signal,

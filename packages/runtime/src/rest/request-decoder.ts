@@ -13,6 +13,9 @@ import { findQuotedFloat } from "./json-numbers.js";
 import { locateJsonProblem } from "./json-problem.js";
 import type { RestRoute } from "./route-table.js";
 import { textKind, textKindName, textToJson } from "./text-value.js";
+import { utcIfZoneless, zonelessTimestampsToUtc } from "./zoneless-time.js";
+
+const timestampType = "google.protobuf.Timestamp";
 
 // Builds the RPC request from the three HttpRule sources, in this order: the body (parsed
 // JSON), then path variables (which win over the body, as in grpc-gateway and Envoy), then
@@ -32,6 +35,8 @@ export interface DecodeOptions {
   readonly registry?: Registry | undefined;
   /** Query parameters to ignore instead of rejecting (cache busters, tracking tags). */
   readonly ignoredQueryParameters?: ReadonlySet<string> | undefined;
+  /** Reads a Timestamp without a zone ("2025-01-01T00:00:00") as UTC (zoneless-time.ts). */
+  readonly zonelessTimestampsAsUtc?: boolean | undefined;
 }
 
 export function decodeRequest(
@@ -40,18 +45,31 @@ export function decodeRequest(
   options: DecodeOptions = {},
 ): Message {
   const { registry } = options;
+  const zonelessAsUtc = options.zonelessTimestampsAsUtc === true;
+  if (zonelessAsUtc && parts.body !== undefined) {
+    zonelessTimestampsToUtc(
+      route.method.input,
+      route.body.kind === "field" ? { [route.body.field.jsonName]: parts.body } : parts.body,
+    );
+  }
   const message = decodeBody(route, parts.body, registry);
   const target = reflect(route.method.input, message);
   route.template.variables.forEach((variable, i) => {
     const chain = route.pathFields[i];
     const text = parts.variables[i];
     if (chain !== undefined && text !== undefined) {
-      setFromText(target, chain, [text], `path variable "${variable.fieldPath}"`, registry);
+      setFromText(target, chain, [text], `path variable "${variable.fieldPath}"`, {
+        registry,
+        zonelessAsUtc,
+      });
     }
   });
   for (const name of new Set(parts.query.keys())) {
     if (!options.ignoredQueryParameters?.has(name)) {
-      setQueryParameter(route, target, name, parts.query.getAll(name), registry);
+      setQueryParameter(route, target, name, parts.query.getAll(name), {
+        registry,
+        zonelessAsUtc,
+      });
     }
   }
   return message;
@@ -103,7 +121,7 @@ function setQueryParameter(
   target: ReflectMessage,
   name: string,
   values: string[],
-  registry: Registry | undefined,
+  text: TextOptions,
 ): void {
   const what = `query parameter "${name}"`;
   if (route.body.kind === "all") {
@@ -134,7 +152,12 @@ function setQueryParameter(
   if (oneof && taken && taken !== leaf) {
     throw invalid(`${what} conflicts with "${taken.name}": both belong to oneof ${oneof.name}`);
   }
-  setFromText(target, chain, values, what, registry);
+  setFromText(target, chain, values, what, text);
+}
+
+interface TextOptions {
+  readonly registry: Registry | undefined;
+  readonly zonelessAsUtc: boolean;
 }
 
 /** Sets a field from text values: one for singular fields, any number for repeated ones. */
@@ -143,7 +166,7 @@ function setFromText(
   chain: readonly DescField[],
   texts: readonly string[],
   what: string,
-  registry: Registry | undefined,
+  { registry, zonelessAsUtc }: TextOptions,
 ): void {
   const leaf = chain[chain.length - 1];
   const kind = leaf && textKind(leaf);
@@ -157,8 +180,9 @@ function setFromText(
   }
   const expected = textKindName(kind);
   const fail = (text: string) => invalid(`${what}: "${text}" is not a valid ${expected}`);
+  const zoneless = zonelessAsUtc && kind.kind === "json-string" && kind.typeName === timestampType;
   const values = texts.map((text) => {
-    const value = textToJson(kind, text);
+    const value = textToJson(kind, zoneless ? utcIfZoneless(text) : text);
     if (value === undefined) {
       throw fail(text);
     }

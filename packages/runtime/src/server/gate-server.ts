@@ -32,14 +32,25 @@ export interface ServiceRegistration<S extends DescService = DescService> {
   impl: ServiceImpl<S>;
   /** Access per RPC, keyed by the RPC's proto name (e.g. "RegisterClient"). */
   access: Readonly<Record<string, Access>>;
+  rest?: ServiceRestOptions;
+}
+
+/** How the REST paths of one service read requests, beyond the proto JSON rules. */
+export interface ServiceRestOptions {
+  /**
+   * A Timestamp without a zone ("2025-01-01T00:00:00") in a query parameter or JSON body is
+   * read as UTC instead of refused, for clients that send naive times.
+   */
+  readonly zonelessTimestampsAsUtc?: boolean;
 }
 
 export function defineService<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
   access: { readonly [K in keyof S["method"] as Capitalize<K & string>]: Access },
+  rest?: ServiceRestOptions,
 ): ServiceRegistration {
-  return { service, impl, access } as unknown as ServiceRegistration;
+  return { service, impl, access, ...(rest ? { rest } : {}) } as unknown as ServiceRegistration;
 }
 
 export interface GateServerOptions {
@@ -104,6 +115,11 @@ export function createGateServer(options: GateServerOptions): GateServer {
     services,
     transport: createDirectTransport(options.services, interceptors),
     maxBodyBytes: options.maxBodyBytes,
+    zonelessUtcServices: new Set(
+      options.services
+        .filter((r) => r.rest?.zonelessTimestampsAsUtc === true)
+        .map((r) => r.service.typeName),
+    ),
   });
   const rpcPrefixes = new Set(
     [...services.map((s) => s.typeName), "grpc.health.v1.Health"].map((name) => `/${name}/`),

@@ -210,7 +210,9 @@ function isByteStream(body: unknown): body is AsyncIterable<Uint8Array> {
 /** True once the client reset its HTTP/2 stream or closed its HTTP/1.1 connection early. */
 function clientGone(req: Parameters<NodeHandler>[0], res: Parameters<NodeHandler>[1]): boolean {
   if ("stream" in req) return req.aborted || (req.stream.rstCode ?? 0) !== 0;
-  return req.destroyed && !res.writableFinished;
+  // Not req.destroyed: Node destroys an HTTP/1.1 request once its body has been read, while
+  // a server stream is still answering. The connection closing is what says the client left.
+  return (res.destroyed || req.socket.destroyed) && !res.writableFinished;
 }
 
 function explainRefusal(

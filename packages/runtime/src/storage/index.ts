@@ -17,4 +17,4 @@ export {
   withDatabaseName,
   withTransaction,
 } from "./postgres.js";
-export { pingRedis } from "./redis-connection.js";
+export { closeRedis, openRedis, pingRedis } from "./redis-connection.js";

@@ -1,0 +1,36 @@
+import { createClient } from "@clickhouse/client";
+import { insertSettings, type OlapStore } from "./olap-store.js";
+
+/** A ClickHouse server over HTTP(S); credentials and database come from the URL. */
+export function openServerStore(url: string): OlapStore {
+  const client = createClient({
+    url,
+    // Mutations (ALTER … DELETE) finish before the call returns, as on chdb.
+    clickhouse_settings: { mutations_sync: "2", output_format_json_quote_64bit_integers: 1 },
+  });
+  return {
+    engine: "server",
+    async query<Row>(sql: string, params?: Readonly<Record<string, unknown>>) {
+      const result = await client.query({
+        query: sql,
+        format: "JSONEachRow",
+        ...(params === undefined ? {} : { query_params: { ...params } }),
+      });
+      return result.json<Row>();
+    },
+    async command(sql, params) {
+      await client.command({
+        query: sql,
+        ...(params === undefined ? {} : { query_params: { ...params } }),
+      });
+    },
+    async insertJsonRows(table, rows) {
+      if (rows === "") return;
+      await client.command({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow\n${rows}`,
+        clickhouse_settings: insertSettings,
+      });
+    },
+    close: () => client.close(),
+  };
+}

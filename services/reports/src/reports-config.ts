@@ -1,0 +1,42 @@
+import type { EnvReader } from "@gate/runtime";
+
+export interface ReportsConfig {
+  /** The ClickHouse database the service's tables live in (created when missing). */
+  database: string;
+  /**
+   * Seconds between continuous imports; 0 = off. Unset means on (5 s) in the embedded mode
+   * (no DATABASE_URL) and off in production, where imports are scheduled explicitly.
+   */
+  continuousImportSeconds: number | undefined;
+  /**
+   * How far before the newest imported event a continuous import looks again, in seconds:
+   * events that reach telemetry later than this behind the newest are left to the next
+   * windowed import.
+   */
+  continuousOverlapSeconds: number;
+  /** Signal events per chunk asked of telemetry's export. */
+  exportChunkSize: number;
+}
+
+export function readReportsConfig(reader: EnvReader): ReportsConfig {
+  const database = reader.string("REPORTS_CLICKHOUSE_DATABASE", "reports");
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(database)) {
+    reader.problem("REPORTS_CLICKHOUSE_DATABASE must be a plain identifier (letters, digits, _)");
+  }
+  const interval =
+    reader.raw("REPORTS_IMPORT_INTERVAL_SECONDS") === undefined
+      ? undefined
+      : reader.integer("REPORTS_IMPORT_INTERVAL_SECONDS", 0, { min: 0, max: 86_400 });
+  return {
+    database,
+    continuousImportSeconds: interval,
+    continuousOverlapSeconds: reader.integer("REPORTS_IMPORT_OVERLAP_SECONDS", 3600, {
+      min: 0,
+      max: 31 * 86_400,
+    }),
+    exportChunkSize: reader.integer("REPORTS_EXPORT_CHUNK_SIZE", 20_000, {
+      min: 100,
+      max: 100_000,
+    }),
+  };
+}
