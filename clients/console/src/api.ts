@@ -8,6 +8,7 @@ import {
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   clientsV1,
+  statsProcessingV1,
   tasksV1,
   telemetryDevicesV1,
   telemetryMetricsV1,
@@ -22,6 +23,7 @@ export interface Api {
   users: Client<typeof telemetryUsersV1.UsersService>;
   devices: Client<typeof telemetryDevicesV1.DevicesService>;
   metrics: Client<typeof telemetryMetricsV1.MetricsService>;
+  processing: Client<typeof statsProcessingV1.ProcessingStatsService>;
 }
 
 /**
@@ -50,6 +52,7 @@ export function createApi(onSignedOut: (message: string) => void): Api {
     users: createClient(telemetryUsersV1.UsersService, transport),
     devices: createClient(telemetryDevicesV1.DevicesService, transport),
     metrics: createClient(telemetryMetricsV1.MetricsService, transport),
+    processing: createClient(statsProcessingV1.ProcessingStatsService, transport),
   };
 }
 

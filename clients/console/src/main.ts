@@ -4,6 +4,7 @@ import { h, replaceChildren } from "./dom.js";
 import type { Page, PageContext } from "./page.js";
 import { clientsPage } from "./pages/clients.js";
 import { overviewPage } from "./pages/overview.js";
+import { processingPage } from "./pages/processing.js";
 import { signInScreen } from "./pages/sign-in.js";
 import { tasksPage } from "./pages/tasks.js";
 import { telemetryPage } from "./pages/telemetry.js";
@@ -15,6 +16,7 @@ const routes: Record<string, { label: string; create(ctx: PageContext): Page }> 
   "": { label: "Overview", create: overviewPage },
   tasks: { label: "Tasks", create: tasksPage },
   clients: { label: "Clients", create: clientsPage },
+  processing: { label: "Processing statistics", create: processingPage },
   telemetry: { label: "Telemetry", create: telemetryPage },
 };
 

@@ -300,6 +300,17 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     expect(page.url()).toContain(`device=${deviceId}`);
   });
 
+  it("charts processing statistics per day, and per week when switched", async () => {
+    await page.getByRole("link", { name: "Processing statistics" }).click();
+    await page.getByRole("heading", { name: "Summary per day" }).waitFor();
+    await page.locator(".chart-host canvas").waitFor();
+    await shoot("processing-day");
+    await page.getByLabel("Window").selectOption("week");
+    await page.getByRole("heading", { name: "Summary per week" }).waitFor();
+    expect(page.url()).toContain("window=week");
+    await shoot("processing-week");
+  });
+
   it("pauses live updates until resumed", async () => {
     await page.getByRole("link", { name: "Tasks" }).click();
     await page.locator(".live-state[data-state=live]").waitFor();

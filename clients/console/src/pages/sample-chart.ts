@@ -1,16 +1,32 @@
 import type uPlot from "uplot";
 
-type Data = [number[], number[], number[], number[]];
+type Data = [number[], ...number[][]];
+
+/** One line of the chart. */
+export interface Line {
+  label: string;
+  stroke: string;
+}
+
+const xyz: Line[] = [
+  { label: "x", stroke: "#2563eb" },
+  { label: "y", stroke: "#16a34a" },
+  { label: "z", stroke: "#dc2626" },
+];
 
 /**
- * x, y and z over time in one uPlot chart. uPlot (and its stylesheet) load with the first
+ * Lines over time in one uPlot chart (x, y and z by default). uPlot (and its stylesheet) load with the first
  * chart, so the other pages never download them. The chart follows its host's width.
  */
 export class SampleChart {
   #plot: uPlot | undefined;
   #resize: ResizeObserver | undefined;
 
-  constructor(private readonly host: HTMLElement) {}
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly lines: Line[] = xyz,
+    private readonly yLabel = "value",
+  ) {}
 
   async draw(data: Data): Promise<void> {
     if (this.#plot !== undefined) {
@@ -32,13 +48,8 @@ export class SampleChart {
       {
         width: width(),
         height: 320,
-        series: [
-          {},
-          { label: "x", stroke: "#2563eb", width: 1.5 },
-          { label: "y", stroke: "#16a34a", width: 1.5 },
-          { label: "z", stroke: "#dc2626", width: 1.5 },
-        ],
-        axes: [{}, { label: "value" }],
+        series: [{}, ...this.lines.map((line) => ({ ...line, width: 1.5 }))],
+        axes: [{}, { label: this.yLabel }],
         legend: { live: true },
         cursor: { drag: { x: true, y: false } },
       },
