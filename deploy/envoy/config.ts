@@ -19,7 +19,7 @@ import { httpsListener } from "./listener.js";
 import type { EdgeOptions } from "./options.js";
 import { compareTemplates, envoyPathMatch } from "./path-match.js";
 import type { EdgeService } from "./routes.js";
-import { rpcPath, serviceTypeNames } from "./routes.js";
+import { consoleSite, rpcPath, serviceTypeNames } from "./routes.js";
 import type { EdgeSettings, SharedSettings } from "./settings.js";
 import { adminPort, filterNames, sharedSettings, socketAddress, typeUrl } from "./settings.js";
 import type { Commented, Shared } from "./yaml-writer.js";
@@ -130,6 +130,7 @@ export function buildEnvoyConfig(input: EdgeInput): unknown {
     ),
     ...onePerEdge(implemented).flatMap(({ edge }) => rpcRoutes(edge, shares)),
     ...platformRoutes(first.edge, shares),
+    ...consoleRoutes(shares),
     commented("Catch-all, last: anything else is not Gate's (gRPC callers see UNIMPLEMENTED).", {
       name: "catch-all",
       match: { prefix: "/" },
@@ -145,7 +146,10 @@ export function buildEnvoyConfig(input: EdgeInput): unknown {
     },
     static_resources: {
       listeners: [httpsListener(input.options, implemented, shares, routes, restMethods)],
-      clusters: onePerEdge(implemented).map(({ edge, desc }) => cluster(edge, desc, shares)),
+      clusters: [
+        ...onePerEdge(implemented).map(({ edge, desc }) => cluster(edge, desc, shares)),
+        consoleCluster(),
+      ],
     },
     overload_manager: {
       resource_monitors: [
@@ -305,6 +309,52 @@ function cluster(edge: EdgeService, desc: DescService, shares: SharedSettings) {
           ],
         },
       ],
+    },
+  });
+}
+
+/** The operator console's page and assets: GET only, to the static-file container. */
+function consoleRoutes(shares: SharedSettings): unknown[] {
+  const action = { cluster: consoleSite.cluster, timeout: shares.unaryTimeout };
+  const limits = { [filterNames.rateLimit]: shares.generalLimit };
+  return [
+    commented("The operator console (static files): the page, its assets, its own routes.", {
+      name: "console",
+      match: { path: consoleSite.prefix },
+      route: action,
+      typed_per_filter_config: limits,
+    }),
+    {
+      name: "console files",
+      match: { prefix: `${consoleSite.prefix}/` },
+      route: action,
+      typed_per_filter_config: limits,
+    },
+  ];
+}
+
+function consoleCluster() {
+  const { host, port } = consoleSite.upstream;
+  return commented(`console: ${host}:${port}, static files over HTTP/1.1`, {
+    name: consoleSite.cluster,
+    type: "STRICT_DNS",
+    dns_lookup_family: "V4_PREFERRED",
+    dns_refresh_rate: "5s",
+    connect_timeout: "2s",
+    lb_policy: "ROUND_ROBIN",
+    per_connection_buffer_limit_bytes: 32768,
+    health_checks: [
+      {
+        timeout: "2s",
+        interval: "10s",
+        unhealthy_threshold: 2,
+        healthy_threshold: 1,
+        http_health_check: { path: `${consoleSite.prefix}/` },
+      },
+    ],
+    load_assignment: {
+      cluster_name: consoleSite.cluster,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: socketAddress(host, port) } }] }],
     },
   });
 }

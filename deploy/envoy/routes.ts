@@ -110,6 +110,16 @@ export const edgeServices: readonly EdgeService[] = [
   },
 ];
 
+/**
+ * The operator console: static files (clients/console/dist) served by their own container
+ * (deploy/console), under one path prefix. Plain HTTP/1.1 upstream, health-checked by GET.
+ */
+export const consoleSite = {
+  cluster: "console",
+  upstream: { host: "console", port: 8080 },
+  prefix: "/console",
+} as const;
+
 /** Settings of the edge as a whole. */
 export const edgeSettings = {
   /** Each route's own bucket: a flood of one RPC does not starve the others. */

@@ -105,6 +105,7 @@ const samples: Record<string, Sample> = {
   "TasksService.GetTaskStatusSummary": () => ({}),
   "TasksService.GetTask": (_, f) => ({ taskId: f.ownTaskId }),
   "TasksService.ListTasks": () => ({}),
+  "TasksService.ListTaskLeases": () => ({ taskId: someTask() }),
   "TasksService.CancelTask": () => ({ taskId: someTask() }),
   "TasksService.RequeueTasks": () => ({ taskIds: [someTask()] }),
   "TasksService.Lease": () => ({ kind: { case: "hello", value: { capacity: 1 } } }),

@@ -11,14 +11,14 @@ import { resolveImplemented } from "../../deploy/envoy/config.js";
 import { defaultEdgeOptions, edgeOptionsFromEnv } from "../../deploy/envoy/options.js";
 import { renderEnvoyYaml } from "../../deploy/envoy/render.js";
 import type { EdgeService } from "../../deploy/envoy/routes.js";
-import { edgeServices, implementedServices } from "../../deploy/envoy/routes.js";
+import { consoleSite, edgeServices, implementedServices } from "../../deploy/envoy/routes.js";
 import { EchoService } from "../../packages/runtime/test/gen/gate/testing/v1/echo_service_pb.js";
 import type { EnvoyCheckContext, EnvoyCheckName, EnvoyReport } from "../src/envoy-checks.js";
 import { checkEnvoyConfig, envoyChecks } from "../src/envoy-checks.js";
 import type { EnvoyFixture } from "../src/envoy-fixture.js";
 import { checkContext, contractServices, loadEnvoyFixture } from "../src/envoy-fixture.js";
 import { buildDescriptorSet } from "../src/envoy-protos.js";
-import { fullMatch, samplePaths } from "../src/envoy-routing.js";
+import { firstMatch, fullMatch, samplePaths } from "../src/envoy-routing.js";
 import { parseBootstrap, readEnvoyYaml } from "../src/envoy-schema.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests edit parsed YAML freely, as a person edits the file
@@ -86,11 +86,20 @@ describe("deploy/envoy/envoy.yaml", () => {
     ).toEqual(serviceModules.map((m) => m.name).sort());
     const { config } = parseBootstrap(readEnvoyYaml(fixture.committed), fixture.api);
     const clusters = (config?.static_resources?.clusters ?? []).map((c) => c.name);
+    // Plus the operator console's static files, which no service module serves.
     expect(clusters.sort()).toEqual(
-      implementedServices()
-        .map((s) => s.cluster)
-        .sort(),
+      [...implementedServices().map((s) => s.cluster), consoleSite.cluster].sort(),
     );
+  });
+
+  it("sends the operator console's paths, and only those, to its static-file cluster", () => {
+    const table = routes(readEnvoyYaml(fixture.committed));
+    const clusterOf = (path: string) =>
+      firstMatch(table, { method: "GET", path })?.route?.cluster ?? "(none)";
+    for (const path of ["/console", "/console/", "/console/tasks", "/console/assets/index-1.js"])
+      expect(clusterOf(path), path).toBe(consoleSite.cluster);
+    for (const path of ["/consoles", "/api/v1/tasks", "/gate.tasks.v1.TasksService/ListTasks"])
+      expect(clusterOf(path), path).not.toBe(consoleSite.cluster);
   });
 });
 

@@ -20,6 +20,14 @@ describe("gate start (npm start) on embedded defaults", () => {
       const health = await fetch(`${gate.url}/health`);
       expect(health.status).toBe(200);
 
+      // The banner names the operator console, served on the same port (the test run built it,
+      // as npm start's prestart does).
+      expect(gate.output()).toContain(`operator console: ${gate.url}/console/`);
+      const page = await fetch(`${gate.url}/console/`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+      expect(await page.text()).toContain("<title>Gate console</title>");
+
       const rpc = createClient(
         clientsV1.ClientsService,
         createGrpcTransport({ baseUrl: gate.url }),

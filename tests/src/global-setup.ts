@@ -4,6 +4,7 @@ import { cp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { ensureConsoleBuilt } from "@gate/console/ensure-built";
 // Subpath exports rather than "@gate/runtime": the global setup needs only these modules,
 // not the whole runtime (servers, RPC stacks) that the package entry point loads.
 import {
@@ -50,6 +51,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ? `[tier] Redis: ${redactDatabaseUrl(redisUrl)}`
       : "[tier] Redis: skipped, REDIS_URL not set",
   );
+
+  // Built here, once per run and only when stale, so the test files that serve the operator
+  // console (its browser tests, npm start's) never build it side by side.
+  await ensureConsoleBuilt();
 
   await reclaimAbandonedRuns();
   await initEmbeddedCluster(templateDir, { durable: false });

@@ -1,3 +1,4 @@
+export { consoleDir } from "./console-site.js";
 export { findModules, serviceModules } from "./modules.js";
 export {
   migrate,

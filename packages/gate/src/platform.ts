@@ -26,12 +26,17 @@ import {
 } from "@gate/runtime";
 import type { Pool } from "pg";
 
+/** How to build the console when its folder is empty: said by the server and the banner. */
+export const consoleBuildHint = "run npm run build -w @gate/console";
+
 export interface PlatformOptions {
   env: EnvVars;
   modules: readonly GateServiceModule<unknown>[];
   /** Start an embedded PostgreSQL when no database is configured (npm start); else refuse. */
   allowEmbeddedDatabase: boolean;
   logger?: Logger;
+  /** The built operator console to serve under /console (gate start); none when undefined. */
+  consoleDir?: string;
 }
 
 export interface RunningPlatform {
@@ -174,6 +179,10 @@ export async function startPlatform(options: PlatformOptions): Promise<RunningPl
       logger,
       maxBodyBytes: platform.maxBodyBytes,
       connectionLimits: platform.connectionLimits,
+      staticSites:
+        options.consoleDir === undefined
+          ? []
+          : [{ prefix: "/console", root: options.consoleDir, buildHint: consoleBuildHint }],
       readiness: async () => {
         // /health is public: say what is wrong, never the driver's message (hosts, users).
         await pool.query("SELECT 1").catch(() => {

@@ -1,9 +1,10 @@
 import { startRegistrySimulator } from "@gate/registry-simulator";
 import { type EnvVars, flushLogger } from "@gate/runtime";
 import { Command } from "commander";
+import { consoleBuilt, consoleDir } from "./console-site.js";
 import { findModules, serviceModules } from "./modules.js";
 import { type OperatorKeyNotice, provideFirstOperatorKey } from "./operator-key.js";
-import { type RunningPlatform, startPlatform } from "./platform.js";
+import { consoleBuildHint, type RunningPlatform, startPlatform } from "./platform.js";
 
 let serving = false;
 
@@ -30,7 +31,14 @@ export function serveCommand(env: EnvVars): Command {
 async function runServices(env: EnvVars, names: string[], embedded: boolean): Promise<void> {
   const modules = findModules(names);
   const simulatorPort = embedded ? readSimulatorPort(env) : undefined;
-  const platform = await startPlatform({ env, modules, allowEmbeddedDatabase: embedded });
+  // The embedded platform serves the operator console on its own port; in production the
+  // edge serves it (deploy/envoy).
+  const platform = await startPlatform({
+    env,
+    modules,
+    allowEmbeddedDatabase: embedded,
+    consoleDir: embedded ? consoleDir : undefined,
+  });
   // Embedded mode brings the one external system too, so the downloader has a registry.
   const simulator =
     simulatorPort === undefined
@@ -56,6 +64,7 @@ async function runServices(env: EnvVars, names: string[], embedded: boolean): Pr
       services: modules.map((m) => m.name),
       operatorKey,
       simulatorUrl: simulator?.url,
+      console: embedded ? { built: consoleBuilt() } : undefined,
       ms: process.uptime() * 1000,
     }).join("\n"),
   );
@@ -108,6 +117,8 @@ export function bannerLines(options: {
   services: string[];
   operatorKey: OperatorKeyNotice | undefined;
   simulatorUrl: string | undefined;
+  /** Whether the embedded platform's console is built; undefined when it serves none. */
+  console?: { built: boolean };
   ms: number;
 }): string[] {
   const { url, operatorKey, simulatorUrl } = options;
@@ -117,6 +128,13 @@ export function bannerLines(options: {
     `  REST, gRPC, gRPC-Web, Connect: ${url}`,
     `  health:  ${url}/health      metrics: ${url}/metrics`,
   ];
+  if (options.console !== undefined) {
+    lines.push(
+      options.console.built
+        ? `  operator console: ${url}/console/   (sign in with the operator API key)`
+        : `  operator console: not built yet — ${consoleBuildHint}, then open ${url}/console/`,
+    );
+  }
   if (simulatorUrl !== undefined) lines.push(`  court registry simulator: ${simulatorUrl}`);
   if (operatorKey === undefined) return lines;
   const { where, setKey } = operatorKeyLines(operatorKey);

@@ -73,6 +73,7 @@ export const tasksModule = defineServiceModule({
           // A client sees only the tasks it holds or held last (see visibleHolder).
           GetTask: ["operator", "client"],
           ListTasks: ["operator", "client"],
+          ListTaskLeases: ["operator"],
           CancelTask: ["operator"],
           RequeueTasks: ["operator"],
           Lease: ["client"],

@@ -1,4 +1,4 @@
-import type { Queryable } from "@gate/runtime";
+import { type Queryable, withTransaction } from "@gate/runtime";
 import { matchesBatch } from "./idempotent-batch.js";
 import { planRanges } from "./search-plan.js";
 import { inTransaction, type StoreContext } from "./store-context.js";
@@ -82,9 +82,43 @@ export async function planSearch(
   ctx: StoreContext,
   plan: SearchPlan,
   tx?: Queryable,
-): Promise<{ created: TaskRow[]; skippedRanges: number; replanned: number }> {
+): Promise<PlanOutcome> {
+  return inTransaction(ctx, tx, (db) => writePlan(ctx, plan, db));
+}
+
+export interface PlanOutcome {
+  created: TaskRow[];
+  skippedRanges: number;
+  replanned: number;
+}
+
+/** Carries a dry run's outcome out of the transaction it rolls back. */
+class DryRunOutcome extends Error {
+  constructor(readonly outcome: PlanOutcome) {
+    super("dry run: rolled back");
+  }
+}
+
+/**
+ * What planSearch would do now, written in a transaction that is then rolled back: the
+ * same statement decides, so the count cannot drift from a real plan's, and no task,
+ * notice or lease is left behind.
+ */
+export async function countPlan(ctx: StoreContext, plan: SearchPlan): Promise<PlanOutcome> {
+  try {
+    await withTransaction(ctx.pool, async (db) => {
+      throw new DryRunOutcome(await writePlan(ctx, plan, db));
+    });
+  } catch (error) {
+    if (error instanceof DryRunOutcome) return error.outcome;
+    throw error;
+  }
+  throw new Error("unreachable: a dry run always rolls back");
+}
+
+async function writePlan(ctx: StoreContext, plan: SearchPlan, db: Queryable): Promise<PlanOutcome> {
   const ranges = planRanges(plan);
-  return inTransaction(ctx, tx, async (db) => {
+  {
     const { rows } = await db.query(
       `WITH planned AS (
          INSERT INTO ${ctx.tasks} AS t
@@ -116,7 +150,7 @@ export async function planSearch(
       skippedRanges: ranges.length - rows.length,
       replanned: rows.filter((r) => r.inserted === false).length,
     };
-  });
+  }
 }
 
 /** 0 is "the default", as in the requests; checkNewTask has normally resolved it already. */

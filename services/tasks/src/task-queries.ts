@@ -41,6 +41,40 @@ export async function getMany(
   return rows.map(toTaskRow);
 }
 
+/** One lease of a task, as lease_history records it. */
+export interface LeaseRow {
+  leaseToken: number;
+  clientId: string;
+  grantedAt: Date;
+  endedAt: Date | null;
+  endReason: string | null;
+}
+
+/** Every lease of the task, oldest first; null when the task does not exist. */
+export async function leases(
+  ctx: StoreContext,
+  taskId: string,
+  db: Queryable = ctx.pool,
+): Promise<LeaseRow[] | null> {
+  const id = requireUuid("task_id", taskId);
+  const { rows } = await db.query(
+    `SELECT h.lease_token, h.client_id::text, h.granted_at, h.ended_at, h.end_reason
+     FROM ${ctx.tasks} t LEFT JOIN ${ctx.history} h ON h.task_id = t.id
+     WHERE t.id = $1 ORDER BY h.lease_token`,
+    [id],
+  );
+  if (rows.length === 0) return null;
+  return rows
+    .filter((r) => r.lease_token !== null)
+    .map((r) => ({
+      leaseToken: r.lease_token,
+      clientId: r.client_id,
+      grantedAt: r.granted_at,
+      endedAt: r.ended_at,
+      endReason: r.end_reason,
+    }));
+}
+
 /**
  * One page, newest first, strictly after the cursor when one is given. The cursor is a
  * row's createdAtCursor (microsecond precision, so no row is skipped or repeated) and id.

@@ -71,10 +71,32 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
 
     async planSearch(req) {
       const plan = searchPlanWithDefaults(req, defaults);
+      if (req.dryRun) {
+        const counted = await store.countPlan(plan);
+        return create(tasksV1.PlanSearchResponseSchema, {
+          skippedRanges: counted.skippedRanges,
+          taskCount: counted.created.length,
+        });
+      }
       const result = await store.planSearch(plan);
       return create(tasksV1.PlanSearchResponseSchema, {
         created: result.created.map(toTaskMessage),
         skippedRanges: result.skippedRanges,
+        taskCount: result.created.length,
+      });
+    },
+
+    async listTaskLeases(req) {
+      const leases = await store.leases(requireUuid("task_id", req.taskId));
+      if (leases === null) throw notFound(`task ${req.taskId}`);
+      return create(tasksV1.ListTaskLeasesResponseSchema, {
+        leases: leases.map((lease) => ({
+          leaseToken: lease.leaseToken,
+          clientId: lease.clientId,
+          grantedAt: timestampFromDate(lease.grantedAt),
+          endedAt: lease.endedAt === null ? undefined : timestampFromDate(lease.endedAt),
+          endReason: lease.endReason ?? "",
+        })),
       });
     },
 

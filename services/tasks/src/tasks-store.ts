@@ -70,6 +70,9 @@ export class TasksStore {
   planSearch(...args: Args<typeof creation.planSearch>) {
     return creation.planSearch(this.#ctx, ...args);
   }
+  countPlan(...args: Args<typeof creation.countPlan>) {
+    return creation.countPlan(this.#ctx, ...args);
+  }
 
   // Leasing and settling by the holder (task-leasing.ts)
   claim(...args: Args<typeof leasing.claim>) {
@@ -128,6 +131,9 @@ export class TasksStore {
   }
   list(...args: Args<typeof queries.list>) {
     return queries.list(this.#ctx, ...args);
+  }
+  leases(...args: Args<typeof queries.leases>) {
+    return queries.leases(this.#ctx, ...args);
   }
   summary(...args: Args<typeof queries.summary>) {
     return queries.summary(this.#ctx, ...args);

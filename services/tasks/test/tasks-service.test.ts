@@ -410,6 +410,58 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     );
   });
 
+  it("counts a plan on a dry run exactly as a real plan would create it, writing nothing", async () => {
+    const plan = {
+      searchParams: { CourtRegion: "dry-run", INSType: "2" },
+      firstPage: 1,
+      lastPage: 30,
+      pagesPerTask: 10,
+      documentsPerPage: 5,
+    };
+    const before = await rowCount("download_tasks");
+    const dry = await tasks.planSearch({ ...plan, dryRun: true }, operator);
+    expect(dry).toMatchObject({ taskCount: 3, skippedRanges: 0, created: [] });
+    expect(await rowCount("download_tasks")).toBe(before);
+    const real = await tasks.planSearch(plan, operator);
+    expect(real.taskCount).toBe(3);
+    const again = await tasks.planSearch({ ...plan, lastPage: 50, dryRun: true }, operator);
+    expect(again).toMatchObject({ taskCount: 2, skippedRanges: 3 });
+    expect(await rowCount("download_tasks")).toBe(before + 3);
+  });
+
+  it("lists a task's leases, oldest first, with how each ended", async () => {
+    const created = await newTask(3, { priority: 995, maxAttempts: 3 });
+    expect((await tasks.listTaskLeases({ taskId: created.taskId }, operator)).leases).toEqual([]);
+    const host = await newClient("leases-host");
+    const stream = openStream(host.apiKey, 1);
+    await stream.next("welcome");
+    const first = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const token = first.task?.leaseToken ?? 0;
+    stream.send({
+      case: "release",
+      value: create(tasksV1.LeaseReleaseSchema, { taskId: created.taskId, leaseToken: token }),
+    });
+    const second = await stream.next("assignment", (a) => a.task?.taskId === created.taskId);
+    const { leases } = await tasks.listTaskLeases({ taskId: created.taskId }, operator);
+    expect(leases.map((l) => [l.leaseToken, l.clientId, l.endReason])).toEqual([
+      [token, host.clientId, "released"],
+      [second.task?.leaseToken, host.clientId, ""],
+    ]);
+    expect(leases[0]?.endedAt).toBeDefined();
+    expect(leases[1]?.endedAt).toBeUndefined();
+    const missing = await tasks
+      .listTaskLeases({ taskId: "00000000-0000-4000-8000-000000000000" }, operator)
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(missing).toMatchObject({ code: Code.NotFound });
+    const asClient = await tasks
+      .listTaskLeases({ taskId: created.taskId }, host.auth)
+      .catch((e: unknown) => ConnectError.from(e));
+    expect(asClient).toMatchObject({ code: Code.PermissionDenied });
+    // Leave nothing held: a lease left to expire would keep changing the task for later tests.
+    await tasks.cancelTask({ taskId: created.taskId }, operator);
+    stream.drop();
+  });
+
   it("streams task changes to watchers in commit order, from the moment it says it is watching", async () => {
     const abort = new AbortController();
     const changes = tasks.watchTasks({}, { ...operator, signal: abort.signal });

@@ -24,6 +24,7 @@ import { observabilityInterceptor } from "./observability-interceptor.js";
 import type { Access } from "./principal.js";
 import { registerReflection } from "./reflection.js";
 import { createRpcHandler } from "./rpc-handler.js";
+import { createStaticSite, type StaticSiteOptions } from "./static-site.js";
 
 /** One service a process serves: its contract, its handlers, and who may call each RPC. */
 export interface ServiceRegistration<S extends DescService = DescService> {
@@ -63,6 +64,8 @@ export interface GateServerOptions {
   readiness?: () => Promise<void>;
   /** Connection time bounds and cap; defaults in connection-limits.ts. */
   connectionLimits?: Partial<ConnectionLimits>;
+  /** Built browser apps served on the same port (the operator console under /console). */
+  staticSites?: readonly StaticSiteOptions[];
 }
 
 export interface GateServer {
@@ -128,10 +131,15 @@ export function createGateServer(options: GateServerOptions): GateServer {
     );
   };
 
+  const sites = (options.staticSites ?? []).map(createStaticSite);
+
   const handler: NodeHandler = (req, res) => {
     const path = (req.url ?? "/").split("?", 1)[0] ?? "/";
+    const site = sites.find((s) => s.matches(path));
     if (isRpcPath(path)) {
       connectHandler(req, res);
+    } else if (site !== undefined) {
+      void site.handle(req, res);
     } else if (path === "/health" && req.method === "GET") {
       void answerHealth(res, health, options.readiness);
     } else if (path === "/metrics" && req.method === "GET") {

@@ -63,6 +63,11 @@ class TasksServiceStub(object):
                 request_serializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskRequest.SerializeToString,
                 response_deserializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskResponse.FromString,
                 )
+        self.ListTaskLeases = channel.unary_unary(
+                '/gate.tasks.v1.TasksService/ListTaskLeases',
+                request_serializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesRequest.SerializeToString,
+                response_deserializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesResponse.FromString,
+                )
         self.ListTasks = channel.unary_unary(
                 '/gate.tasks.v1.TasksService/ListTasks',
                 request_serializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTasksRequest.SerializeToString,
@@ -119,7 +124,7 @@ class TasksServiceServicer(object):
 
     def PlanSearch(self, request, context):
         """PlanSearch splits a large search into page-range tasks, skipping ranges that already
-        have a task. Operators only.
+        have a task. With dry_run it only counts what it would create. Operators only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -158,6 +163,14 @@ class TasksServiceServicer(object):
 
     def GetTask(self, request, context):
         """GetTask returns one task.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTaskLeases(self, request, context):
+        """ListTaskLeases lists every lease a task has had, oldest first: who held it, when, and
+        how each lease ended. Operators only.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -244,6 +257,11 @@ def add_TasksServiceServicer_to_server(servicer, server):
                     servicer.GetTask,
                     request_deserializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskRequest.FromString,
                     response_serializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskResponse.SerializeToString,
+            ),
+            'ListTaskLeases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTaskLeases,
+                    request_deserializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesRequest.FromString,
+                    response_serializer=gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesResponse.SerializeToString,
             ),
             'ListTasks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTasks,
@@ -422,6 +440,23 @@ class TasksService(object):
         return grpc.experimental.unary_unary(request, target, '/gate.tasks.v1.TasksService/GetTask',
             gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskRequest.SerializeToString,
             gate_dot_tasks_dot_v1_dot_tasks__service__pb2.GetTaskResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListTaskLeases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/gate.tasks.v1.TasksService/ListTaskLeases',
+            gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesRequest.SerializeToString,
+            gate_dot_tasks_dot_v1_dot_tasks__service__pb2.ListTaskLeasesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

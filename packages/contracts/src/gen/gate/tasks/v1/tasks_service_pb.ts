@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file gate/tasks/v1/tasks_service.proto.
  */
 export const file_gate_tasks_v1_tasks_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFnYXRlL3Rhc2tzL3YxL3Rhc2tzX3NlcnZpY2UucHJvdG8SDWdhdGUudGFza3MudjEiiQYKBFRhc2sSDwoHdGFza19pZBgBIAEoCRI8Cg1zZWFyY2hfcGFyYW1zGAIgAygLMiUuZ2F0ZS50YXNrcy52MS5UYXNrLlNlYXJjaFBhcmFtc0VudHJ5EhIKCnN0YXJ0X3BhZ2UYAyABKAUSFQoNbWF4X2RvY3VtZW50cxgEIAEoBRIQCghwcmlvcml0eRgFIAEoBRIOCgZzdGF0dXMYBiABKAkSDwoHYXR0ZW1wdBgHIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSGgoSYXNzaWduZWRfY2xpZW50X2lkGAkgASgJEhMKC2xlYXNlX3Rva2VuGAogASgFEjQKEGxlYXNlX2V4cGlyZXNfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFGRvY3VtZW50c19kb3dubG9hZGVkGA8gASgFEhgKEGRvY3VtZW50c19mYWlsZWQYECABKAUSGQoRZG9jdW1lbnRzX3NraXBwZWQYESABKAUSLwoOcmVzdWx0X3N1bW1hcnkYEiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmxhc3RfZXJyb3IYEyABKAkSFwoPbGFzdF9lcnJvcl9raW5kGBQgASgJEi4KCm5vdF9iZWZvcmUYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjMKEVNlYXJjaFBhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi8QMKB05ld1Rhc2sSowIKDXNlYXJjaF9wYXJhbXMYASADKAsyKC5nYXRlLnRhc2tzLnYxLk5ld1Rhc2suU2VhcmNoUGFyYW1zRW50cnlC4QG6SN0BmgHZAQgBECAixwG6AcMBChFzZWFyY2hfcGFyYW1zLmtleRJna2V5IG11c3QgYmUgYSBsZXR0ZXIgZm9sbG93ZWQgYnkgdXAgdG8gNjMgbGV0dGVycywgZGlnaXRzLCB1bmRlcnNjb3JlcyBvciBkb3RzLCBvcHRpb25hbGx5IGVuZGluZyBpbiBbXRpFc2l6ZSh0aGlzKSA8PSA2NCAmJiB0aGlzLm1hdGNoZXMoJ15bQS1aYS16XVtBLVphLXowLTlfLl0qKFxcW1xcXSk/JCcpKglyB8jVIgEYgAISHwoKc3RhcnRfcGFnZRgCIAEoBUILukgIGgYYwIQ9KAASIgoNbWF4X2RvY3VtZW50cxgDIAEoBUILukgIGgYYoI0GKAESJQoIcHJpb3JpdHkYBCABKAVCE7pIEBoOGOgHKJj4/////////wESHwoMbWF4X2F0dGVtcHRzGAUgASgFQgm6SAYaBBgUKAAaMwoRU2VhcmNoUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKsBAoRQ3JlYXRlVGFza1JlcXVlc3QSrQIKDXNlYXJjaF9wYXJhbXMYASADKAsyMi5nYXRlLnRhc2tzLnYxLkNyZWF0ZVRhc2tSZXF1ZXN0LlNlYXJjaFBhcmFtc0VudHJ5QuEBukjdAZoB2QEIARAgIscBugHDAQoRc2VhcmNoX3BhcmFtcy5rZXkSZ2tleSBtdXN0IGJlIGEgbGV0dGVyIGZvbGxvd2VkIGJ5IHVwIHRvIDYzIGxldHRlcnMsIGRpZ2l0cywgdW5kZXJzY29yZXMgb3IgZG90cywgb3B0aW9uYWxseSBlbmRpbmcgaW4gW10aRXNpemUodGhpcykgPD0gNjQgJiYgdGhpcy5tYXRjaGVzKCdeW0EtWmEtel1bQS1aYS16MC05Xy5dKihcXFtcXF0pPyQnKSoJcgfI1SIBGIACEh8KCnN0YXJ0X3BhZ2UYAiABKAVCC7pICBoGGMCEPSgAEiIKDW1heF9kb2N1bWVudHMYAyABKAVCC7pICBoGGKCNBigBEiUKCHByaW9yaXR5GAQgASgFQhO6SBAaDhjoByiY+P////////8BEh8KDG1heF9hdHRlbXB0cxgFIAEoBUIJukgGGgQYFCgAEiUKD2lkZW1wb3RlbmN5X2tleRgGIAEoCUIMukgJcgfI1SIBGIABGjMKEVNlYXJjaFBhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWAoSQ3JlYXRlVGFza1Jlc3BvbnNlEg8KB3Rhc2tfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEiEKBHRhc2sYAyABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2sibwoSQ3JlYXRlVGFza3NSZXF1ZXN0EjIKBXRhc2tzGAEgAygLMhYuZ2F0ZS50YXNrcy52MS5OZXdUYXNrQgu6SAiSAQUIARDoBxIlCg9pZGVtcG90ZW5jeV9rZXkYAiABKAlCDLpICXIHyNUiARiAASI5ChNDcmVhdGVUYXNrc1Jlc3BvbnNlEiIKBXRhc2tzGAEgAygLMhMuZ2F0ZS50YXNrcy52MS5UYXNrIosMChFQbGFuU2VhcmNoUmVxdWVzdBKtAgoNc2VhcmNoX3BhcmFtcxgBIAMoCzIyLmdhdGUudGFza3MudjEuUGxhblNlYXJjaFJlcXVlc3QuU2VhcmNoUGFyYW1zRW50cnlC4QG6SN0BmgHZAQgBECAixwG6AcMBChFzZWFyY2hfcGFyYW1zLmtleRJna2V5IG11c3QgYmUgYSBsZXR0ZXIgZm9sbG93ZWQgYnkgdXAgdG8gNjMgbGV0dGVycywgZGlnaXRzLCB1bmRlcnNjb3JlcyBvciBkb3RzLCBvcHRpb25hbGx5IGVuZGluZyBpbiBbXRpFc2l6ZSh0aGlzKSA8PSA2NCAmJiB0aGlzLm1hdGNoZXMoJ15bQS1aYS16XVtBLVphLXowLTlfLl0qKFxcW1xcXSk/JCcpKglyB8jVIgEYgAISHwoKZmlyc3RfcGFnZRgCIAEoBUILukgIGgYYwIQ9KAASHgoJbGFzdF9wYWdlGAMgASgFQgu6SAgaBhjAhD0oARIiCg5wYWdlc19wZXJfdGFzaxgEIAEoBUIKukgHGgUY6AcoARImChJkb2N1bWVudHNfcGVyX3BhZ2UYBSABKAVCCrpIBxoFGOgHKAESJQoIcHJpb3JpdHkYBiABKAVCE7pIEBoOGOgHKJj4/////////wESHwoMbWF4X2F0dGVtcHRzGAcgASgFQgm6SAYaBBgUKAAaMwoRU2VhcmNoUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ATq7B7pItwcatgIKDnBsYW4ubGFzdF9wYWdlGqMCdGhpcy5sYXN0X3BhZ2UgPj0gKHRoaXMuZmlyc3RfcGFnZSA9PSAwID8gMSA6IHRoaXMuZmlyc3RfcGFnZSkgJiYgdGhpcy5sYXN0X3BhZ2UgPD0gKHRoaXMuZmlyc3RfcGFnZSA9PSAwID8gMSA6IHRoaXMuZmlyc3RfcGFnZSkgKyAxMDAwMDAgPyAnJyA6ICdsYXN0X3BhZ2U6IG11c3QgYmUgYmV0d2VlbiAlZCBhbmQgJWQnLmZvcm1hdChbdGhpcy5maXJzdF9wYWdlID09IDAgPyAxIDogdGhpcy5maXJzdF9wYWdlLCAodGhpcy5maXJzdF9wYWdlID09IDAgPyAxIDogdGhpcy5maXJzdF9wYWdlKSArIDEwMDAwMF0pGrcBChJwbGFuLm1heF9kb2N1bWVudHMSaGRvY3VtZW50c19wZXJfcGFnZTogcGFnZXNfcGVyX3Rhc2sgw5cgZG9jdW1lbnRzX3Blcl9wYWdlIG11c3QgYmUgYXQgbW9zdCAxMDAwMDAgKGEgdGFzaydzIG1heF9kb2N1bWVudHMpGjd0aGlzLnBhZ2VzX3Blcl90YXNrICogdGhpcy5kb2N1bWVudHNfcGVyX3BhZ2UgPD0gMTAwMDAwGsEDCg5wbGFuLm1heF90YXNrcxquA3RoaXMucGFnZXNfcGVyX3Rhc2sgPCAxIHx8IHRoaXMubGFzdF9wYWdlIDwgdGhpcy5maXJzdF9wYWdlIHx8ICh0aGlzLmxhc3RfcGFnZSAtICh0aGlzLmZpcnN0X3BhZ2UgPT0gMCA/IDEgOiB0aGlzLmZpcnN0X3BhZ2UpICsgdGhpcy5wYWdlc19wZXJfdGFzaykgLyB0aGlzLnBhZ2VzX3Blcl90YXNrIDw9IDEwMDAwID8gJycgOiAncGFnZXNfcGVyX3Rhc2s6IHRoZSBwbGFuIHdvdWxkIGNyZWF0ZSAlZCB0YXNrcywgYXQgbW9zdCAxMDAwMCBwZXIgY2FsbDogdXNlIG1vcmUgcGFnZXMgcGVyIHRhc2sgb3IgcGxhbiB0aGUgc2VhcmNoIGluIHBhcnRzJy5mb3JtYXQoWyh0aGlzLmxhc3RfcGFnZSAtICh0aGlzLmZpcnN0X3BhZ2UgPT0gMCA/IDEgOiB0aGlzLmZpcnN0X3BhZ2UpICsgdGhpcy5wYWdlc19wZXJfdGFzaykgLyB0aGlzLnBhZ2VzX3Blcl90YXNrXSkiUgoSUGxhblNlYXJjaFJlc3BvbnNlEiQKB2NyZWF0ZWQYASADKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2sSFgoOc2tpcHBlZF9yYW5nZXMYAiABKAUiFAoSUmVxdWVzdFRhc2tSZXF1ZXN0IjgKE1JlcXVlc3RUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzITLmdhdGUudGFza3MudjEuVGFzayLtAQoTQ29tcGxldGVUYXNrUmVxdWVzdBIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARIlChRkb2N1bWVudHNfZG93bmxvYWRlZBgCIAEoBUIHukgEGgIoABIhChBkb2N1bWVudHNfZmFpbGVkGAMgASgFQge6SAQaAigAEiIKEWRvY3VtZW50c19za2lwcGVkGAQgASgFQge6SAQaAigAEi8KDnJlc3VsdF9zdW1tYXJ5GAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIcCgtsZWFzZV90b2tlbhgGIAEoBUIHukgEGgIoACI3ChRDb21wbGV0ZVRhc2tSZXNwb25zZRIPCgd0YXNrX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCSKXAgoPRmFpbFRhc2tSZXF1ZXN0EhkKB3Rhc2tfaWQYASABKAlCCLpIBXIDsAEBEhcKBWVycm9yGAIgASgJQgi6SAVyAxjQDxIxCgRraW5kGAMgASgJQiO6SCByHlIOcHJvdmlkZXJfZXJyb3JSDHdvcmtlcl9lcnJvchIRCglyZXRyeWFibGUYBCABKAgSHAoLbGVhc2VfdG9rZW4YBSABKAVCB7pIBBoCKAASJQoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYBiABKAVCB7pIBBoCKAASIQoQZG9jdW1lbnRzX2ZhaWxlZBgHIAEoBUIHukgEGgIoABIiChFkb2N1bWVudHNfc2tpcHBlZBgIIAEoBUIHukgEGgIoACJjChBGYWlsVGFza1Jlc3BvbnNlEg8KB3Rhc2tfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEi4KCm5vdF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh0KG0dldFRhc2tTdGF0dXNTdW1tYXJ5UmVxdWVzdCKGAQocR2V0VGFza1N0YXR1c1N1bW1hcnlSZXNwb25zZRIPCgdwZW5kaW5nGAEgASgFEhAKCGFzc2lnbmVkGAIgASgFEhEKCWNvbXBsZXRlZBgDIAEoBRIOCgZmYWlsZWQYBCABKAUSEQoJY2FuY2VsbGVkGAUgASgFEg0KBXRvdGFsGAYgASgFIisKDkdldFRhc2tSZXF1ZXN0EhkKB3Rhc2tfaWQYASABKAlCCLpIBXIDsAEBIjQKD0dldFRhc2tSZXNwb25zZRIhCgR0YXNrGAEgASgLMhMuZ2F0ZS50YXNrcy52MS5UYXNrIrsBChBMaXN0VGFza3NSZXF1ZXN0Ek8KDXN0YXR1c19maWx0ZXIYASABKAlCOLpINXIzUgBSB3BlbmRpbmdSCGFzc2lnbmVkUgljb21wbGV0ZWRSBmZhaWxlZFIJY2FuY2VsbGVkEhkKBWxpbWl0GAIgASgFQgq6SAcaBRjoBygAEh0KCXBhZ2Vfc2l6ZRgDIAEoBUIKukgHGgUY6AcoABIcCgpwYWdlX3Rva2VuGAQgASgJQgi6SAVyAxiAECJQChFMaXN0VGFza3NSZXNwb25zZRIiCgV0YXNrcxgBIAMoCzITLmdhdGUudGFza3MudjEuVGFzaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTAoRQ2FuY2VsVGFza1JlcXVlc3QSGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQESHAoGcmVhc29uGAIgASgJQgy6SAlyB8jVIgEY9AMiNwoSQ2FuY2VsVGFza1Jlc3BvbnNlEiEKBHRhc2sYASABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2siNgoTUmVxdWV1ZVRhc2tzUmVxdWVzdBIfCgh0YXNrX2lkcxgBIAMoCUINukgKkgEHIgVyA7ABASIoChRSZXF1ZXVlVGFza3NSZXNwb25zZRIQCghyZXF1ZXVlZBgBIAEoBSKEAwoMTGVhc2VSZXF1ZXN0EioKBWhlbGxvGAEgASgLMhkuZ2F0ZS50YXNrcy52MS5MZWFzZUhlbGxvSAASMgoJaGVhcnRiZWF0GAIgASgLMh0uZ2F0ZS50YXNrcy52MS5MZWFzZUhlYXJ0YmVhdEgAEjAKCHByb2dyZXNzGAMgASgLMhwuZ2F0ZS50YXNrcy52MS5MZWFzZVByb2dyZXNzSAASNAoKY29tcGxldGlvbhgEIAEoCzIeLmdhdGUudGFza3MudjEuTGVhc2VDb21wbGV0aW9uSAASLgoHZmFpbHVyZRgFIAEoCzIbLmdhdGUudGFza3MudjEuTGVhc2VGYWlsdXJlSAASLgoHcmVsZWFzZRgGIAEoCzIbLmdhdGUudGFza3MudjEuTGVhc2VSZWxlYXNlSAASMAoIY2FwYWNpdHkYByABKAsyHC5nYXRlLnRhc2tzLnYxLkxlYXNlQ2FwYWNpdHlIABISCgpyZXF1ZXN0X2lkGAggASgNQgYKBGtpbmQiKgoKTGVhc2VIZWxsbxIcCghjYXBhY2l0eRgBIAEoBUIKukgHGgUYgAIoASIQCg5MZWFzZUhlYXJ0YmVhdCK2AQoNTGVhc2VQcm9ncmVzcxIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARIcCgtsZWFzZV90b2tlbhgCIAEoBUIHukgEGgIoABIlChRkb2N1bWVudHNfZG93bmxvYWRlZBgDIAEoBUIHukgEGgIoABIhChBkb2N1bWVudHNfZmFpbGVkGAQgASgFQge6SAQaAigAEiIKEWRvY3VtZW50c19za2lwcGVkGAUgASgFQge6SAQaAigAIukBCg9MZWFzZUNvbXBsZXRpb24SGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQESHAoLbGVhc2VfdG9rZW4YAiABKAVCB7pIBBoCKAASJQoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYAyABKAVCB7pIBBoCKAASIQoQZG9jdW1lbnRzX2ZhaWxlZBgEIAEoBUIHukgEGgIoABIiChFkb2N1bWVudHNfc2tpcHBlZBgFIAEoBUIHukgEGgIoABIvCg5yZXN1bHRfc3VtbWFyeRgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QilAIKDExlYXNlRmFpbHVyZRIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARIcCgtsZWFzZV90b2tlbhgCIAEoBUIHukgEGgIoABIXCgVlcnJvchgDIAEoCUIIukgFcgMY0A8SMQoEa2luZBgEIAEoCUIjukggch5SDnByb3ZpZGVyX2Vycm9yUgx3b3JrZXJfZXJyb3ISEQoJcmV0cnlhYmxlGAUgASgIEiUKFGRvY3VtZW50c19kb3dubG9hZGVkGAYgASgFQge6SAQaAigAEiEKEGRvY3VtZW50c19mYWlsZWQYByABKAVCB7pIBBoCKAASIgoRZG9jdW1lbnRzX3NraXBwZWQYCCABKAVCB7pIBBoCKAAiRwoMTGVhc2VSZWxlYXNlEhkKB3Rhc2tfaWQYASABKAlCCLpIBXIDsAEBEhwKC2xlYXNlX3Rva2VuGAIgASgFQge6SAQaAigAIi0KDUxlYXNlQ2FwYWNpdHkSHAoIY2FwYWNpdHkYASABKAVCCrpIBxoFGIACKAAikwIKDUxlYXNlUmVzcG9uc2USLgoHd2VsY29tZRgBIAEoCzIbLmdhdGUudGFza3MudjEuTGVhc2VXZWxjb21lSAASNAoKYXNzaWdubWVudBgCIAEoCzIeLmdhdGUudGFza3MudjEuTGVhc2VBc3NpZ25tZW50SAASJgoDYWNrGAMgASgLMhcuZ2F0ZS50YXNrcy52MS5MZWFzZUFja0gAEjIKCXJlamVjdGlvbhgEIAEoCzIdLmdhdGUudGFza3MudjEuTGVhc2VSZWplY3Rpb25IABI4CgxjYW5jZWxsYXRpb24YBSABKAsyIC5nYXRlLnRhc2tzLnYxLkxlYXNlQ2FuY2VsbGF0aW9uSABCBgoEa2luZCJbCgxMZWFzZVdlbGNvbWUSEQoJY2xpZW50X2lkGAEgASgJEhkKEWxlYXNlX2R1cmF0aW9uX21zGAIgASgFEh0KFWhlYXJ0YmVhdF9pbnRlcnZhbF9tcxgDIAEoBSI0Cg9MZWFzZUFzc2lnbm1lbnQSIQoEdGFzaxgBIAEoCzITLmdhdGUudGFza3MudjEuVGFzayKIAQoITGVhc2VBY2sSDwoHdGFza19pZBgBIAEoCRIMCgRraW5kGAIgASgJEjQKEGxlYXNlX2V4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3Rhc2tfc3RhdHVzGAQgASgJEhIKCnJlcXVlc3RfaWQYBSABKA0iYgoOTGVhc2VSZWplY3Rpb24SDwoHdGFza19pZBgBIAEoCRIMCgRraW5kGAIgASgJEgwKBGNvZGUYAyABKAkSDwoHbWVzc2FnZRgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgNIjQKEUxlYXNlQ2FuY2VsbGF0aW9uEg8KB3Rhc2tfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIoQBChFXYXRjaFRhc2tzUmVxdWVzdBJPCg1zdGF0dXNfZmlsdGVyGAEgASgJQji6SDVyM1IAUgdwZW5kaW5nUghhc3NpZ25lZFIJY29tcGxldGVkUgZmYWlsZWRSCWNhbmNlbGxlZBIeCgxyZXN1bWVfdG9rZW4YAiABKAlCCLpIBXIDGIACIo4BChJXYXRjaFRhc2tzUmVzcG9uc2USDgoGY2hhbmdlGAEgASgJEiEKBHRhc2sYAiABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2sSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHJlc3VtZV90b2tlbhgEIAEoCTLuCwoMVGFza3NTZXJ2aWNlEnIKCkNyZWF0ZVRhc2sSIC5nYXRlLnRhc2tzLnYxLkNyZWF0ZVRhc2tSZXF1ZXN0GiEuZ2F0ZS50YXNrcy52MS5DcmVhdGVUYXNrUmVzcG9uc2UiH4LT5JMCGToBKiIUL2FwaS92MS90YXNrcy9jcmVhdGUSdAoLQ3JlYXRlVGFza3MSIS5nYXRlLnRhc2tzLnYxLkNyZWF0ZVRhc2tzUmVxdWVzdBoiLmdhdGUudGFza3MudjEuQ3JlYXRlVGFza3NSZXNwb25zZSIegtPkkwIYOgEqIhMvYXBpL3YxL3Rhc2tzL2JhdGNoEnAKClBsYW5TZWFyY2gSIC5nYXRlLnRhc2tzLnYxLlBsYW5TZWFyY2hSZXF1ZXN0GiEuZ2F0ZS50YXNrcy52MS5QbGFuU2VhcmNoUmVzcG9uc2UiHYLT5JMCFzoBKiISL2FwaS92MS90YXNrcy9wbGFuEpsBCgtSZXF1ZXN0VGFzaxIhLmdhdGUudGFza3MudjEuUmVxdWVzdFRhc2tSZXF1ZXN0GiIuZ2F0ZS50YXNrcy52MS5SZXF1ZXN0VGFza1Jlc3BvbnNlIkWC0+STAj86ASpaHWIEdGFzaxIVL2FwaS92MS90YXNrcy9yZXF1ZXN0YgR0YXNrIhUvYXBpL3YxL3Rhc2tzL3JlcXVlc3QSegoMQ29tcGxldGVUYXNrEiIuZ2F0ZS50YXNrcy52MS5Db21wbGV0ZVRhc2tSZXF1ZXN0GiMuZ2F0ZS50YXNrcy52MS5Db21wbGV0ZVRhc2tSZXNwb25zZSIhgtPkkwIbOgEqIhYvYXBpL3YxL3Rhc2tzL2NvbXBsZXRlEmoKCEZhaWxUYXNrEh4uZ2F0ZS50YXNrcy52MS5GYWlsVGFza1JlcXVlc3QaHy5nYXRlLnRhc2tzLnYxLkZhaWxUYXNrUmVzcG9uc2UiHYLT5JMCFzoBKiISL2FwaS92MS90YXNrcy9mYWlsEo0BChRHZXRUYXNrU3RhdHVzU3VtbWFyeRIqLmdhdGUudGFza3MudjEuR2V0VGFza1N0YXR1c1N1bW1hcnlSZXF1ZXN0GisuZ2F0ZS50YXNrcy52MS5HZXRUYXNrU3RhdHVzU3VtbWFyeVJlc3BvbnNlIhyC0+STAhYSFC9hcGkvdjEvdGFza3Mvc3RhdHVzEm8KB0dldFRhc2sSHS5nYXRlLnRhc2tzLnYxLkdldFRhc2tSZXF1ZXN0Gh4uZ2F0ZS50YXNrcy52MS5HZXRUYXNrUmVzcG9uc2UiJYLT5JMCH2IEdGFzaxIXL2FwaS92MS90YXNrcy97dGFza19pZH0SZQoJTGlzdFRhc2tzEh8uZ2F0ZS50YXNrcy52MS5MaXN0VGFza3NSZXF1ZXN0GiAuZ2F0ZS50YXNrcy52MS5MaXN0VGFza3NSZXNwb25zZSIVgtPkkwIPEg0vYXBpL3YxL3Rhc2tzEnwKCkNhbmNlbFRhc2sSIC5nYXRlLnRhc2tzLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GiEuZ2F0ZS50YXNrcy52MS5DYW5jZWxUYXNrUmVzcG9uc2UiKYLT5JMCIzoBKiIeL2FwaS92MS90YXNrcy97dGFza19pZH0vY2FuY2VsEnkKDFJlcXVldWVUYXNrcxIiLmdhdGUudGFza3MudjEuUmVxdWV1ZVRhc2tzUmVxdWVzdBojLmdhdGUudGFza3MudjEuUmVxdWV1ZVRhc2tzUmVzcG9uc2UiIILT5JMCGjoBKiIVL2FwaS92MS90YXNrcy9yZXF1ZXVlEkYKBUxlYXNlEhsuZ2F0ZS50YXNrcy52MS5MZWFzZVJlcXVlc3QaHC5nYXRlLnRhc2tzLnYxLkxlYXNlUmVzcG9uc2UoATABElMKCldhdGNoVGFza3MSIC5nYXRlLnRhc2tzLnYxLldhdGNoVGFza3NSZXF1ZXN0GiEuZ2F0ZS50YXNrcy52MS5XYXRjaFRhc2tzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_gate_validate_v1_rules, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiFnYXRlL3Rhc2tzL3YxL3Rhc2tzX3NlcnZpY2UucHJvdG8SDWdhdGUudGFza3MudjEiiQYKBFRhc2sSDwoHdGFza19pZBgBIAEoCRI8Cg1zZWFyY2hfcGFyYW1zGAIgAygLMiUuZ2F0ZS50YXNrcy52MS5UYXNrLlNlYXJjaFBhcmFtc0VudHJ5EhIKCnN0YXJ0X3BhZ2UYAyABKAUSFQoNbWF4X2RvY3VtZW50cxgEIAEoBRIQCghwcmlvcml0eRgFIAEoBRIOCgZzdGF0dXMYBiABKAkSDwoHYXR0ZW1wdBgHIAEoBRIUCgxtYXhfYXR0ZW1wdHMYCCABKAUSGgoSYXNzaWduZWRfY2xpZW50X2lkGAkgASgJEhMKC2xlYXNlX3Rva2VuGAogASgFEjQKEGxlYXNlX2V4cGlyZXNfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNyZWF0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2Fzc2lnbmVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhwKFGRvY3VtZW50c19kb3dubG9hZGVkGA8gASgFEhgKEGRvY3VtZW50c19mYWlsZWQYECABKAUSGQoRZG9jdW1lbnRzX3NraXBwZWQYESABKAUSLwoOcmVzdWx0X3N1bW1hcnkYEiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCmxhc3RfZXJyb3IYEyABKAkSFwoPbGFzdF9lcnJvcl9raW5kGBQgASgJEi4KCm5vdF9iZWZvcmUYFSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYFiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGjMKEVNlYXJjaFBhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi8QMKB05ld1Rhc2sSowIKDXNlYXJjaF9wYXJhbXMYASADKAsyKC5nYXRlLnRhc2tzLnYxLk5ld1Rhc2suU2VhcmNoUGFyYW1zRW50cnlC4QG6SN0BmgHZAQgBECAixwG6AcMBChFzZWFyY2hfcGFyYW1zLmtleRJna2V5IG11c3QgYmUgYSBsZXR0ZXIgZm9sbG93ZWQgYnkgdXAgdG8gNjMgbGV0dGVycywgZGlnaXRzLCB1bmRlcnNjb3JlcyBvciBkb3RzLCBvcHRpb25hbGx5IGVuZGluZyBpbiBbXRpFc2l6ZSh0aGlzKSA8PSA2NCAmJiB0aGlzLm1hdGNoZXMoJ15bQS1aYS16XVtBLVphLXowLTlfLl0qKFxcW1xcXSk/JCcpKglyB8jVIgEYgAISHwoKc3RhcnRfcGFnZRgCIAEoBUILukgIGgYYwIQ9KAASIgoNbWF4X2RvY3VtZW50cxgDIAEoBUILukgIGgYYoI0GKAESJQoIcHJpb3JpdHkYBCABKAVCE7pIEBoOGOgHKJj4/////////wESHwoMbWF4X2F0dGVtcHRzGAUgASgFQgm6SAYaBBgUKAAaMwoRU2VhcmNoUGFyYW1zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKsBAoRQ3JlYXRlVGFza1JlcXVlc3QSrQIKDXNlYXJjaF9wYXJhbXMYASADKAsyMi5nYXRlLnRhc2tzLnYxLkNyZWF0ZVRhc2tSZXF1ZXN0LlNlYXJjaFBhcmFtc0VudHJ5QuEBukjdAZoB2QEIARAgIscBugHDAQoRc2VhcmNoX3BhcmFtcy5rZXkSZ2tleSBtdXN0IGJlIGEgbGV0dGVyIGZvbGxvd2VkIGJ5IHVwIHRvIDYzIGxldHRlcnMsIGRpZ2l0cywgdW5kZXJzY29yZXMgb3IgZG90cywgb3B0aW9uYWxseSBlbmRpbmcgaW4gW10aRXNpemUodGhpcykgPD0gNjQgJiYgdGhpcy5tYXRjaGVzKCdeW0EtWmEtel1bQS1aYS16MC05Xy5dKihcXFtcXF0pPyQnKSoJcgfI1SIBGIACEh8KCnN0YXJ0X3BhZ2UYAiABKAVCC7pICBoGGMCEPSgAEiIKDW1heF9kb2N1bWVudHMYAyABKAVCC7pICBoGGKCNBigBEiUKCHByaW9yaXR5GAQgASgFQhO6SBAaDhjoByiY+P////////8BEh8KDG1heF9hdHRlbXB0cxgFIAEoBUIJukgGGgQYFCgAEiUKD2lkZW1wb3RlbmN5X2tleRgGIAEoCUIMukgJcgfI1SIBGIABGjMKEVNlYXJjaFBhcmFtc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiWAoSQ3JlYXRlVGFza1Jlc3BvbnNlEg8KB3Rhc2tfaWQYASABKAkSDgoGc3RhdHVzGAIgASgJEiEKBHRhc2sYAyABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2sibwoSQ3JlYXRlVGFza3NSZXF1ZXN0EjIKBXRhc2tzGAEgAygLMhYuZ2F0ZS50YXNrcy52MS5OZXdUYXNrQgu6SAiSAQUIARDoBxIlCg9pZGVtcG90ZW5jeV9rZXkYAiABKAlCDLpICXIHyNUiARiAASI5ChNDcmVhdGVUYXNrc1Jlc3BvbnNlEiIKBXRhc2tzGAEgAygLMhMuZ2F0ZS50YXNrcy52MS5UYXNrIpwMChFQbGFuU2VhcmNoUmVxdWVzdBKtAgoNc2VhcmNoX3BhcmFtcxgBIAMoCzIyLmdhdGUudGFza3MudjEuUGxhblNlYXJjaFJlcXVlc3QuU2VhcmNoUGFyYW1zRW50cnlC4QG6SN0BmgHZAQgBECAixwG6AcMBChFzZWFyY2hfcGFyYW1zLmtleRJna2V5IG11c3QgYmUgYSBsZXR0ZXIgZm9sbG93ZWQgYnkgdXAgdG8gNjMgbGV0dGVycywgZGlnaXRzLCB1bmRlcnNjb3JlcyBvciBkb3RzLCBvcHRpb25hbGx5IGVuZGluZyBpbiBbXRpFc2l6ZSh0aGlzKSA8PSA2NCAmJiB0aGlzLm1hdGNoZXMoJ15bQS1aYS16XVtBLVphLXowLTlfLl0qKFxcW1xcXSk/JCcpKglyB8jVIgEYgAISHwoKZmlyc3RfcGFnZRgCIAEoBUILukgIGgYYwIQ9KAASHgoJbGFzdF9wYWdlGAMgASgFQgu6SAgaBhjAhD0oARIiCg5wYWdlc19wZXJfdGFzaxgEIAEoBUIKukgHGgUY6AcoARImChJkb2N1bWVudHNfcGVyX3BhZ2UYBSABKAVCCrpIBxoFGOgHKAESJQoIcHJpb3JpdHkYBiABKAVCE7pIEBoOGOgHKJj4/////////wESHwoMbWF4X2F0dGVtcHRzGAcgASgFQgm6SAYaBBgUKAASDwoHZHJ5X3J1bhgIIAEoCBozChFTZWFyY2hQYXJhbXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOrsHuki3Bxq2AgoOcGxhbi5sYXN0X3BhZ2UaowJ0aGlzLmxhc3RfcGFnZSA+PSAodGhpcy5maXJzdF9wYWdlID09IDAgPyAxIDogdGhpcy5maXJzdF9wYWdlKSAmJiB0aGlzLmxhc3RfcGFnZSA8PSAodGhpcy5maXJzdF9wYWdlID09IDAgPyAxIDogdGhpcy5maXJzdF9wYWdlKSArIDEwMDAwMCA/ICcnIDogJ2xhc3RfcGFnZTogbXVzdCBiZSBiZXR3ZWVuICVkIGFuZCAlZCcuZm9ybWF0KFt0aGlzLmZpcnN0X3BhZ2UgPT0gMCA/IDEgOiB0aGlzLmZpcnN0X3BhZ2UsICh0aGlzLmZpcnN0X3BhZ2UgPT0gMCA/IDEgOiB0aGlzLmZpcnN0X3BhZ2UpICsgMTAwMDAwXSkatwEKEnBsYW4ubWF4X2RvY3VtZW50cxJoZG9jdW1lbnRzX3Blcl9wYWdlOiBwYWdlc19wZXJfdGFzayDDlyBkb2N1bWVudHNfcGVyX3BhZ2UgbXVzdCBiZSBhdCBtb3N0IDEwMDAwMCAoYSB0YXNrJ3MgbWF4X2RvY3VtZW50cykaN3RoaXMucGFnZXNfcGVyX3Rhc2sgKiB0aGlzLmRvY3VtZW50c19wZXJfcGFnZSA8PSAxMDAwMDAawQMKDnBsYW4ubWF4X3Rhc2tzGq4DdGhpcy5wYWdlc19wZXJfdGFzayA8IDEgfHwgdGhpcy5sYXN0X3BhZ2UgPCB0aGlzLmZpcnN0X3BhZ2UgfHwgKHRoaXMubGFzdF9wYWdlIC0gKHRoaXMuZmlyc3RfcGFnZSA9PSAwID8gMSA6IHRoaXMuZmlyc3RfcGFnZSkgKyB0aGlzLnBhZ2VzX3Blcl90YXNrKSAvIHRoaXMucGFnZXNfcGVyX3Rhc2sgPD0gMTAwMDAgPyAnJyA6ICdwYWdlc19wZXJfdGFzazogdGhlIHBsYW4gd291bGQgY3JlYXRlICVkIHRhc2tzLCBhdCBtb3N0IDEwMDAwIHBlciBjYWxsOiB1c2UgbW9yZSBwYWdlcyBwZXIgdGFzayBvciBwbGFuIHRoZSBzZWFyY2ggaW4gcGFydHMnLmZvcm1hdChbKHRoaXMubGFzdF9wYWdlIC0gKHRoaXMuZmlyc3RfcGFnZSA9PSAwID8gMSA6IHRoaXMuZmlyc3RfcGFnZSkgKyB0aGlzLnBhZ2VzX3Blcl90YXNrKSAvIHRoaXMucGFnZXNfcGVyX3Rhc2tdKSJmChJQbGFuU2VhcmNoUmVzcG9uc2USJAoHY3JlYXRlZBgBIAMoCzITLmdhdGUudGFza3MudjEuVGFzaxIWCg5za2lwcGVkX3JhbmdlcxgCIAEoBRISCgp0YXNrX2NvdW50GAMgASgFIhQKElJlcXVlc3RUYXNrUmVxdWVzdCI4ChNSZXF1ZXN0VGFza1Jlc3BvbnNlEiEKBHRhc2sYASABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2si7QEKE0NvbXBsZXRlVGFza1JlcXVlc3QSGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQESJQoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYAiABKAVCB7pIBBoCKAASIQoQZG9jdW1lbnRzX2ZhaWxlZBgDIAEoBUIHukgEGgIoABIiChFkb2N1bWVudHNfc2tpcHBlZBgEIAEoBUIHukgEGgIoABIvCg5yZXN1bHRfc3VtbWFyeRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSHAoLbGVhc2VfdG9rZW4YBiABKAVCB7pIBBoCKAAiNwoUQ29tcGxldGVUYXNrUmVzcG9uc2USDwoHdGFza19pZBgBIAEoCRIOCgZzdGF0dXMYAiABKAkilwIKD0ZhaWxUYXNrUmVxdWVzdBIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARIXCgVlcnJvchgCIAEoCUIIukgFcgMY0A8SMQoEa2luZBgDIAEoCUIjukggch5SDnByb3ZpZGVyX2Vycm9yUgx3b3JrZXJfZXJyb3ISEQoJcmV0cnlhYmxlGAQgASgIEhwKC2xlYXNlX3Rva2VuGAUgASgFQge6SAQaAigAEiUKFGRvY3VtZW50c19kb3dubG9hZGVkGAYgASgFQge6SAQaAigAEiEKEGRvY3VtZW50c19mYWlsZWQYByABKAVCB7pIBBoCKAASIgoRZG9jdW1lbnRzX3NraXBwZWQYCCABKAVCB7pIBBoCKAAiYwoQRmFpbFRhc2tSZXNwb25zZRIPCgd0YXNrX2lkGAEgASgJEg4KBnN0YXR1cxgCIAEoCRIuCgpub3RfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIdChtHZXRUYXNrU3RhdHVzU3VtbWFyeVJlcXVlc3QihgEKHEdldFRhc2tTdGF0dXNTdW1tYXJ5UmVzcG9uc2USDwoHcGVuZGluZxgBIAEoBRIQCghhc3NpZ25lZBgCIAEoBRIRCgljb21wbGV0ZWQYAyABKAUSDgoGZmFpbGVkGAQgASgFEhEKCWNhbmNlbGxlZBgFIAEoBRINCgV0b3RhbBgGIAEoBSIrCg5HZXRUYXNrUmVxdWVzdBIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABASI0Cg9HZXRUYXNrUmVzcG9uc2USIQoEdGFzaxgBIAEoCzITLmdhdGUudGFza3MudjEuVGFzayIyChVMaXN0VGFza0xlYXNlc1JlcXVlc3QSGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQEiQgoWTGlzdFRhc2tMZWFzZXNSZXNwb25zZRIoCgZsZWFzZXMYASADKAsyGC5nYXRlLnRhc2tzLnYxLlRhc2tMZWFzZSKlAQoJVGFza0xlYXNlEhMKC2xlYXNlX3Rva2VuGAEgASgFEhEKCWNsaWVudF9pZBgCIAEoCRIuCgpncmFudGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZW5kX3JlYXNvbhgFIAEoCSK7AQoQTGlzdFRhc2tzUmVxdWVzdBJPCg1zdGF0dXNfZmlsdGVyGAEgASgJQji6SDVyM1IAUgdwZW5kaW5nUghhc3NpZ25lZFIJY29tcGxldGVkUgZmYWlsZWRSCWNhbmNlbGxlZBIZCgVsaW1pdBgCIAEoBUIKukgHGgUY6AcoABIdCglwYWdlX3NpemUYAyABKAVCCrpIBxoFGOgHKAASHAoKcGFnZV90b2tlbhgEIAEoCUIIukgFcgMYgBAiUAoRTGlzdFRhc2tzUmVzcG9uc2USIgoFdGFza3MYASADKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIkwKEUNhbmNlbFRhc2tSZXF1ZXN0EhkKB3Rhc2tfaWQYASABKAlCCLpIBXIDsAEBEhwKBnJlYXNvbhgCIAEoCUIMukgJcgfI1SIBGPQDIjcKEkNhbmNlbFRhc2tSZXNwb25zZRIhCgR0YXNrGAEgASgLMhMuZ2F0ZS50YXNrcy52MS5UYXNrIjYKE1JlcXVldWVUYXNrc1JlcXVlc3QSHwoIdGFza19pZHMYASADKAlCDbpICpIBByIFcgOwAQEiKAoUUmVxdWV1ZVRhc2tzUmVzcG9uc2USEAoIcmVxdWV1ZWQYASABKAUihAMKDExlYXNlUmVxdWVzdBIqCgVoZWxsbxgBIAEoCzIZLmdhdGUudGFza3MudjEuTGVhc2VIZWxsb0gAEjIKCWhlYXJ0YmVhdBgCIAEoCzIdLmdhdGUudGFza3MudjEuTGVhc2VIZWFydGJlYXRIABIwCghwcm9ncmVzcxgDIAEoCzIcLmdhdGUudGFza3MudjEuTGVhc2VQcm9ncmVzc0gAEjQKCmNvbXBsZXRpb24YBCABKAsyHi5nYXRlLnRhc2tzLnYxLkxlYXNlQ29tcGxldGlvbkgAEi4KB2ZhaWx1cmUYBSABKAsyGy5nYXRlLnRhc2tzLnYxLkxlYXNlRmFpbHVyZUgAEi4KB3JlbGVhc2UYBiABKAsyGy5nYXRlLnRhc2tzLnYxLkxlYXNlUmVsZWFzZUgAEjAKCGNhcGFjaXR5GAcgASgLMhwuZ2F0ZS50YXNrcy52MS5MZWFzZUNhcGFjaXR5SAASEgoKcmVxdWVzdF9pZBgIIAEoDUIGCgRraW5kIioKCkxlYXNlSGVsbG8SHAoIY2FwYWNpdHkYASABKAVCCrpIBxoFGIACKAEiEAoOTGVhc2VIZWFydGJlYXQitgEKDUxlYXNlUHJvZ3Jlc3MSGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQESHAoLbGVhc2VfdG9rZW4YAiABKAVCB7pIBBoCKAASJQoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYAyABKAVCB7pIBBoCKAASIQoQZG9jdW1lbnRzX2ZhaWxlZBgEIAEoBUIHukgEGgIoABIiChFkb2N1bWVudHNfc2tpcHBlZBgFIAEoBUIHukgEGgIoACLpAQoPTGVhc2VDb21wbGV0aW9uEhkKB3Rhc2tfaWQYASABKAlCCLpIBXIDsAEBEhwKC2xlYXNlX3Rva2VuGAIgASgFQge6SAQaAigAEiUKFGRvY3VtZW50c19kb3dubG9hZGVkGAMgASgFQge6SAQaAigAEiEKEGRvY3VtZW50c19mYWlsZWQYBCABKAVCB7pIBBoCKAASIgoRZG9jdW1lbnRzX3NraXBwZWQYBSABKAVCB7pIBBoCKAASLwoOcmVzdWx0X3N1bW1hcnkYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IpQCCgxMZWFzZUZhaWx1cmUSGQoHdGFza19pZBgBIAEoCUIIukgFcgOwAQESHAoLbGVhc2VfdG9rZW4YAiABKAVCB7pIBBoCKAASFwoFZXJyb3IYAyABKAlCCLpIBXIDGNAPEjEKBGtpbmQYBCABKAlCI7pIIHIeUg5wcm92aWRlcl9lcnJvclIMd29ya2VyX2Vycm9yEhEKCXJldHJ5YWJsZRgFIAEoCBIlChRkb2N1bWVudHNfZG93bmxvYWRlZBgGIAEoBUIHukgEGgIoABIhChBkb2N1bWVudHNfZmFpbGVkGAcgASgFQge6SAQaAigAEiIKEWRvY3VtZW50c19za2lwcGVkGAggASgFQge6SAQaAigAIkcKDExlYXNlUmVsZWFzZRIZCgd0YXNrX2lkGAEgASgJQgi6SAVyA7ABARIcCgtsZWFzZV90b2tlbhgCIAEoBUIHukgEGgIoACItCg1MZWFzZUNhcGFjaXR5EhwKCGNhcGFjaXR5GAEgASgFQgq6SAcaBRiAAigAIpMCCg1MZWFzZVJlc3BvbnNlEi4KB3dlbGNvbWUYASABKAsyGy5nYXRlLnRhc2tzLnYxLkxlYXNlV2VsY29tZUgAEjQKCmFzc2lnbm1lbnQYAiABKAsyHi5nYXRlLnRhc2tzLnYxLkxlYXNlQXNzaWdubWVudEgAEiYKA2FjaxgDIAEoCzIXLmdhdGUudGFza3MudjEuTGVhc2VBY2tIABIyCglyZWplY3Rpb24YBCABKAsyHS5nYXRlLnRhc2tzLnYxLkxlYXNlUmVqZWN0aW9uSAASOAoMY2FuY2VsbGF0aW9uGAUgASgLMiAuZ2F0ZS50YXNrcy52MS5MZWFzZUNhbmNlbGxhdGlvbkgAQgYKBGtpbmQiWwoMTGVhc2VXZWxjb21lEhEKCWNsaWVudF9pZBgBIAEoCRIZChFsZWFzZV9kdXJhdGlvbl9tcxgCIAEoBRIdChVoZWFydGJlYXRfaW50ZXJ2YWxfbXMYAyABKAUiNAoPTGVhc2VBc3NpZ25tZW50EiEKBHRhc2sYASABKAsyEy5nYXRlLnRhc2tzLnYxLlRhc2siiAEKCExlYXNlQWNrEg8KB3Rhc2tfaWQYASABKAkSDAoEa2luZBgCIAEoCRI0ChBsZWFzZV9leHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBITCgt0YXNrX3N0YXR1cxgEIAEoCRISCgpyZXF1ZXN0X2lkGAUgASgNImIKDkxlYXNlUmVqZWN0aW9uEg8KB3Rhc2tfaWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRjb2RlGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSEgoKcmVxdWVzdF9pZBgFIAEoDSI0ChFMZWFzZUNhbmNlbGxhdGlvbhIPCgd0YXNrX2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSKEAQoRV2F0Y2hUYXNrc1JlcXVlc3QSTwoNc3RhdHVzX2ZpbHRlchgBIAEoCUI4ukg1cjNSAFIHcGVuZGluZ1IIYXNzaWduZWRSCWNvbXBsZXRlZFIGZmFpbGVkUgljYW5jZWxsZWQSHgoMcmVzdW1lX3Rva2VuGAIgASgJQgi6SAVyAxiAAiKOAQoSV2F0Y2hUYXNrc1Jlc3BvbnNlEg4KBmNoYW5nZRgBIAEoCRIhCgR0YXNrGAIgASgLMhMuZ2F0ZS50YXNrcy52MS5UYXNrEi8KC29jY3VycmVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxyZXN1bWVfdG9rZW4YBCABKAky9gwKDFRhc2tzU2VydmljZRJyCgpDcmVhdGVUYXNrEiAuZ2F0ZS50YXNrcy52MS5DcmVhdGVUYXNrUmVxdWVzdBohLmdhdGUudGFza3MudjEuQ3JlYXRlVGFza1Jlc3BvbnNlIh+C0+STAhk6ASoiFC9hcGkvdjEvdGFza3MvY3JlYXRlEnQKC0NyZWF0ZVRhc2tzEiEuZ2F0ZS50YXNrcy52MS5DcmVhdGVUYXNrc1JlcXVlc3QaIi5nYXRlLnRhc2tzLnYxLkNyZWF0ZVRhc2tzUmVzcG9uc2UiHoLT5JMCGDoBKiITL2FwaS92MS90YXNrcy9iYXRjaBJwCgpQbGFuU2VhcmNoEiAuZ2F0ZS50YXNrcy52MS5QbGFuU2VhcmNoUmVxdWVzdBohLmdhdGUudGFza3MudjEuUGxhblNlYXJjaFJlc3BvbnNlIh2C0+STAhc6ASoiEi9hcGkvdjEvdGFza3MvcGxhbhKbAQoLUmVxdWVzdFRhc2sSIS5nYXRlLnRhc2tzLnYxLlJlcXVlc3RUYXNrUmVxdWVzdBoiLmdhdGUudGFza3MudjEuUmVxdWVzdFRhc2tSZXNwb25zZSJFgtPkkwI/OgEqWh1iBHRhc2sSFS9hcGkvdjEvdGFza3MvcmVxdWVzdGIEdGFzayIVL2FwaS92MS90YXNrcy9yZXF1ZXN0EnoKDENvbXBsZXRlVGFzaxIiLmdhdGUudGFza3MudjEuQ29tcGxldGVUYXNrUmVxdWVzdBojLmdhdGUudGFza3MudjEuQ29tcGxldGVUYXNrUmVzcG9uc2UiIYLT5JMCGzoBKiIWL2FwaS92MS90YXNrcy9jb21wbGV0ZRJqCghGYWlsVGFzaxIeLmdhdGUudGFza3MudjEuRmFpbFRhc2tSZXF1ZXN0Gh8uZ2F0ZS50YXNrcy52MS5GYWlsVGFza1Jlc3BvbnNlIh2C0+STAhc6ASoiEi9hcGkvdjEvdGFza3MvZmFpbBKNAQoUR2V0VGFza1N0YXR1c1N1bW1hcnkSKi5nYXRlLnRhc2tzLnYxLkdldFRhc2tTdGF0dXNTdW1tYXJ5UmVxdWVzdBorLmdhdGUudGFza3MudjEuR2V0VGFza1N0YXR1c1N1bW1hcnlSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL3Rhc2tzL3N0YXR1cxJvCgdHZXRUYXNrEh0uZ2F0ZS50YXNrcy52MS5HZXRUYXNrUmVxdWVzdBoeLmdhdGUudGFza3MudjEuR2V0VGFza1Jlc3BvbnNlIiWC0+STAh9iBHRhc2sSFy9hcGkvdjEvdGFza3Mve3Rhc2tfaWR9EoUBCg5MaXN0VGFza0xlYXNlcxIkLmdhdGUudGFza3MudjEuTGlzdFRhc2tMZWFzZXNSZXF1ZXN0GiUuZ2F0ZS50YXNrcy52MS5MaXN0VGFza0xlYXNlc1Jlc3BvbnNlIiaC0+STAiASHi9hcGkvdjEvdGFza3Mve3Rhc2tfaWR9L2xlYXNlcxJlCglMaXN0VGFza3MSHy5nYXRlLnRhc2tzLnYxLkxpc3RUYXNrc1JlcXVlc3QaIC5nYXRlLnRhc2tzLnYxLkxpc3RUYXNrc1Jlc3BvbnNlIhWC0+STAg8SDS9hcGkvdjEvdGFza3MSfAoKQ2FuY2VsVGFzaxIgLmdhdGUudGFza3MudjEuQ2FuY2VsVGFza1JlcXVlc3QaIS5nYXRlLnRhc2tzLnYxLkNhbmNlbFRhc2tSZXNwb25zZSIpgtPkkwIjOgEqIh4vYXBpL3YxL3Rhc2tzL3t0YXNrX2lkfS9jYW5jZWwSeQoMUmVxdWV1ZVRhc2tzEiIuZ2F0ZS50YXNrcy52MS5SZXF1ZXVlVGFza3NSZXF1ZXN0GiMuZ2F0ZS50YXNrcy52MS5SZXF1ZXVlVGFza3NSZXNwb25zZSIggtPkkwIaOgEqIhUvYXBpL3YxL3Rhc2tzL3JlcXVldWUSRgoFTGVhc2USGy5nYXRlLnRhc2tzLnYxLkxlYXNlUmVxdWVzdBocLmdhdGUudGFza3MudjEuTGVhc2VSZXNwb25zZSgBMAESUwoKV2F0Y2hUYXNrcxIgLmdhdGUudGFza3MudjEuV2F0Y2hUYXNrc1JlcXVlc3QaIS5nYXRlLnRhc2tzLnYxLldhdGNoVGFza3NSZXNwb25zZTABYgZwcm90bzM", [file_buf_validate_validate, file_gate_validate_v1_rules, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Task is one unit of download work: a search and the pages to fetch.
@@ -434,6 +434,14 @@ export type PlanSearchRequest = Message<"gate.tasks.v1.PlanSearchRequest"> & {
    * @generated from field: int32 max_attempts = 7;
    */
   maxAttempts: number;
+
+  /**
+   * Count only: plan exactly as asked, then write nothing. The response's task_count and
+   * skipped_ranges say what a real call would do now; created stays empty.
+   *
+   * @generated from field: bool dry_run = 8;
+   */
+  dryRun: boolean;
 };
 
 /**
@@ -450,7 +458,7 @@ export const PlanSearchRequestSchema: GenMessage<PlanSearchRequest> = /*@__PURE_
  */
 export type PlanSearchResponse = Message<"gate.tasks.v1.PlanSearchResponse"> & {
   /**
-   * Tasks created by this call.
+   * Tasks created (or re-planned) by this call; empty for a dry run.
    *
    * @generated from field: repeated gate.tasks.v1.Task created = 1;
    */
@@ -463,6 +471,13 @@ export type PlanSearchResponse = Message<"gate.tasks.v1.PlanSearchResponse"> & {
    * @generated from field: int32 skipped_ranges = 2;
    */
   skippedRanges: number;
+
+  /**
+   * Tasks this call created or re-planned; for a dry run, how many it would.
+   *
+   * @generated from field: int32 task_count = 3;
+   */
+  taskCount: number;
 };
 
 /**
@@ -813,6 +828,98 @@ export const GetTaskResponseSchema: GenMessage<GetTaskResponse> = /*@__PURE__*/
   messageDesc(file_gate_tasks_v1_tasks_service, 17);
 
 /**
+ * ListTaskLeasesRequest names a task.
+ *
+ * @generated from message gate.tasks.v1.ListTaskLeasesRequest
+ */
+export type ListTaskLeasesRequest = Message<"gate.tasks.v1.ListTaskLeasesRequest"> & {
+  /**
+   * The task id (UUID).
+   *
+   * @generated from field: string task_id = 1;
+   */
+  taskId: string;
+};
+
+/**
+ * Describes the message gate.tasks.v1.ListTaskLeasesRequest.
+ * Use `create(ListTaskLeasesRequestSchema)` to create a new message.
+ */
+export const ListTaskLeasesRequestSchema: GenMessage<ListTaskLeasesRequest> = /*@__PURE__*/
+  messageDesc(file_gate_tasks_v1_tasks_service, 18);
+
+/**
+ * ListTaskLeasesResponse is a task's lease history.
+ *
+ * @generated from message gate.tasks.v1.ListTaskLeasesResponse
+ */
+export type ListTaskLeasesResponse = Message<"gate.tasks.v1.ListTaskLeasesResponse"> & {
+  /**
+   * Every lease of the task, oldest first (a task has at most max_attempts per planning).
+   *
+   * @generated from field: repeated gate.tasks.v1.TaskLease leases = 1;
+   */
+  leases: TaskLease[];
+};
+
+/**
+ * Describes the message gate.tasks.v1.ListTaskLeasesResponse.
+ * Use `create(ListTaskLeasesResponseSchema)` to create a new message.
+ */
+export const ListTaskLeasesResponseSchema: GenMessage<ListTaskLeasesResponse> = /*@__PURE__*/
+  messageDesc(file_gate_tasks_v1_tasks_service, 19);
+
+/**
+ * TaskLease is one lease of a task: granted to a client, ended for a reason.
+ *
+ * @generated from message gate.tasks.v1.TaskLease
+ */
+export type TaskLease = Message<"gate.tasks.v1.TaskLease"> & {
+  /**
+   * The lease's fencing token, unique within the task and growing.
+   *
+   * @generated from field: int32 lease_token = 1;
+   */
+  leaseToken: number;
+
+  /**
+   * The client that held it.
+   *
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * When it was granted.
+   *
+   * @generated from field: google.protobuf.Timestamp granted_at = 3;
+   */
+  grantedAt?: Timestamp | undefined;
+
+  /**
+   * When it ended; unset while it is held.
+   *
+   * @generated from field: google.protobuf.Timestamp ended_at = 4;
+   */
+  endedAt?: Timestamp | undefined;
+
+  /**
+   * Why it ended: "completed", "failed", "retry", "timeout", "released" or "cancelled";
+   * empty while it is held.
+   *
+   * @generated from field: string end_reason = 5;
+   */
+  endReason: string;
+};
+
+/**
+ * Describes the message gate.tasks.v1.TaskLease.
+ * Use `create(TaskLeaseSchema)` to create a new message.
+ */
+export const TaskLeaseSchema: GenMessage<TaskLease> = /*@__PURE__*/
+  messageDesc(file_gate_tasks_v1_tasks_service, 20);
+
+/**
  * ListTasksRequest selects a page of tasks.
  *
  * @generated from message gate.tasks.v1.ListTasksRequest
@@ -853,7 +960,7 @@ export type ListTasksRequest = Message<"gate.tasks.v1.ListTasksRequest"> & {
  * Use `create(ListTasksRequestSchema)` to create a new message.
  */
 export const ListTasksRequestSchema: GenMessage<ListTasksRequest> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 18);
+  messageDesc(file_gate_tasks_v1_tasks_service, 21);
 
 /**
  * ListTasksResponse is one page of tasks.
@@ -881,7 +988,7 @@ export type ListTasksResponse = Message<"gate.tasks.v1.ListTasksResponse"> & {
  * Use `create(ListTasksResponseSchema)` to create a new message.
  */
 export const ListTasksResponseSchema: GenMessage<ListTasksResponse> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 19);
+  messageDesc(file_gate_tasks_v1_tasks_service, 22);
 
 /**
  * CancelTaskRequest names the task to cancel.
@@ -909,7 +1016,7 @@ export type CancelTaskRequest = Message<"gate.tasks.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 20);
+  messageDesc(file_gate_tasks_v1_tasks_service, 23);
 
 /**
  * CancelTaskResponse returns the cancelled task.
@@ -930,7 +1037,7 @@ export type CancelTaskResponse = Message<"gate.tasks.v1.CancelTaskResponse"> & {
  * Use `create(CancelTaskResponseSchema)` to create a new message.
  */
 export const CancelTaskResponseSchema: GenMessage<CancelTaskResponse> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 21);
+  messageDesc(file_gate_tasks_v1_tasks_service, 24);
 
 /**
  * RequeueTasksRequest selects failed tasks to run again.
@@ -951,7 +1058,7 @@ export type RequeueTasksRequest = Message<"gate.tasks.v1.RequeueTasksRequest"> &
  * Use `create(RequeueTasksRequestSchema)` to create a new message.
  */
 export const RequeueTasksRequestSchema: GenMessage<RequeueTasksRequest> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 22);
+  messageDesc(file_gate_tasks_v1_tasks_service, 25);
 
 /**
  * RequeueTasksResponse counts what was requeued.
@@ -972,7 +1079,7 @@ export type RequeueTasksResponse = Message<"gate.tasks.v1.RequeueTasksResponse">
  * Use `create(RequeueTasksResponseSchema)` to create a new message.
  */
 export const RequeueTasksResponseSchema: GenMessage<RequeueTasksResponse> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 23);
+  messageDesc(file_gate_tasks_v1_tasks_service, 26);
 
 /**
  * LeaseRequest is one message from a downloader on its lease stream.
@@ -1057,7 +1164,7 @@ export type LeaseRequest = Message<"gate.tasks.v1.LeaseRequest"> & {
  * Use `create(LeaseRequestSchema)` to create a new message.
  */
 export const LeaseRequestSchema: GenMessage<LeaseRequest> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 24);
+  messageDesc(file_gate_tasks_v1_tasks_service, 27);
 
 /**
  * LeaseHello opens a lease stream.
@@ -1078,7 +1185,7 @@ export type LeaseHello = Message<"gate.tasks.v1.LeaseHello"> & {
  * Use `create(LeaseHelloSchema)` to create a new message.
  */
 export const LeaseHelloSchema: GenMessage<LeaseHello> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 25);
+  messageDesc(file_gate_tasks_v1_tasks_service, 28);
 
 /**
  * LeaseHeartbeat extends every lease of the stream's client.
@@ -1093,7 +1200,7 @@ export type LeaseHeartbeat = Message<"gate.tasks.v1.LeaseHeartbeat"> & {
  * Use `create(LeaseHeartbeatSchema)` to create a new message.
  */
 export const LeaseHeartbeatSchema: GenMessage<LeaseHeartbeat> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 26);
+  messageDesc(file_gate_tasks_v1_tasks_service, 29);
 
 /**
  * LeaseProgress reports progress on a leased task.
@@ -1142,7 +1249,7 @@ export type LeaseProgress = Message<"gate.tasks.v1.LeaseProgress"> & {
  * Use `create(LeaseProgressSchema)` to create a new message.
  */
 export const LeaseProgressSchema: GenMessage<LeaseProgress> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 27);
+  messageDesc(file_gate_tasks_v1_tasks_service, 30);
 
 /**
  * LeaseCompletion completes a leased task.
@@ -1198,7 +1305,7 @@ export type LeaseCompletion = Message<"gate.tasks.v1.LeaseCompletion"> & {
  * Use `create(LeaseCompletionSchema)` to create a new message.
  */
 export const LeaseCompletionSchema: GenMessage<LeaseCompletion> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 28);
+  messageDesc(file_gate_tasks_v1_tasks_service, 31);
 
 /**
  * LeaseFailure reports a failed attempt.
@@ -1268,7 +1375,7 @@ export type LeaseFailure = Message<"gate.tasks.v1.LeaseFailure"> & {
  * Use `create(LeaseFailureSchema)` to create a new message.
  */
 export const LeaseFailureSchema: GenMessage<LeaseFailure> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 29);
+  messageDesc(file_gate_tasks_v1_tasks_service, 32);
 
 /**
  * LeaseRelease gives a task back.
@@ -1296,7 +1403,7 @@ export type LeaseRelease = Message<"gate.tasks.v1.LeaseRelease"> & {
  * Use `create(LeaseReleaseSchema)` to create a new message.
  */
 export const LeaseReleaseSchema: GenMessage<LeaseRelease> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 30);
+  messageDesc(file_gate_tasks_v1_tasks_service, 33);
 
 /**
  * LeaseCapacity changes how many tasks the client runs at once.
@@ -1317,7 +1424,7 @@ export type LeaseCapacity = Message<"gate.tasks.v1.LeaseCapacity"> & {
  * Use `create(LeaseCapacitySchema)` to create a new message.
  */
 export const LeaseCapacitySchema: GenMessage<LeaseCapacity> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 31);
+  messageDesc(file_gate_tasks_v1_tasks_service, 34);
 
 /**
  * LeaseResponse is one message from the server on a lease stream.
@@ -1378,7 +1485,7 @@ export type LeaseResponse = Message<"gate.tasks.v1.LeaseResponse"> & {
  * Use `create(LeaseResponseSchema)` to create a new message.
  */
 export const LeaseResponseSchema: GenMessage<LeaseResponse> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 32);
+  messageDesc(file_gate_tasks_v1_tasks_service, 35);
 
 /**
  * LeaseWelcome tells the client the lease settings.
@@ -1413,7 +1520,7 @@ export type LeaseWelcome = Message<"gate.tasks.v1.LeaseWelcome"> & {
  * Use `create(LeaseWelcomeSchema)` to create a new message.
  */
 export const LeaseWelcomeSchema: GenMessage<LeaseWelcome> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 33);
+  messageDesc(file_gate_tasks_v1_tasks_service, 36);
 
 /**
  * LeaseAssignment pushes one task.
@@ -1434,7 +1541,7 @@ export type LeaseAssignment = Message<"gate.tasks.v1.LeaseAssignment"> & {
  * Use `create(LeaseAssignmentSchema)` to create a new message.
  */
 export const LeaseAssignmentSchema: GenMessage<LeaseAssignment> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 34);
+  messageDesc(file_gate_tasks_v1_tasks_service, 37);
 
 /**
  * LeaseAck confirms a client message.
@@ -1483,7 +1590,7 @@ export type LeaseAck = Message<"gate.tasks.v1.LeaseAck"> & {
  * Use `create(LeaseAckSchema)` to create a new message.
  */
 export const LeaseAckSchema: GenMessage<LeaseAck> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 35);
+  messageDesc(file_gate_tasks_v1_tasks_service, 38);
 
 /**
  * LeaseRejection refuses a client message.
@@ -1532,7 +1639,7 @@ export type LeaseRejection = Message<"gate.tasks.v1.LeaseRejection"> & {
  * Use `create(LeaseRejectionSchema)` to create a new message.
  */
 export const LeaseRejectionSchema: GenMessage<LeaseRejection> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 36);
+  messageDesc(file_gate_tasks_v1_tasks_service, 39);
 
 /**
  * LeaseCancellation tells the holder to stop a task.
@@ -1560,7 +1667,7 @@ export type LeaseCancellation = Message<"gate.tasks.v1.LeaseCancellation"> & {
  * Use `create(LeaseCancellationSchema)` to create a new message.
  */
 export const LeaseCancellationSchema: GenMessage<LeaseCancellation> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 37);
+  messageDesc(file_gate_tasks_v1_tasks_service, 40);
 
 /**
  * WatchTasksRequest selects which changes to stream.
@@ -1591,7 +1698,7 @@ export type WatchTasksRequest = Message<"gate.tasks.v1.WatchTasksRequest"> & {
  * Use `create(WatchTasksRequestSchema)` to create a new message.
  */
 export const WatchTasksRequestSchema: GenMessage<WatchTasksRequest> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 38);
+  messageDesc(file_gate_tasks_v1_tasks_service, 41);
 
 /**
  * WatchTasksResponse is one task change.
@@ -1636,7 +1743,7 @@ export type WatchTasksResponse = Message<"gate.tasks.v1.WatchTasksResponse"> & {
  * Use `create(WatchTasksResponseSchema)` to create a new message.
  */
 export const WatchTasksResponseSchema: GenMessage<WatchTasksResponse> = /*@__PURE__*/
-  messageDesc(file_gate_tasks_v1_tasks_service, 39);
+  messageDesc(file_gate_tasks_v1_tasks_service, 42);
 
 /**
  * TasksService hands out download work: operators create and plan tasks,
@@ -1675,7 +1782,7 @@ export const TasksService: GenService<{
   },
   /**
    * PlanSearch splits a large search into page-range tasks, skipping ranges that already
-   * have a task. Operators only.
+   * have a task. With dry_run it only counts what it would create. Operators only.
    *
    * @generated from rpc gate.tasks.v1.TasksService.PlanSearch
    */
@@ -1736,6 +1843,17 @@ export const TasksService: GenService<{
     methodKind: "unary";
     input: typeof GetTaskRequestSchema;
     output: typeof GetTaskResponseSchema;
+  },
+  /**
+   * ListTaskLeases lists every lease a task has had, oldest first: who held it, when, and
+   * how each lease ended. Operators only.
+   *
+   * @generated from rpc gate.tasks.v1.TasksService.ListTaskLeases
+   */
+  listTaskLeases: {
+    methodKind: "unary";
+    input: typeof ListTaskLeasesRequestSchema;
+    output: typeof ListTaskLeasesResponseSchema;
   },
   /**
    * ListTasks lists tasks, newest first, optionally of one status.

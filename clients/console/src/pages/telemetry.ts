@@ -1,0 +1,234 @@
+import { timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { telemetryV1 } from "@gate/contracts";
+import { errorMessage } from "../api.js";
+import { field, h, replaceChildren } from "../dom.js";
+import { formatTime, numberFormat } from "../format.js";
+import { type Page, type PageContext, Poller } from "../page.js";
+import { VirtualTable } from "../virtual-table.js";
+import { SampleChart } from "./sample-chart.js";
+
+type User = telemetryV1.User;
+
+const windows = [
+  { label: "last 5 minutes", ms: 5 * 60_000 },
+  { label: "last hour", ms: 3_600_000 },
+  { label: "last 24 hours", ms: 86_400_000 },
+] as const;
+/** Samples kept on the chart; the oldest go first. */
+const maxPoints = 20_000;
+
+/**
+ * Users and their devices; one device's recent x/y/z samples drawn with uPlot. The API
+ * has no sample stream for browsers, so new samples are polled once a second, asking only
+ * for those measured since the last one drawn.
+ */
+export function telemetryPage(ctx: PageContext): Page {
+  let userId = Number(ctx.params.get("user") ?? 0) || undefined;
+  let deviceId = ctx.params.get("device") ?? undefined;
+  let windowMs: number = windows[0].ms;
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const users = new VirtualTable<User>({
+    label: "Users",
+    empty: "No users yet. Create one: POST /users {name, email}.",
+    key: (u) => String(u.id),
+    onOpen: (u) => selectUser(u.id),
+    columns: [
+      { label: "Id", width: "4rem", className: "num", cell: (u) => String(u.id) },
+      { label: "Name", width: "minmax(8rem, 1fr)", cell: (u) => u.name },
+      { label: "Email", width: "minmax(10rem, 1.3fr)", cell: (u) => u.email },
+    ],
+  });
+  const devices = h("ul", { class: "devices", "aria-label": "Devices of the user" });
+  const windowSelect = h(
+    "select",
+    { name: "window" },
+    windows.map((w) => h("option", { value: w.ms }, w.label)),
+  );
+  const chartHost = h("div", { class: "chart-host" });
+  const chartNote = h(
+    "p",
+    { class: "muted", "aria-live": "polite" },
+    "Choose a user, then a device.",
+  );
+  const chart = new SampleChart(chartHost);
+
+  const element = h(
+    "section",
+    { class: "page telemetry" },
+    h("div", { class: "page-head" }, h("h1", {}, "Telemetry")),
+    error,
+    h(
+      "div",
+      { class: "telemetry-grid" },
+      h("div", { class: "panel" }, h("h2", {}, "Users"), users.element),
+      h("div", { class: "panel" }, h("h2", {}, "Devices"), devices),
+      h(
+        "div",
+        { class: "panel chart-panel" },
+        h("div", { class: "chart-head" }, h("h2", {}, "Samples"), field("Window", windowSelect)),
+        chartNote,
+        chartHost,
+      ),
+    ),
+  );
+
+  const showError = (e: unknown) => {
+    error.hidden = false;
+    error.textContent = errorMessage(e);
+  };
+  const keepInUrl = () => {
+    const params = new URLSearchParams();
+    if (userId !== undefined) params.set("user", String(userId));
+    if (deviceId !== undefined) params.set("device", deviceId);
+    ctx.setParams(params);
+  };
+
+  const loadUsers = async () => {
+    try {
+      const all: User[] = [];
+      let pageToken = "";
+      do {
+        const page = await ctx.api.users.listUsers({ pageSize: 1000, pageToken });
+        all.push(...page.users);
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && all.length < 10_000);
+      users.setRows(all);
+    } catch (e) {
+      showError(e);
+    }
+  };
+
+  const selectUser = async (id: number) => {
+    if (userId !== id) deviceId = undefined;
+    userId = id;
+    users.setSelected(String(id));
+    keepInUrl();
+    try {
+      const { devices: list } = await ctx.api.devices.listDevices({ userId: id, pageSize: 100 });
+      if (userId !== id) return;
+      replaceChildren(
+        devices,
+        list.length === 0
+          ? h("li", { class: "muted" }, "This user has no device.")
+          : list.map((d) => {
+              const button = h(
+                "button",
+                { type: "button", class: "device", "aria-pressed": String(d.id === deviceId) },
+                h("span", { class: "mono" }, d.id),
+                h("small", { class: "muted" }, `registered ${formatTime(d.createdAt)}`),
+              );
+              button.addEventListener("click", () => selectDevice(d.id));
+              return h("li", {}, button);
+            }),
+      );
+    } catch (e) {
+      showError(e);
+    }
+  };
+
+  // The samples drawn: times in seconds (uPlot's x scale) and the three axes.
+  let points = { t: [] as number[], x: [] as number[], y: [] as number[], z: [] as number[] };
+  let lastMs = 0;
+  let atLast = 0;
+  let polling = false;
+
+  const selectDevice = (id: string) => {
+    deviceId = id;
+    for (const b of devices.querySelectorAll("button.device"))
+      b.setAttribute("aria-pressed", String(b.textContent?.startsWith(id) === true));
+    keepInUrl();
+    resetSamples();
+    void poll();
+  };
+
+  const resetSamples = () => {
+    points = { t: [], x: [], y: [], z: [] };
+    lastMs = Date.now() - windowMs;
+    atLast = 0;
+    chart.clear();
+  };
+
+  /** Reads samples measured since the last one drawn (those at that same instant skipped). */
+  const poll = async () => {
+    const device = deviceId;
+    if (device === undefined || polling) return;
+    polling = true;
+    try {
+      let pageToken = "";
+      let added = 0;
+      do {
+        const page = await ctx.api.metrics.listSamples({
+          deviceId: device,
+          start: timestampFromMs(lastMs),
+          pageSize: 10_000,
+          pageToken,
+        });
+        if (device !== deviceId) return;
+        let skip = atLast;
+        for (const s of page.samples) {
+          const ms = s.timestamp === undefined ? 0 : timestampDate(s.timestamp).getTime();
+          if (ms === lastMs && skip > 0) {
+            skip--;
+            continue;
+          }
+          if (ms !== lastMs) atLast = 0;
+          lastMs = ms;
+          atLast++;
+          pushSample(s, ms);
+          added++;
+        }
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+      if (added > 0 || points.t.length === 0) {
+        await chart.draw([points.t, points.x, points.y, points.z]);
+      }
+      chartNote.textContent =
+        points.t.length === 0
+          ? `No samples from this device in the ${windowSelect.selectedOptions[0]?.textContent ?? "window"}.`
+          : `${numberFormat.format(points.t.length)} samples, the latest at ${formatTime(timestampFromMs(lastMs))}`;
+      error.hidden = true;
+    } catch (e) {
+      showError(e);
+    } finally {
+      polling = false;
+    }
+  };
+
+  const pushSample = (s: telemetryV1.Sample, ms: number) => {
+    points.t.push(ms / 1000);
+    points.x.push(s.x);
+    points.y.push(s.y);
+    points.z.push(s.z);
+    if (points.t.length > maxPoints) {
+      for (const series of [points.t, points.x, points.y, points.z])
+        series.splice(0, series.length - maxPoints);
+    }
+  };
+
+  windowSelect.addEventListener("change", () => {
+    windowMs = Number(windowSelect.value);
+    resetSamples();
+    void poll();
+  });
+
+  const poller = new Poller(1000, poll);
+  void loadUsers().then(() => {
+    if (userId !== undefined) {
+      void selectUser(userId);
+      if (deviceId !== undefined) selectDevice(deviceId);
+    }
+  });
+
+  return {
+    title: "Telemetry",
+    element,
+    setPaused(paused) {
+      if (paused) poller.stop();
+      else poller.start();
+    },
+    dispose() {
+      poller.stop();
+      chart.destroy();
+    },
+  };
+}

@@ -1,0 +1,373 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { consoleDir, type RunningPlatform, serviceModules, startPlatform } from "@gate/cli";
+import {
+  clientsV1,
+  tasksV1,
+  telemetryDevicesV1,
+  telemetryMetricsV1,
+  telemetryUsersV1,
+} from "@gate/contracts";
+import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from "vitest";
+
+// The operator console in a real browser: Debian's Chromium, driven by playwright-core,
+// against a platform on a test database. Screenshots of every page land in
+// test-output/console/ (gitignored) for a person to look at.
+
+const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const hasChromium = existsSync(chromiumPath);
+if (!hasChromium)
+  console.info(
+    `[tier] console browser tests: skipped, no Chromium at ${chromiumPath} (apt-get install chromium)`,
+  );
+
+const shots = fileURLToPath(new URL("../../../test-output/console/", import.meta.url));
+const shortId = (id: string) => id.slice(0, 8);
+
+describe.skipIf(!hasChromium)("the operator console in headless Chromium", () => {
+  let db: TestDatabase;
+  let platform: RunningPlatform;
+  let context: BrowserContext;
+  let page: Page;
+  let profile: string;
+  let operatorKey: string;
+  let clientKey: string;
+  let clientId: string;
+  const operator = () => ({ headers: { "x-api-key": operatorKey } });
+  let api: {
+    tasks: ReturnType<typeof createClient<typeof tasksV1.TasksService>>;
+    clients: ReturnType<typeof createClient<typeof clientsV1.ClientsService>>;
+    users: ReturnType<typeof createClient<typeof telemetryUsersV1.UsersService>>;
+    devices: ReturnType<typeof createClient<typeof telemetryDevicesV1.DevicesService>>;
+    metrics: ReturnType<typeof createClient<typeof telemetryMetricsV1.MetricsService>>;
+  };
+
+  const shoot = (name: string) =>
+    page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  const signIn = async (key: string) => {
+    await page.goto(`${platform.url}/console/`);
+    await page.getByLabel("Operator API key").fill(key);
+    await page.getByRole("button", { name: "Sign in" }).click();
+  };
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    const [target] = databaseTargets();
+    if (target === undefined) throw new Error("no database");
+    db = await createTestDatabase(target);
+    platform = await startPlatform({
+      env: { DATABASE_URL: db.url, API_PORT: "0", LOG_LEVEL: "silent" },
+      modules: serviceModules,
+      allowEmbeddedDatabase: false,
+      consoleDir,
+    });
+    operatorKey = (
+      await platform.keys.mint({ role: "operator", subject: "console-test", label: "test" })
+    ).key;
+    const transport = createGrpcTransport({ baseUrl: platform.url });
+    api = {
+      tasks: createClient(tasksV1.TasksService, transport),
+      clients: createClient(clientsV1.ClientsService, transport),
+      users: createClient(telemetryUsersV1.UsersService, transport),
+      devices: createClient(telemetryDevicesV1.DevicesService, transport),
+      metrics: createClient(telemetryMetricsV1.MetricsService, transport),
+    };
+    const registered = await api.clients.registerClient({
+      clientName: "console-host",
+      clientHost: "rack-7",
+    });
+    clientKey = registered.apiKey;
+    clientId = registered.clientId;
+    await api.clients.heartbeat({}, { headers: { "x-api-key": clientKey } });
+
+    profile = mkdtempSync(join(tmpdir(), "gate-console-chromium-"));
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      viewport: { width: 1400, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+  }, 120_000);
+
+  // A failed test leaves a picture of what the browser showed, next to the page screenshots.
+  beforeEach(({ task }) => {
+    onTestFailed(async () => {
+      await page
+        ?.screenshot({ path: join(shots, `failed-${task.name.slice(0, 60)}.png`) })
+        .catch(() => {});
+    });
+  });
+
+  afterAll(async () => {
+    await context?.close();
+    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await platform?.stop();
+    await db?.drop();
+  });
+
+  it("shows the sign-in screen with a message for a bad key, and refuses a client's key", async () => {
+    await signIn("not-a-real-key-0000000000000000");
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/not accepted/);
+    await shoot("sign-in-bad-key");
+    await signIn(clientKey);
+    await expect.poll(() => page.getByRole("alert").textContent()).toMatch(/not an operator key/);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  });
+
+  it("signs in with an operator key, kept in session storage only, and shows the overview", async () => {
+    await api.tasks.createTask(
+      { searchParams: { CourtRegion: "77" }, maxDocuments: 5 },
+      operator(),
+    );
+    await signIn(operatorKey);
+    await page.getByRole("heading", { name: "Overview" }).waitFor();
+    expect(page.url()).not.toContain(operatorKey);
+    expect(await page.evaluate(() => Object.values(sessionStorage))).toEqual([operatorKey]);
+    await page.locator(".live-state[data-state=live]").waitFor();
+    await expect.poll(() => page.locator(".status-pending strong").textContent()).toBe("1");
+    await expect.poll(() => page.locator(".client-active strong").textContent()).toBe("1");
+    await shoot("overview");
+  });
+
+  it("shows a task created through the API within a second, without a reload, and cancels it", async () => {
+    await page.getByRole("link", { name: "Tasks" }).click();
+    await page.locator(".live-state[data-state=live]").waitFor();
+    const created = await api.tasks.createTask(
+      { searchParams: { CourtRegion: "11", INSType: "1" }, startPage: 3, maxDocuments: 20 },
+      operator(),
+    );
+    const row = page.getByRole("row").filter({ hasText: shortId(created.taskId) });
+    await row.waitFor({ timeout: 1000 });
+    await row.click();
+    const detail = page.getByRole("complementary", { name: "Task detail" });
+    await detail.getByText("Never leased yet.").waitFor();
+    await shoot("tasks-detail");
+    await detail.getByRole("button", { name: "Cancel task" }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Cancel task" }).click();
+    await expect.poll(() => detail.getByTestId("detail-status").textContent()).toBe("cancelled");
+    await expect.poll(() => row.locator(".badge").textContent()).toBe("cancelled");
+    expect((await api.tasks.getTask({ taskId: created.taskId }, operator())).task?.status).toBe(
+      "cancelled",
+    );
+  });
+
+  it("requeues the failed tasks of a search-parameter filter in bulk, saying how many first", async () => {
+    const region = `bulk-${Date.now()}`;
+    const ids: string[] = [];
+    for (let page = 1; page <= 3; page++) {
+      const { taskId } = await api.tasks.createTask(
+        {
+          searchParams: { CourtRegion: region },
+          startPage: page,
+          maxDocuments: 1,
+          priority: 1000,
+          maxAttempts: 1,
+        },
+        operator(),
+      );
+      ids.push(taskId);
+    }
+    // Another failed task outside the filter, which must stay failed.
+    const other = await api.tasks.createTask(
+      {
+        searchParams: { CourtRegion: "elsewhere" },
+        maxDocuments: 1,
+        priority: 999,
+        maxAttempts: 1,
+      },
+      operator(),
+    );
+    const asClient = { headers: { "x-api-key": clientKey } };
+    for (let i = 0; i < 4; i++) {
+      const { task } = await api.tasks.requestTask({}, asClient);
+      if (task === undefined) throw new Error("no task to lease");
+      await api.tasks.failTask(
+        {
+          taskId: task.taskId,
+          error: "registry answered 500",
+          kind: "provider_error",
+          leaseToken: task.leaseToken,
+        },
+        asClient,
+      );
+    }
+    await page.goto(
+      `${platform.url}/console/tasks?status=failed&param=${encodeURIComponent(`CourtRegion=${region}`)}`,
+    );
+    await expect.poll(() => page.getByRole("row").filter({ hasText: region }).count()).toBe(3);
+    expect(await page.getByLabel("Search parameters").inputValue()).toBe(`CourtRegion=${region}`);
+    await page.getByRole("button", { name: "Requeue failed…" }).click();
+    const confirm = page.getByRole("alertdialog");
+    await expect
+      .poll(() => confirm.textContent())
+      .toContain(`Requeue 3 failed tasks matching CourtRegion=${region}?`);
+    await shoot("tasks-bulk-requeue");
+    await confirm.getByRole("button", { name: "Requeue 3 tasks" }).click();
+    await page.getByRole("status").getByText("Requeued 3 tasks.").waitFor();
+    // They leave the "failed" view live, as their changes stream in.
+    await expect.poll(() => page.getByRole("row").filter({ hasText: region }).count()).toBe(0);
+    for (const id of ids)
+      expect((await api.tasks.getTask({ taskId: id }, operator())).task?.status).toBe("pending");
+    expect((await api.tasks.getTask({ taskId: other.taskId }, operator())).task?.status).toBe(
+      "failed",
+    );
+    // The failed attempt is in the requeued task's lease history, with its last error.
+    await page.goto(`${platform.url}/console/tasks?task=${ids[0]}`);
+    const detail = page.getByRole("complementary", { name: "Task detail" });
+    await detail.getByRole("cell", { name: "failed" }).waitFor();
+    await shoot("tasks-lease-history");
+  });
+
+  it("counts a search plan on a dry run before creating it", async () => {
+    await page.goto(`${platform.url}/console/tasks`);
+    await page.getByRole("button", { name: "Plan a search…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Plan a search" });
+    await dialog.getByLabel("Search parameters").fill("CourtRegion=plan, INSType=2");
+    await dialog.getByLabel("Last page").fill("5");
+    await dialog.getByRole("button", { name: "Count tasks (dry run)" }).click();
+    await dialog.getByText("This plan would create 5 tasks").waitFor();
+    await shoot("tasks-plan-dry-run");
+    const before = await api.tasks.getTaskStatusSummary({}, operator());
+    await dialog.getByRole("button", { name: "Create the tasks" }).click();
+    await page.getByText("Planned 5 tasks").waitFor();
+    expect((await api.tasks.getTaskStatusSummary({}, operator())).total).toBe(before.total + 5);
+  });
+
+  it("lists clients with their status and shows a client's statistics", async () => {
+    await page.getByRole("link", { name: "Clients" }).click();
+    await page.getByRole("row").filter({ hasText: "console-host" }).click();
+    const detail = page.getByRole("complementary", { name: "Client statistics" });
+    await detail.getByText("Task statistics").waitFor();
+    expect(await detail.textContent()).toContain(clientId);
+    await shoot("clients");
+  });
+
+  it("draws a device's samples and updates the chart when new samples arrive", async () => {
+    const { user } = await api.users.createUser(
+      { name: "Ada", email: `ada-${Date.now()}@example.test` },
+      operator(),
+    );
+    const userId = user?.id ?? 0;
+    const { id: deviceId } = await api.devices.registerDevice({ userId }, operator());
+    const now = Date.now();
+    const wave = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        x: Math.sin((from + i) / 5),
+        y: Math.cos((from + i) / 7),
+        z: ((from + i) % 10) / 10,
+        timestamp: timestampFromMs(now - 60_000 + (from + i) * 500),
+      }));
+    await api.metrics.recordSamples({ deviceId, samples: wave(0, 60) }, operator());
+
+    await page.getByRole("link", { name: "Telemetry" }).click();
+    await page.getByRole("row").filter({ hasText: "Ada" }).click();
+    await page.getByRole("button", { name: new RegExp(deviceId) }).click();
+    await page.getByText("60 samples").waitFor();
+    const painted = () =>
+      page.evaluate(() => {
+        const canvas = document.querySelector<HTMLCanvasElement>(".chart-host canvas");
+        const context = canvas?.getContext("2d");
+        if (canvas === null || canvas === undefined || context === null || context === undefined)
+          return 0;
+        const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+        let inked = 0;
+        for (let i = 3; i < pixels.length; i += 4) if ((pixels[i] ?? 0) > 0) inked++;
+        return inked;
+      });
+    await waitUntil(async () => (await painted()) > 500, { what: "the chart to draw its samples" });
+    const before = await painted();
+    await shoot("telemetry");
+
+    await api.metrics.recordSamples({ deviceId, samples: wave(60, 60) }, operator());
+    await page.getByText("120 samples").waitFor();
+    await waitUntil(async () => (await painted()) !== before, { what: "the chart to redraw" });
+    expect(page.url()).toContain(`device=${deviceId}`);
+  });
+
+  it("charts processing statistics per day, and per week when switched", async () => {
+    await page.getByRole("link", { name: "Processing statistics" }).click();
+    await page.getByRole("heading", { name: "Summary per day" }).waitFor();
+    await page.locator(".chart-host canvas").waitFor();
+    await shoot("processing-day");
+    await page.getByLabel("Window").selectOption("week");
+    await page.getByRole("heading", { name: "Summary per week" }).waitFor();
+    expect(page.url()).toContain("window=week");
+    await shoot("processing-week");
+  });
+
+  it("pauses live updates until resumed", async () => {
+    await page.getByRole("link", { name: "Tasks" }).click();
+    await page.locator(".live-state[data-state=live]").waitFor();
+    await page.getByRole("button", { name: /Pause live updates/ }).click();
+    await page.locator(".live-state[data-state=paused]").waitFor();
+    const created = await api.tasks.createTask(
+      { searchParams: { CourtRegion: "paused" }, maxDocuments: 1 },
+      operator(),
+    );
+    await page.getByRole("button", { name: /Resume live updates/ }).click();
+    // Resumed from where it paused: the change made meanwhile arrives without a reload.
+    await page
+      .getByRole("row")
+      .filter({ hasText: shortId(created.taskId) })
+      .waitFor();
+  });
+
+  it("keeps 10,000 tasks in a virtualised table that the keyboard moves through", async () => {
+    const plan = { searchParams: { CourtRegion: "big" }, firstPage: 1, lastPage: 10_000 };
+    await api.tasks.planSearch(
+      { ...plan, pagesPerTask: 1, documentsPerPage: 1, priority: -1000 },
+      operator(),
+    );
+    await page.goto(`${platform.url}/console/tasks?param=${encodeURIComponent("CourtRegion=big")}`);
+    await page.getByText("10,000 tasks").waitFor({ timeout: 30_000 });
+    // Only the rows in view (and a few around them) are in the document.
+    expect(await page.locator(".vt-spacer .vt-row").count()).toBeLessThan(80);
+    const rows = page.getByRole("rowgroup", { name: "Tasks rows" });
+    await rows.focus();
+    await page.keyboard.press("End");
+    await page.locator('[aria-rowindex="10001"]').waitFor();
+    await page.keyboard.press("ArrowUp");
+    // The active row is announced through aria-activedescendant and drawn on the next frame.
+    await expect
+      .poll(async () => {
+        const active = await rows.getAttribute("aria-activedescendant");
+        return page.locator(`[id="${active}"]`).getAttribute("aria-rowindex", { timeout: 1000 });
+      })
+      .toBe("10000");
+    await page.keyboard.press("Enter");
+    await page
+      .getByRole("complementary", { name: "Task detail" })
+      .getByText("CourtRegion=big")
+      .waitFor();
+    expect(page.url()).toMatch(/task=/);
+    await shoot("tasks-10000");
+  });
+
+  it("goes back to the sign-in screen with a message when the key stops working", async () => {
+    await page.evaluate(() =>
+      sessionStorage.setItem("gate.console.apiKey", "revoked-key-00000000000000000"),
+    );
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    await expect
+      .poll(() => page.getByRole("alert").textContent())
+      .toMatch(/no longer accepts this key/);
+    await shoot("sign-in-expired");
+  });
+});
