@@ -6,7 +6,7 @@ from gate.reports.v1 import query_service_pb2 as gate_dot_reports_dot_v1_dot_que
 
 
 class QueryServiceStub(object):
-    """QueryService answers seed 003's eight analytical queries from the OLAP store.
+    """QueryService answers the eight analytical queries from the OLAP store.
 
     Periods are optional text bounds, both inclusive, written like ReportService's: a time
     without a zone is UTC. Counts are 64-bit, so REST JSON writes them as strings.
@@ -61,7 +61,7 @@ class QueryServiceStub(object):
 
 
 class QueryServiceServicer(object):
-    """QueryService answers seed 003's eight analytical queries from the OLAP store.
+    """QueryService answers the eight analytical queries from the OLAP store.
 
     Periods are optional text bounds, both inclusive, written like ReportService's: a time
     without a zone is UTC. Counts are 64-bit, so REST JSON writes them as strings.
@@ -176,7 +176,7 @@ def add_QueryServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class QueryService(object):
-    """QueryService answers seed 003's eight analytical queries from the OLAP store.
+    """QueryService answers the eight analytical queries from the OLAP store.
 
     Periods are optional text bounds, both inclusive, written like ReportService's: a time
     without a zone is UTC. Counts are 64-bit, so REST JSON writes them as strings.

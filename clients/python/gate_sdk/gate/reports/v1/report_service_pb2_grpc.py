@@ -6,7 +6,7 @@ from gate.reports.v1 import report_service_pb2 as gate_dot_reports_dot_v1_dot_re
 
 
 class ReportServiceStub(object):
-    """ReportService answers seed 003's user report from the OLAP store (ClickHouse).
+    """ReportService answers the user report from the OLAP store (ClickHouse).
 
     Timestamps are text, "YYYY-MM-DDTHH:MM:SS" or "YYYY-MM-DD HH:MM:SS", optionally with
     fractional seconds and a zone ("Z", "+03:00"); a time without a zone is UTC.
@@ -26,7 +26,7 @@ class ReportServiceStub(object):
 
 
 class ReportServiceServicer(object):
-    """ReportService answers seed 003's user report from the OLAP store (ClickHouse).
+    """ReportService answers the user report from the OLAP store (ClickHouse).
 
     Timestamps are text, "YYYY-MM-DDTHH:MM:SS" or "YYYY-MM-DD HH:MM:SS", optionally with
     fractional seconds and a zone ("Z", "+03:00"); a time without a zone is UTC.
@@ -57,7 +57,7 @@ def add_ReportServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ReportService(object):
-    """ReportService answers seed 003's user report from the OLAP store (ClickHouse).
+    """ReportService answers the user report from the OLAP store (ClickHouse).
 
     Timestamps are text, "YYYY-MM-DDTHH:MM:SS" or "YYYY-MM-DD HH:MM:SS", optionally with
     fractional seconds and a zone ("Z", "+03:00"); a time without a zone is UTC.

@@ -7,10 +7,10 @@ from gate.stats.v1 import analytics_pb2 as gate_dot_stats_dot_v1_dot_analytics__
 
 class AnalyticsServiceStub(object):
     """AnalyticsService computes min, max, sum, median and count of a device's x, y and z over a
-    time window (seed 002's analytics). An analysis runs as a job on the stats workers: it is
+    time window. An analysis runs as a job on the stats workers: it is
     started, then polled (GetAnalysis) or watched (WatchAnalysis) until it ends.
 
-    States are seed 002's Celery states: PENDING (queued), STARTED (a worker runs it), RETRY
+    States are named as Celery names them: PENDING (queued), STARTED (a worker runs it), RETRY
     (a run failed or its worker died; it is queued again), SUCCESS (result set) and FAILURE
     (error set). REST JSON uses the proto field names; every path also answers with a
     trailing slash.
@@ -41,10 +41,10 @@ class AnalyticsServiceStub(object):
 
 class AnalyticsServiceServicer(object):
     """AnalyticsService computes min, max, sum, median and count of a device's x, y and z over a
-    time window (seed 002's analytics). An analysis runs as a job on the stats workers: it is
+    time window. An analysis runs as a job on the stats workers: it is
     started, then polled (GetAnalysis) or watched (WatchAnalysis) until it ends.
 
-    States are seed 002's Celery states: PENDING (queued), STARTED (a worker runs it), RETRY
+    States are named as Celery names them: PENDING (queued), STARTED (a worker runs it), RETRY
     (a run failed or its worker died; it is queued again), SUCCESS (result set) and FAILURE
     (error set). REST JSON uses the proto field names; every path also answers with a
     trailing slash.
@@ -105,10 +105,10 @@ def add_AnalyticsServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AnalyticsService(object):
     """AnalyticsService computes min, max, sum, median and count of a device's x, y and z over a
-    time window (seed 002's analytics). An analysis runs as a job on the stats workers: it is
+    time window. An analysis runs as a job on the stats workers: it is
     started, then polled (GetAnalysis) or watched (WatchAnalysis) until it ends.
 
-    States are seed 002's Celery states: PENDING (queued), STARTED (a worker runs it), RETRY
+    States are named as Celery names them: PENDING (queued), STARTED (a worker runs it), RETRY
     (a run failed or its worker died; it is queued again), SUCCESS (result set) and FAILURE
     (error set). REST JSON uses the proto field names; every path also answers with a
     trailing slash.

@@ -6,7 +6,7 @@ from gate.stats.v1 import processing_pb2 as gate_dot_stats_dot_v1_dot_processing
 
 
 class ProcessingStatsServiceStub(object):
-    """ProcessingStatsService counts what happened to the work of each slot (seed 004): task
+    """ProcessingStatsService counts what happened to the work of each slot: task
     outcomes per downloader client and ingest requests per device, recorded from the tasks
     and telemetry services' events, plus events other producers report here.
 
@@ -46,7 +46,7 @@ class ProcessingStatsServiceStub(object):
 
 
 class ProcessingStatsServiceServicer(object):
-    """ProcessingStatsService counts what happened to the work of each slot (seed 004): task
+    """ProcessingStatsService counts what happened to the work of each slot: task
     outcomes per downloader client and ingest requests per device, recorded from the tasks
     and telemetry services' events, plus events other producers report here.
 
@@ -120,7 +120,7 @@ def add_ProcessingStatsServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ProcessingStatsService(object):
-    """ProcessingStatsService counts what happened to the work of each slot (seed 004): task
+    """ProcessingStatsService counts what happened to the work of each slot: task
     outcomes per downloader client and ingest requests per device, recorded from the tasks
     and telemetry services' events, plus events other producers report here.
 

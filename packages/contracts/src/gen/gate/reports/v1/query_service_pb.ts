@@ -704,7 +704,7 @@ export const UserProfileSchema: GenMessage<UserProfile> = /*@__PURE__*/
   messageDesc(file_gate_reports_v1_query_service, 20);
 
 /**
- * QueryService answers seed 003's eight analytical queries from the OLAP store.
+ * QueryService answers the eight analytical queries from the OLAP store.
  *
  * Periods are optional text bounds, both inclusive, written like ReportService's: a time
  * without a zone is UTC. Counts are 64-bit, so REST JSON writes them as strings.

@@ -52,7 +52,7 @@ export const GetUserReportRequestSchema: GenMessage<GetUserReportRequest> = /*@_
   messageDesc(file_gate_reports_v1_report_service, 0);
 
 /**
- * GetUserReportResponse is seed 003's report.
+ * GetUserReportResponse is the user report.
  *
  * @generated from message gate.reports.v1.GetUserReportResponse
  */
@@ -101,7 +101,7 @@ export const GetUserReportResponseSchema: GenMessage<GetUserReportResponse> = /*
   messageDesc(file_gate_reports_v1_report_service, 1);
 
 /**
- * ReportService answers seed 003's user report from the OLAP store (ClickHouse).
+ * ReportService answers the user report from the OLAP store (ClickHouse).
  *
  * Timestamps are text, "YYYY-MM-DDTHH:MM:SS" or "YYYY-MM-DD HH:MM:SS", optionally with
  * fractional seconds and a zone ("Z", "+03:00"); a time without a zone is UTC.

@@ -29,7 +29,7 @@ export type StartAnalysisRequest = Message<"gate.stats.v1.StartAnalysisRequest">
 
   /**
    * First instant of the window, ISO 8601 such as 2025-01-01T00:00:00 (seconds may carry
-   * up to 6 decimals). A time without a zone (as in seed 002) is UTC; Z or an offset such
+   * up to 6 decimals). A time without a zone is UTC; Z or an offset such
    * as +02:00 may be given.
    *
    * @generated from field: string start = 2;
@@ -158,7 +158,7 @@ export const WatchAnalysisResponseSchema: GenMessage<WatchAnalysisResponse> = /*
   messageDesc(file_gate_stats_v1_analytics, 5);
 
 /**
- * AnalysisStatus is an analysis's state (seed 002's TaskStatus).
+ * AnalysisStatus is an analysis's state.
  *
  * @generated from message gate.stats.v1.AnalysisStatus
  */
@@ -286,10 +286,10 @@ export const AxisSummarySchema: GenMessage<AxisSummary> = /*@__PURE__*/
 
 /**
  * AnalyticsService computes min, max, sum, median and count of a device's x, y and z over a
- * time window (seed 002's analytics). An analysis runs as a job on the stats workers: it is
+ * time window. An analysis runs as a job on the stats workers: it is
  * started, then polled (GetAnalysis) or watched (WatchAnalysis) until it ends.
  *
- * States are seed 002's Celery states: PENDING (queued), STARTED (a worker runs it), RETRY
+ * States are named as Celery names them: PENDING (queued), STARTED (a worker runs it), RETRY
  * (a run failed or its worker died; it is queued again), SUCCESS (result set) and FAILURE
  * (error set). REST JSON uses the proto field names; every path also answers with a
  * trailing slash.

@@ -484,7 +484,7 @@ export const RecordProcessingEventsResponseSchema: GenMessage<RecordProcessingEv
   messageDesc(file_gate_stats_v1_processing, 13);
 
 /**
- * ProcessingStatsService counts what happened to the work of each slot (seed 004): task
+ * ProcessingStatsService counts what happened to the work of each slot: task
  * outcomes per downloader client and ingest requests per device, recorded from the tasks
  * and telemetry services' events, plus events other producers report here.
  *
