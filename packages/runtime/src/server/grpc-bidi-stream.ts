@@ -73,7 +73,8 @@ export function serveBidiStream(
       reset === 0 ? undefined : new ConnectError(`stream reset (code ${reset})`, Code.Canceled),
     );
   });
-  const timeout = parseTimeout(requestHeader(req).get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
+  const header = requestHeader(req);
+  const timeout = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
   const context = createHandlerContext({
     service: spec.method.parent,
     method: spec.method,
@@ -82,7 +83,7 @@ export function serveBidiStream(
     ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
     shutdownSignal: options.shutdownSignal,
     requestSignal: abort.signal,
-    requestHeader: requestHeader(req),
+    requestHeader: header,
     url: req.url,
     responseHeader: { "content-type": "application/grpc+proto" },
     responseTrailer: { "grpc-status": "0" },
