@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { loadMigrationsFromDir } from "@gate/runtime";
 import type { OlapStore } from "./olap-store.js";
+import { requireSupportedVersion } from "./server-version.js";
 
 const migrationsDir = fileURLToPath(new URL("../../clickhouse", import.meta.url));
 
@@ -10,6 +11,7 @@ const migrationsDir = fileURLToPath(new URL("../../clickhouse", import.meta.url)
  * EXISTS, so a replica racing another, or a run killed before recording, repeats harmlessly.
  */
 export async function migrateOlapSchema(store: OlapStore, database: string): Promise<number[]> {
+  await requireSupportedVersion(store);
   await store.command(`CREATE DATABASE IF NOT EXISTS ${database}`);
   await store.command(
     `CREATE TABLE IF NOT EXISTS ${database}.schema_migrations
@@ -23,8 +25,8 @@ export async function migrateOlapSchema(store: OlapStore, database: string): Pro
   const ran: number[] = [];
   for (const migration of await loadMigrationsFromDir(migrationsDir)) {
     if (applied.has(migration.version)) continue;
-    for (const statement of splitStatements(migration.sql)) {
-      await store.command(statement.replaceAll("{database}", database));
+    for (const statement of migrationStatements(migration.sql, database)) {
+      await store.command(statement);
     }
     await store.command(
       `INSERT INTO ${database}.schema_migrations (version, name) VALUES ({version:UInt32}, {name:String})`,
@@ -35,8 +37,20 @@ export async function migrateOlapSchema(store: OlapStore, database: string): Pro
   return ran;
 }
 
-/** Statements of a migration file: separated by a `;` at a line's end; `--` comments dropped. */
-function splitStatements(sql: string): string[] {
+/**
+ * Every statement of every migration, in order, for `database`: what migrateOlapSchema runs.
+ * The contract suite takes the tables it needs from here on a server too old for the rest.
+ */
+export async function schemaStatements(database: string): Promise<string[]> {
+  const migrations = await loadMigrationsFromDir(migrationsDir);
+  return migrations.flatMap((migration) => migrationStatements(migration.sql, database));
+}
+
+/**
+ * Statements of a migration file for `database`: separated by a `;` at a line's end,
+ * `--` comments dropped.
+ */
+function migrationStatements(sql: string, database: string): string[] {
   const text = sql
     .split("\n")
     .filter((line) => !line.trimStart().startsWith("--"))
@@ -44,5 +58,6 @@ function splitStatements(sql: string): string[] {
   return text
     .split(/;\s*$/m)
     .map((statement) => statement.trim())
-    .filter((statement) => statement !== "");
+    .filter((statement) => statement !== "")
+    .map((statement) => statement.replaceAll("{database}", database));
 }

@@ -1,12 +1,17 @@
-import { createClient } from "@clickhouse/client";
+import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { insertSettings, type OlapStore } from "./olap-store.js";
 
 /** A ClickHouse server over HTTP(S); credentials and database come from the URL. */
 export function openServerStore(url: string): OlapStore {
   const client = createClient({
     url,
-    // Mutations (ALTER … DELETE) finish before the call returns, as on chdb.
-    clickhouse_settings: { mutations_sync: "2", output_format_json_quote_64bit_integers: 1 },
+    // 64-bit integers as JSON strings, as chdb is told to. A mutation waits only where its SQL
+    // says so (`SETTINGS mutations_sync = 2`), on both engines alike; a session-wide setting
+    // here would also make every request fail on a server that lacks it.
+    clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
+    // A refused statement is thrown to the caller, which logs it in the service's own format;
+    // the client's copy on stderr would only say it a second time, unformatted.
+    log: { level: ClickHouseLogLevel.OFF },
   });
   return {
     engine: "server",
