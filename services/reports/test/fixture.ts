@@ -15,12 +15,17 @@ import {
   startServicesOn,
   type TestDatabase,
 } from "@gate/tests";
+import { reportsClickhouse } from "./clickhouse-target.js";
 
-/** Telemetry and reports in this process on a fresh PostgreSQL database and chdb folder. */
+/**
+ * Telemetry and reports in this process on a fresh PostgreSQL database, and a fresh chdb
+ * folder or ClickHouse server database (see reportsClickhouse).
+ */
 export async function startReportsPlatform(env: Record<string, string> = {}) {
   const [target] = databaseTargets();
   if (target === undefined) throw new Error("no test database");
   const db: TestDatabase = await createTestDatabase(target);
+  const clickhouse = await reportsClickhouse();
   const dataDir = mkdtempSync(join(tmpdir(), "gate-reports-"));
   const platform: RunningPlatform = await startServicesOn(
     db.url,
@@ -30,6 +35,7 @@ export async function startReportsPlatform(env: Record<string, string> = {}) {
       GATE_DATA_DIR: dataDir,
       REPORTS_IMPORT_INTERVAL_SECONDS: "0",
       LOG_LEVEL: "error",
+      ...clickhouse.env,
       ...env,
     },
   );
@@ -42,6 +48,7 @@ export async function startReportsPlatform(env: Record<string, string> = {}) {
     async stop() {
       await platform.stop();
       await db.drop();
+      await clickhouse.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

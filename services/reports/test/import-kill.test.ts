@@ -20,6 +20,7 @@ import {
   waitUntil,
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ReportsClickhouse, reportsClickhouse } from "./clickhouse-target.js";
 
 // An import killed with SIGKILL while loading events, and again while swapping months in,
 // leaves ClickHouse readable; the next run gives exactly what an uninterrupted one gives.
@@ -27,7 +28,9 @@ describe("an import killed mid-way, then run again", () => {
   let db: TestDatabase;
   let dataDir: string;
   let gate: GateProcess | undefined;
+  let clickhouse: ReportsClickhouse | undefined;
   const env = () => ({
+    ...clickhouse?.env,
     DATABASE_URL: db.url,
     GATE_DATA_DIR: dataDir,
     ENABLE_AUTH: "false",
@@ -79,6 +82,7 @@ describe("an import killed mid-way, then run again", () => {
     const [target] = databaseTargets();
     if (target === undefined) throw new Error("no test database");
     db = await createTestDatabase(target);
+    clickhouse = await reportsClickhouse();
     dataDir = mkdtempSync(join(tmpdir(), "gate-reports-kill-"));
     await start();
     const users = client(telemetryUsersV1.UsersService);
@@ -108,6 +112,7 @@ describe("an import killed mid-way, then run again", () => {
   afterAll(async () => {
     await gate?.stop();
     await db?.drop();
+    await clickhouse?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
