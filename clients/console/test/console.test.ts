@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { consoleDir, type RunningPlatform, serviceModules, startPlatform } from "@gate/cli";
 import {
@@ -418,6 +418,17 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
 
     await page.getByRole("link", { name: "Reports" }).click();
     const form = page.getByRole("form", { name: "User report" });
+    // An unknown user: the API's own message.
+    const refused = await api.reports.getUserReport({ userId: 999_999 }, operator()).then(
+      () => "",
+      (e: unknown) => (e instanceof ConnectError ? e.rawMessage : String(e)),
+    );
+    expect(refused).not.toBe("");
+    await form.getByLabel("User id").fill("999999");
+    await form.getByRole("button", { name: "Show report" }).click();
+    await expect.poll(() => page.locator(".report [role=alert]").textContent()).toBe(refused);
+    await shoot("reports-unknown-user");
+
     await form.getByLabel("User id").fill(String(userId));
     await form.getByLabel("From (UTC)").fill("2026-01-01T00:00:00");
     await form.getByLabel("To (UTC)").fill("2026-12-31T23:59:59");

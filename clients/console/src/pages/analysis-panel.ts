@@ -15,8 +15,8 @@ const stateNotes: Record<string, string> = {
   PENDING: "queued, waiting for a worker",
   STARTED: "a worker is computing it",
   RETRY: "a run failed or its worker stopped; queued again",
-  SUCCESS: "done",
-  FAILURE: "failed",
+  SUCCESS: "finished: the figures below",
+  FAILURE: "failed; the reason below",
 };
 
 /**
