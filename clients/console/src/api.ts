@@ -8,6 +8,9 @@ import {
 import { createConnectTransport } from "@connectrpc/connect-web";
 import {
   clientsV1,
+  reportsQueryV1,
+  reportsReportV1,
+  statsAnalyticsV1,
   statsProcessingV1,
   tasksV1,
   telemetryDevicesV1,
@@ -24,6 +27,9 @@ export interface Api {
   devices: Client<typeof telemetryDevicesV1.DevicesService>;
   metrics: Client<typeof telemetryMetricsV1.MetricsService>;
   processing: Client<typeof statsProcessingV1.ProcessingStatsService>;
+  analytics: Client<typeof statsAnalyticsV1.AnalyticsService>;
+  reports: Client<typeof reportsReportV1.ReportService>;
+  queries: Client<typeof reportsQueryV1.QueryService>;
 }
 
 /**
@@ -53,6 +59,9 @@ export function createApi(onSignedOut: (message: string) => void): Api {
     devices: createClient(telemetryDevicesV1.DevicesService, transport),
     metrics: createClient(telemetryMetricsV1.MetricsService, transport),
     processing: createClient(statsProcessingV1.ProcessingStatsService, transport),
+    analytics: createClient(statsAnalyticsV1.AnalyticsService, transport),
+    reports: createClient(reportsReportV1.ReportService, transport),
+    queries: createClient(reportsQueryV1.QueryService, transport),
   };
 }
 

@@ -59,3 +59,38 @@ export function shortId(id: string): string {
 }
 
 export const numberFormat = new Intl.NumberFormat();
+
+/** Figures with their fractions (up to 6 digits), as the analyses and reports give them. */
+export const figureFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 });
+
+/** Milliseconds exactly, with a readable length once it is a minute or more: "7,500,000 ms (2 h 5 min)". */
+export function formatDuration(ms: number): string {
+  const exact = `${figureFormat.format(ms)} ms`;
+  if (ms < 60_000) return exact;
+  const minutes = Math.floor(ms / 60_000);
+  const readable =
+    minutes < 60
+      ? `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`
+      : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return `${exact} (${readable})`;
+}
+
+/** A time as a datetime-local input's value in UTC, "2026-01-10T10:00:00". */
+export function utcInputValue(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19);
+}
+
+/**
+ * A datetime-local input's value as the API's text time: UTC, since the API reads a time
+ * without a zone as UTC and the fields say so. Empty stays empty (no bound).
+ */
+export function apiTime(value: string): string {
+  if (value === "") return "";
+  return value.length === 16 ? `${value}:00` : value;
+}
+
+/** A share of 0 to 1 as "12.5%". */
+export const percent = new Intl.NumberFormat(undefined, {
+  style: "percent",
+  maximumFractionDigits: 1,
+});

@@ -5,6 +5,7 @@ import type { Page, PageContext } from "./page.js";
 import { clientsPage } from "./pages/clients.js";
 import { overviewPage } from "./pages/overview.js";
 import { processingPage } from "./pages/processing.js";
+import { reportsPage } from "./pages/reports.js";
 import { signInScreen } from "./pages/sign-in.js";
 import { tasksPage } from "./pages/tasks.js";
 import { telemetryPage } from "./pages/telemetry.js";
@@ -18,6 +19,7 @@ const routes: Record<string, { label: string; create(ctx: PageContext): Page }> 
   clients: { label: "Clients", create: clientsPage },
   processing: { label: "Processing statistics", create: processingPage },
   telemetry: { label: "Telemetry", create: telemetryPage },
+  reports: { label: "Reports", create: reportsPage },
 };
 
 const root = document.getElementById("app") as HTMLElement;

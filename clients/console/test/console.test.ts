@@ -3,14 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { consoleDir, type RunningPlatform, serviceModules, startPlatform } from "@gate/cli";
 import {
   clientsV1,
+  reportsImportV1,
+  reportsReportV1,
+  statsAnalyticsV1,
+  statsProcessingV1,
   tasksV1,
   telemetryDevicesV1,
   telemetryMetricsV1,
+  telemetrySignalsV1,
   telemetryUsersV1,
 } from "@gate/contracts";
 import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
@@ -47,7 +52,14 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     users: ReturnType<typeof createClient<typeof telemetryUsersV1.UsersService>>;
     devices: ReturnType<typeof createClient<typeof telemetryDevicesV1.DevicesService>>;
     metrics: ReturnType<typeof createClient<typeof telemetryMetricsV1.MetricsService>>;
+    signals: ReturnType<typeof createClient<typeof telemetrySignalsV1.SignalsService>>;
+    analytics: ReturnType<typeof createClient<typeof statsAnalyticsV1.AnalyticsService>>;
+    processing: ReturnType<typeof createClient<typeof statsProcessingV1.ProcessingStatsService>>;
+    imports: ReturnType<typeof createClient<typeof reportsImportV1.ImportService>>;
+    reports: ReturnType<typeof createClient<typeof reportsReportV1.ReportService>>;
   };
+  let dataDir: string;
+  let deviceId: string;
 
   const shoot = (name: string) =>
     page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
@@ -62,8 +74,10 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     const [target] = databaseTargets();
     if (target === undefined) throw new Error("no database");
     db = await createTestDatabase(target);
+    // The reports service keeps its in-process ClickHouse here.
+    dataDir = mkdtempSync(join(tmpdir(), "gate-console-data-"));
     platform = await startPlatform({
-      env: { DATABASE_URL: db.url, API_PORT: "0", LOG_LEVEL: "silent" },
+      env: { DATABASE_URL: db.url, API_PORT: "0", LOG_LEVEL: "silent", GATE_DATA_DIR: dataDir },
       modules: serviceModules,
       allowEmbeddedDatabase: false,
       consoleDir,
@@ -78,6 +92,11 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
       users: createClient(telemetryUsersV1.UsersService, transport),
       devices: createClient(telemetryDevicesV1.DevicesService, transport),
       metrics: createClient(telemetryMetricsV1.MetricsService, transport),
+      signals: createClient(telemetrySignalsV1.SignalsService, transport),
+      analytics: createClient(statsAnalyticsV1.AnalyticsService, transport),
+      processing: createClient(statsProcessingV1.ProcessingStatsService, transport),
+      imports: createClient(reportsImportV1.ImportService, transport),
+      reports: createClient(reportsReportV1.ReportService, transport),
     };
     const registered = await api.clients.registerClient({
       clientName: "console-host",
@@ -119,6 +138,7 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
     await platform?.stop();
     await db?.drop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("shows the sign-in screen with a message for a bad key, and refuses a client's key", async () => {
@@ -234,6 +254,29 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     await shoot("tasks-lease-history");
   });
 
+  it("charts the processing statistics of the last days on the overview", async () => {
+    const since = timestampFromMs(Date.now() - 13 * 86_400_000);
+    // The failed attempts of the requeue test reach the statistics through the outbox.
+    let runs = 0n;
+    await waitUntil(
+      async () => {
+        const { aggregation } = await api.processing.getGlobalStats(
+          { window: "day", since },
+          operator(),
+        );
+        runs = aggregation?.summary?.totalRuns ?? 0n;
+        return runs >= 4n;
+      },
+      { what: "the failed attempts to be counted" },
+    );
+    await page.getByRole("link", { name: "Overview" }).click();
+    await expect
+      .poll(() => page.getByTestId("processing-note").textContent())
+      .toMatch(new RegExp(`^${runs} runs, \\d+ unsuccessful, per day$`));
+    await page.locator(".overview .chart-host canvas").waitFor();
+    await shoot("overview-processing");
+  });
+
   it("counts a search plan on a dry run before creating it", async () => {
     await page.goto(`${platform.url}/console/tasks`);
     await page.getByRole("button", { name: "Plan a search…" }).click();
@@ -264,7 +307,7 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
       operator(),
     );
     const userId = user?.id ?? 0;
-    const { id: deviceId } = await api.devices.registerDevice({ userId }, operator());
+    deviceId = (await api.devices.registerDevice({ userId }, operator())).id;
     const now = Date.now();
     const wave = (from: number, count: number) =>
       Array.from({ length: count }, (_, i) => ({
@@ -298,6 +341,144 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     await page.getByText("120 samples").waitFor();
     await waitUntil(async () => (await painted()) !== before, { what: "the chart to redraw" });
     expect(page.url()).toContain(`device=${deviceId}`);
+  });
+
+  it("starts an analysis of the device, watches it to SUCCESS and shows the API's figures", async () => {
+    const panel = page.locator(".analysis-panel");
+    await panel.getByRole("button", { name: "Start analysis" }).click();
+    const status = panel.getByTestId("analysis-status");
+    await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe("SUCCESS");
+    await shoot("telemetry-analysis");
+    const taskId = (await panel.locator(".analysis-state .mono").getAttribute("title")) ?? "";
+    const { analysis } = await api.analytics.getAnalysis({ taskId }, operator());
+    expect(analysis?.status).toBe("SUCCESS");
+    const figure = new Intl.NumberFormat("en-US", { maximumFractionDigits: 6 });
+    const show = (v: number | undefined) => (v === undefined ? "—" : figure.format(v));
+    const expected = (["x", "y", "z"] as const).map((axis) => {
+      const s = analysis?.result?.[axis];
+      return [
+        axis,
+        figure.format(s?.count ?? 0),
+        show(s?.min),
+        show(s?.max),
+        show(s?.sum),
+        show(s?.median),
+      ];
+    });
+    expect(expected.map((row) => row[1])).toEqual(["120", "120", "120"]);
+    const shown = await panel
+      .getByRole("table", { name: "Analysis result" })
+      .locator("tbody tr")
+      .evaluateAll((rows) =>
+        rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+      );
+    expect(shown).toEqual(expected);
+  });
+
+  it("shows a user's report, their events a page at a time and the queries over every user", async () => {
+    const { user } = await api.users.createUser(
+      { name: "Ivan Ivanov", email: `ivan-${Date.now()}@example.test` },
+      operator(),
+    );
+    const userId = user?.id ?? 0;
+    await api.devices.registerDevice({ userId }, operator());
+    const at = (text: string) => ({ seconds: BigInt(Date.parse(text) / 1000) });
+    const event = (type: string, muscle: string, f: number, d: number, a: number, t: string) => ({
+      userId,
+      prosthesisType: type,
+      muscleGroup: muscle,
+      signalFrequency: f,
+      signalDuration: d,
+      signalAmplitude: a,
+      eventTimestamp: at(t),
+    });
+    const legDays = Array.from({ length: 20 }, (_, i) => String(i + 1).padStart(2, "0"));
+    await api.signals.recordSignalEvents(
+      {
+        events: [
+          event("hand", "flexor", 100, 200, 1, "2026-01-10T10:00:00Z"),
+          event("hand", "extensor", 200, 400, 2, "2026-01-20T12:00:00Z"),
+          event("arm", "biceps", 150, 1000, 3, "2026-02-05T00:00:00Z"),
+          ...legDays.map((day) =>
+            event("leg", "quadriceps", 50, 100, 0.5, `2026-03-${day}T08:00:00Z`),
+          ),
+        ],
+      },
+      operator(),
+    );
+    let stage = "";
+    for await (const progress of api.imports.importTelemetry({}, operator()))
+      stage = progress.stage;
+    expect(stage).toBe("done");
+    const fromApi = await api.reports.getUserReport(
+      { userId, startTs: "2026-01-01T00:00:00", endTs: "2026-12-31T23:59:59" },
+      operator(),
+    );
+    expect(fromApi.totalEvents).toBe(23);
+
+    await page.getByRole("link", { name: "Reports" }).click();
+    const form = page.getByRole("form", { name: "User report" });
+    // An unknown user: the API's own message.
+    const refused = await api.reports.getUserReport({ userId: 999_999 }, operator()).then(
+      () => "",
+      (e: unknown) => (e instanceof ConnectError ? e.rawMessage : String(e)),
+    );
+    expect(refused).not.toBe("");
+    await form.getByLabel("User id").fill("999999");
+    await form.getByRole("button", { name: "Show report" }).click();
+    await expect.poll(() => page.locator(".report [role=alert]").textContent()).toBe(refused);
+    await shoot("reports-unknown-user");
+
+    await form.getByLabel("User id").fill(String(userId));
+    await form.getByLabel("From (UTC)").fill("2026-01-01T00:00:00");
+    await form.getByLabel("To (UTC)").fill("2026-12-31T23:59:59");
+    await form.getByRole("button", { name: "Show report" }).click();
+    await expect.poll(() => page.getByTestId("report-user").textContent()).toBe("Ivan Ivanov");
+    const fact = (label: string) =>
+      page
+        .locator(".report .facts dt", { hasText: label })
+        .locator("xpath=following-sibling::dd[1]");
+    expect(await fact("Email").textContent()).toBe(fromApi.userEmail);
+    expect(await fact("Total events").textContent()).toBe("23");
+    expect(await fact("Total duration").textContent()).toBe("3,600 ms");
+    const perType = await page
+      .getByRole("table", { name: "Per prosthesis type", exact: true })
+      .locator("tbody tr")
+      .evaluateAll((rows) =>
+        rows.map((row) => [...row.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+      );
+    expect(perType).toEqual([
+      ["leg", "20", "2,000 ms", "0.5", "50"],
+      ["hand", "2", "600 ms", "1.5", "150"],
+      ["arm", "1", "1,000 ms", "3", "150"],
+    ]);
+    expect(perType.map((row) => row[0])).toEqual(
+      fromApi.prosthesisStats.map((p) => p.prosthesisType),
+    );
+    expect(page.url()).toContain(`user=${userId}`);
+    expect(page.url()).not.toContain(operatorKey);
+
+    // Query 3, paginated: 20 events, then the last 3.
+    const events = page.getByRole("table", { name: "Events of the user" });
+    await page.getByText("Events 1–20").waitFor();
+    expect(await events.locator("tbody tr").count()).toBe(20);
+    await page.getByRole("button", { name: "Next →" }).click();
+    await page.getByText("Events 21–23").waitFor();
+    expect(await events.locator("tbody tr").count()).toBe(3);
+    await page.getByRole("button", { name: "← Previous" }).click();
+    await page.getByText("Events 1–20").waitFor();
+
+    // The queries over every user: this user among the most active, and their months.
+    const active = page.getByRole("table", { name: "Most active users" });
+    await active.getByRole("button", { name: `Ivan Ivanov · ${userId}` }).waitFor();
+    const months = page.getByRole("list", { name: "Events per month" });
+    expect(await months.locator(".bar-label").allTextContents()).toEqual([
+      "2026-01",
+      "2026-02",
+      "2026-03",
+    ]);
+    expect(await months.locator(".bar-value").allTextContents()).toEqual(["2", "1", "20"]);
+    await shoot("reports");
   });
 
   it("charts processing statistics per day, and per week when switched", async () => {

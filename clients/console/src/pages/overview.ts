@@ -1,3 +1,4 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { tasksV1 } from "@gate/contracts";
 import { errorMessage } from "../api.js";
 import { h, replaceChildren } from "../dom.js";
@@ -5,9 +6,13 @@ import { formatParams, formatShort, numberFormat, shortId } from "../format.js";
 import { type Page, type PageContext, Poller } from "../page.js";
 import { describeWatch, TaskWatch } from "../task-watch.js";
 import { allClients } from "./clients.js";
+import { counters, drawCounters } from "./processing.js";
+import { SampleChart } from "./sample-chart.js";
 
 const statuses = ["pending", "assigned", "completed", "failed", "cancelled"] as const;
 const recentLimit = 12;
+/** Days of processing statistics the overview charts, today included. */
+const processingDays = 14;
 
 /**
  * Task counts per status and the fleet at a glance, with the latest task changes. Counts
@@ -41,6 +46,9 @@ export function overviewPage(ctx: PageContext): Page {
   const liveNote = h("span", { class: "live-state" }, "connecting…");
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const recent = h("ol", { class: "recent", "aria-label": "Latest task changes" });
+  const processingHost = h("div", { class: "chart-host small" });
+  const processingChart = new SampleChart(processingHost, counters, "runs", 180);
+  const processingNote = h("p", { class: "muted", "data-testid": "processing-note" }, "…");
   const recentItems: HTMLElement[] = [];
 
   const element = h(
@@ -52,6 +60,13 @@ export function overviewPage(ctx: PageContext): Page {
     h("div", { class: "cards" }, cards),
     h("h2", {}, "Downloader clients"),
     h("div", { class: "cards" }, fleetCards),
+    h(
+      "div",
+      { class: "section-head" },
+      h("h2", {}, `Processing, last ${processingDays} days`),
+      h("a", { href: "/console/processing" }, "Processing statistics →"),
+    ),
+    h("div", { class: "chart-panel" }, processingNote, processingHost),
     h("h2", {}, "Latest task changes"),
     recent,
   );
@@ -126,6 +141,22 @@ export function overviewPage(ctx: PageContext): Page {
     }
   });
 
+  // Statistics change with every finished task attempt, but have no stream: re-read them.
+  const processing = new Poller(30_000, async () => {
+    try {
+      const since = timestampFromMs(Date.now() - (processingDays - 1) * 86_400_000);
+      const { aggregation } = await ctx.api.processing.getGlobalStats({ window: "day", since });
+      await drawCounters(processingChart, aggregation?.metrics ?? []);
+      const s = aggregation?.summary;
+      processingNote.textContent = `${numberFormat.format(s?.totalRuns ?? 0n)} runs, ${numberFormat.format(s?.failureCount ?? 0n)} unsuccessful, per day`;
+      processingNote.classList.remove("error");
+    } catch (e) {
+      // Said in the chart's place: the task counts above may well be fine.
+      processingNote.textContent = `Processing statistics unavailable: ${errorMessage(e)}`;
+      processingNote.classList.add("error");
+    }
+  });
+
   return {
     title: "Overview",
     element,
@@ -133,14 +164,18 @@ export function overviewPage(ctx: PageContext): Page {
       if (paused) {
         watch.pause();
         clients.stop();
+        processing.stop();
       } else {
         watch.start();
         clients.start();
+        processing.start();
       }
     },
     dispose() {
       watch.stop();
       clients.stop();
+      processing.stop();
+      processingChart.destroy();
     },
   };
 }

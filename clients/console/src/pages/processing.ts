@@ -9,7 +9,7 @@ import { SampleChart } from "./sample-chart.js";
 
 type Counters = statsProcessingV1.StatsCounters;
 
-const counters: {
+export const counters: {
   key: keyof Omit<Counters, "$typeName" | "$unknown">;
   label: string;
   stroke: string;
@@ -20,6 +20,19 @@ const counters: {
   { key: "cancelled", label: "cancelled", stroke: "#92400e" },
   { key: "workerErrors", label: "worker errors", stroke: "#7c3aed" },
 ];
+
+/** Draws each counter of each period as a line over the periods' starts. */
+export function drawCounters(
+  chart: SampleChart,
+  metrics: readonly statsProcessingV1.StatsMetric[],
+): Promise<void> {
+  return chart.draw([
+    metrics.map((m) =>
+      m.periodStart === undefined ? 0 : timestampDate(m.periodStart).getTime() / 1000,
+    ),
+    ...counters.map((c) => metrics.map((m) => Number(m.counters?.[c.key] ?? 0n))),
+  ]);
+}
 
 /**
  * Processing statistics (seed 004): per day or week since a date, for every slot together
@@ -72,12 +85,7 @@ export function processingPage(ctx: PageContext): Page {
           : (await ctx.api.processing.getSlotStats({ ...request, slotId: slotSelect.value }))
               .aggregation;
       const metrics = aggregation?.metrics ?? [];
-      await chart.draw([
-        metrics.map((m) =>
-          m.periodStart === undefined ? 0 : timestampDate(m.periodStart).getTime() / 1000,
-        ),
-        ...counters.map((c) => metrics.map((m) => Number(m.counters?.[c.key] ?? 0n))),
-      ]);
+      await drawCounters(chart, metrics);
       const s = aggregation?.summary;
       replaceChildren(
         summary,

@@ -26,6 +26,7 @@ export class SampleChart {
     private readonly host: HTMLElement,
     private readonly lines: Line[] = xyz,
     private readonly yLabel = "value",
+    private readonly height = 320,
   ) {}
 
   async draw(data: Data): Promise<void> {
@@ -47,7 +48,7 @@ export class SampleChart {
     this.#plot = new UPlot(
       {
         width: width(),
-        height: 320,
+        height: this.height,
         series: [{}, ...this.lines.map((line) => ({ ...line, width: 1.5 }))],
         axes: [{}, { label: this.yLabel }],
         legend: { live: true },
@@ -56,7 +57,9 @@ export class SampleChart {
       data,
       this.host,
     );
-    this.#resize = new ResizeObserver(() => this.#plot?.setSize({ width: width(), height: 320 }));
+    this.#resize = new ResizeObserver(() =>
+      this.#plot?.setSize({ width: width(), height: this.height }),
+    );
     this.#resize.observe(this.host);
   }
 

@@ -5,6 +5,7 @@ import { field, h, replaceChildren } from "../dom.js";
 import { formatTime, numberFormat } from "../format.js";
 import { type Page, type PageContext, Poller } from "../page.js";
 import { VirtualTable } from "../virtual-table.js";
+import { AnalysisPanel } from "./analysis-panel.js";
 import { SampleChart } from "./sample-chart.js";
 
 type User = telemetryV1.User;
@@ -51,6 +52,7 @@ export function telemetryPage(ctx: PageContext): Page {
     "Choose a user, then a device.",
   );
   const chart = new SampleChart(chartHost);
+  const analysis = new AnalysisPanel(ctx.api);
 
   const element = h(
     "section",
@@ -70,6 +72,7 @@ export function telemetryPage(ctx: PageContext): Page {
         chartHost,
       ),
     ),
+    analysis.element,
   );
 
   const showError = (e: unknown) => {
@@ -99,7 +102,10 @@ export function telemetryPage(ctx: PageContext): Page {
   };
 
   const selectUser = async (id: number) => {
-    if (userId !== id) deviceId = undefined;
+    if (userId !== id) {
+      deviceId = undefined;
+      analysis.setDevice(undefined, windowMs);
+    }
     userId = id;
     users.setSelected(String(id));
     keepInUrl();
@@ -137,6 +143,7 @@ export function telemetryPage(ctx: PageContext): Page {
     for (const b of devices.querySelectorAll("button.device"))
       b.setAttribute("aria-pressed", String(b.textContent?.startsWith(id) === true));
     keepInUrl();
+    analysis.setDevice(id, windowMs);
     resetSamples();
     void poll();
   };
@@ -207,6 +214,7 @@ export function telemetryPage(ctx: PageContext): Page {
 
   windowSelect.addEventListener("change", () => {
     windowMs = Number(windowSelect.value);
+    analysis.setDevice(deviceId, windowMs);
     resetSamples();
     void poll();
   });
@@ -225,9 +233,11 @@ export function telemetryPage(ctx: PageContext): Page {
     setPaused(paused) {
       if (paused) poller.stop();
       else poller.start();
+      analysis.setPaused(paused);
     },
     dispose() {
       poller.stop();
+      analysis.dispose();
       chart.destroy();
     },
   };
