@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
-import { assignedEvent } from "./task-events.js";
+import { assignmentEvents } from "./task-events.js";
 import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import { type SettledTask, settle, settleOne } from "./task-settlement.js";
@@ -49,7 +49,7 @@ export async function claim(
       [client, limit, ctx.leaseMs],
     );
     const claimed = rows.map(toTaskRow);
-    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    await appendEvents(db, ctx.schema, assignmentEvents(claimed));
     return claimed;
   });
 }
@@ -108,7 +108,7 @@ export async function claimRound(
       dealt[Number(r.demand) - 1]?.push(row);
       return row;
     });
-    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    await appendEvents(db, ctx.schema, assignmentEvents(claimed));
     return dealt;
   });
 }

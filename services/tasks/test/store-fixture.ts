@@ -14,6 +14,13 @@ export interface OutboxEvent {
   payload: Record<string, unknown>;
 }
 
+export interface Assignment {
+  taskId: string;
+  clientId: string;
+  attempt: number;
+  occurredAt: string;
+}
+
 export interface LeaseRecord {
   taskId: string;
   leaseToken: number;
@@ -31,6 +38,8 @@ export interface StoreFixture {
   /** Empties the tables between tests. */
   reset(): Promise<void>;
   outbox(): Promise<OutboxEvent[]>;
+  /** The assignments of the outbox's "tasks.assignments" events, in outbox order. */
+  assignments(): Promise<Assignment[]>;
   /** Every lease: the ended ones in lease_history, then the live ones on the task rows. */
   leases(taskId?: string): Promise<LeaseRecord[]>;
   /** lease_history alone: the leases that ended. */
@@ -57,6 +66,12 @@ export async function openStoreFixture(
   });
   await migrateEvents(db.pool, "tasks");
   const pools: pg.Pool[] = [];
+  const outbox = async (): Promise<OutboxEvent[]> => {
+    const { rows } = await db.pool.query<{ topic: string; key: string; payload: string }>(
+      "SELECT topic, key, payload FROM tasks_events.outbox ORDER BY id",
+    );
+    return rows.map((r) => ({ topic: r.topic, key: r.key, payload: JSON.parse(r.payload) }));
+  };
   const leaseRecords = async (sql: string, taskId: string | undefined) => {
     const { rows } = await db.pool.query(sql, [taskId ?? null]);
     return rows.map(
@@ -85,11 +100,11 @@ export async function openStoreFixture(
         "TRUNCATE tasks.download_tasks, tasks.lease_history, tasks_events.outbox",
       );
     },
-    async outbox() {
-      const { rows } = await db.pool.query<{ topic: string; key: string; payload: string }>(
-        "SELECT topic, key, payload FROM tasks_events.outbox ORDER BY id",
+    outbox,
+    async assignments() {
+      return (await outbox()).flatMap((e) =>
+        e.topic === "tasks.assignments" ? (e.payload.assignments as Assignment[]) : [],
       );
-      return rows.map((r) => ({ topic: r.topic, key: r.key, payload: JSON.parse(r.payload) }));
     },
     async leases(taskId) {
       return leaseRecords(

@@ -46,10 +46,15 @@ describe.each(databaseTargets())("tasks store: leases on $name PostgreSQL", (tar
   const createOne = async (overrides: Partial<NewTaskInput> = {}) =>
     only((await fx.store.createTasks([newTask(overrides)])).tasks);
   const claimOne = async (clientId: string) => only(await fx.store.claim(clientId, 1));
-  /** The outbox as [topic, payload] pairs. */
-  const events = async () => (await fx.outbox()).map((e) => [e.topic, e.payload]);
+  /** The outbox as [topic, payload] pairs, each assignment of a batch a pair of its own. */
+  const events = async () =>
+    (await fx.outbox()).flatMap((e) =>
+      e.topic === "tasks.assignments"
+        ? (e.payload.assignments as unknown[]).map((a) => [e.topic, a])
+        : [[e.topic, e.payload]],
+    );
   const assigned = (task: TaskRow, clientId: string, attempt: number) => [
-    "tasks.assigned",
+    "tasks.assignments",
     { taskId: task.taskId, clientId, attempt, occurredAt: expect.any(String) },
   ];
   const outcome = (fields: Record<string, unknown>) => [
