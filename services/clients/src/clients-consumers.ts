@@ -11,10 +11,15 @@ import {
 import type { Pool } from "pg";
 import { ClientTasksProjection } from "./client-tasks-projection.js";
 import { clientHeartbeatTopic, streamHeartbeatsHandler } from "./stream-heartbeats.js";
-import { readTaskEvent, taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
+import {
+  readTaskEvent,
+  taskAssignedTopic,
+  taskAssignmentsTopic,
+  taskOutcomeTopic,
+} from "./task-event-reader.js";
 
 export { clientHeartbeatTopic } from "./stream-heartbeats.js";
-export { taskAssignedTopic, taskOutcomeTopic } from "./task-event-reader.js";
+export { taskAssignedTopic, taskAssignmentsTopic, taskOutcomeTopic } from "./task-event-reader.js";
 
 /** The consumer group of the clients service: its replicas share the deliveries. */
 export const clientsConsumerGroup = "clients";
@@ -27,7 +32,7 @@ export interface ClientsConsumerDeps {
 }
 
 /**
- * The handler of both task topics. A delivery is applied in one transaction together with
+ * The handler of the task topics. A delivery is applied in one transaction together with
  * the inbox records of its event ids (applyOnceEach), so an event already applied, redelivered
  * after a crash or published twice, changes nothing, and a failure leaves no trace of the
  * batch: it is delivered again. One transaction per batch rather than per event keeps up
@@ -36,7 +41,7 @@ export interface ClientsConsumerDeps {
 export function clientsBatchHandler(deps: ClientsConsumerDeps): EventBatchHandler {
   const schema = deps.schema ?? "clients";
   const projection = new ClientTasksProjection({ schema });
-  // Both task topics deliver here at once and share tasks: applied one batch at a time in
+  // The task topics deliver here at once and share tasks: applied one batch at a time in
   // this process, they queue in memory instead of holding connections in lock waits.
   let previous: Promise<unknown> = Promise.resolve();
   return (events) => {
@@ -69,6 +74,8 @@ export async function startClientsConsumers(
   const subscriptions: Subscription[] = [];
   try {
     for (const [topic, batchHandler] of [
+      [taskAssignmentsTopic, taskEvents],
+      // Kept for events an earlier tasks service left on the bus, one assignment each.
       [taskAssignedTopic, taskEvents],
       [taskOutcomeTopic, taskEvents],
       [clientHeartbeatTopic, heartbeats],
@@ -100,7 +107,7 @@ async function applyTaskEvents(
   tx: Queryable,
   events: readonly BusEvent[],
 ): Promise<void> {
-  const changes = events.flatMap((event) => readTaskEvent(event, logger) ?? []);
+  const changes = events.flatMap((event) => readTaskEvent(event, logger));
   await projection.lockTasks(
     tx,
     changes.map(

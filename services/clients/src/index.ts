@@ -16,6 +16,7 @@ export {
   clientsEventHandler,
   startClientsConsumers,
   taskAssignedTopic,
+  taskAssignmentsTopic,
   taskOutcomeTopic,
 } from "./clients-consumers.js";
 export { documentRegisteredTopic } from "./document-registration.js";

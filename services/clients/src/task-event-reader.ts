@@ -9,6 +9,9 @@ import {
   type TaskEventPoint,
 } from "./client-tasks-projection.js";
 
+/** Assignments in batches, as the tasks service publishes them (TasksAssigned). */
+export const taskAssignmentsTopic = "tasks.assignments";
+/** One assignment per event (TaskAssigned), as earlier versions of the tasks service published. */
 export const taskAssignedTopic = "tasks.assigned";
 export const taskOutcomeTopic = "tasks.outcome";
 
@@ -20,43 +23,62 @@ export type TaskChange =
   | { kind: "attempt-ended"; attempt: AttemptEnded };
 
 /**
- * Reads a "tasks.assigned" or "tasks.outcome" event. An event that cannot be read will not
- * become readable on redelivery, so it is logged and yields undefined (the consumer records
- * it as applied) rather than failing the delivery forever. Unknown fields are accepted: a
- * newer producer may add some.
+ * Reads a task event into the changes it means: one per assignment of a "tasks.assignments"
+ * batch, one for a "tasks.assigned" or "tasks.outcome" event. An event (or an assignment in
+ * a batch) that cannot be read will not become readable on redelivery, so it is logged and
+ * left out (the consumer records the event as applied) rather than failing the delivery
+ * forever. Unknown fields are accepted: a newer producer may add some.
  */
-export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange | undefined {
+export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange[] {
   const log = logger.child({ eventId: event.id, topic: event.topic });
+  if (event.topic === taskAssignmentsTopic) {
+    const batch = parse(eventsV1.TasksAssignedSchema, event, log);
+    return (batch?.assignments ?? []).flatMap((assigned) => readAssignment(assigned, event, log));
+  }
   if (event.topic === taskAssignedTopic) {
     const assigned = parse(eventsV1.TaskAssignedSchema, event, log);
-    if (assigned === undefined || !validIds(assigned, log, { clientRequired: true })) return;
-    const clientId = assigned.clientId.toLowerCase();
-    return { kind: "assigned", point: { ...eventPoint(assigned, event), clientId } };
+    return assigned === undefined ? [] : readAssignment(assigned, event, log);
   }
+  return readOutcome(event, log);
+}
+
+function readAssignment(
+  assigned: eventsV1.TaskAssigned,
+  event: BusEvent,
+  log: Logger,
+): TaskChange[] {
+  if (!validIds(assigned, log, { clientRequired: true })) return [];
+  const clientId = assigned.clientId.toLowerCase();
+  return [{ kind: "assigned", point: { ...eventPoint(assigned, event), clientId } }];
+}
+
+function readOutcome(event: BusEvent, log: Logger): TaskChange[] {
   if (event.topic !== taskOutcomeTopic) {
     log.warn("event of a topic the clients service does not consume ignored");
-    return undefined;
+    return [];
   }
   const outcome = parse(eventsV1.TaskOutcomeSchema, event, log);
-  if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return;
+  if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return [];
   const point = eventPoint(outcome, event);
-  if (outcome.clientId === "") return { kind: "left-queue", point: { ...point, clientId: null } };
+  if (outcome.clientId === "") return [{ kind: "left-queue", point: { ...point, clientId: null } }];
   const status: ClientTaskStatus | undefined = outcomeStatuses[outcome.outcome];
   if (status === undefined) {
     log.warn({ outcome: outcome.outcome }, "unknown task outcome ignored");
-    return undefined;
+    return [];
   }
-  return {
-    kind: "attempt-ended",
-    attempt: {
-      ...point,
-      clientId: outcome.clientId.toLowerCase(),
-      status,
-      documentsDownloaded: Math.max(0, outcome.documentsDownloaded),
-      documentsFailed: Math.max(0, outcome.documentsFailed),
-      documentsSkipped: Math.max(0, outcome.documentsSkipped),
+  return [
+    {
+      kind: "attempt-ended",
+      attempt: {
+        ...point,
+        clientId: outcome.clientId.toLowerCase(),
+        status,
+        documentsDownloaded: Math.max(0, outcome.documentsDownloaded),
+        documentsFailed: Math.max(0, outcome.documentsFailed),
+        documentsSkipped: Math.max(0, outcome.documentsSkipped),
+      },
     },
-  };
+  ];
 }
 
 function parse<Desc extends DescMessage>(

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { taskAssignedTopic, taskOutcomeTopic } from "@gate/clients";
+import { taskAssignedTopic, taskAssignmentsTopic, taskOutcomeTopic } from "@gate/clients";
 import { eventsV1 } from "@gate/contracts";
 import type { BusEvent } from "@gate/runtime";
 
@@ -24,6 +24,24 @@ export function taskAssigned(
     taskId,
     toJsonString(eventsV1.TaskAssignedSchema, message),
     at,
+  );
+}
+
+/** One claim's assignments in one event, as the tasks service publishes them. */
+export function tasksAssigned(
+  assignments: readonly { taskId: string; clientId: string; attempt: number; at: Date }[],
+): BusEvent {
+  const message = create(eventsV1.TasksAssignedSchema, {
+    assignments: assignments.map(({ at, ...fields }) =>
+      create(eventsV1.TaskAssignedSchema, { ...fields, occurredAt: timestampFromDate(at) }),
+    ),
+  });
+  const first = assignments[0];
+  return busEvent(
+    taskAssignmentsTopic,
+    first?.taskId ?? "",
+    toJsonString(eventsV1.TasksAssignedSchema, message),
+    first?.at ?? new Date(),
   );
 }
 

@@ -6,8 +6,11 @@ import type { TaskRow } from "./task-row.js";
 // The bus events of the tasks service (gate.events.v1), written to the outbox in the
 // transaction of the change they report. Payloads are the messages' canonical JSON.
 
-export const assignedTopic = "tasks.assigned";
+export const assignmentsTopic = "tasks.assignments";
 export const outcomeTopic = "tasks.outcome";
+
+/** The most assignments one TasksAssigned event carries; a bigger claim writes several. */
+export const assignmentsPerEvent = 256;
 
 /** How an attempt ended, as TaskOutcome.outcome spells it. */
 export type Outcome =
@@ -25,20 +28,35 @@ export interface TaskEvent {
   occurredAt: Date;
 }
 
-/** A lease granted: `row` as the claim left it. */
-export function assignedEvent(row: TaskRow): TaskEvent {
-  const message = create(eventsV1.TaskAssignedSchema, {
-    taskId: row.taskId,
-    clientId: row.assignedClientId ?? "",
-    attempt: row.attempt,
-    occurredAt: timestampFromDate(row.updatedAt),
-  });
-  return {
-    topic: assignedTopic,
-    key: row.taskId,
-    payload: toJson(eventsV1.TaskAssignedSchema, message),
-    occurredAt: row.updatedAt,
-  };
+/**
+ * The leases a claim granted: `rows` as the claim left them, in grant order. One event per
+ * assignmentsPerEvent leases rather than one per lease, so a claim round adds one outbox
+ * row, not dozens. The key is the first task's id; each assignment has its own time.
+ */
+export function assignmentEvents(rows: readonly TaskRow[]): TaskEvent[] {
+  const events: TaskEvent[] = [];
+  for (let start = 0; start < rows.length; start += assignmentsPerEvent) {
+    const chunk = rows.slice(start, start + assignmentsPerEvent);
+    const [first] = chunk;
+    if (first === undefined) break;
+    const message = create(eventsV1.TasksAssignedSchema, {
+      assignments: chunk.map((row) =>
+        create(eventsV1.TaskAssignedSchema, {
+          taskId: row.taskId,
+          clientId: row.assignedClientId ?? "",
+          attempt: row.attempt,
+          occurredAt: timestampFromDate(row.updatedAt),
+        }),
+      ),
+    });
+    events.push({
+      topic: assignmentsTopic,
+      key: first.taskId,
+      payload: toJson(eventsV1.TasksAssignedSchema, message),
+      occurredAt: first.updatedAt,
+    });
+  }
+  return events;
 }
 
 /** What ended: the attempt's client and number, which the row after the change may have lost. */

@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
-import { assignedEvent } from "./task-events.js";
+import { assignmentEvents } from "./task-events.js";
 import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import { type SettledTask, settle, settleOne } from "./task-settlement.js";
@@ -16,7 +16,9 @@ import { completionVerdict, failureVerdict, releaseVerdict } from "./task-verdic
  * first: priority descending, then oldest, then id. SKIP LOCKED lets any number of
  * claimers in any number of processes run at once: each row goes to whoever locks it
  * first, the others pass over it. Each lease increments the fencing token and the
- * attempt, and is recorded in lease_history.
+ * attempt. The live lease lives on the task row alone (holder, token, assigned_at, taken
+ * from clock_timestamp() like lease_history's times); its lease_history row is written once,
+ * when it ends (see settle).
  */
 export async function claim(
   ctx: StoreContext,
@@ -37,20 +39,17 @@ export async function claim(
        ), claimed AS (
          UPDATE ${ctx.tasks} t
          SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
-             assigned_client_id = $1, assigned_at = now(),
+             assigned_client_id = $1, assigned_at = clock_timestamp(),
              lease_expires_at = now() + $3 * interval '1 millisecond', updated_at = now()
          FROM picked WHERE t.id = picked.id
          RETURNING t.*
-       ), granted AS (
-         INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
-         SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
        )
        SELECT ${taskColumns("c")}, ${changeNoticeSql("c", "'assigned'", "c.assigned_client_id")}
        FROM claimed c ORDER BY c.priority DESC, c.created_at, c.id`,
       [client, limit, ctx.leaseMs],
     );
     const claimed = rows.map(toTaskRow);
-    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    await appendEvents(db, ctx.schema, assignmentEvents(claimed));
     return claimed;
   });
 }
@@ -94,14 +93,11 @@ export async function claimRound(
        ), claimed AS (
          UPDATE ${ctx.tasks} t
          SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
-             assigned_client_id = s.client, assigned_at = now(),
+             assigned_client_id = s.client, assigned_at = clock_timestamp(),
              lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
          FROM numbered n JOIN slots s USING (slot)
          WHERE t.id = n.id
          RETURNING t.*, s.demand, s.slot
-       ), granted AS (
-         INSERT INTO ${ctx.history} (task_id, lease_token, client_id, granted_at)
-         SELECT id, lease_token, assigned_client_id, clock_timestamp() FROM claimed
        ), ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
        SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}
        FROM claimed c ORDER BY c.slot`,
@@ -112,7 +108,7 @@ export async function claimRound(
       dealt[Number(r.demand) - 1]?.push(row);
       return row;
     });
-    await appendEvents(db, ctx.schema, claimed.map(assignedEvent));
+    await appendEvents(db, ctx.schema, assignmentEvents(claimed));
     return dealt;
   });
 }

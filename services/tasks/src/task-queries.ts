@@ -41,7 +41,7 @@ export async function getMany(
   return rows.map(toTaskRow);
 }
 
-/** One lease of a task, as lease_history records it. */
+/** One lease of a task: an ended one as lease_history records it, or the live one. */
 export interface LeaseRow {
   leaseToken: number;
   clientId: string;
@@ -50,7 +50,10 @@ export interface LeaseRow {
   endReason: string | null;
 }
 
-/** Every lease of the task, oldest first; null when the task does not exist. */
+/**
+ * Every lease of the task, oldest first; null when the task does not exist. Ended leases
+ * come from lease_history; the live one, not yet recorded there, from the task row.
+ */
 export async function leases(
   ctx: StoreContext,
   taskId: string,
@@ -58,13 +61,15 @@ export async function leases(
 ): Promise<LeaseRow[] | null> {
   const id = requireUuid("task_id", taskId);
   const { rows } = await db.query(
-    `SELECT h.lease_token, h.client_id::text, h.granted_at, h.ended_at, h.end_reason
+    `SELECT t.status, t.lease_token AS live_token, t.assigned_client_id::text AS holder,
+            t.assigned_at, h.lease_token, h.client_id::text, h.granted_at, h.ended_at, h.end_reason
      FROM ${ctx.tasks} t LEFT JOIN ${ctx.history} h ON h.task_id = t.id
      WHERE t.id = $1 ORDER BY h.lease_token`,
     [id],
   );
-  if (rows.length === 0) return null;
-  return rows
+  const [task] = rows;
+  if (task === undefined) return null;
+  const ended: LeaseRow[] = rows
     .filter((r) => r.lease_token !== null)
     .map((r) => ({
       leaseToken: r.lease_token,
@@ -73,6 +78,19 @@ export async function leases(
       endedAt: r.ended_at,
       endReason: r.end_reason,
     }));
+  // An older version of the service wrote the live lease's row at the grant: it is there.
+  const recorded = ended.some((lease) => lease.leaseToken === task.live_token);
+  if (task.status !== "assigned" || recorded) return ended;
+  return [
+    ...ended,
+    {
+      leaseToken: task.live_token,
+      clientId: task.holder,
+      grantedAt: task.assigned_at,
+      endedAt: null,
+      endReason: null,
+    },
+  ];
 }
 
 /**

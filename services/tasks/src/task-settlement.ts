@@ -26,8 +26,8 @@ export async function settleOne(
 }
 
 /**
- * Applies verdicts to locked rows in one statement: the task update, the end of each
- * lease in lease_history, and the notices; then one outbox append of their outcome
+ * Applies verdicts to locked rows in one statement: the task update, the history row of
+ * each lease ended (granted at the row's assigned_at, ended now), and the notices; then one outbox append of their outcome
  * events. Results follow the input order.
  */
 export async function settle(
@@ -64,10 +64,14 @@ export async function settle(
        FROM v WHERE t.id = v.id
        RETURNING t.*, v.end_reason, v.change, v.holder
      ), ended AS (
-       UPDATE ${ctx.history} h SET ended_at = clock_timestamp(), end_reason = s.end_reason
-       FROM settled s
-       WHERE h.task_id = s.id AND h.lease_token = s.lease_token AND s.end_reason IS NOT NULL
-         AND h.ended_at IS NULL
+       -- The lease's one history row. A row already there was granted by an older version
+       -- of the service, which recorded leases at the grant: it is ended in place.
+       INSERT INTO ${ctx.history} AS h (task_id, lease_token, client_id, granted_at, ended_at, end_reason)
+       SELECT s.id, s.lease_token, s.holder, s.assigned_at, clock_timestamp(), s.end_reason
+       FROM settled s WHERE s.end_reason IS NOT NULL AND s.holder IS NOT NULL
+       ON CONFLICT (task_id, lease_token) DO UPDATE
+         SET ended_at = excluded.ended_at, end_reason = excluded.end_reason
+         WHERE h.ended_at IS NULL
      ), ${changeNoticesCte("notified", "settled", "s.change", "s.holder")}
      SELECT ${taskColumns("s")}, ${noticesCount("notified")}, ${availableNoticeSql("s")}
      FROM settled s`,

@@ -14,6 +14,13 @@ export interface OutboxEvent {
   payload: Record<string, unknown>;
 }
 
+export interface Assignment {
+  taskId: string;
+  clientId: string;
+  attempt: number;
+  occurredAt: string;
+}
+
 export interface LeaseRecord {
   taskId: string;
   leaseToken: number;
@@ -31,7 +38,12 @@ export interface StoreFixture {
   /** Empties the tables between tests. */
   reset(): Promise<void>;
   outbox(): Promise<OutboxEvent[]>;
+  /** The assignments of the outbox's "tasks.assignments" events, in outbox order. */
+  assignments(): Promise<Assignment[]>;
+  /** Every lease: the ended ones in lease_history, then the live ones on the task rows. */
   leases(taskId?: string): Promise<LeaseRecord[]>;
+  /** lease_history alone: the leases that ended. */
+  history(taskId?: string): Promise<LeaseRecord[]>;
   /** Makes a task's lease lapse, as if its holder had been silent past the expiry. */
   lapse(taskId: string): Promise<void>;
   close(): Promise<void>;
@@ -54,6 +66,25 @@ export async function openStoreFixture(
   });
   await migrateEvents(db.pool, "tasks");
   const pools: pg.Pool[] = [];
+  const outbox = async (): Promise<OutboxEvent[]> => {
+    const { rows } = await db.pool.query<{ topic: string; key: string; payload: string }>(
+      "SELECT topic, key, payload FROM tasks_events.outbox ORDER BY id",
+    );
+    return rows.map((r) => ({ topic: r.topic, key: r.key, payload: JSON.parse(r.payload) }));
+  };
+  const leaseRecords = async (sql: string, taskId: string | undefined) => {
+    const { rows } = await db.pool.query(sql, [taskId ?? null]);
+    return rows.map(
+      (r): LeaseRecord => ({
+        taskId: r.task_id,
+        leaseToken: r.lease_token,
+        clientId: r.client_id,
+        grantedAt: r.granted_at,
+        endedAt: r.ended_at,
+        endReason: r.end_reason,
+      }),
+    );
+  };
   const storeOn = (pool: pg.Pool, extra: Partial<TasksStoreOptions>) =>
     new TasksStore({ ...storeDefaults, ...options, ...extra, pool });
   return {
@@ -69,27 +100,31 @@ export async function openStoreFixture(
         "TRUNCATE tasks.download_tasks, tasks.lease_history, tasks_events.outbox",
       );
     },
-    async outbox() {
-      const { rows } = await db.pool.query<{ topic: string; key: string; payload: string }>(
-        "SELECT topic, key, payload FROM tasks_events.outbox ORDER BY id",
+    outbox,
+    async assignments() {
+      return (await outbox()).flatMap((e) =>
+        e.topic === "tasks.assignments" ? (e.payload.assignments as Assignment[]) : [],
       );
-      return rows.map((r) => ({ topic: r.topic, key: r.key, payload: JSON.parse(r.payload) }));
     },
     async leases(taskId) {
-      const { rows } = await db.pool.query(
+      return leaseRecords(
+        `SELECT task_id, lease_token, client_id, granted_at, ended_at, end_reason
+           FROM tasks.lease_history WHERE $1::uuid IS NULL OR task_id = $1
+         UNION ALL
+         SELECT id, lease_token, assigned_client_id, assigned_at, NULL, NULL
+           FROM tasks.download_tasks
+          WHERE status = 'assigned' AND ($1::uuid IS NULL OR id = $1)
+         ORDER BY task_id, lease_token`,
+        taskId,
+      );
+    },
+    async history(taskId) {
+      return leaseRecords(
         `SELECT task_id, lease_token, client_id, granted_at, ended_at, end_reason
          FROM tasks.lease_history WHERE $1::uuid IS NULL OR task_id = $1
          ORDER BY task_id, lease_token`,
-        [taskId ?? null],
+        taskId,
       );
-      return rows.map((r) => ({
-        taskId: r.task_id,
-        leaseToken: r.lease_token,
-        clientId: r.client_id,
-        grantedAt: r.granted_at,
-        endedAt: r.ended_at,
-        endReason: r.end_reason,
-      }));
     },
     async lapse(taskId) {
       await db.pool.query(

@@ -46,10 +46,15 @@ describe.each(databaseTargets())("tasks store: leases on $name PostgreSQL", (tar
   const createOne = async (overrides: Partial<NewTaskInput> = {}) =>
     only((await fx.store.createTasks([newTask(overrides)])).tasks);
   const claimOne = async (clientId: string) => only(await fx.store.claim(clientId, 1));
-  /** The outbox as [topic, payload] pairs. */
-  const events = async () => (await fx.outbox()).map((e) => [e.topic, e.payload]);
+  /** The outbox as [topic, payload] pairs, each assignment of a batch a pair of its own. */
+  const events = async () =>
+    (await fx.outbox()).flatMap((e) =>
+      e.topic === "tasks.assignments"
+        ? (e.payload.assignments as unknown[]).map((a) => [e.topic, a])
+        : [[e.topic, e.payload]],
+    );
   const assigned = (task: TaskRow, clientId: string, attempt: number) => [
-    "tasks.assigned",
+    "tasks.assignments",
     { taskId: task.taskId, clientId, attempt, occurredAt: expect.any(String) },
   ];
   const outcome = (fields: Record<string, unknown>) => [
@@ -106,6 +111,50 @@ describe.each(databaseTargets())("tasks store: leases on $name PostgreSQL", (tar
       },
     ]);
     expect(await events()).toEqual([assigned(task, client, 1)]);
+  });
+
+  it("writes a lease's history row once, when it ends, and shows the live lease from the task", async () => {
+    const task = await createOne();
+    const client = newClientId();
+    const held = await claimOne(client);
+    expect(await fx.history()).toEqual([]);
+    expect(await fx.store.leases(task.taskId)).toEqual([
+      {
+        leaseToken: 1,
+        clientId: client,
+        grantedAt: held.assignedAt,
+        endedAt: null,
+        endReason: null,
+      },
+    ]);
+    await fx.store.complete(client, task.taskId, 1, counts(1));
+    const [ended] = await fx.history();
+    expect(ended).toMatchObject({ leaseToken: 1, clientId: client, endReason: "completed" });
+    expect(ended?.grantedAt).toEqual(held.assignedAt);
+    expect(ended?.endedAt?.getTime()).toBeGreaterThanOrEqual(ended?.grantedAt.getTime() ?? 0);
+    expect(await fx.store.leases(task.taskId)).toEqual([
+      {
+        leaseToken: 1,
+        clientId: client,
+        grantedAt: held.assignedAt,
+        endedAt: ended?.endedAt,
+        endReason: "completed",
+      },
+    ]);
+  });
+
+  it("ends in place a history row written at the grant by an older version", async () => {
+    const task = await createOne();
+    const client = newClientId();
+    const held = await claimOne(client);
+    await fx.db.pool.query(
+      `INSERT INTO tasks.lease_history (task_id, lease_token, client_id, granted_at)
+       VALUES ($1, 1, $2, $3)`,
+      [task.taskId, client, held.assignedAt],
+    );
+    expect((await fx.store.leases(task.taskId))?.map((l) => l.endReason)).toEqual([null]);
+    await fx.store.release(client, task.taskId, 1);
+    expect((await fx.history()).map((l) => [l.leaseToken, l.endReason])).toEqual([[1, "released"]]);
   });
 
   it("fences off a holder whose lease lapsed, and lets the new holder work", async () => {

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
 import { StaleLeaseError, TaskNotFoundError } from "../src/task-errors.js";
+import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
 import {
   checkCounts,
   checkCountsFit,
@@ -317,6 +318,26 @@ describe("typed errors", () => {
     expect(stale).not.toBeInstanceOf(TaskNotFoundError);
     expect(new ConnectError("other", Code.FailedPrecondition)).not.toBeInstanceOf(StaleLeaseError);
     expect(new TaskNotFoundError("t1").code).toBe(Code.NotFound);
+  });
+});
+
+describe("assignment events", () => {
+  it("carry a claim's leases in grant order, at most assignmentsPerEvent per event", () => {
+    const rows = Array.from({ length: assignmentsPerEvent + 3 }, (_, i) => ({
+      ...taskRow(),
+      taskId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+    }));
+    const events = assignmentEvents(rows);
+    expect(events.map((e) => [e.topic, e.key])).toEqual([
+      ["tasks.assignments", rows[0]?.taskId],
+      ["tasks.assignments", rows[assignmentsPerEvent]?.taskId],
+    ]);
+    const carried = events.flatMap(
+      (e) => (e.payload as { assignments: { taskId: string; attempt: number }[] }).assignments,
+    );
+    expect(carried.map((a) => a.taskId)).toEqual(rows.map((r) => r.taskId));
+    expect(carried[0]).toMatchObject({ clientId: rows[0]?.assignedClientId, attempt: 1 });
+    expect(assignmentEvents([])).toEqual([]);
   });
 });
 

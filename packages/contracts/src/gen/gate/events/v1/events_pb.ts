@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file gate/events/v1/events.proto.
  */
 export const file_gate_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChtnYXRlL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmdhdGUuZXZlbnRzLnYxIqwCCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEg8KB291dGNvbWUYBCABKAkSEwoLdGFza19zdGF0dXMYBSABKAkSHAoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYBiABKAUSGAoQZG9jdW1lbnRzX2ZhaWxlZBgHIAEoBRIZChFkb2N1bWVudHNfc2tpcHBlZBgIIAEoBRINCgVlcnJvchgJIAEoCRIvCgtvY2N1cnJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoOcmVzdWx0X3N1bW1hcnkYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InQKDFRhc2tBc3NpZ25lZBIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJ+ChJEb2N1bWVudFJlZ2lzdGVyZWQSEwoLcmVnaXN0cnlfaWQYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg8KB3Rhc2tfaWQYAyABKAkSLwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKD0NsaWVudEhlYXJ0YmVhdBIRCgljbGllbnRfaWQYASABKAkSLwoLb2NjdXJyZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChtnYXRlL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmdhdGUuZXZlbnRzLnYxIqwCCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEg8KB291dGNvbWUYBCABKAkSEwoLdGFza19zdGF0dXMYBSABKAkSHAoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYBiABKAUSGAoQZG9jdW1lbnRzX2ZhaWxlZBgHIAEoBRIZChFkb2N1bWVudHNfc2tpcHBlZBgIIAEoBRINCgVlcnJvchgJIAEoCRIvCgtvY2N1cnJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoOcmVzdWx0X3N1bW1hcnkYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InQKDFRhc2tBc3NpZ25lZBIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCCg1UYXNrc0Fzc2lnbmVkEjEKC2Fzc2lnbm1lbnRzGAEgAygLMhwuZ2F0ZS5ldmVudHMudjEuVGFza0Fzc2lnbmVkIn4KEkRvY3VtZW50UmVnaXN0ZXJlZBITCgtyZWdpc3RyeV9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoPQ2xpZW50SGVhcnRiZWF0EhEKCWNsaWVudF9pZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * TaskOutcome is one task attempt ending: completed, failed, timed out, cancelled or released.
@@ -108,7 +108,9 @@ export const TaskOutcomeSchema: GenMessage<TaskOutcome> = /*@__PURE__*/
   messageDesc(file_gate_events_v1_events, 0);
 
 /**
- * TaskAssigned is a task leased to a client.
+ * TaskAssigned is a task leased to a client. The tasks service publishes assignments in
+ * batches (TasksAssigned on "tasks.assignments"); an event of its own on "tasks.assigned",
+ * as earlier versions published one per lease, is still read by the clients service.
  *
  * @generated from message gate.events.v1.TaskAssigned
  */
@@ -150,6 +152,30 @@ export const TaskAssignedSchema: GenMessage<TaskAssigned> = /*@__PURE__*/
   messageDesc(file_gate_events_v1_events, 1);
 
 /**
+ * TasksAssigned is the leases one claim granted, in the order it granted them, on the
+ * "tasks.assignments" topic: a claim round hands out many tasks at once, and one event for
+ * them all (at most 256 assignments each) keeps the outbox to one row per round rather than
+ * one per lease. How each attempt ends is a TaskOutcome of its own.
+ *
+ * @generated from message gate.events.v1.TasksAssigned
+ */
+export type TasksAssigned = Message<"gate.events.v1.TasksAssigned"> & {
+  /**
+   * The leases granted, each with its task, client, attempt and grant time.
+   *
+   * @generated from field: repeated gate.events.v1.TaskAssigned assignments = 1;
+   */
+  assignments: TaskAssigned[];
+};
+
+/**
+ * Describes the message gate.events.v1.TasksAssigned.
+ * Use `create(TasksAssignedSchema)` to create a new message.
+ */
+export const TasksAssignedSchema: GenMessage<TasksAssigned> = /*@__PURE__*/
+  messageDesc(file_gate_events_v1_events, 2);
+
+/**
  * DocumentRegistered is a document a client downloaded, registered for the first time.
  *
  * @generated from message gate.events.v1.DocumentRegistered
@@ -189,7 +215,7 @@ export type DocumentRegistered = Message<"gate.events.v1.DocumentRegistered"> & 
  * Use `create(DocumentRegisteredSchema)` to create a new message.
  */
 export const DocumentRegisteredSchema: GenMessage<DocumentRegistered> = /*@__PURE__*/
-  messageDesc(file_gate_events_v1_events, 2);
+  messageDesc(file_gate_events_v1_events, 3);
 
 /**
  * ClientHeartbeat is a downloader's heartbeat seen on its lease stream.
@@ -217,5 +243,5 @@ export type ClientHeartbeat = Message<"gate.events.v1.ClientHeartbeat"> & {
  * Use `create(ClientHeartbeatSchema)` to create a new message.
  */
 export const ClientHeartbeatSchema: GenMessage<ClientHeartbeat> = /*@__PURE__*/
-  messageDesc(file_gate_events_v1_events, 3);
+  messageDesc(file_gate_events_v1_events, 4);
 
