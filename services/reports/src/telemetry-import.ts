@@ -1,5 +1,6 @@
+import { tabSeparatedEvents } from "./event-columns.js";
 import type { OlapStore } from "./olap/olap-store.js";
-import type { OlapEvent, OlapUser, TelemetrySource } from "./telemetry-source.js";
+import type { OlapUser, TelemetrySource } from "./telemetry-source.js";
 import type { ImportWindow } from "./time-text.js";
 
 // Seed 003's import, made safe to repeat and to kill:
@@ -32,7 +33,7 @@ export interface ImportDeps {
 /** Far enough ahead for any event telemetry accepts (it refuses times beyond a small skew). */
 const openEndSec = Date.UTC(2200, 0, 1) / 1000;
 
-const jsonLines = (rows: readonly (OlapUser | OlapEvent)[]) =>
+const jsonLines = (rows: readonly OlapUser[]) =>
   rows.map((row) => `${JSON.stringify(row)}\n`).join("");
 
 const monthOf = (sec: number) => {
@@ -50,8 +51,8 @@ const isMonthStart = (sec: number) => {
  * ClickHouse's insert then overlap instead of taking turns. One insert in flight at a time.
  */
 async function insertOverlapped<T>(
-  chunks: AsyncIterable<T[]>,
-  insert: (chunk: T[]) => Promise<void>,
+  chunks: AsyncIterable<T>,
+  insert: (chunk: T) => Promise<void>,
 ): Promise<void> {
   let inFlight: Promise<void> = Promise.resolve();
   try {
@@ -160,10 +161,10 @@ export class TelemetryImporter {
       );
     }
     let count = 0;
-    await insertOverlapped(this.#source.events(startSec, endSec), async (chunk) => {
-      const known = chunk.filter((event) => users.has(event.user_id));
-      await this.#store.insertJsonRows(staging, jsonLines(known));
-      count += known.length;
+    await insertOverlapped(this.#source.events({ startSec, endSec }), async (chunk) => {
+      const known = tabSeparatedEvents(chunk, (i) => users.has(chunk.userIds[i] as number));
+      await this.#store.insertTabSeparated(staging, known.text);
+      count += known.rows;
       onProgress(count);
     });
   }
@@ -214,29 +215,34 @@ export class TelemetryImporter {
   }
 
   /**
-   * Continuous import: events taken since the newest imported one (less the overlap) that
-   * are not yet in ClickHouse, appended. Cheap enough to run every few seconds; late events
-   * further back than the overlap wait for the next windowed import.
+   * Continuous import: the events telemetry stored since the newest stored time already
+   * imported (less the overlap, which covers a transaction that took its saved time before
+   * a later one but committed after it), less those already here, appended. Storage time,
+   * not event time: an event that arrives late with an old time is picked up like any other.
    */
   async appendNew(overlapSeconds: number): Promise<number> {
     const db = this.#db;
     const users = await this.reloadUsers();
     const [newest] = await this.#store.query<{ ts: number; n: string }>(
-      `SELECT toUnixTimestamp(max(event_timestamp)) AS ts, count() AS n FROM ${db}.telemetry_events`,
+      `SELECT toUnixTimestamp(max(saved_ts)) AS ts, count() AS n FROM ${db}.telemetry_events`,
     );
     const fromSec =
       Number(newest?.n ?? 0) === 0 ? 0 : Math.max(0, (newest?.ts ?? 0) - overlapSeconds);
     const present = await this.#store.query<{ id: string }>(
       `SELECT toString(id) AS id FROM ${db}.telemetry_events
-       WHERE event_timestamp >= toDateTime({from:UInt32})`,
+       WHERE saved_ts >= toDateTime({from:UInt32})`,
       { from: fromSec },
     );
-    const seen = new Set(present.map((row) => row.id));
+    const seen = new Set(present.map((row) => Number(row.id)));
+    const window = { startSec: 0, endSec: openEndSec, savedSinceSec: fromSec };
     let added = 0;
-    await insertOverlapped(this.#source.events(fromSec, openEndSec), async (chunk) => {
-      const fresh = chunk.filter((event) => users.has(event.user_id) && !seen.has(event.id));
-      await this.#store.insertJsonRows(`${db}.telemetry_events`, jsonLines(fresh));
-      added += fresh.length;
+    await insertOverlapped(this.#source.events(window), async (chunk) => {
+      const fresh = tabSeparatedEvents(
+        chunk,
+        (i) => users.has(chunk.userIds[i] as number) && !seen.has(chunk.ids[i] as number),
+      );
+      await this.#store.insertTabSeparated(`${db}.telemetry_events`, fresh.text);
+      added += fresh.rows;
     });
     await this.deleteOrphans();
     return added;
