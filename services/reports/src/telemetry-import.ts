@@ -47,22 +47,53 @@ const isMonthStart = (sec: number) => {
 };
 
 /**
- * Inserts each chunk of `chunks` while the next one is being read: telemetry's export and
- * ClickHouse's insert then overlap instead of taking turns. One insert in flight at a time.
+ * Rows per insert, at least: every insert writes a new part per month it touches (a file
+ * per column each), so a few large inserts cost far less than many chunk-sized ones.
  */
-async function insertOverlapped<T>(
+const insertRows = 250_000;
+
+/**
+ * Renders each chunk of `chunks` as rows and inserts them in batches of `insertRows` or
+ * more, the last one smaller; a batch is inserted while the next chunks are being read, so
+ * telemetry's export and ClickHouse's insert overlap. One insert in flight at a time.
+ * Returns the number of rows inserted.
+ */
+async function insertBatched<T>(
   chunks: AsyncIterable<T>,
-  insert: (chunk: T) => Promise<void>,
-): Promise<void> {
+  render: (chunk: T) => { text: string; rows: number },
+  insert: (text: string) => Promise<void>,
+  onInserted: (rows: number) => void = () => {},
+): Promise<number> {
   let inFlight: Promise<void> = Promise.resolve();
+  let pending: string[] = [];
+  let pendingRows = 0;
+  let total = 0;
+  const flush = async () => {
+    const text = pending.join("");
+    const rows = pendingRows;
+    pending = [];
+    pendingRows = 0;
+    await inFlight;
+    inFlight = insert(text).then(() => {
+      total += rows;
+      onInserted(total);
+    });
+    // Its failure is thrown where it is awaited; until then it must not count as unhandled.
+    inFlight.catch(() => {});
+  };
   try {
     for await (const chunk of chunks) {
-      await inFlight;
-      inFlight = insert(chunk);
+      const rendered = render(chunk);
+      if (rendered.rows === 0) continue;
+      pending.push(rendered.text);
+      pendingRows += rendered.rows;
+      if (pendingRows >= insertRows) await flush();
     }
+    if (pendingRows > 0) await flush();
   } finally {
     await inFlight;
   }
+  return total;
 }
 
 export class TelemetryImporter {
@@ -160,13 +191,12 @@ export class TelemetryImporter {
         { months: [...boundary], start: startSec, end: endSec },
       );
     }
-    let count = 0;
-    await insertOverlapped(this.#source.events({ startSec, endSec }), async (chunk) => {
-      const known = tabSeparatedEvents(chunk, (i) => users.has(chunk.userIds[i] as number));
-      await this.#store.insertTabSeparated(staging, known.text);
-      count += known.rows;
-      onProgress(count);
-    });
+    await insertBatched(
+      this.#source.events({ startSec, endSec }),
+      (chunk) => tabSeparatedEvents(chunk, (i) => users.has(chunk.userIds[i] as number)),
+      (rows) => this.#store.insertTabSeparated(staging, rows),
+      onProgress,
+    );
   }
 
   /** Months of the window: staged ones replace the live ones, live-only ones are dropped. */
@@ -235,15 +265,15 @@ export class TelemetryImporter {
     );
     const seen = new Set(present.map((row) => Number(row.id)));
     const window = { startSec: 0, endSec: openEndSec, savedSinceSec: fromSec };
-    let added = 0;
-    await insertOverlapped(this.#source.events(window), async (chunk) => {
-      const fresh = tabSeparatedEvents(
-        chunk,
-        (i) => users.has(chunk.userIds[i] as number) && !seen.has(chunk.ids[i] as number),
-      );
-      await this.#store.insertTabSeparated(`${db}.telemetry_events`, fresh.text);
-      added += fresh.rows;
-    });
+    const added = await insertBatched(
+      this.#source.events(window),
+      (chunk) =>
+        tabSeparatedEvents(
+          chunk,
+          (i) => users.has(chunk.userIds[i] as number) && !seen.has(chunk.ids[i] as number),
+        ),
+      (rows) => this.#store.insertTabSeparated(`${db}.telemetry_events`, rows),
+    );
     await this.deleteOrphans();
     return added;
   }
