@@ -326,8 +326,9 @@ export const ExportSignalEventsRequestSchema: GenMessage<ExportSignalEventsReque
   messageDesc(file_gate_telemetry_v1_signals_service, 7);
 
 /**
- * ExportSignalEventsResponse is one chunk of events, ordered by user, event time and id:
- * `events`, or, when the request asked for columns, columns of equal length.
+ * ExportSignalEventsResponse is one chunk of events: `events`, ordered by user, event time
+ * and id, or, when the request asked for columns, columns of equal length, ordered by event
+ * time, user and id.
  *
  * @generated from message gate.telemetry.v1.ExportSignalEventsResponse
  */
