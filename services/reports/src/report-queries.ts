@@ -107,6 +107,23 @@ export class ReportQueries {
     return rows[0];
   }
 
+  /**
+   * A user's name and email for the report, from the users Join table: a lookup in memory,
+   * a third of the cost of reading users_directory's parts. The uuid is empty when no such
+   * user exists (joinGet answers a column's default for a missing key).
+   */
+  async nameAndEmail(userId: number): Promise<{ name: string; email: string } | undefined> {
+    const get = (column: string) =>
+      `joinGet('${this.#db}.users', '${column}', toInt32({user_id:Int32})) AS ${column}`;
+    const [row] = await this.#store.query<{ user_uuid: string; name: string; email: string }>(
+      `SELECT ${get("user_uuid")}, ${get("name")}, ${get("email")}`,
+      { user_id: userId },
+    );
+    return row === undefined || row.user_uuid === ""
+      ? undefined
+      : { name: row.name, email: row.email };
+  }
+
   /** Seed 003's report: one user's events per prosthesis type, most events first. */
   byProsthesisOfUser(userId: number, period: Period): Promise<GroupRow[]> {
     return this.#rows(

@@ -24,7 +24,7 @@ export function reportServiceImpl(
     async getUserReport(req) {
       const period = readPeriod(req.startTs, req.endTs);
       const [profile, groups] = await Promise.all([
-        queries.profile(req.userId),
+        queries.nameAndEmail(req.userId),
         queries.byProsthesisOfUser(req.userId, period),
       ]);
       if (profile === undefined) throw notFound(`user ${req.userId}`);

@@ -9,9 +9,8 @@ export interface ReportsConfig {
    */
   continuousImportSeconds: number | undefined;
   /**
-   * How far before the newest imported event a continuous import looks again, in seconds:
-   * events that reach telemetry later than this behind the newest are left to the next
-   * windowed import.
+   * How far before the newest imported storage time (saved_ts) a continuous import looks
+   * again, in seconds: enough for the longest transaction that stores events in telemetry.
    */
   continuousOverlapSeconds: number;
   /** Signal events per chunk asked of telemetry's export. */

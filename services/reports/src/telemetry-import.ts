@@ -1,5 +1,6 @@
+import { tabSeparatedEvents } from "./event-columns.js";
 import type { OlapStore } from "./olap/olap-store.js";
-import type { OlapEvent, OlapUser, TelemetrySource } from "./telemetry-source.js";
+import type { OlapUser, TelemetrySource } from "./telemetry-source.js";
 import type { ImportWindow } from "./time-text.js";
 
 // Seed 003's import, made safe to repeat and to kill:
@@ -32,7 +33,7 @@ export interface ImportDeps {
 /** Far enough ahead for any event telemetry accepts (it refuses times beyond a small skew). */
 const openEndSec = Date.UTC(2200, 0, 1) / 1000;
 
-const jsonLines = (rows: readonly (OlapUser | OlapEvent)[]) =>
+const jsonLines = (rows: readonly OlapUser[]) =>
   rows.map((row) => `${JSON.stringify(row)}\n`).join("");
 
 const monthOf = (sec: number) => {
@@ -46,22 +47,53 @@ const isMonthStart = (sec: number) => {
 };
 
 /**
- * Inserts each chunk of `chunks` while the next one is being read: telemetry's export and
- * ClickHouse's insert then overlap instead of taking turns. One insert in flight at a time.
+ * Rows per insert, at least: every insert writes a new part per month it touches (a file
+ * per column each), so a few large inserts cost far less than many chunk-sized ones.
  */
-async function insertOverlapped<T>(
-  chunks: AsyncIterable<T[]>,
-  insert: (chunk: T[]) => Promise<void>,
-): Promise<void> {
+const insertRows = 250_000;
+
+/**
+ * Renders each chunk of `chunks` as rows and inserts them in batches of `insertRows` or
+ * more, the last one smaller; a batch is inserted while the next chunks are being read, so
+ * telemetry's export and ClickHouse's insert overlap. One insert in flight at a time.
+ * Returns the number of rows inserted.
+ */
+async function insertBatched<T>(
+  chunks: AsyncIterable<T>,
+  render: (chunk: T) => { text: string; rows: number },
+  insert: (text: string) => Promise<void>,
+  onInserted: (rows: number) => void = () => {},
+): Promise<number> {
   let inFlight: Promise<void> = Promise.resolve();
+  let pending: string[] = [];
+  let pendingRows = 0;
+  let total = 0;
+  const flush = async () => {
+    const text = pending.join("");
+    const rows = pendingRows;
+    pending = [];
+    pendingRows = 0;
+    await inFlight;
+    inFlight = insert(text).then(() => {
+      total += rows;
+      onInserted(total);
+    });
+    // Its failure is thrown where it is awaited; until then it must not count as unhandled.
+    inFlight.catch(() => {});
+  };
   try {
     for await (const chunk of chunks) {
-      await inFlight;
-      inFlight = insert(chunk);
+      const rendered = render(chunk);
+      if (rendered.rows === 0) continue;
+      pending.push(rendered.text);
+      pendingRows += rendered.rows;
+      if (pendingRows >= insertRows) await flush();
     }
+    if (pendingRows > 0) await flush();
   } finally {
     await inFlight;
   }
+  return total;
 }
 
 export class TelemetryImporter {
@@ -159,13 +191,12 @@ export class TelemetryImporter {
         { months: [...boundary], start: startSec, end: endSec },
       );
     }
-    let count = 0;
-    await insertOverlapped(this.#source.events(startSec, endSec), async (chunk) => {
-      const known = chunk.filter((event) => users.has(event.user_id));
-      await this.#store.insertJsonRows(staging, jsonLines(known));
-      count += known.length;
-      onProgress(count);
-    });
+    await insertBatched(
+      this.#source.events({ startSec, endSec }),
+      (chunk) => tabSeparatedEvents(chunk, (i) => users.has(chunk.userIds[i] as number)),
+      (rows) => this.#store.insertTabSeparated(staging, rows),
+      onProgress,
+    );
   }
 
   /** Months of the window: staged ones replace the live ones, live-only ones are dropped. */
@@ -214,30 +245,35 @@ export class TelemetryImporter {
   }
 
   /**
-   * Continuous import: events taken since the newest imported one (less the overlap) that
-   * are not yet in ClickHouse, appended. Cheap enough to run every few seconds; late events
-   * further back than the overlap wait for the next windowed import.
+   * Continuous import: the events telemetry stored since the newest stored time already
+   * imported (less the overlap, which covers a transaction that took its saved time before
+   * a later one but committed after it), less those already here, appended. Storage time,
+   * not event time: an event that arrives late with an old time is picked up like any other.
    */
   async appendNew(overlapSeconds: number): Promise<number> {
     const db = this.#db;
     const users = await this.reloadUsers();
     const [newest] = await this.#store.query<{ ts: number; n: string }>(
-      `SELECT toUnixTimestamp(max(event_timestamp)) AS ts, count() AS n FROM ${db}.telemetry_events`,
+      `SELECT toUnixTimestamp(max(saved_ts)) AS ts, count() AS n FROM ${db}.telemetry_events`,
     );
     const fromSec =
       Number(newest?.n ?? 0) === 0 ? 0 : Math.max(0, (newest?.ts ?? 0) - overlapSeconds);
     const present = await this.#store.query<{ id: string }>(
       `SELECT toString(id) AS id FROM ${db}.telemetry_events
-       WHERE event_timestamp >= toDateTime({from:UInt32})`,
+       WHERE saved_ts >= toDateTime({from:UInt32})`,
       { from: fromSec },
     );
-    const seen = new Set(present.map((row) => row.id));
-    let added = 0;
-    await insertOverlapped(this.#source.events(fromSec, openEndSec), async (chunk) => {
-      const fresh = chunk.filter((event) => users.has(event.user_id) && !seen.has(event.id));
-      await this.#store.insertJsonRows(`${db}.telemetry_events`, jsonLines(fresh));
-      added += fresh.length;
-    });
+    const seen = new Set(present.map((row) => Number(row.id)));
+    const window = { startSec: 0, endSec: openEndSec, savedSinceSec: fromSec };
+    const added = await insertBatched(
+      this.#source.events(window),
+      (chunk) =>
+        tabSeparatedEvents(
+          chunk,
+          (i) => users.has(chunk.userIds[i] as number) && !seen.has(chunk.ids[i] as number),
+        ),
+      (rows) => this.#store.insertTabSeparated(`${db}.telemetry_events`, rows),
+    );
     await this.deleteOrphans();
     return added;
   }

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
 import type { telemetrySignalsV1, telemetryUsersV1 } from "@gate/contracts";
+import { type EventColumns, eventColumnsOf } from "./event-columns.js";
 
 /** One users row as the OLAP tables take it (JSONEachRow; times in epoch seconds). */
 export interface OlapUser {
@@ -16,24 +17,20 @@ export interface OlapUser {
   registered_at: number;
 }
 
-/** One telemetry_events row as the OLAP tables take it. */
-export interface OlapEvent {
-  id: string;
-  user_id: number;
-  prosthesis_type: string;
-  muscle_group: string;
-  signal_frequency: number;
-  signal_duration: number;
-  signal_amplitude: number;
-  event_timestamp: number;
-  saved_ts: number;
-}
-
 /** What an import reads: telemetry's exports, never its tables. */
 export interface TelemetrySource {
   users(): AsyncIterable<OlapUser[]>;
-  /** Events taken within [startSec, endSec), in chunks. */
-  events(startSec: number, endSec: number): AsyncIterable<OlapEvent[]>;
+  /**
+   * Events taken within [startSec, endSec), in chunks; with `savedSinceSec`, only those
+   * telemetry stored at or after that time.
+   */
+  events(window: EventWindow): AsyncIterable<EventColumns>;
+}
+
+export interface EventWindow {
+  startSec: number;
+  endSec: number;
+  savedSinceSec?: number;
 }
 
 export interface TelemetryClients {
@@ -64,25 +61,18 @@ export function telemetrySource(clients: TelemetryClients, chunkSize: number): T
         }));
       }
     },
-    async *events(startSec, endSec) {
+    async *events(window) {
       const request = {
-        start: { seconds: BigInt(startSec) },
-        end: { seconds: BigInt(endSec) },
+        start: { seconds: BigInt(window.startSec) },
+        end: { seconds: BigInt(window.endSec) },
+        ...(window.savedSinceSec === undefined
+          ? {}
+          : { savedSince: { seconds: BigInt(window.savedSinceSec) } }),
         chunkSize,
+        columns: true,
       };
       for await (const chunk of clients.signals.exportSignalEvents(request)) {
-        yield chunk.events.map((e) => ({
-          id: e.id.toString(),
-          user_id: e.userId,
-          prosthesis_type: e.prosthesisType,
-          muscle_group: e.muscleGroup,
-          signal_frequency: e.signalFrequency,
-          signal_duration: e.signalDuration,
-          signal_amplitude: e.signalAmplitude,
-          // ClickHouse's DateTime keeps whole seconds: the sub-second part is dropped.
-          event_timestamp: seconds(e.eventTimestamp),
-          saved_ts: seconds(e.savedTs),
-        }));
+        yield eventColumnsOf(chunk);
       }
     },
   };

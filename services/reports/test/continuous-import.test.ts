@@ -42,4 +42,42 @@ describe("continuous import", () => {
     });
     expect((await reports.getUserReport({ userId })).totalDuration).toBe(750);
   });
+
+  it("imports an event that arrives late with a time far older than the newest", async () => {
+    const event = {
+      type: "leg" as const,
+      muscle: "calf",
+      frequency: 60,
+      duration: 100,
+      amplitude: 1,
+      at: "2026-02-01T12:00:00",
+    };
+    const userId = await seedUser(p, "Late User", [event]);
+    const reports = p.client(reportsReportV1.ReportService);
+    const report = () => reports.getUserReport({ userId }).catch(() => undefined);
+    await waitUntil(async () => (await report())?.totalEvents === 1, {
+      what: "the user's first event in the report",
+      timeout: 10_000,
+      interval: 100,
+    });
+    // Taken half a year before the newest imported event, far outside any overlap window,
+    // and stored only now: telemetry's storage time, not the event's, says it is new.
+    await recordEvents(p, userId, [{ ...event, duration: 900, at: "2025-08-01T08:00:00" }]);
+    await waitUntil(async () => (await report())?.totalEvents === 2, {
+      what: "the late event in the report",
+      timeout: 10_000,
+      interval: 100,
+    });
+    const after = await report();
+    expect(after?.totalDuration).toBe(1000);
+    // A later round (it imports a newer user's event) finds it there and does not add it twice.
+    const laterUser = await seedUser(p, "Later User", [event]);
+    await waitUntil(
+      async () =>
+        (await reports.getUserReport({ userId: laterUser }).catch(() => undefined))?.totalEvents ===
+        1,
+      { what: "a later round's event in the report", timeout: 10_000, interval: 100 },
+    );
+    expect((await report())?.totalEvents).toBe(2);
+  });
 });

@@ -12,6 +12,7 @@ import type { Pool } from "pg";
 import type { GroupCommitQueue } from "./group-commit.js";
 import { announceNextPage } from "./pagination.js";
 import type {
+  PackedSignals,
   SignalsStore,
   SignalValues,
   SignalWrite,
@@ -139,9 +140,19 @@ export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof
       const startUs = microsOf(req.start);
       const endUs = microsOf(req.end);
       timeWindow(req.start, req.end);
+      const savedFromUs = req.savedSince === undefined ? undefined : microsOf(req.savedSince);
       let after: { userId: number; atUs: number; id: number } | undefined;
       for (;;) {
-        const rows = await signals.list(pool, { userId: undefined, startUs, endUs, after }, chunk);
+        const filter = { userId: undefined, startUs, endUs, savedFromUs, after };
+        if (req.columns) {
+          const packed = await signals.exportColumns(pool, filter, chunk);
+          if (packed.count === 0 || packed.last === undefined) return;
+          yield columnsChunk(packed);
+          after = packed.last;
+          if (packed.count < chunk) return;
+          continue;
+        }
+        const rows = await signals.list(pool, filter, chunk);
         if (rows.length === 0) return;
         yield create(telemetrySignalsV1.ExportSignalEventsResponseSchema, {
           events: rows.map(toSignalEvent),
@@ -152,6 +163,24 @@ export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof
       }
     },
   };
+}
+
+/** The columns as little-endian bytes: each byte-swapped in place, no value decoded. */
+function columnsChunk(packed: PackedSignals) {
+  return create(telemetrySignalsV1.ExportSignalEventsResponseSchema, {
+    count: packed.count,
+    idsLe: packed.ids.swap64(),
+    userIdsLe: packed.userIds.swap32(),
+    prosthesisTypesUtf8: packed.prosthesisTypes,
+    prosthesisTypeLengthsLe: packed.prosthesisTypeLengths.swap32(),
+    muscleGroupsUtf8: packed.muscleGroups,
+    muscleGroupLengthsLe: packed.muscleGroupLengths.swap32(),
+    signalFrequenciesLe: packed.frequencies.swap32(),
+    signalDurationsLe: packed.durations.swap32(),
+    signalAmplitudesLe: packed.amplitudes.swap64(),
+    eventTimestampsUsLe: packed.eventUs.swap64(),
+    savedTsUsLe: packed.savedUs.swap64(),
+  });
 }
 
 function toSignalEvent(row: StoredSignal): telemetryV1.SignalEvent {

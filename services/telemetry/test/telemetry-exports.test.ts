@@ -220,6 +220,89 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
     expect(bytes.every((c) => c.x.length === 0 && c.timestampsUs.length === 0)).toBe(true);
   });
 
+  it("exports signal events as columns when asked, and only those stored since a time", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const signals = client(telemetrySignalsV1.SignalsService);
+    const { user } = await users.createUser({ name: "Cols", email: `${randomUUID()}@c.test` });
+    const userId = user?.id ?? 0;
+    const event = (i: number, muscle: string) => ({
+      userId,
+      prosthesisType: ["arm", "hand", "leg"][i % 3] as string,
+      muscleGroup: muscle,
+      signalFrequency: 50 + i,
+      signalDuration: 1000 + i,
+      signalAmplitude: i === 0 ? -1.5e-300 : i / 3,
+      eventTimestamp: { seconds: 1_700_000_001n + BigInt(i), nanos: 250_000_000 },
+    });
+    // Separate batches are separate transactions: each has its own saved time.
+    await signals.recordSignalEvents({ events: [event(0, "biceps"), event(1, "mięsień")] });
+    await signals.recordSignalEvents({ events: [event(2, "back\\slash"), event(3, "flexor")] });
+    const window = { start: { seconds: 1_700_000_001n }, end: { seconds: 1_700_000_100n } };
+    const rows = (await collect(signals.exportSignalEvents({ ...window, chunkSize: 3 }))).flatMap(
+      (c) => c.events,
+    );
+    const chunks = await collect(
+      signals.exportSignalEvents({ ...window, chunkSize: 3, columns: true }),
+    );
+    expect(chunks.map((c) => c.count)).toEqual([3, 1]);
+    expect(chunks.every((c) => c.events.length === 0)).toBe(true);
+    const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const ints = (b: Uint8Array) =>
+      Array.from({ length: b.byteLength / 4 }, (_, i) => view(b).getInt32(i * 4, true));
+    const longs = (b: Uint8Array) =>
+      Array.from({ length: b.byteLength / 8 }, (_, i) => view(b).getBigInt64(i * 8, true));
+    const texts = (utf8: Uint8Array, lengths: Uint8Array) => {
+      let at = 0;
+      return ints(lengths).map((n) => {
+        at += n;
+        return Buffer.from(utf8.subarray(at - n, at)).toString("utf8");
+      });
+    };
+    const us = (ts: { seconds: bigint; nanos: number } | undefined) =>
+      (ts?.seconds ?? 0n) * 1_000_000n + BigInt((ts?.nanos ?? 0) / 1000);
+    const columns = chunks.flatMap((c) =>
+      longs(c.idsLe).map((id, i) => ({
+        id,
+        userId: ints(c.userIdsLe)[i],
+        prosthesisType: texts(c.prosthesisTypesUtf8, c.prosthesisTypeLengthsLe)[i],
+        muscleGroup: texts(c.muscleGroupsUtf8, c.muscleGroupLengthsLe)[i],
+        signalFrequency: ints(c.signalFrequenciesLe)[i],
+        signalDuration: ints(c.signalDurationsLe)[i],
+        signalAmplitude: view(c.signalAmplitudesLe).getFloat64(i * 8, true),
+        eventUs: longs(c.eventTimestampsUsLe)[i],
+        savedUs: longs(c.savedTsUsLe)[i],
+      })),
+    );
+    expect(columns).toEqual(
+      rows.map((e) => ({
+        id: e.id,
+        userId: e.userId,
+        prosthesisType: e.prosthesisType,
+        muscleGroup: e.muscleGroup,
+        signalFrequency: e.signalFrequency,
+        signalDuration: e.signalDuration,
+        signalAmplitude: e.signalAmplitude,
+        eventUs: us(e.eventTimestamp),
+        savedUs: us(e.savedTs),
+      })),
+    );
+    expect(columns.map((c) => c.muscleGroup)).toEqual([
+      "biceps",
+      "mięsień",
+      "back\\slash",
+      "flexor",
+    ]);
+    expect(columns[0]?.eventUs).toBe(1_700_000_001_250_000n);
+
+    // saved_since: only the second batch, stored after the first, whatever its event times.
+    const secondSaved = rows[2]?.savedTs;
+    expect(us(secondSaved)).toBeGreaterThan(us(rows[1]?.savedTs));
+    const since = await collect(
+      signals.exportSignalEvents({ ...window, savedSince: secondSaved, columns: true }),
+    );
+    expect(since.flatMap((c) => longs(c.idsLe))).toEqual([rows[2]?.id, rows[3]?.id]);
+  });
+
   it("updates and deletes users, refusing a user who still has devices", async () => {
     const users = client(telemetryUsersV1.UsersService);
     const devices = client(telemetryDevicesV1.DevicesService);

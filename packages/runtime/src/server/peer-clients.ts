@@ -56,6 +56,9 @@ export function createPeerClients(options: PeerClientsOptions): PeerClients {
     remote ??= createGrpcTransport({
       baseUrl: url,
       interceptors: serviceKey === undefined ? [] : [withApiKey(serviceKey)],
+      // Exports answer in messages of a megabyte or more: with HTTP/2's default 64 KiB
+      // stream window the sender would stop for a window update every few kilobytes.
+      nodeOptions: { settings: { initialWindowSize: 16 * 1024 * 1024 } },
     });
     return remote;
   };

@@ -36,6 +36,15 @@ export function openChdbStore(path: string): OlapStore {
         settings: insertSettings,
       });
     },
+    async insertTabSeparated(table, rows) {
+      if (rows === "") return;
+      await session.insert({
+        table,
+        values: Buffer.from(rows),
+        format: "TabSeparated",
+        settings: insertSettings,
+      });
+    },
     async close() {
       session.close();
     },

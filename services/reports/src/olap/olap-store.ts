@@ -16,6 +16,11 @@ export interface OlapStore {
    * off: an import that re-sends the same block on purpose must store it again.
    */
   insertJsonRows(table: string, rows: string): Promise<void>;
+  /**
+   * Appends TabSeparated rows (every column, in the table's order), deduplication off as
+   * above: ClickHouse reads them several times faster than JSON, and they cost less to write.
+   */
+  insertTabSeparated(table: string, rows: string): Promise<void>;
   close(): Promise<void>;
 }
 

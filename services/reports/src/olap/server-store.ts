@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { insertSettings, type OlapStore } from "./olap-store.js";
 
@@ -33,6 +34,15 @@ export function openServerStore(url: string): OlapStore {
       if (rows === "") return;
       await client.command({
         query: `INSERT INTO ${table} FORMAT JSONEachRow\n${rows}`,
+        clickhouse_settings: insertSettings,
+      });
+    },
+    async insertTabSeparated(table, rows) {
+      if (rows === "") return;
+      await client.insert({
+        table,
+        values: Readable.from([rows]),
+        format: "TabSeparated",
         clickhouse_settings: insertSettings,
       });
     },

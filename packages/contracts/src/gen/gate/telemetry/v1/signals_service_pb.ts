@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gate/telemetry/v1/signals_service.proto.
  */
 export const file_gate_telemetry_v1_signals_service: GenFile = /*@__PURE__*/
-  fileDesc("CidnYXRlL3RlbGVtZXRyeS92MS9zaWduYWxzX3NlcnZpY2UucHJvdG8SEWdhdGUudGVsZW1ldHJ5LnYxIsUCChBTaWduYWxFdmVudElucHV0EhgKB3VzZXJfaWQYASABKAVCB7pIBBoCIAASLgoPcHJvc3RoZXNpc190eXBlGAIgASgJQhW6SBJyEFIDYXJtUgRoYW5kUgNsZWcSJQoMbXVzY2xlX2dyb3VwGAMgASgJQg+6SAxyCsjVIgHQ1SIBGGQSIQoQc2lnbmFsX2ZyZXF1ZW5jeRgEIAEoBUIHukgEGgIoABIgCg9zaWduYWxfZHVyYXRpb24YBSABKAVCB7pIBBoCKAASKQoQc2lnbmFsX2FtcGxpdHVkZRgGIAEoAUIKukgHyAEBEgJAAUgAiAEBEjsKD2V2ZW50X3RpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBAUITChFfc2lnbmFsX2FtcGxpdHVkZSKAAQoZUmVjb3JkU2lnbmFsRXZlbnRzUmVxdWVzdBJACgZldmVudHMYASADKAsyIy5nYXRlLnRlbGVtZXRyeS52MS5TaWduYWxFdmVudElucHV0Qgu6SAiSAQUIARCQThIhCg9pZGVtcG90ZW5jeV9rZXkYAiABKAlCCLpIBXIDGIABIkAKGlJlY29yZFNpZ25hbEV2ZW50c1Jlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgFEhAKCHJlcGxheWVkGAIgASgIIpUBChlTdHJlYW1TaWduYWxFdmVudHNSZXF1ZXN0EhsKCXN0cmVhbV9pZBgBIAEoCUIIukgFcgOwAQESGQoIc2VxdWVuY2UYAiABKARCB7pIBDICIAASQAoGZXZlbnRzGAMgAygLMiMuZ2F0ZS50ZWxlbWV0cnkudjEuU2lnbmFsRXZlbnRJbnB1dEILukgIkgEFCAEQkE4iNQoaU3RyZWFtU2lnbmFsRXZlbnRzUmVzcG9uc2USFwoPZHVyYWJsZV90aHJvdWdoGAEgASgEIroBChdMaXN0U2lnbmFsRXZlbnRzUmVxdWVzdBIYCgd1c2VyX2lkGAEgASgFQge6SAQaAiAAEikKBXN0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNlbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUYkE4oABISCgpwYWdlX3Rva2VuGAUgASgJImMKGExpc3RTaWduYWxFdmVudHNSZXNwb25zZRIuCgZldmVudHMYASADKAsyHi5nYXRlLnRlbGVtZXRyeS52MS5TaWduYWxFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkioAEKGUV4cG9ydFNpZ25hbEV2ZW50c1JlcXVlc3QSMQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLwoDZW5kGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEh8KCmNodW5rX3NpemUYAyABKAVCC7pICBoGGKCNBigAIkwKGkV4cG9ydFNpZ25hbEV2ZW50c1Jlc3BvbnNlEi4KBmV2ZW50cxgBIAMoCzIeLmdhdGUudGVsZW1ldHJ5LnYxLlNpZ25hbEV2ZW50Mp0ECg5TaWduYWxzU2VydmljZRKGAQoSUmVjb3JkU2lnbmFsRXZlbnRzEiwuZ2F0ZS50ZWxlbWV0cnkudjEuUmVjb3JkU2lnbmFsRXZlbnRzUmVxdWVzdBotLmdhdGUudGVsZW1ldHJ5LnYxLlJlY29yZFNpZ25hbEV2ZW50c1Jlc3BvbnNlIhOC0+STAg06ASoiCC9zaWduYWxzEnUKElN0cmVhbVNpZ25hbEV2ZW50cxIsLmdhdGUudGVsZW1ldHJ5LnYxLlN0cmVhbVNpZ25hbEV2ZW50c1JlcXVlc3QaLS5nYXRlLnRlbGVtZXRyeS52MS5TdHJlYW1TaWduYWxFdmVudHNSZXNwb25zZSgBMAESlQEKEExpc3RTaWduYWxFdmVudHMSKi5nYXRlLnRlbGVtZXRyeS52MS5MaXN0U2lnbmFsRXZlbnRzUmVxdWVzdBorLmdhdGUudGVsZW1ldHJ5LnYxLkxpc3RTaWduYWxFdmVudHNSZXNwb25zZSIogtPkkwIiYgZldmVudHMSGC91c2Vycy97dXNlcl9pZH0vc2lnbmFscxJzChJFeHBvcnRTaWduYWxFdmVudHMSLC5nYXRlLnRlbGVtZXRyeS52MS5FeHBvcnRTaWduYWxFdmVudHNSZXF1ZXN0Gi0uZ2F0ZS50ZWxlbWV0cnkudjEuRXhwb3J0U2lnbmFsRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_gate_telemetry_v1_resources, file_gate_validate_v1_rules, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CidnYXRlL3RlbGVtZXRyeS92MS9zaWduYWxzX3NlcnZpY2UucHJvdG8SEWdhdGUudGVsZW1ldHJ5LnYxIsUCChBTaWduYWxFdmVudElucHV0EhgKB3VzZXJfaWQYASABKAVCB7pIBBoCIAASLgoPcHJvc3RoZXNpc190eXBlGAIgASgJQhW6SBJyEFIDYXJtUgRoYW5kUgNsZWcSJQoMbXVzY2xlX2dyb3VwGAMgASgJQg+6SAxyCsjVIgHQ1SIBGGQSIQoQc2lnbmFsX2ZyZXF1ZW5jeRgEIAEoBUIHukgEGgIoABIgCg9zaWduYWxfZHVyYXRpb24YBSABKAVCB7pIBBoCKAASKQoQc2lnbmFsX2FtcGxpdHVkZRgGIAEoAUIKukgHyAEBEgJAAUgAiAEBEjsKD2V2ZW50X3RpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBAUITChFfc2lnbmFsX2FtcGxpdHVkZSKAAQoZUmVjb3JkU2lnbmFsRXZlbnRzUmVxdWVzdBJACgZldmVudHMYASADKAsyIy5nYXRlLnRlbGVtZXRyeS52MS5TaWduYWxFdmVudElucHV0Qgu6SAiSAQUIARCQThIhCg9pZGVtcG90ZW5jeV9rZXkYAiABKAlCCLpIBXIDGIABIkAKGlJlY29yZFNpZ25hbEV2ZW50c1Jlc3BvbnNlEhAKCGFjY2VwdGVkGAEgASgFEhAKCHJlcGxheWVkGAIgASgIIpUBChlTdHJlYW1TaWduYWxFdmVudHNSZXF1ZXN0EhsKCXN0cmVhbV9pZBgBIAEoCUIIukgFcgOwAQESGQoIc2VxdWVuY2UYAiABKARCB7pIBDICIAASQAoGZXZlbnRzGAMgAygLMiMuZ2F0ZS50ZWxlbWV0cnkudjEuU2lnbmFsRXZlbnRJbnB1dEILukgIkgEFCAEQkE4iNQoaU3RyZWFtU2lnbmFsRXZlbnRzUmVzcG9uc2USFwoPZHVyYWJsZV90aHJvdWdoGAEgASgEIroBChdMaXN0U2lnbmFsRXZlbnRzUmVxdWVzdBIYCgd1c2VyX2lkGAEgASgFQge6SAQaAiAAEikKBXN0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNlbmQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh0KCXBhZ2Vfc2l6ZRgEIAEoBUIKukgHGgUYkE4oABISCgpwYWdlX3Rva2VuGAUgASgJImMKGExpc3RTaWduYWxFdmVudHNSZXNwb25zZRIuCgZldmVudHMYASADKAsyHi5nYXRlLnRlbGVtZXRyeS52MS5TaWduYWxFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki4gEKGUV4cG9ydFNpZ25hbEV2ZW50c1JlcXVlc3QSMQoFc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQga6SAPIAQESLwoDZW5kGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEh8KCmNodW5rX3NpemUYAyABKAVCC7pICBoGGKCNBigAEi8KC3NhdmVkX3NpbmNlGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjb2x1bW5zGAUgASgIIpIDChpFeHBvcnRTaWduYWxFdmVudHNSZXNwb25zZRIuCgZldmVudHMYASADKAsyHi5nYXRlLnRlbGVtZXRyeS52MS5TaWduYWxFdmVudBINCgVjb3VudBgCIAEoBRIOCgZpZHNfbGUYAyABKAwSEwoLdXNlcl9pZHNfbGUYBCABKAwSHQoVcHJvc3RoZXNpc190eXBlc191dGY4GAUgASgMEiIKGnByb3N0aGVzaXNfdHlwZV9sZW5ndGhzX2xlGAYgASgMEhoKEm11c2NsZV9ncm91cHNfdXRmOBgHIAEoDBIfChdtdXNjbGVfZ3JvdXBfbGVuZ3Roc19sZRgIIAEoDBIdChVzaWduYWxfZnJlcXVlbmNpZXNfbGUYCSABKAwSGwoTc2lnbmFsX2R1cmF0aW9uc19sZRgKIAEoDBIcChRzaWduYWxfYW1wbGl0dWRlc19sZRgLIAEoDBIeChZldmVudF90aW1lc3RhbXBzX3VzX2xlGAwgASgMEhYKDnNhdmVkX3RzX3VzX2xlGA0gASgMMp0ECg5TaWduYWxzU2VydmljZRKGAQoSUmVjb3JkU2lnbmFsRXZlbnRzEiwuZ2F0ZS50ZWxlbWV0cnkudjEuUmVjb3JkU2lnbmFsRXZlbnRzUmVxdWVzdBotLmdhdGUudGVsZW1ldHJ5LnYxLlJlY29yZFNpZ25hbEV2ZW50c1Jlc3BvbnNlIhOC0+STAg06ASoiCC9zaWduYWxzEnUKElN0cmVhbVNpZ25hbEV2ZW50cxIsLmdhdGUudGVsZW1ldHJ5LnYxLlN0cmVhbVNpZ25hbEV2ZW50c1JlcXVlc3QaLS5nYXRlLnRlbGVtZXRyeS52MS5TdHJlYW1TaWduYWxFdmVudHNSZXNwb25zZSgBMAESlQEKEExpc3RTaWduYWxFdmVudHMSKi5nYXRlLnRlbGVtZXRyeS52MS5MaXN0U2lnbmFsRXZlbnRzUmVxdWVzdBorLmdhdGUudGVsZW1ldHJ5LnYxLkxpc3RTaWduYWxFdmVudHNSZXNwb25zZSIogtPkkwIiYgZldmVudHMSGC91c2Vycy97dXNlcl9pZH0vc2lnbmFscxJzChJFeHBvcnRTaWduYWxFdmVudHMSLC5nYXRlLnRlbGVtZXRyeS52MS5FeHBvcnRTaWduYWxFdmVudHNSZXF1ZXN0Gi0uZ2F0ZS50ZWxlbWV0cnkudjEuRXhwb3J0U2lnbmFsRXZlbnRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_gate_telemetry_v1_resources, file_gate_validate_v1_rules, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * SignalEventInput is one event as a prosthesis sends it.
@@ -298,6 +298,24 @@ export type ExportSignalEventsRequest = Message<"gate.telemetry.v1.ExportSignalE
    * @generated from field: int32 chunk_size = 3;
    */
   chunkSize: number;
+
+  /**
+   * Only events stored at or after this time (their saved_ts), whatever time they were
+   * taken; unset for all. A reader that keeps up with telemetry asks for what was stored
+   * since its last read, so an event that arrives late with an old time is not missed.
+   *
+   * @generated from field: google.protobuf.Timestamp saved_since = 4;
+   */
+  savedSince?: Timestamp | undefined;
+
+  /**
+   * Answer with the events as columns (the *_le and *_utf8 fields) instead of `events`: a
+   * reader loads the numbers into typed arrays without decoding each value, and the server
+   * sends them without encoding each value.
+   *
+   * @generated from field: bool columns = 5;
+   */
+  columns: boolean;
 };
 
 /**
@@ -308,7 +326,9 @@ export const ExportSignalEventsRequestSchema: GenMessage<ExportSignalEventsReque
   messageDesc(file_gate_telemetry_v1_signals_service, 7);
 
 /**
- * ExportSignalEventsResponse is one chunk of events, ordered by user and event time.
+ * ExportSignalEventsResponse is one chunk of events: `events`, ordered by user, event time
+ * and id, or, when the request asked for columns, columns of equal length, ordered by event
+ * time, user and id.
  *
  * @generated from message gate.telemetry.v1.ExportSignalEventsResponse
  */
@@ -319,6 +339,92 @@ export type ExportSignalEventsResponse = Message<"gate.telemetry.v1.ExportSignal
    * @generated from field: repeated gate.telemetry.v1.SignalEvent events = 1;
    */
   events: SignalEvent[];
+
+  /**
+   * Number of events in the columns.
+   *
+   * @generated from field: int32 count = 2;
+   */
+  count: number;
+
+  /**
+   * Ids, as little-endian 64-bit integers.
+   *
+   * @generated from field: bytes ids_le = 3;
+   */
+  idsLe: Uint8Array;
+
+  /**
+   * User ids, as little-endian 32-bit integers.
+   *
+   * @generated from field: bytes user_ids_le = 4;
+   */
+  userIdsLe: Uint8Array;
+
+  /**
+   * Prosthesis types, their UTF-8 bytes one after another.
+   *
+   * @generated from field: bytes prosthesis_types_utf8 = 5;
+   */
+  prosthesisTypesUtf8: Uint8Array;
+
+  /**
+   * Byte length of each prosthesis type, as little-endian 32-bit integers.
+   *
+   * @generated from field: bytes prosthesis_type_lengths_le = 6;
+   */
+  prosthesisTypeLengthsLe: Uint8Array;
+
+  /**
+   * Muscle groups, their UTF-8 bytes one after another.
+   *
+   * @generated from field: bytes muscle_groups_utf8 = 7;
+   */
+  muscleGroupsUtf8: Uint8Array;
+
+  /**
+   * Byte length of each muscle group, as little-endian 32-bit integers.
+   *
+   * @generated from field: bytes muscle_group_lengths_le = 8;
+   */
+  muscleGroupLengthsLe: Uint8Array;
+
+  /**
+   * Signal frequencies, as little-endian 32-bit integers.
+   *
+   * @generated from field: bytes signal_frequencies_le = 9;
+   */
+  signalFrequenciesLe: Uint8Array;
+
+  /**
+   * Signal durations, as little-endian 32-bit integers.
+   *
+   * @generated from field: bytes signal_durations_le = 10;
+   */
+  signalDurationsLe: Uint8Array;
+
+  /**
+   * Signal amplitudes, as little-endian IEEE 754 doubles.
+   *
+   * @generated from field: bytes signal_amplitudes_le = 11;
+   */
+  signalAmplitudesLe: Uint8Array;
+
+  /**
+   * When each signal was taken, microseconds since the Unix epoch, as little-endian 64-bit
+   * integers.
+   *
+   * @generated from field: bytes event_timestamps_us_le = 12;
+   */
+  eventTimestampsUsLe: Uint8Array;
+
+  /**
+   * When each event was stored, microseconds since the Unix epoch, as little-endian 64-bit
+   * integers.
+   *
+   * @generated from field: bytes saved_ts_us_le = 13;
+   */
+  savedTsUsLe: Uint8Array;
 };
 
 /**
