@@ -168,6 +168,28 @@ describe.each(tiers)("the OLAP store contract on $name", (tier) => {
     await store.command(`TRUNCATE TABLE ${events}`);
   });
 
+  test("stores TabSeparated rows with escaped texts and exact numbers", [], async () => {
+    const text = "a\\b\tc\nd";
+    const line = (id: string) =>
+      `${id}\t7\t${text.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n")}\tbiceps\t100\t10\t0.1\t${jan}\t${feb}\n`;
+    await store.insertTabSeparated(events, line("9007199254740993") + line("2"));
+    const rows = await store.query<Record<string, unknown>>(
+      `SELECT id, user_id, prosthesis_type, signal_amplitude, toUnixTimestamp(event_timestamp) AS at, toUnixTimestamp(saved_ts) AS saved FROM ${events} ORDER BY id`,
+    );
+    expect(rows).toEqual([
+      { id: "2", user_id: 7, prosthesis_type: text, signal_amplitude: 0.1, at: jan, saved: feb },
+      {
+        id: "9007199254740993",
+        user_id: 7,
+        prosthesis_type: text,
+        signal_amplitude: 0.1,
+        at: jan,
+        saved: feb,
+      },
+    ]);
+    await store.command(`TRUNCATE TABLE ${events}`);
+  });
+
   test("swaps a month in whole with REPLACE PARTITION and leaves the others", [], async () => {
     const staging = `${db}.telemetry_events_staging`;
     await store.insertJsonRows(events, row(1, jan) + row(2, jan) + row(3, feb));

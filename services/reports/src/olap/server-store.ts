@@ -41,7 +41,8 @@ export function openServerStore(url: string): OlapStore {
       if (rows === "") return;
       await client.insert({
         table,
-        values: Readable.from([rows]),
+        // The client takes raw formats only as a byte stream, not an object-mode one.
+        values: Readable.from([rows], { objectMode: false }),
         format: "TabSeparated",
         clickhouse_settings: insertSettings,
       });
