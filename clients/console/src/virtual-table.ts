@@ -14,7 +14,7 @@ export interface VirtualTableOptions<T> {
   label: string;
   columns: readonly Column<T>[];
   key(row: T): string;
-  /** Enter on the active row, or a click. */
+  /** Enter on the active row, or a press and release on one row. */
   onOpen(row: T): void;
   /** Said when there are no rows. */
   empty: string;
@@ -41,6 +41,8 @@ export class VirtualTable<T> {
   #activeKey: string | undefined;
   #selectedKey: string | undefined;
   #frame = 0;
+  /** The row under the last primary-button press, by key: a click opens it on release. */
+  #pressedKey: string | undefined;
   readonly #id = `vt-${Math.random().toString(36).slice(2, 8)}`;
 
   constructor(options: VirtualTableOptions<T>) {
@@ -75,6 +77,21 @@ export class VirtualTable<T> {
     );
     this.#body.addEventListener("scroll", () => this.#schedule());
     this.#body.addEventListener("keydown", (event) => this.#onKey(event));
+    // Rows are redrawn whenever their data changes (a poll, a stream), which can replace the
+    // row element between a press and its release; the browser then sends the click to the
+    // table body, not the row. A press and a release on the same row's key open it instead.
+    this.#body.addEventListener("mousedown", (event) => {
+      this.#pressedKey = event.button === 0 ? rowKeyAt(event) : undefined;
+    });
+    this.#body.addEventListener("mouseup", (event) => {
+      const key = this.#pressedKey;
+      this.#pressedKey = undefined;
+      if (event.button !== 0 || key === undefined || rowKeyAt(event) !== key) return;
+      const index = this.#rows.findIndex((r) => this.#options.key(r) === key);
+      if (index < 0) return;
+      this.#setActive(index);
+      this.#options.onOpen(this.#rows[index] as T);
+    });
     this.#body.addEventListener("focus", () => {
       if (this.#active < 0 && this.#rows.length > 0) this.#setActive(0);
     });
@@ -129,11 +146,8 @@ export class VirtualTable<T> {
         id: `${this.#id}-${index}`,
         "aria-rowindex": index + 2,
         "aria-selected": key === this.#selectedKey ? "true" : "false",
+        "data-key": key,
         style: `grid-template-columns:${this.#template};transform:translateY(${index * this.#rowHeight}px);height:${this.#rowHeight}px`,
-      });
-      element.addEventListener("click", () => {
-        this.#setActive(index);
-        this.#options.onOpen(row);
       });
       for (const column of this.#options.columns) {
         const cell = h("div", { role: "gridcell", class: column.className });
@@ -181,4 +195,10 @@ export class VirtualTable<T> {
       this.#options.onOpen(this.#rows[this.#active] as T);
     }
   }
+}
+
+/** The key of the row an event happened in, if any. */
+function rowKeyAt(event: MouseEvent): string | undefined {
+  const target = event.target instanceof Element ? event.target : null;
+  return target?.closest<HTMLElement>(".vt-row[data-key]")?.dataset.key;
 }

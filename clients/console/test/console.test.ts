@@ -187,6 +187,27 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     );
   });
 
+  it("opens a row pressed before a live update redraws the table and released after it", async () => {
+    const create = (region: string) =>
+      api.tasks.createTask({ searchParams: { CourtRegion: region }, maxDocuments: 1 }, operator());
+    const pressed = await create("press-a");
+    const changed = await create("press-b");
+    const row = (id: string) => page.getByRole("row").filter({ hasText: shortId(id) });
+    await row(changed.taskId).waitFor();
+    const box = await row(pressed.taskId).boundingBox();
+    if (box === null) throw new Error("the pressed row is not drawn");
+    await row(pressed.taskId).evaluate((element) => element.setAttribute("data-drawn-before", ""));
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await api.tasks.cancelTask({ taskId: changed.taskId }, operator());
+    await expect.poll(() => row(changed.taskId).locator(".badge").textContent()).toBe("cancelled");
+    // The row under the pointer is a new element now: the press and the release hit different ones.
+    expect(await page.locator("[data-drawn-before]").count()).toBe(0);
+    await page.mouse.up();
+    const detail = page.getByRole("complementary", { name: "Task detail" });
+    await expect.poll(() => detail.textContent()).toContain(pressed.taskId);
+  });
+
   it("requeues the failed tasks of a search-parameter filter in bulk, saying how many first", async () => {
     const region = `bulk-${Date.now()}`;
     const ids: string[] = [];
