@@ -54,7 +54,7 @@ export function telemetryPage(ctx: PageContext): Page {
     { class: "muted", "aria-live": "polite" },
     "Choose a user, then a device.",
   );
-  const liveState = h("small", { class: "muted live-state", "aria-live": "polite" });
+  const liveState = h("span", { class: "live-state" });
   const chart = new SampleChart(chartHost);
   const analysis = new AnalysisPanel(ctx.api);
 
@@ -175,6 +175,7 @@ export function telemetryPage(ctx: PageContext): Page {
       onState: (state) => {
         if (watch !== current) return;
         liveState.textContent = describeWatch(state);
+        liveState.dataset.state = state.kind;
         if (state.kind === "stopped") showError(new Error(state.reason));
       },
     });
