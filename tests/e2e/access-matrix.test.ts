@@ -130,6 +130,7 @@ const samples: Record<string, Sample> = {
   }),
   "MetricsService.ListSamples": (_, f) => ({ deviceId: f.ownDeviceId }),
   "MetricsService.ExportDeviceMetrics": (_, f) => ({ deviceId: f.ownDeviceId, ...allTime }),
+  "MetricsService.WatchSamples": (_, f) => ({ deviceId: f.ownDeviceId }),
   "SignalsService.RecordSignalEvents": (_, f) => ({ events: [signalEvent(f)] }),
   "SignalsService.StreamSignalEvents": (_, f) => ({
     streamId: randomUUID(),
@@ -346,6 +347,11 @@ describe("the access matrix", () => {
       "MetricsService.ListSamples": refusedForOtherDevice((deviceId) =>
         metrics().listSamples({ deviceId }, as("device")),
       ),
+      "MetricsService.WatchSamples": refusedForOtherDevice(async (deviceId) => {
+        for await (const _ of metrics().watchSamples({ deviceId }, as("device"))) {
+          // the refusal ends the stream before any message
+        }
+      }),
       "MetricsService.StreamSamples": refusedForOtherDevice(async (deviceId) => {
         const stream = metrics().streamSamples(
           (async function* () {

@@ -109,14 +109,19 @@ export class TaskWatch {
 
   #retry(reason: string): void {
     if (!this.#running) return;
-    const base = Math.min(maxRetryMs, firstRetryMs * 2 ** this.#failures);
-    const inMs = Math.round(base / 2 + Math.random() * (base / 2));
+    const inMs = retryDelayMs(this.#failures);
     this.#failures++;
     this.#options.onState({ kind: "retrying", inMs, reason });
     this.#retryTimer = setTimeout(() => {
       if (this.#running) void this.#run();
     }, inMs);
   }
+}
+
+/** Exponential backoff with jitter, so a fleet of consoles does not reconnect in step. */
+export function retryDelayMs(failures: number): number {
+  const base = Math.min(maxRetryMs, firstRetryMs * 2 ** failures);
+  return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
 /** The words for a stream state, for the live indicator. */

@@ -396,6 +396,25 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     expect(shown).toEqual(expected);
   });
 
+  it("closes the device's sample stream while paused and resumes after the last sample drawn", async () => {
+    // Paused, the stream is closed; resumed, it continues after the last sample drawn.
+    const chartState = page.locator(".chart-panel .live-state");
+    await page.getByRole("button", { name: /Pause live updates/ }).click();
+    await chartState.and(page.locator("[data-state=paused]")).waitFor();
+    const meanwhile = Array.from({ length: 30 }, (_, i) => ({
+      x: i,
+      y: -i,
+      z: 0,
+      // After the last sample drawn: the stream goes on in measured-time order.
+      timestamp: timestampFromMs(Date.now() + i * 10),
+    }));
+    await api.metrics.recordSamples({ deviceId, samples: meanwhile }, operator());
+    expect(await page.getByText("120 samples").count()).toBe(1);
+    await page.getByRole("button", { name: /Resume live updates/ }).click();
+    await page.getByText("150 samples").waitFor();
+    await chartState.and(page.locator("[data-state=live]")).waitFor();
+  });
+
   it("shows a user's report, their events a page at a time and the queries over every user", async () => {
     const { user } = await api.users.createUser(
       { name: "Ivan Ivanov", email: `ivan-${Date.now()}@example.test` },

@@ -13,6 +13,7 @@ import { IngestMetrics } from "./ingest-metrics.js";
 import { KnownDevices } from "./known-devices.js";
 import { metricsServiceImpl } from "./metrics-service.js";
 import { startPartitionMaintenance } from "./partition-maintenance.js";
+import { SampleWatchers } from "./sample-watchers.js";
 import { SamplesStore, type SampleWrite, type SampleWriteResult } from "./samples-store.js";
 import { signalsServiceImpl } from "./signals-service.js";
 import { SignalsStore, type SignalWrite, type SignalWriteResult } from "./signals-store.js";
@@ -71,6 +72,8 @@ export const telemetryModule = defineServiceModule({
       retentionDays: config.retentionDays,
       intervalSeconds: config.maintenanceIntervalSeconds,
     });
+    const watchers = new SampleWatchers(context.logger);
+    await watchers.listen(pool);
     const skew = config.maxFutureSkewSeconds;
     return {
       registrations: [
@@ -98,6 +101,7 @@ export const telemetryModule = defineServiceModule({
             pool,
             samples,
             known,
+            watchers,
             queue: sampleQueue,
             maxFutureSkewSeconds: skew,
             streamWindow: config.streamWindow,
@@ -108,6 +112,7 @@ export const telemetryModule = defineServiceModule({
             StreamSamples: ["device", "operator"],
             ListSamples: ["device", "operator"],
             ExportDeviceMetrics: ["operator", "service"],
+            WatchSamples: ["device", "operator"],
           },
           // Seed 002's clients send naive times (?start=2025-01-01T00:00:00): read as UTC.
           { zonelessTimestampsAsUtc: true },
@@ -129,9 +134,14 @@ export const telemetryModule = defineServiceModule({
           },
         ),
       ],
+      // Watch streams end first, so the server need not wait them out.
+      async drain() {
+        watchers.close();
+      },
       // Writes already queued are committed and answered before the pools close.
       async stop() {
         maintenance.stop();
+        await watchers.stop();
         await Promise.all([sampleQueue.drained(), signalQueue.drained()]);
       },
     };

@@ -7,6 +7,7 @@ import { checkDeviceAccess } from "./device-access.js";
 import type { GroupCommitQueue } from "./group-commit.js";
 import type { KnownDevices } from "./known-devices.js";
 import { announceNextPage } from "./pagination.js";
+import type { SampleWatchers } from "./sample-watchers.js";
 import type {
   PackedSamples,
   SamplesStore,
@@ -17,7 +18,7 @@ import type {
 } from "./samples-store.js";
 import { pipelined } from "./stream-pipeline.js";
 import { skippedAhead } from "./stream-positions.js";
-import { measurementTime, timestampOfMicros, timeWindow } from "./time-values.js";
+import { measurementTime, microsOf, timestampOfMicros, timeWindow } from "./time-values.js";
 
 const { MetricsService } = telemetryMetricsV1;
 type SampleInput = telemetryMetricsV1.SampleInput;
@@ -29,10 +30,25 @@ const samplesPage = definePageToken("telemetry-samples", {
   deviceId: "string",
 });
 
+/**
+ * Where a WatchSamples stream stands: after (atUs, seq) of one device. A watch from a time
+ * starts at (time, 0): every stored sample has seq >= 1, so those measured at that very
+ * instant are included.
+ */
+const watchCursor = definePageToken(
+  "telemetry-sample-watch",
+  { atUs: "int", seq: "int", deviceId: "string" },
+  { field: "resume_cursor" },
+);
+
+/** Samples per WatchSamples message, at most. */
+const watchBatch = 1000;
+
 export interface MetricsServiceDeps {
   pool: Pool;
   samples: SamplesStore;
   known: KnownDevices;
+  watchers: SampleWatchers;
   queue: GroupCommitQueue<SampleWrite, SampleWriteResult>;
   maxFutureSkewSeconds: number;
   /** Messages of one ingest stream read ahead of their acknowledgement, at most. */
@@ -41,7 +57,7 @@ export interface MetricsServiceDeps {
 }
 
 export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof MetricsService> {
-  const { pool, samples, known, queue, maxFutureSkewSeconds, streamWindow } = deps;
+  const { pool, samples, known, watchers, queue, maxFutureSkewSeconds, streamWindow } = deps;
   const nowUs = () => Math.floor((deps.clock ?? Date.now)() * 1000);
 
   /** The samples as stored, each checked; the first bad one is named by its index. */
@@ -128,6 +144,44 @@ export function metricsServiceImpl(deps: MetricsServiceDeps): ServiceImpl<typeof
         samples: page.map(toSample),
         nextPageToken,
       });
+    },
+
+    /**
+     * Reads the device's samples after the cursor whenever a commit may have added some
+     * (SampleWatchers), and sends them in batches. Each send waits for the client to take
+     * the previous one, so a slow reader holds no queue: wake-ups meanwhile merge into one
+     * more read.
+     */
+    async *watchSamples(req, ctx) {
+      const deviceId = req.deviceId.toLowerCase();
+      checkDeviceAccess(ctx, deviceId, "device_id");
+      let after = watchCursor.decode(req.resumeCursor, { deviceId });
+      if (after === undefined) {
+        await known.require(deviceId);
+        after = { atUs: req.since === undefined ? nowUs() : microsOf(req.since), seq: 0, deviceId };
+      }
+      const wakeups = watchers.watch(deviceId, ctx.signal);
+      try {
+        let first = true;
+        do {
+          for (;;) {
+            const filter = { deviceId, startUs: undefined, endUs: undefined, after };
+            const rows = await samples.list(pool, filter, watchBatch);
+            const last = rows.at(-1);
+            if (last !== undefined) after = { atUs: last.at_us, seq: last.seq, deviceId };
+            if (rows.length > 0 || first) {
+              first = false;
+              yield create(telemetryMetricsV1.WatchSamplesResponseSchema, {
+                samples: rows.map(toSample),
+                resumeCursor: watchCursor.encode(after),
+              });
+            }
+            if (rows.length < watchBatch) break;
+          }
+        } while (await wakeups.next());
+      } finally {
+        wakeups.stop();
+      }
     },
 
     async *exportDeviceMetrics(req) {

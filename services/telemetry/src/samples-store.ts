@@ -1,6 +1,7 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
 import type pg from "pg";
 import { copySamples } from "./sample-copy.js";
+import { samplesChannel, samplesNotice } from "./sample-watchers.js";
 import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
 /** One measurement ready to store; `atUs` is microseconds since the Unix epoch. */
@@ -86,6 +87,9 @@ export class SamplesStore {
    * Stores the writes of one flush, inside the caller's transaction: keyed batches and
    * stream messages seen before are skipped (and reported replayed), the rest go in with one
    * binary COPY (sample-copy.ts), and one outbox event counts the requests and samples per device.
+   * A NOTIFY naming the devices wakes their WatchSamples streams on every replica at commit
+   * (sample-watchers.ts); the outbox append already takes the commit-time NOTIFY lock, so it
+   * adds no contention.
    */
   async commit(tx: pg.ClientBase, writes: readonly SampleWrite[]): Promise<SampleWriteResult[]> {
     const fresh = await this.claimKeys(tx, writes);
@@ -135,6 +139,10 @@ export class SamplesStore {
             })),
           },
         },
+      ]);
+      await tx.query("SELECT pg_notify($1, $2)", [
+        samplesChannel,
+        samplesNotice([...counts.keys()]),
       ]);
     }
     return writeResults(fresh, skipped);

@@ -3,7 +3,9 @@ import type { telemetryV1 } from "@gate/contracts";
 import { errorMessage } from "../api.js";
 import { field, h, replaceChildren } from "../dom.js";
 import { formatTime, numberFormat } from "../format.js";
-import { type Page, type PageContext, Poller } from "../page.js";
+import type { Page, PageContext } from "../page.js";
+import { SampleWatch } from "../sample-watch.js";
+import { describeWatch } from "../task-watch.js";
 import { VirtualTable } from "../virtual-table.js";
 import { AnalysisPanel } from "./analysis-panel.js";
 import { SampleChart } from "./sample-chart.js";
@@ -19,9 +21,10 @@ const windows = [
 const maxPoints = 20_000;
 
 /**
- * Users and their devices; one device's recent x/y/z samples drawn with uPlot. The API
- * has no sample stream for browsers, so new samples are polled once a second, asking only
- * for those measured since the last one drawn.
+ * Users and their devices; one device's recent x/y/z samples drawn with uPlot. The samples
+ * come over one WatchSamples stream (the page's only long-lived one): those of the window
+ * first, then each new one as it is stored. Pausing closes the stream; resuming continues
+ * after the last sample drawn.
  */
 export function telemetryPage(ctx: PageContext): Page {
   let userId = Number(ctx.params.get("user") ?? 0) || undefined;
@@ -51,6 +54,7 @@ export function telemetryPage(ctx: PageContext): Page {
     { class: "muted", "aria-live": "polite" },
     "Choose a user, then a device.",
   );
+  const liveState = h("span", { class: "live-state" });
   const chart = new SampleChart(chartHost);
   const analysis = new AnalysisPanel(ctx.api);
 
@@ -67,7 +71,13 @@ export function telemetryPage(ctx: PageContext): Page {
       h(
         "div",
         { class: "panel chart-panel" },
-        h("div", { class: "chart-head" }, h("h2", {}, "Samples"), field("Window", windowSelect)),
+        h(
+          "div",
+          { class: "chart-head" },
+          h("h2", {}, "Samples"),
+          liveState,
+          field("Window", windowSelect),
+        ),
         chartNote,
         chartHost,
       ),
@@ -135,8 +145,8 @@ export function telemetryPage(ctx: PageContext): Page {
   // The samples drawn: times in seconds (uPlot's x scale) and the three axes.
   let points = { t: [] as number[], x: [] as number[], y: [] as number[], z: [] as number[] };
   let lastMs = 0;
-  let atLast = 0;
-  let polling = false;
+  let paused = true;
+  let watch: SampleWatch | undefined;
 
   const selectDevice = (id: string) => {
     deviceId = id;
@@ -144,61 +154,49 @@ export function telemetryPage(ctx: PageContext): Page {
       b.setAttribute("aria-pressed", String(b.textContent?.startsWith(id) === true));
     keepInUrl();
     analysis.setDevice(id, windowMs);
-    resetSamples();
-    void poll();
+    watchDevice();
   };
 
-  const resetSamples = () => {
+  /** Starts over: the chosen device's samples of the window, then live. */
+  const watchDevice = () => {
+    watch?.stop();
     points = { t: [], x: [], y: [], z: [] };
-    lastMs = Date.now() - windowMs;
-    atLast = 0;
+    lastMs = 0;
     chart.clear();
+    const device = deviceId;
+    if (device === undefined) return;
+    const current = new SampleWatch({
+      api: ctx.api,
+      deviceId: device,
+      sinceMs: Date.now() - windowMs,
+      onSamples: (samples) => {
+        if (watch === current) void showSamples(samples);
+      },
+      onState: (state) => {
+        if (watch !== current) return;
+        liveState.textContent = describeWatch(state);
+        liveState.dataset.state = state.kind;
+        if (state.kind === "stopped") showError(new Error(state.reason));
+      },
+    });
+    watch = current;
+    if (!paused) current.start();
   };
 
-  /** Reads samples measured since the last one drawn (those at that same instant skipped). */
-  const poll = async () => {
-    const device = deviceId;
-    if (device === undefined || polling) return;
-    polling = true;
-    try {
-      let pageToken = "";
-      let added = 0;
-      do {
-        const page = await ctx.api.metrics.listSamples({
-          deviceId: device,
-          start: timestampFromMs(lastMs),
-          pageSize: 10_000,
-          pageToken,
-        });
-        if (device !== deviceId) return;
-        let skip = atLast;
-        for (const s of page.samples) {
-          const ms = s.timestamp === undefined ? 0 : timestampDate(s.timestamp).getTime();
-          if (ms === lastMs && skip > 0) {
-            skip--;
-            continue;
-          }
-          if (ms !== lastMs) atLast = 0;
-          lastMs = ms;
-          atLast++;
-          pushSample(s, ms);
-          added++;
-        }
-        pageToken = page.nextPageToken;
-      } while (pageToken !== "");
-      if (added > 0 || points.t.length === 0) {
-        await chart.draw([points.t, points.x, points.y, points.z]);
-      }
-      chartNote.textContent =
-        points.t.length === 0
-          ? `No samples from this device in the ${windowSelect.selectedOptions[0]?.textContent ?? "window"}.`
-          : `${numberFormat.format(points.t.length)} samples, the latest at ${formatTime(timestampFromMs(lastMs))}`;
-      error.hidden = true;
-    } catch (e) {
-      showError(e);
-    } finally {
-      polling = false;
+  const showSamples = async (samples: telemetryV1.Sample[]) => {
+    for (const sample of samples) {
+      const ms = sample.timestamp === undefined ? 0 : timestampDate(sample.timestamp).getTime();
+      lastMs = ms;
+      pushSample(sample, ms);
     }
+    if (samples.length > 0 || points.t.length === 0) {
+      await chart.draw([points.t, points.x, points.y, points.z]);
+    }
+    chartNote.textContent =
+      points.t.length === 0
+        ? `No samples from this device in the ${windowSelect.selectedOptions[0]?.textContent ?? "window"}.`
+        : `${numberFormat.format(points.t.length)} samples, the latest at ${formatTime(timestampFromMs(lastMs))}`;
+    error.hidden = true;
   };
 
   const pushSample = (s: telemetryV1.Sample, ms: number) => {
@@ -215,11 +213,9 @@ export function telemetryPage(ctx: PageContext): Page {
   windowSelect.addEventListener("change", () => {
     windowMs = Number(windowSelect.value);
     analysis.setDevice(deviceId, windowMs);
-    resetSamples();
-    void poll();
+    watchDevice();
   });
 
-  const poller = new Poller(1000, poll);
   void loadUsers().then(() => {
     if (userId !== undefined) {
       void selectUser(userId);
@@ -230,13 +226,14 @@ export function telemetryPage(ctx: PageContext): Page {
   return {
     title: "Telemetry",
     element,
-    setPaused(paused) {
-      if (paused) poller.stop();
-      else poller.start();
+    setPaused(value) {
+      paused = value;
+      if (paused) watch?.pause();
+      else watch?.start();
       analysis.setPaused(paused);
     },
     dispose() {
-      poller.stop();
+      watch?.stop();
       analysis.dispose();
       chart.destroy();
     },

@@ -8,6 +8,11 @@ export {
   runMigrations,
 } from "./migrations.js";
 export {
+  listenForNotifications,
+  type PgListener,
+  type PgListenerHandlers,
+} from "./pg-listener.js";
+export {
   checkSchemaName,
   createPool,
   type IsolationLevel,

@@ -46,6 +46,11 @@ class MetricsServiceStub(object):
                 request_serializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsRequest.SerializeToString,
                 response_deserializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsResponse.FromString,
                 )
+        self.WatchSamples = channel.unary_stream(
+                '/gate.telemetry.v1.MetricsService/WatchSamples',
+                request_serializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesRequest.SerializeToString,
+                response_deserializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesResponse.FromString,
+                )
 
 
 class MetricsServiceServicer(object):
@@ -100,6 +105,19 @@ class MetricsServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchSamples(self, request, context):
+        """WatchSamples streams one device's samples as they are stored: first those already stored
+        after the starting point, then new ones as their writes commit (on any replica), in
+        (measured time, storage order). The first message comes at once, with or without
+        samples; every message carries the resume_cursor to reconnect with, so a reconnecting
+        watcher misses and repeats nothing. A sample measured before the last one sent, stored
+        late, is not sent (list it with ListSamples). Same callers as ListSamples: a device key
+        watches only its own device.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +145,11 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.ExportDeviceMetrics,
                     request_deserializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsRequest.FromString,
                     response_serializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsResponse.SerializeToString,
+            ),
+            'WatchSamples': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSamples,
+                    request_deserializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesRequest.FromString,
+                    response_serializer=gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -227,5 +250,22 @@ class MetricsService(object):
         return grpc.experimental.unary_stream(request, target, '/gate.telemetry.v1.MetricsService/ExportDeviceMetrics',
             gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsRequest.SerializeToString,
             gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.ExportDeviceMetricsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchSamples(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/gate.telemetry.v1.MetricsService/WatchSamples',
+            gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesRequest.SerializeToString,
+            gate_dot_telemetry_dot_v1_dot_metrics__service__pb2.WatchSamplesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file gate/telemetry/v1/metrics_service.proto.
  */
 export const file_gate_telemetry_v1_metrics_service: GenFile = /*@__PURE__*/
-  fileDesc("CidnYXRlL3RlbGVtZXRyeS92MS9tZXRyaWNzX3NlcnZpY2UucHJvdG8SEWdhdGUudGVsZW1ldHJ5LnYxIqIBCgtTYW1wbGVJbnB1dBIaCgF4GAEgASgBQgq6SAfIAQESAkABSACIAQESGgoBeRgCIAEoAUIKukgHyAEBEgJAAUgBiAEBEhoKAXoYAyABKAFCCrpIB8gBARICQAFIAogBARItCgl0aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgQKAl94QgQKAl95QgQKAl96IscBChNSZWNvcmRTYW1wbGVSZXF1ZXN0EhsKCWRldmljZV9pZBgBIAEoCUIIukgFcgOwAQESGgoBeBgCIAEoAUIKukgHyAEBEgJAAUgAiAEBEhoKAXkYAyABKAFCCrpIB8gBARICQAFIAYgBARIaCgF6GAQgASgBQgq6SAfIAQESAkABSAKIAQESLQoJdGltZXN0YW1wGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIECgJfeEIECgJfeUIECgJfeiImChRSZWNvcmRTYW1wbGVSZXNwb25zZRIOCgZzdGF0dXMYASABKAkilAEKFFJlY29yZFNhbXBsZXNSZXF1ZXN0EhsKCWRldmljZV9pZBgBIAEoCUIIukgFcgOwAQESPAoHc2FtcGxlcxgCIAMoCzIeLmdhdGUudGVsZW1ldHJ5LnYxLlNhbXBsZUlucHV0Qgu6SAiSAQUIARCQThIhCg9pZGVtcG90ZW5jeV9rZXkYAyABKAlCCLpIBXIDGIABIksKFVJlY29yZFNhbXBsZXNSZXNwb25zZRIOCgZzdGF0dXMYASABKAkSEAoIYWNjZXB0ZWQYAiABKAUSEAoIcmVwbGF5ZWQYAyABKAgiqQEKFFN0cmVhbVNhbXBsZXNSZXF1ZXN0EhsKCXN0cmVhbV9pZBgBIAEoCUIIukgFcgOwAQESGQoIc2VxdWVuY2UYAiABKARCB7pIBDICIAASGwoJZGV2aWNlX2lkGAMgASgJQgi6SAVyA7ABARI8CgdzYW1wbGVzGAQgAygLMh4uZ2F0ZS50ZWxlbWV0cnkudjEuU2FtcGxlSW5wdXRCC7pICJIBBQgBEJBOIjAKFVN0cmVhbVNhbXBsZXNSZXNwb25zZRIXCg9kdXJhYmxlX3Rocm91Z2gYASABKAQi0gIKEkxpc3RTYW1wbGVzUmVxdWVzdBK0AQoJZGV2aWNlX2lkGAEgASgJQqABukicAboBmAEKEGRldmljZV9pZC5mb3JtYXQSF211c3QgYmUgYSBVVUlEIG9yIGVtcHR5Gmt0aGlzID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXlswLTlhLWZBLUZdezh9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezEyfSQnKRIpCgVzdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoDZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdCglwYWdlX3NpemUYBCABKAVCCrpIBxoFGJBOKAASEgoKcGFnZV90b2tlbhgFIAEoCSJaChNMaXN0U2FtcGxlc1Jlc3BvbnNlEioKB3NhbXBsZXMYASADKAsyGS5nYXRlLnRlbGVtZXRyeS52MS5TYW1wbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJItsBChpFeHBvcnREZXZpY2VNZXRyaWNzUmVxdWVzdBIbCglkZXZpY2VfaWQYASABKAlCCLpIBXIDsAEBEjEKBXN0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEi8KA2VuZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIfCgpjaHVua19zaXplGAQgASgFQgu6SAgaBhigjQYoABIbChNsaXR0bGVfZW5kaWFuX2J5dGVzGAUgASgIIpkBChtFeHBvcnREZXZpY2VNZXRyaWNzUmVzcG9uc2USFQoNdGltZXN0YW1wc191cxgBIAMoAxIJCgF4GAIgAygBEgkKAXkYAyADKAESCQoBehgEIAMoARIYChB0aW1lc3RhbXBzX3VzX2xlGAUgASgMEgwKBHhfbGUYBiABKAwSDAoEeV9sZRgHIAEoDBIMCgR6X2xlGAggASgMMqIFCg5NZXRyaWNzU2VydmljZRKGAQoMUmVjb3JkU2FtcGxlEiYuZ2F0ZS50ZWxlbWV0cnkudjEuUmVjb3JkU2FtcGxlUmVxdWVzdBonLmdhdGUudGVsZW1ldHJ5LnYxLlJlY29yZFNhbXBsZVJlc3BvbnNlIiWC0+STAh86ASoiGi9kZXZpY2VzL3tkZXZpY2VfaWR9L3N0YXRzEo8BCg1SZWNvcmRTYW1wbGVzEicuZ2F0ZS50ZWxlbWV0cnkudjEuUmVjb3JkU2FtcGxlc1JlcXVlc3QaKC5nYXRlLnRlbGVtZXRyeS52MS5SZWNvcmRTYW1wbGVzUmVzcG9uc2UiK4LT5JMCJToBKiIgL2RldmljZXMve2RldmljZV9pZH0vc3RhdHMvYmF0Y2gSZgoNU3RyZWFtU2FtcGxlcxInLmdhdGUudGVsZW1ldHJ5LnYxLlN0cmVhbVNhbXBsZXNSZXF1ZXN0GiguZ2F0ZS50ZWxlbWV0cnkudjEuU3RyZWFtU2FtcGxlc1Jlc3BvbnNlKAEwARKUAQoLTGlzdFNhbXBsZXMSJS5nYXRlLnRlbGVtZXRyeS52MS5MaXN0U2FtcGxlc1JlcXVlc3QaJi5nYXRlLnRlbGVtZXRyeS52MS5MaXN0U2FtcGxlc1Jlc3BvbnNlIjaC0+STAjBaHWIHc2FtcGxlcxISL3N0YXRzL3tkZXZpY2VfaWR9YgdzYW1wbGVzEgYvc3RhdHMSdgoTRXhwb3J0RGV2aWNlTWV0cmljcxItLmdhdGUudGVsZW1ldHJ5LnYxLkV4cG9ydERldmljZU1ldHJpY3NSZXF1ZXN0Gi4uZ2F0ZS50ZWxlbWV0cnkudjEuRXhwb3J0RGV2aWNlTWV0cmljc1Jlc3BvbnNlMAFiBnByb3RvMw", [file_buf_validate_validate, file_gate_telemetry_v1_resources, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("CidnYXRlL3RlbGVtZXRyeS92MS9tZXRyaWNzX3NlcnZpY2UucHJvdG8SEWdhdGUudGVsZW1ldHJ5LnYxIqIBCgtTYW1wbGVJbnB1dBIaCgF4GAEgASgBQgq6SAfIAQESAkABSACIAQESGgoBeRgCIAEoAUIKukgHyAEBEgJAAUgBiAEBEhoKAXoYAyABKAFCCrpIB8gBARICQAFIAogBARItCgl0aW1lc3RhbXAYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgQKAl94QgQKAl95QgQKAl96IscBChNSZWNvcmRTYW1wbGVSZXF1ZXN0EhsKCWRldmljZV9pZBgBIAEoCUIIukgFcgOwAQESGgoBeBgCIAEoAUIKukgHyAEBEgJAAUgAiAEBEhoKAXkYAyABKAFCCrpIB8gBARICQAFIAYgBARIaCgF6GAQgASgBQgq6SAfIAQESAkABSAKIAQESLQoJdGltZXN0YW1wGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIECgJfeEIECgJfeUIECgJfeiImChRSZWNvcmRTYW1wbGVSZXNwb25zZRIOCgZzdGF0dXMYASABKAkilAEKFFJlY29yZFNhbXBsZXNSZXF1ZXN0EhsKCWRldmljZV9pZBgBIAEoCUIIukgFcgOwAQESPAoHc2FtcGxlcxgCIAMoCzIeLmdhdGUudGVsZW1ldHJ5LnYxLlNhbXBsZUlucHV0Qgu6SAiSAQUIARCQThIhCg9pZGVtcG90ZW5jeV9rZXkYAyABKAlCCLpIBXIDGIABIksKFVJlY29yZFNhbXBsZXNSZXNwb25zZRIOCgZzdGF0dXMYASABKAkSEAoIYWNjZXB0ZWQYAiABKAUSEAoIcmVwbGF5ZWQYAyABKAgiqQEKFFN0cmVhbVNhbXBsZXNSZXF1ZXN0EhsKCXN0cmVhbV9pZBgBIAEoCUIIukgFcgOwAQESGQoIc2VxdWVuY2UYAiABKARCB7pIBDICIAASGwoJZGV2aWNlX2lkGAMgASgJQgi6SAVyA7ABARI8CgdzYW1wbGVzGAQgAygLMh4uZ2F0ZS50ZWxlbWV0cnkudjEuU2FtcGxlSW5wdXRCC7pICJIBBQgBEJBOIjAKFVN0cmVhbVNhbXBsZXNSZXNwb25zZRIXCg9kdXJhYmxlX3Rocm91Z2gYASABKAQi0gIKEkxpc3RTYW1wbGVzUmVxdWVzdBK0AQoJZGV2aWNlX2lkGAEgASgJQqABukicAboBmAEKEGRldmljZV9pZC5mb3JtYXQSF211c3QgYmUgYSBVVUlEIG9yIGVtcHR5Gmt0aGlzID09ICcnIHx8IHRoaXMubWF0Y2hlcygnXlswLTlhLWZBLUZdezh9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezR9LVswLTlhLWZBLUZdezEyfSQnKRIpCgVzdGFydBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoDZW5kGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIdCglwYWdlX3NpemUYBCABKAVCCrpIBxoFGJBOKAASEgoKcGFnZV90b2tlbhgFIAEoCSJaChNMaXN0U2FtcGxlc1Jlc3BvbnNlEioKB3NhbXBsZXMYASADKAsyGS5nYXRlLnRlbGVtZXRyeS52MS5TYW1wbGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJItsBChpFeHBvcnREZXZpY2VNZXRyaWNzUmVxdWVzdBIbCglkZXZpY2VfaWQYASABKAlCCLpIBXIDsAEBEjEKBXN0YXJ0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIGukgDyAEBEi8KA2VuZBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBrpIA8gBARIfCgpjaHVua19zaXplGAQgASgFQgu6SAgaBhigjQYoABIbChNsaXR0bGVfZW5kaWFuX2J5dGVzGAUgASgIIpkBChtFeHBvcnREZXZpY2VNZXRyaWNzUmVzcG9uc2USFQoNdGltZXN0YW1wc191cxgBIAMoAxIJCgF4GAIgAygBEgkKAXkYAyADKAESCQoBehgEIAMoARIYChB0aW1lc3RhbXBzX3VzX2xlGAUgASgMEgwKBHhfbGUYBiABKAwSDAoEeV9sZRgHIAEoDBIMCgR6X2xlGAggASgMIu4BChNXYXRjaFNhbXBsZXNSZXF1ZXN0EhsKCWRldmljZV9pZBgBIAEoCUIIukgFcgOwAQESKQoFc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEh8KDXJlc3VtZV9jdXJzb3IYAyABKAlCCLpIBXIDGIAIOm66SGsaaQoLd2F0Y2guc3RhcnQSLHNpbmNlOiBnaXZlIHNpbmNlIG9yIHJlc3VtZV9jdXJzb3IsIG5vdCBib3RoGiwhaGFzKHRoaXMuc2luY2UpIHx8IHRoaXMucmVzdW1lX2N1cnNvciA9PSAnJyJZChRXYXRjaFNhbXBsZXNSZXNwb25zZRIqCgdzYW1wbGVzGAEgAygLMhkuZ2F0ZS50ZWxlbWV0cnkudjEuU2FtcGxlEhUKDXJlc3VtZV9jdXJzb3IYAiABKAkyhQYKDk1ldHJpY3NTZXJ2aWNlEoYBCgxSZWNvcmRTYW1wbGUSJi5nYXRlLnRlbGVtZXRyeS52MS5SZWNvcmRTYW1wbGVSZXF1ZXN0GicuZ2F0ZS50ZWxlbWV0cnkudjEuUmVjb3JkU2FtcGxlUmVzcG9uc2UiJYLT5JMCHzoBKiIaL2RldmljZXMve2RldmljZV9pZH0vc3RhdHMSjwEKDVJlY29yZFNhbXBsZXMSJy5nYXRlLnRlbGVtZXRyeS52MS5SZWNvcmRTYW1wbGVzUmVxdWVzdBooLmdhdGUudGVsZW1ldHJ5LnYxLlJlY29yZFNhbXBsZXNSZXNwb25zZSIrgtPkkwIlOgEqIiAvZGV2aWNlcy97ZGV2aWNlX2lkfS9zdGF0cy9iYXRjaBJmCg1TdHJlYW1TYW1wbGVzEicuZ2F0ZS50ZWxlbWV0cnkudjEuU3RyZWFtU2FtcGxlc1JlcXVlc3QaKC5nYXRlLnRlbGVtZXRyeS52MS5TdHJlYW1TYW1wbGVzUmVzcG9uc2UoATABEpQBCgtMaXN0U2FtcGxlcxIlLmdhdGUudGVsZW1ldHJ5LnYxLkxpc3RTYW1wbGVzUmVxdWVzdBomLmdhdGUudGVsZW1ldHJ5LnYxLkxpc3RTYW1wbGVzUmVzcG9uc2UiNoLT5JMCMFodYgdzYW1wbGVzEhIvc3RhdHMve2RldmljZV9pZH1iB3NhbXBsZXMSBi9zdGF0cxJ2ChNFeHBvcnREZXZpY2VNZXRyaWNzEi0uZ2F0ZS50ZWxlbWV0cnkudjEuRXhwb3J0RGV2aWNlTWV0cmljc1JlcXVlc3QaLi5nYXRlLnRlbGVtZXRyeS52MS5FeHBvcnREZXZpY2VNZXRyaWNzUmVzcG9uc2UwARJhCgxXYXRjaFNhbXBsZXMSJi5nYXRlLnRlbGVtZXRyeS52MS5XYXRjaFNhbXBsZXNSZXF1ZXN0GicuZ2F0ZS50ZWxlbWV0cnkudjEuV2F0Y2hTYW1wbGVzUmVzcG9uc2UwAWIGcHJvdG8z", [file_buf_validate_validate, file_gate_telemetry_v1_resources, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * SampleInput is one measurement as a device sends it.
@@ -466,6 +466,72 @@ export const ExportDeviceMetricsResponseSchema: GenMessage<ExportDeviceMetricsRe
   messageDesc(file_gate_telemetry_v1_metrics_service, 10);
 
 /**
+ * WatchSamplesRequest names the device and where the watch starts: a resume_cursor from an
+ * earlier watch, or a time (the call's time when neither is given).
+ *
+ * @generated from message gate.telemetry.v1.WatchSamplesRequest
+ */
+export type WatchSamplesRequest = Message<"gate.telemetry.v1.WatchSamplesRequest"> & {
+  /**
+   * The device's id (UUID).
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Start with the samples measured at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Continue after the last sample of an earlier watch of this device: its last message's
+   * resume_cursor.
+   *
+   * @generated from field: string resume_cursor = 3;
+   */
+  resumeCursor: string;
+};
+
+/**
+ * Describes the message gate.telemetry.v1.WatchSamplesRequest.
+ * Use `create(WatchSamplesRequestSchema)` to create a new message.
+ */
+export const WatchSamplesRequestSchema: GenMessage<WatchSamplesRequest> = /*@__PURE__*/
+  messageDesc(file_gate_telemetry_v1_metrics_service, 11);
+
+/**
+ * WatchSamplesResponse is the next samples of the device, oldest first (up to 1000), or
+ * none in the first message when there is nothing to send yet.
+ *
+ * @generated from message gate.telemetry.v1.WatchSamplesResponse
+ */
+export type WatchSamplesResponse = Message<"gate.telemetry.v1.WatchSamplesResponse"> & {
+  /**
+   * Samples after the previous message's, in (measured time, storage) order.
+   *
+   * @generated from field: repeated gate.telemetry.v1.Sample samples = 1;
+   */
+  samples: Sample[];
+
+  /**
+   * Where this message leaves off: send it as resume_cursor to continue after it.
+   *
+   * @generated from field: string resume_cursor = 2;
+   */
+  resumeCursor: string;
+};
+
+/**
+ * Describes the message gate.telemetry.v1.WatchSamplesResponse.
+ * Use `create(WatchSamplesResponseSchema)` to create a new message.
+ */
+export const WatchSamplesResponseSchema: GenMessage<WatchSamplesResponse> = /*@__PURE__*/
+  messageDesc(file_gate_telemetry_v1_metrics_service, 12);
+
+/**
  * MetricsService takes in devices' x, y, z samples and lists them.
  *
  * A write is acknowledged only after its samples are committed. Concurrent writes are
@@ -533,6 +599,22 @@ export const MetricsService: GenService<{
     methodKind: "server_streaming";
     input: typeof ExportDeviceMetricsRequestSchema;
     output: typeof ExportDeviceMetricsResponseSchema;
+  },
+  /**
+   * WatchSamples streams one device's samples as they are stored: first those already stored
+   * after the starting point, then new ones as their writes commit (on any replica), in
+   * (measured time, storage order). The first message comes at once, with or without
+   * samples; every message carries the resume_cursor to reconnect with, so a reconnecting
+   * watcher misses and repeats nothing. A sample measured before the last one sent, stored
+   * late, is not sent (list it with ListSamples). Same callers as ListSamples: a device key
+   * watches only its own device.
+   *
+   * @generated from rpc gate.telemetry.v1.MetricsService.WatchSamples
+   */
+  watchSamples: {
+    methodKind: "server_streaming";
+    input: typeof WatchSamplesRequestSchema;
+    output: typeof WatchSamplesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_gate_telemetry_v1_metrics_service, 0);
