@@ -77,6 +77,7 @@ export const edgeServices: readonly EdgeService[] = [
     streamingRpcs: [
       "UsersService.ExportUsers",
       "MetricsService.StreamSamples",
+      "MetricsService.WatchSamples",
       "MetricsService.ExportDeviceMetrics",
       "SignalsService.StreamSignalEvents",
       "SignalsService.ExportSignalEvents",
