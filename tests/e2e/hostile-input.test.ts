@@ -203,6 +203,7 @@ describe("hostile input on every RPC and protocol", () => {
         samples: [sample],
       },
       [`${telemetry}MetricsService/ListSamples`]: { deviceId, pageSize: 10 },
+      [`${telemetry}MetricsService/WatchSamples`]: { deviceId },
       [`${telemetry}MetricsService/ExportDeviceMetrics`]: { deviceId, ...window },
       [`${telemetry}SignalsService/RecordSignalEvents`]: {
         events: [signal],
