@@ -20,6 +20,9 @@ export const readPauseAt = 32;
  */
 export const outboundLimit = 1024;
 
+/** What `held` shows while a stream holds no lease. */
+const noLeases: ReadonlyMap<string, number> = new Map();
+
 /**
  * One open lease stream: who it is, how much it may run, which leases it holds, and the
  * queue of messages on their way to it. The hub adds assignments; the stream's reader
@@ -28,7 +31,8 @@ export const outboundLimit = 1024;
 export class LeaseSession {
   readonly clientId: string;
   readonly outbound = new AsyncQueue<tasksV1.LeaseResponse>(outboundLimit);
-  readonly #held = new Map<string, number>();
+  /** Made at the first lease: most of a fleet's streams sit idle, holding none, all day. */
+  #held: Map<string, number> | undefined;
   #capacity: number;
 
   constructor(clientId: string, capacity: number) {
@@ -41,12 +45,12 @@ export class LeaseSession {
   }
 
   get freeCapacity(): number {
-    return this.#capacity - this.#held.size;
+    return this.#capacity - (this.#held?.size ?? 0);
   }
 
   /** Leases this stream holds: task id → fencing token. */
   get held(): ReadonlyMap<string, number> {
-    return this.#held;
+    return this.#held ?? noLeases;
   }
 
   setCapacity(capacity: number): void {
@@ -54,12 +58,13 @@ export class LeaseSession {
   }
 
   hold(taskId: string, token: number): void {
+    this.#held ??= new Map();
     this.#held.set(taskId, token);
   }
 
   /** Drops a lease from this stream's books; true when it held it. */
   forget(taskId: string): boolean {
-    return this.#held.delete(taskId);
+    return this.#held?.delete(taskId) ?? false;
   }
 
   send(kind: Outgoing): void {

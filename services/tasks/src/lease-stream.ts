@@ -84,7 +84,8 @@ async function readMessages(
   deps: LeaseStreamDeps,
   heartbeats: HeartbeatRelay,
 ): Promise<void> {
-  const pipelined = new Set<Promise<void>>();
+  // Made at the first progress report or verdict: an idle stream never needs it.
+  let pipelined: Set<Promise<void>> | undefined;
   try {
     for (;;) {
       // Back-pressure: read the next request only once the client takes its answers.
@@ -94,15 +95,17 @@ async function readMessages(
       if (next.done === true || session.ended) return;
       const call = leaseCallOf(next.value, session.clientId);
       if (call === null) {
-        await Promise.all(pipelined);
+        if (pipelined !== undefined) await Promise.all(pipelined);
         await applyMessage(next.value, session, deps, heartbeats);
         continue;
       }
-      if (pipelined.size >= readPauseAt) await Promise.race(pipelined);
+      pipelined ??= new Set();
+      const inFlight = pipelined;
+      if (inFlight.size >= readPauseAt) await Promise.race(inFlight);
       const applied = applyLeaseCall(call, next.value.requestId, session, deps).finally(() =>
-        pipelined.delete(applied),
+        inFlight.delete(applied),
       );
-      pipelined.add(applied);
+      inFlight.add(applied);
     }
   } catch (error) {
     // A client that cancels or drops ends the stream with an error; that is not a fault.
@@ -112,7 +115,7 @@ async function readMessages(
     );
   } finally {
     // Calls already submitted are answered (or their leases forgotten) before the stream ends.
-    await Promise.all(pipelined);
+    if (pipelined !== undefined) await Promise.all(pipelined);
   }
 }
 
