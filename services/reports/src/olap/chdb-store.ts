@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Session } from "chdb";
@@ -13,13 +13,15 @@ import { insertSettings, type OlapStore, parseJsonRows, type QueryParams } from 
  */
 export function openChdbStore(path: string): OlapStore {
   mkdirSync(path, { recursive: true });
-  // Blocks on their way in: beside the data, not among the engine's own folders.
-  const blocksDir = `${path.replace(/\/+$/, "")}-inserts`;
-  mkdirSync(blocksDir, { recursive: true });
   // As a server does by default: 64-bit integers as JSON strings, so no id loses digits.
   const session = new Session(path, {
     connectionArgs: ["--output_format_json_quote_64bit_integers=1"],
   });
+  // Blocks on their way in: beside the data, not among the engine's own folders. Emptied
+  // once the folder is ours (the session opened): files a killed process left are stale.
+  const blocksDir = `${path.replace(/\/+$/, "")}-inserts`;
+  rmSync(blocksDir, { recursive: true, force: true });
+  mkdirSync(blocksDir, { recursive: true });
   const run = (sql: string, params: QueryParams | undefined, format: string) =>
     params === undefined || Object.keys(params).length === 0
       ? session.queryAsync(sql, { format })
