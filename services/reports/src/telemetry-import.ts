@@ -28,6 +28,11 @@ export interface ImportDeps {
   store: OlapStore;
   database: string;
   source: TelemetrySource;
+  /**
+   * Rows per insert, at least: every insert writes a new part per month it touches (a file
+   * per column each), so a few large inserts cost far less than many chunk-sized ones.
+   */
+  insertRows: number;
 }
 
 /** Far enough ahead for any event telemetry accepts (it refuses times beyond a small skew). */
@@ -47,18 +52,13 @@ const isMonthStart = (sec: number) => {
 };
 
 /**
- * Rows per insert, at least: every insert writes a new part per month it touches (a file
- * per column each), so a few large inserts cost far less than many chunk-sized ones.
- */
-const insertRows = 250_000;
-
-/**
  * Renders each chunk of `chunks` as a Native block and inserts them in batches of
- * `insertRows` or more, the last one smaller; a batch is inserted while the next chunks are
- * being read, so telemetry's export and ClickHouse's insert overlap. One insert in flight
- * at a time. Returns the number of rows inserted.
+ * `insertRows` or more (see ImportDeps.insertRows), the last one smaller; a batch is
+ * inserted while the next chunks are being read, so telemetry's export and ClickHouse's
+ * insert overlap. One insert in flight at a time. Returns the number of rows inserted.
  */
 async function insertBatched<T>(
+  insertRows: number,
   chunks: AsyncIterable<T>,
   render: (chunk: T) => { pieces: Uint8Array[]; rows: number },
   insert: (pieces: Uint8Array[]) => Promise<void>,
@@ -100,11 +100,13 @@ export class TelemetryImporter {
   readonly #store: OlapStore;
   readonly #db: string;
   readonly #source: TelemetrySource;
+  readonly #insertRows: number;
 
   constructor(deps: ImportDeps) {
     this.#store = deps.store;
     this.#db = deps.database;
     this.#source = deps.source;
+    this.#insertRows = deps.insertRows;
   }
 
   /** Runs seed 003's steps for the window; the caller holds the import lock. */
@@ -192,6 +194,7 @@ export class TelemetryImporter {
       );
     }
     await insertBatched(
+      this.#insertRows,
       this.#source.events({ startSec, endSec }),
       (chunk) => nativeEvents(chunk, (i) => users.has(chunk.userId(i))),
       (pieces) => this.#store.insertNative(staging, pieces),
@@ -266,6 +269,7 @@ export class TelemetryImporter {
     const seen = new Set(present.map((row) => Number(row.id)));
     const window = { startSec: 0, endSec: openEndSec, savedSinceSec: fromSec };
     const added = await insertBatched(
+      this.#insertRows,
       this.#source.events(window),
       (chunk) => nativeEvents(chunk, (i) => users.has(chunk.userId(i)) && !seen.has(chunk.id(i))),
       (pieces) => this.#store.insertNative(`${db}.telemetry_events`, pieces),
