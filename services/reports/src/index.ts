@@ -60,7 +60,12 @@ export const reportsModule = defineServiceModule({
     );
     const runner = new ImportRunner({
       pool: context.pool,
-      importer: new TelemetryImporter({ store, database: config.database, source }),
+      importer: new TelemetryImporter({
+        store,
+        database: config.database,
+        source,
+        insertRows: config.importInsertRows,
+      }),
       runs: new ImportRuns(schema),
       logger: context.logger,
     });

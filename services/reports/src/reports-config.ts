@@ -15,6 +15,11 @@ export interface ReportsConfig {
   continuousOverlapSeconds: number;
   /** Signal events per chunk asked of telemetry's export. */
   exportChunkSize: number;
+  /**
+   * Events per ClickHouse insert during an import, at least (the last one smaller): each
+   * insert writes a part per month it touches, so few large ones cost far less than many.
+   */
+  importInsertRows: number;
 }
 
 export function readReportsConfig(reader: EnvReader): ReportsConfig {
@@ -36,6 +41,10 @@ export function readReportsConfig(reader: EnvReader): ReportsConfig {
     exportChunkSize: reader.integer("REPORTS_EXPORT_CHUNK_SIZE", 20_000, {
       min: 100,
       max: 100_000,
+    }),
+    importInsertRows: reader.integer("REPORTS_IMPORT_INSERT_ROWS", 250_000, {
+      min: 100,
+      max: 10_000_000,
     }),
   };
 }

@@ -1,4 +1,4 @@
-import { tabSeparatedEvents } from "./event-columns.js";
+import { nativeEvents } from "./event-columns.js";
 import type { OlapStore } from "./olap/olap-store.js";
 import type { OlapUser, TelemetrySource } from "./telemetry-source.js";
 import type { ImportWindow } from "./time-text.js";
@@ -28,6 +28,11 @@ export interface ImportDeps {
   store: OlapStore;
   database: string;
   source: TelemetrySource;
+  /**
+   * Rows per insert, at least: every insert writes a new part per month it touches (a file
+   * per column each), so a few large inserts cost far less than many chunk-sized ones.
+   */
+  insertRows: number;
 }
 
 /** Far enough ahead for any event telemetry accepts (it refuses times beyond a small skew). */
@@ -47,34 +52,29 @@ const isMonthStart = (sec: number) => {
 };
 
 /**
- * Rows per insert, at least: every insert writes a new part per month it touches (a file
- * per column each), so a few large inserts cost far less than many chunk-sized ones.
- */
-const insertRows = 250_000;
-
-/**
- * Renders each chunk of `chunks` as rows and inserts them in batches of `insertRows` or
- * more, the last one smaller; a batch is inserted while the next chunks are being read, so
- * telemetry's export and ClickHouse's insert overlap. One insert in flight at a time.
- * Returns the number of rows inserted.
+ * Renders each chunk of `chunks` as a Native block and inserts them in batches of
+ * `insertRows` or more (see ImportDeps.insertRows), the last one smaller; a batch is
+ * inserted while the next chunks are being read, so telemetry's export and ClickHouse's
+ * insert overlap. One insert in flight at a time. Returns the number of rows inserted.
  */
 async function insertBatched<T>(
+  insertRows: number,
   chunks: AsyncIterable<T>,
-  render: (chunk: T) => { text: string; rows: number },
-  insert: (text: string) => Promise<void>,
+  render: (chunk: T) => { pieces: Uint8Array[]; rows: number },
+  insert: (pieces: Uint8Array[]) => Promise<void>,
   onInserted: (rows: number) => void = () => {},
 ): Promise<number> {
   let inFlight: Promise<void> = Promise.resolve();
-  let pending: string[] = [];
+  let pending: Uint8Array[] = [];
   let pendingRows = 0;
   let total = 0;
   const flush = async () => {
-    const text = pending.join("");
+    const pieces = pending;
     const rows = pendingRows;
     pending = [];
     pendingRows = 0;
     await inFlight;
-    inFlight = insert(text).then(() => {
+    inFlight = insert(pieces).then(() => {
       total += rows;
       onInserted(total);
     });
@@ -85,7 +85,7 @@ async function insertBatched<T>(
     for await (const chunk of chunks) {
       const rendered = render(chunk);
       if (rendered.rows === 0) continue;
-      pending.push(rendered.text);
+      pending.push(...rendered.pieces);
       pendingRows += rendered.rows;
       if (pendingRows >= insertRows) await flush();
     }
@@ -100,11 +100,13 @@ export class TelemetryImporter {
   readonly #store: OlapStore;
   readonly #db: string;
   readonly #source: TelemetrySource;
+  readonly #insertRows: number;
 
   constructor(deps: ImportDeps) {
     this.#store = deps.store;
     this.#db = deps.database;
     this.#source = deps.source;
+    this.#insertRows = deps.insertRows;
   }
 
   /** Runs seed 003's steps for the window; the caller holds the import lock. */
@@ -192,9 +194,10 @@ export class TelemetryImporter {
       );
     }
     await insertBatched(
+      this.#insertRows,
       this.#source.events({ startSec, endSec }),
-      (chunk) => tabSeparatedEvents(chunk, (i) => users.has(chunk.userIds[i] as number)),
-      (rows) => this.#store.insertTabSeparated(staging, rows),
+      (chunk) => nativeEvents(chunk, (i) => users.has(chunk.userId(i))),
+      (pieces) => this.#store.insertNative(staging, pieces),
       onProgress,
     );
   }
@@ -266,13 +269,10 @@ export class TelemetryImporter {
     const seen = new Set(present.map((row) => Number(row.id)));
     const window = { startSec: 0, endSec: openEndSec, savedSinceSec: fromSec };
     const added = await insertBatched(
+      this.#insertRows,
       this.#source.events(window),
-      (chunk) =>
-        tabSeparatedEvents(
-          chunk,
-          (i) => users.has(chunk.userIds[i] as number) && !seen.has(chunk.ids[i] as number),
-        ),
-      (rows) => this.#store.insertTabSeparated(`${db}.telemetry_events`, rows),
+      (chunk) => nativeEvents(chunk, (i) => users.has(chunk.userId(i)) && !seen.has(chunk.id(i))),
+      (pieces) => this.#store.insertNative(`${db}.telemetry_events`, pieces),
     );
     await this.deleteOrphans();
     return added;

@@ -35,8 +35,10 @@ describe("an import killed mid-way, then run again", () => {
     GATE_DATA_DIR: dataDir,
     ENABLE_AUTH: "false",
     REPORTS_IMPORT_INTERVAL_SECONDS: "0",
-    // Small export chunks make the import long enough to be caught in the middle.
+    // Small export chunks and inserts make the import long enough to be caught in the
+    // middle, and report progress while it loads (after each insert).
     REPORTS_EXPORT_CHUNK_SIZE: "100",
+    REPORTS_IMPORT_INSERT_ROWS: "1000",
   });
   const start = async () => {
     gate = await startGate(["serve", "telemetry", "reports"], env());

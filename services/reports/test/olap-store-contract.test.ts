@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { telemetrySignalsV1 } from "@gate/contracts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventColumnsOf, nativeEvents } from "../src/event-columns.js";
 import { openChdbStore } from "../src/olap/chdb-store.js";
 import type { OlapStore } from "../src/olap/olap-store.js";
 import { migrateOlapSchema, schemaStatements } from "../src/olap/schema.js";
@@ -168,23 +171,69 @@ describe.each(tiers)("the OLAP store contract on $name", (tier) => {
     await store.command(`TRUNCATE TABLE ${events}`);
   });
 
-  test("stores TabSeparated rows with escaped texts and exact numbers", [], async () => {
-    const text = "a\\b\tc\nd";
-    const line = (id: string) =>
-      `${id}\t7\t${text.replace(/\\/g, "\\\\").replace(/\t/g, "\\t").replace(/\n/g, "\\n")}\tbiceps\t100\t10\t0.1\t${jan}\t${feb}\n`;
-    await store.insertTabSeparated(events, line("9007199254740993") + line("2"));
+  test("stores Native blocks of events: any text, exact ids, kept rows only", [], async () => {
+    const text = "a\\b\tc\nd, ñ";
+    const le = (width: number, values: readonly (number | bigint)[]) => {
+      const bytes = Buffer.alloc(values.length * width);
+      values.forEach((v, i) => {
+        if (width === 4) bytes.writeInt32LE(Number(v), i * 4);
+        else if (typeof v === "bigint") bytes.writeBigInt64LE(v, i * 8);
+        else bytes.writeDoubleLE(v, i * 8);
+      });
+      return bytes;
+    };
+    const texts = (values: readonly string[]) => ({
+      utf8: Buffer.from(values.join("")),
+      lengths: le(
+        4,
+        values.map((v) => Buffer.byteLength(v)),
+      ),
+    });
+    const types = texts([text, "leg", "arm"]);
+    const muscles = texts(["biceps", "calf", "flexor"]);
+    const us = (sec: number) => BigInt(sec) * 1_000_000n + 999_999n;
+    const chunk = create(telemetrySignalsV1.ExportSignalEventsResponseSchema, {
+      count: 3,
+      idsLe: le(8, [9007199254740993n, 5n, 2n]),
+      userIdsLe: le(4, [7, 8, 7]),
+      prosthesisTypesUtf8: types.utf8,
+      prosthesisTypeLengthsLe: types.lengths,
+      muscleGroupsUtf8: muscles.utf8,
+      muscleGroupLengthsLe: muscles.lengths,
+      signalFrequenciesLe: le(4, [100, 1, 3]),
+      signalDurationsLe: le(4, [10, 1, 4]),
+      signalAmplitudesLe: le(8, [0.1, 1, 2.5]),
+      eventTimestampsUsLe: le(8, [us(jan), us(jan), us(jan)]),
+      savedTsUsLe: le(8, [us(feb), us(feb), us(feb)]),
+    });
+    const columns = eventColumnsOf(chunk);
+    const block = nativeEvents(columns, (i) => columns.userId(i) === 7);
+    expect(block.rows).toBe(2);
+    await store.insertNative(events, block.pieces);
     const rows = await store.query<Record<string, unknown>>(
-      `SELECT id, user_id, prosthesis_type, signal_amplitude, toUnixTimestamp(event_timestamp) AS at, toUnixTimestamp(saved_ts) AS saved FROM ${events} ORDER BY id`,
+      `SELECT id, user_id, prosthesis_type, muscle_group, signal_frequency, signal_duration,
+         signal_amplitude, toUnixTimestamp(event_timestamp) AS at, toUnixTimestamp(saved_ts) AS saved
+       FROM ${events} ORDER BY id`,
     );
+    const common = { user_id: 7, at: jan, saved: feb };
     expect(rows).toEqual([
-      { id: "2", user_id: 7, prosthesis_type: text, signal_amplitude: 0.1, at: jan, saved: feb },
+      {
+        id: "2",
+        prosthesis_type: "arm",
+        muscle_group: "flexor",
+        signal_frequency: 3,
+        signal_duration: 4,
+        signal_amplitude: 2.5,
+        ...common,
+      },
       {
         id: "9007199254740993",
-        user_id: 7,
         prosthesis_type: text,
+        muscle_group: "biceps",
+        signal_frequency: 100,
+        signal_duration: 10,
         signal_amplitude: 0.1,
-        at: jan,
-        saved: feb,
+        ...common,
       },
     ]);
     await store.command(`TRUNCATE TABLE ${events}`);

@@ -16,6 +16,7 @@ describe("reports configuration", () => {
       continuousImportSeconds: undefined,
       continuousOverlapSeconds: 3600,
       exportChunkSize: 20_000,
+      importInsertRows: 250_000,
     });
     expect(read({ REPORTS_IMPORT_INTERVAL_SECONDS: "0" }).continuousImportSeconds).toBe(0);
   });

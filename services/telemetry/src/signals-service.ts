@@ -11,8 +11,8 @@ import {
 import type { Pool } from "pg";
 import type { GroupCommitQueue } from "./group-commit.js";
 import { announceNextPage } from "./pagination.js";
+import type { PackedSignals } from "./signal-columns-copy.js";
 import type {
-  PackedSignals,
   SignalsStore,
   SignalValues,
   SignalWrite,
@@ -141,17 +141,19 @@ export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof
       const endUs = microsOf(req.end);
       timeWindow(req.start, req.end);
       const savedFromUs = req.savedSince === undefined ? undefined : microsOf(req.savedSince);
+      if (req.columns) {
+        for await (const packed of signals.exportColumns(
+          pool,
+          { startUs, endUs, savedFromUs },
+          chunk,
+        )) {
+          yield columnsChunk(packed);
+        }
+        return;
+      }
       let after: { userId: number; atUs: number; id: number } | undefined;
       for (;;) {
         const filter = { userId: undefined, startUs, endUs, savedFromUs, after };
-        if (req.columns) {
-          const packed = await signals.exportColumns(pool, filter, chunk);
-          if (packed.count === 0 || packed.last === undefined) return;
-          yield columnsChunk(packed);
-          after = packed.last;
-          if (packed.count < chunk) return;
-          continue;
-        }
         const rows = await signals.list(pool, filter, chunk);
         if (rows.length === 0) return;
         yield create(telemetrySignalsV1.ExportSignalEventsResponseSchema, {
@@ -165,21 +167,20 @@ export function signalsServiceImpl(deps: SignalsServiceDeps): ServiceImpl<typeof
   };
 }
 
-/** The columns as little-endian bytes: each byte-swapped in place, no value decoded. */
 function columnsChunk(packed: PackedSignals) {
   return create(telemetrySignalsV1.ExportSignalEventsResponseSchema, {
     count: packed.count,
-    idsLe: packed.ids.swap64(),
-    userIdsLe: packed.userIds.swap32(),
+    idsLe: packed.ids,
+    userIdsLe: packed.userIds,
     prosthesisTypesUtf8: packed.prosthesisTypes,
-    prosthesisTypeLengthsLe: packed.prosthesisTypeLengths.swap32(),
+    prosthesisTypeLengthsLe: packed.prosthesisTypeLengths,
     muscleGroupsUtf8: packed.muscleGroups,
-    muscleGroupLengthsLe: packed.muscleGroupLengths.swap32(),
-    signalFrequenciesLe: packed.frequencies.swap32(),
-    signalDurationsLe: packed.durations.swap32(),
-    signalAmplitudesLe: packed.amplitudes.swap64(),
-    eventTimestampsUsLe: packed.eventUs.swap64(),
-    savedTsUsLe: packed.savedUs.swap64(),
+    muscleGroupLengthsLe: packed.muscleGroupLengths,
+    signalFrequenciesLe: packed.frequencies,
+    signalDurationsLe: packed.durations,
+    signalAmplitudesLe: packed.amplitudes,
+    eventTimestampsUsLe: packed.eventUs,
+    savedTsUsLe: packed.savedUs,
   });
 }
 

@@ -1,4 +1,6 @@
 import type { Queryable } from "@gate/runtime";
+import type pg from "pg";
+import { type ColumnsWindow, copySignalColumns } from "./signal-columns-copy.js";
 import { numberArray } from "./sql-arrays.js";
 import { claimStreamPositions, type StreamPosition, writeResults } from "./stream-positions.js";
 
@@ -41,45 +43,6 @@ const columns = `id, user_id, prosthesis_type, muscle_group, signal_frequency, s
   signal_amplitude, (extract(epoch FROM event_timestamp) * 1000000)::bigint AS at_us,
   (extract(epoch FROM saved_ts) * 1000000)::bigint AS saved_us`;
 
-/** Events of one export chunk as columns: numbers big-endian, as PostgreSQL sends them. */
-export interface PackedSignals {
-  readonly count: number;
-  /** int64 each. */
-  readonly ids: Buffer;
-  /** int32 each. */
-  readonly userIds: Buffer;
-  /** The texts one after another, and each one's byte length (int32). */
-  readonly prosthesisTypes: Buffer;
-  readonly prosthesisTypeLengths: Buffer;
-  readonly muscleGroups: Buffer;
-  readonly muscleGroupLengths: Buffer;
-  /** int32 each. */
-  readonly frequencies: Buffer;
-  readonly durations: Buffer;
-  /** float8 each. */
-  readonly amplitudes: Buffer;
-  /** Microseconds since the Unix epoch, int64 each. */
-  readonly eventUs: Buffer;
-  readonly savedUs: Buffer;
-  /** Where the next chunk starts. */
-  readonly last?: { readonly userId: number; readonly atUs: number; readonly id: number };
-}
-
-interface PackedSignalRow {
-  n: number;
-  ids: Buffer;
-  users: Buffer;
-  types: string;
-  type_lengths: Buffer;
-  muscles: string;
-  muscle_lengths: Buffer;
-  frequencies: Buffer;
-  durations: Buffer;
-  amplitudes: Buffer;
-  event_us: Buffer;
-  saved_us: Buffer;
-}
-
 export interface SignalFilter {
   userId: number | undefined;
   startUs: number | undefined;
@@ -89,25 +52,17 @@ export interface SignalFilter {
   after: { userId: number; atUs: number; id: number } | undefined;
 }
 
-// The same filter for list and exportColumns: $1 user, $2–$3 window, $4–$6 cursor,
-// $7 saved_since, $8 limit. `byUser` orders by user first (one user's listing); otherwise
-// by event time first, which walks the time index over just the window's entries (a month
-// of a year is a twelfth of the index, not all of it) and, as events mostly arrive in
-// time order, reads the table in about the order it was written.
-const filtered = (schema: string, byUser: boolean) => {
-  const key = byUser ? "user_id, event_timestamp, id" : "event_timestamp, user_id, id";
-  const cursor = byUser
-    ? `($4, ${fromEpoch("$5::bigint")}, $6::bigint)`
-    : `(${fromEpoch("$5::bigint")}, $4, $6::bigint)`;
-  return `FROM "${schema}".signal_events
+// The filter of list: $1 user, $2–$3 window, $4–$6 cursor, $7 saved_since, $8 limit,
+// ordered by user, event time and id.
+const filtered = (schema: string) =>
+  `FROM "${schema}".signal_events
        WHERE ($1::int IS NULL OR user_id = $1)
          AND ($2::bigint IS NULL OR event_timestamp >= ${fromEpoch("$2")})
          AND ($3::bigint IS NULL OR event_timestamp < ${fromEpoch("$3")})
-         AND ($4::int IS NULL OR (${key}) > ${cursor})
+         AND ($4::int IS NULL OR (user_id, event_timestamp, id) > ($4, ${fromEpoch("$5::bigint")}, $6::bigint))
          AND ($7::bigint IS NULL OR saved_ts >= ${fromEpoch("$7")})
-       ORDER BY ${key}
+       ORDER BY user_id, event_timestamp, id
        LIMIT $8`;
-};
 
 const filterParams = (filter: SignalFilter, limit: number) => [
   filter.userId ?? null,
@@ -119,9 +74,6 @@ const filterParams = (filter: SignalFilter, limit: number) => [
   filter.savedFromUs ?? null,
   limit,
 ];
-
-// date_part is a float8: epoch microseconds stay below 2^53, and rounding undoes its error.
-const epochUs = (column: string) => `round(date_part('epoch', ${column}) * 1000000)::bigint`;
 
 function fromEpoch(param: string) {
   return `'epoch'::timestamptz + ${param} * interval '1 microsecond'`;
@@ -190,75 +142,14 @@ export class SignalsStore {
   /** Events in [startUs, endUs) of one user (or all), after the cursor. */
   async list(db: Queryable, filter: SignalFilter, limit: number): Promise<StoredSignal[]> {
     const { rows } = await db.query<StoredSignal & { at_us: string; saved_us: string }>(
-      `SELECT ${columns} ${filtered(this.#schema, true)}`,
+      `SELECT ${columns} ${filtered(this.#schema)}`,
       filterParams(filter, limit),
     );
     return rows.map((r) => ({ ...r, at_us: Number(r.at_us), saved_us: Number(r.saved_us) }));
   }
 
-  /**
-   * The events `list` would return, ordered by event time, user and id, as columns built
-   * by PostgreSQL: one row of byte
-   * strings instead of a row per event. The aggregates read the page in its ORDER BY
-   * order (PostgreSQL feeds an aggregate its subquery's rows in their order).
-   */
-  async exportColumns(db: Queryable, filter: SignalFilter, limit: number): Promise<PackedSignals> {
-    const { rows } = await db.query<PackedSignalRow>(
-      `SELECT count(*)::int AS n,
-              string_agg(int8send(id), ''::bytea) AS ids,
-              string_agg(int4send(user_id), ''::bytea) AS users,
-              string_agg(prosthesis_type, '') AS types,
-              string_agg(int4send(octet_length(prosthesis_type)), ''::bytea) AS type_lengths,
-              string_agg(muscle_group, '') AS muscles,
-              string_agg(int4send(octet_length(muscle_group)), ''::bytea) AS muscle_lengths,
-              string_agg(int4send(signal_frequency), ''::bytea) AS frequencies,
-              string_agg(int4send(signal_duration), ''::bytea) AS durations,
-              string_agg(float8send(signal_amplitude), ''::bytea) AS amplitudes,
-              string_agg(int8send(at_us), ''::bytea) AS event_us,
-              string_agg(int8send(saved_us), ''::bytea) AS saved_us
-       FROM (SELECT id, user_id, prosthesis_type, muscle_group, signal_frequency,
-                    signal_duration, signal_amplitude, ${epochUs("event_timestamp")} AS at_us,
-                    ${epochUs("saved_ts")} AS saved_us
-             ${filtered(this.#schema, false)}) AS page`,
-      filterParams(filter, limit),
-    );
-    const row = rows[0];
-    if (row === undefined || row.n === 0) {
-      const none = Buffer.alloc(0);
-      return {
-        count: 0,
-        ids: none,
-        userIds: none,
-        prosthesisTypes: none,
-        prosthesisTypeLengths: none,
-        muscleGroups: none,
-        muscleGroupLengths: none,
-        frequencies: none,
-        durations: none,
-        amplitudes: none,
-        eventUs: none,
-        savedUs: none,
-      };
-    }
-    const end = row.n - 1;
-    return {
-      count: row.n,
-      ids: row.ids,
-      userIds: row.users,
-      prosthesisTypes: Buffer.from(row.types),
-      prosthesisTypeLengths: row.type_lengths,
-      muscleGroups: Buffer.from(row.muscles),
-      muscleGroupLengths: row.muscle_lengths,
-      frequencies: row.frequencies,
-      durations: row.durations,
-      amplitudes: row.amplitudes,
-      eventUs: row.event_us,
-      savedUs: row.saved_us,
-      last: {
-        userId: row.users.readInt32BE(end * 4),
-        atUs: Number(row.event_us.readBigInt64BE(end * 8)),
-        id: Number(row.ids.readBigInt64BE(end * 8)),
-      },
-    };
+  /** The window's events as little-endian column chunks, from one binary COPY. */
+  exportColumns(pool: pg.Pool, window: ColumnsWindow, chunkSize: number) {
+    return copySignalColumns(pool, this.#schema, window, chunkSize);
   }
 }

@@ -260,21 +260,26 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
     };
     const us = (ts: { seconds: bigint; nanos: number } | undefined) =>
       (ts?.seconds ?? 0n) * 1_000_000n + BigInt((ts?.nanos ?? 0) / 1000);
-    const columns = chunks.flatMap((c) =>
-      longs(c.idsLe).map((id, i) => ({
-        id,
-        userId: ints(c.userIdsLe)[i],
-        prosthesisType: texts(c.prosthesisTypesUtf8, c.prosthesisTypeLengthsLe)[i],
-        muscleGroup: texts(c.muscleGroupsUtf8, c.muscleGroupLengthsLe)[i],
-        signalFrequency: ints(c.signalFrequenciesLe)[i],
-        signalDuration: ints(c.signalDurationsLe)[i],
-        signalAmplitude: view(c.signalAmplitudesLe).getFloat64(i * 8, true),
-        eventUs: longs(c.eventTimestampsUsLe)[i],
-        savedUs: longs(c.savedTsUsLe)[i],
-      })),
+    // Columns come in no particular order.
+    const byId = <T extends { id: bigint }>(list: T[]) =>
+      list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const columns = byId(
+      chunks.flatMap((c) =>
+        longs(c.idsLe).map((id, i) => ({
+          id,
+          userId: ints(c.userIdsLe)[i],
+          prosthesisType: texts(c.prosthesisTypesUtf8, c.prosthesisTypeLengthsLe)[i],
+          muscleGroup: texts(c.muscleGroupsUtf8, c.muscleGroupLengthsLe)[i],
+          signalFrequency: ints(c.signalFrequenciesLe)[i],
+          signalDuration: ints(c.signalDurationsLe)[i],
+          signalAmplitude: view(c.signalAmplitudesLe).getFloat64(i * 8, true),
+          eventUs: longs(c.eventTimestampsUsLe)[i],
+          savedUs: longs(c.savedTsUsLe)[i],
+        })),
+      ),
     );
     expect(columns).toEqual(
-      rows.map((e) => ({
+      byId(rows).map((e) => ({
         id: e.id,
         userId: e.userId,
         prosthesisType: e.prosthesisType,
@@ -300,7 +305,53 @@ describe.each(databaseTargets())("telemetry signals and exports on $name Postgre
     const since = await collect(
       signals.exportSignalEvents({ ...window, savedSince: secondSaved, columns: true }),
     );
-    expect(since.flatMap((c) => longs(c.idsLe))).toEqual([rows[2]?.id, rows[3]?.id]);
+    expect(
+      byId(since.flatMap((c) => longs(c.idsLe)).map((id) => ({ id }))).map((r) => r.id),
+    ).toEqual([rows[2]?.id, rows[3]?.id]);
+  });
+
+  it("exports thousands of signal events as columns, each once", async () => {
+    const users = client(telemetryUsersV1.UsersService);
+    const signals = client(telemetrySignalsV1.SignalsService);
+    const { user } = await users.createUser({ name: "Many", email: `${randomUUID()}@c.test` });
+    // Long texts: the COPY's rows cross the boundaries of the pieces it arrives in.
+    const muscle = (i: number) => `${"m".repeat(90)}${i}`;
+    const total = 6000;
+    for (let from = 0; from < total; from += 2000) {
+      await signals.recordSignalEvents({
+        events: Array.from({ length: 2000 }, (_, j) => ({
+          userId: user?.id ?? 0,
+          prosthesisType: "leg",
+          muscleGroup: muscle(from + j),
+          signalFrequency: from + j,
+          signalDuration: 1,
+          signalAmplitude: 0.5,
+          eventTimestamp: { seconds: 1_600_000_000n + BigInt(from + j) },
+        })),
+      });
+    }
+    const window = { start: { seconds: 1_600_000_000n }, end: { seconds: 1_600_010_000n } };
+    const chunks = await collect(
+      signals.exportSignalEvents({ ...window, chunkSize: 1000, columns: true }),
+    );
+    expect(chunks.map((c) => c.count)).toEqual([1000, 1000, 1000, 1000, 1000, 1000]);
+    const seen = new Map<number, string>();
+    for (const c of chunks) {
+      const view = new DataView(c.signalFrequenciesLe.buffer, c.signalFrequenciesLe.byteOffset);
+      const lengths = new DataView(
+        c.muscleGroupLengthsLe.buffer,
+        c.muscleGroupLengthsLe.byteOffset,
+      );
+      let at = 0;
+      for (let i = 0; i < c.count; i++) {
+        const size = lengths.getInt32(i * 4, true);
+        const text = Buffer.from(c.muscleGroupsUtf8.subarray(at, at + size)).toString("utf8");
+        at += size;
+        seen.set(view.getInt32(i * 4, true), text);
+      }
+    }
+    expect(seen.size).toBe(total);
+    expect([...seen].every(([n, text]) => text === muscle(n))).toBe(true);
   });
 
   it("updates and deletes users, refusing a user who still has devices", async () => {

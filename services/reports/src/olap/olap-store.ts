@@ -17,10 +17,12 @@ export interface OlapStore {
    */
   insertJsonRows(table: string, rows: string): Promise<void>;
   /**
-   * Appends TabSeparated rows (every column, in the table's order), deduplication off as
-   * above: ClickHouse reads them several times faster than JSON, and they cost less to write.
+   * Appends rows given as ClickHouse Native blocks (every column, in the table's order; the
+   * bytes are the pieces one after another), deduplication off as above. The engine reads
+   * Native without parsing: measured on chdb, 1M events in 0.23 s against 2.5 s as
+   * TabSeparated text.
    */
-  insertTabSeparated(table: string, rows: string): Promise<void>;
+  insertNative(table: string, pieces: readonly Uint8Array[]): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { insertSettings, type OlapStore } from "./olap-store.js";
 
@@ -37,15 +38,17 @@ export function openServerStore(url: string): OlapStore {
         clickhouse_settings: insertSettings,
       });
     },
-    async insertTabSeparated(table, rows) {
-      if (rows === "") return;
-      await client.insert({
-        table,
-        // The client takes raw formats only as a byte stream, not an object-mode one.
-        values: Readable.from([rows], { objectMode: false }),
-        format: "TabSeparated",
+    async insertNative(table, pieces) {
+      if (pieces.length === 0) return;
+      // The client's insert() takes no binary format; exec() sends the body as given.
+      const result = await client.exec({
+        query: `INSERT INTO ${table} FORMAT Native`,
+        values: Readable.from(pieces, { objectMode: false }),
         clickhouse_settings: insertSettings,
       });
+      // The (empty) answer must be read, or its socket is not released.
+      result.stream.resume();
+      await finished(result.stream);
     },
     close: () => client.close(),
   };

@@ -327,8 +327,8 @@ export const ExportSignalEventsRequestSchema: GenMessage<ExportSignalEventsReque
 
 /**
  * ExportSignalEventsResponse is one chunk of events: `events`, ordered by user, event time
- * and id, or, when the request asked for columns, columns of equal length, ordered by event
- * time, user and id.
+ * and id, or, when the request asked for columns, columns of equal length in no particular
+ * order, all chunks read in one snapshot of the store.
  *
  * @generated from message gate.telemetry.v1.ExportSignalEventsResponse
  */
