@@ -2,11 +2,12 @@ import { once } from "node:events";
 import type { Server } from "node:http";
 import { createServer } from "node:http";
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect } from "node:net";
 import { createRegistry } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
 import { codeFromString } from "@connectrpc/connect/protocol-connect";
+import { waitUntil } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RestGateway } from "../src/rest/index.js";
 import { createRestGateway, DEFAULT_MAX_BODY_BYTES } from "../src/rest/index.js";
@@ -645,6 +646,36 @@ describe("errors", () => {
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual(tooLarge.json);
     expect(sent).toBeLessThan(cap / 4);
+  });
+
+  it("reads and drops the rest of a refused HTTP/1.1 body, and the connection serves on", async () => {
+    // Closing the connection right after the 413 would make the client's next write fail
+    // (EPIPE), often before it has read the answer. Here the client sends the whole body
+    // only after reading the 413, then a second request on the same connection.
+    const { port } = new URL(base);
+    const socket = connect(Number(port), "127.0.0.1");
+    await once(socket, "connect");
+    socket.setEncoding("utf8");
+    let received = "";
+    socket.on("data", (text: string) => {
+      received += text;
+    });
+    const bodyBytes = 8 * 1024 * 1024;
+    socket.write(
+      `POST /v1/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${bodyBytes}\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(64 * 1024, 0x20));
+    await waitUntil(() => received.includes("request body is larger than the limit"));
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(received.toLowerCase()).not.toContain("connection: close");
+    socket.write(Buffer.alloc(bodyBytes - 64 * 1024, 0x20));
+    const echo = '{"message":"still here"}';
+    socket.write(
+      `POST /v1/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${echo.length}\r\n\r\n${echo}`,
+    );
+    await waitUntil(() => received.includes('"still here"'));
+    expect(received).toMatch(/HTTP\/1\.1 200 /);
+    socket.destroy();
   });
 
   it("the default limit is 1 MiB", async () => {

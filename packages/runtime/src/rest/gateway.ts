@@ -157,7 +157,7 @@ export function createRestGateway(options: RestGatewayOptions): RestGateway {
         send(sink, 200, body, headers);
       } catch (e) {
         if (e instanceof HttpFailure && e.status === 413) {
-          refuseRestOfBody(req, sink);
+          refuseRestOfBody(req);
         }
         const requestId = req.headers["x-request-id"];
         sendError(sink, e, typeof requestId === "string" ? requestId : undefined, registry);
@@ -263,15 +263,21 @@ function encodeResponse(
   return field.fieldKind === "message" ? "{}" : "null";
 }
 
+/** How much of an unwanted HTTP/1.1 body is read and dropped, and for how long, at most. */
+const lingerBytes = 16 * 1024 * 1024;
+const lingerMs = 5_000;
+
 /**
- * After a 413 the rest of the body is unwanted, and reading it just to throw it away could
- * take long. HTTP/1.1 can refuse it only by closing the connection after the response;
- * HTTP/2 resets just this stream with NO_ERROR once the response is complete, which per
- * RFC 9113 section 8.1 asks the client to stop sending without discarding the response.
+ * After a 413 the rest of the body is unwanted. HTTP/2 resets just this stream with NO_ERROR
+ * once the response is complete, which per RFC 9113 section 8.1 asks the client to stop
+ * sending without discarding the response. HTTP/1.1 has no such signal, and closing the
+ * connection while the client still sends makes its next write fail (EPIPE, ECONNRESET),
+ * often before it has read the 413. So the rest is read and dropped, as a web server's
+ * lingering close does, up to a bound past which the connection is cut.
  */
-function refuseRestOfBody(req: IncomingMessage | Http2ServerRequest, sink: ResponseSink): void {
+function refuseRestOfBody(req: IncomingMessage | Http2ServerRequest): void {
   if (!("stream" in req)) {
-    sink.setHeader("connection", "close");
+    dropRestOfBody(req);
     return;
   }
   // The stream's own "finish" (all of the response sent): the compatibility response emits
@@ -281,6 +287,19 @@ function refuseRestOfBody(req: IncomingMessage | Http2ServerRequest, sink: Respo
     // Lets the request side end now that no more data can arrive, so the stream is freed.
     req.resume();
   });
+}
+
+function dropRestOfBody(req: IncomingMessage): void {
+  let dropped = 0;
+  const cut = () => req.socket.destroy();
+  const deadline = setTimeout(cut, lingerMs);
+  deadline.unref();
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > lingerBytes) cut();
+  });
+  req.once("close", () => clearTimeout(deadline));
+  req.resume();
 }
 
 /**
