@@ -499,7 +499,12 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
       if (next.done === true) break;
       if (next.value.task?.taskId === created.taskId) seen.push(next.value.change);
     }
-    expect(seen).toEqual(["created", "assigned", "progress", "completed"]);
+    // A stream of an earlier test that is still closing may claim the task first and hand it
+    // back at once (assigned, released) before this stream gets it: allowed, in that order.
+    const handedBack = seen.slice(1, -3);
+    expect(handedBack).toEqual(handedBack.map((_, i) => (i % 2 === 0 ? "assigned" : "released")));
+    expect(handedBack.length % 2).toBe(0);
+    expect([seen[0], ...seen.slice(-3)]).toEqual(["created", "assigned", "progress", "completed"]);
     abort.abort();
     await lease.close();
   });
