@@ -1,8 +1,8 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { telemetryV1 } from "@gate/contracts";
-import { type Api, errorMessage, isAbort } from "./api.js";
-import { retryDelayMs, type WatchState } from "./task-watch.js";
+import type { telemetryMetricsV1, telemetryV1 } from "@gate/contracts";
+import type { Api } from "./api.js";
+import { ResumableStream, type WatchState } from "./resumable-stream.js";
 
 export interface SampleWatchOptions {
   api: Api;
@@ -23,80 +23,24 @@ const final = new Set([
 ]);
 
 /**
- * The telemetry page's one long-lived stream: WatchSamples of one device, reconnected with
- * backoff and resumed after the last sample received (the resume cursor of its message).
- * Pausing closes the stream; start() continues from the same place.
+ * The telemetry page's one long-lived stream: WatchSamples of one device, resumed after the
+ * last sample received (the resume cursor of its message).
  */
-export class SampleWatch {
-  readonly #options: SampleWatchOptions;
-  #cursor = "";
-  #abort: AbortController | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #failures = 0;
-  #running = false;
-
-  constructor(options: SampleWatchOptions) {
-    this.#options = options;
-  }
-
-  start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    void this.#run();
-  }
-
-  /** Closes the stream and keeps the place, for a later start(). */
-  pause(): void {
-    this.stop();
-    this.#options.onState({ kind: "paused" });
-  }
-
-  /** Closes the stream. */
-  stop(): void {
-    this.#running = false;
-    clearTimeout(this.#retryTimer);
-    this.#abort?.abort();
-    this.#abort = undefined;
-  }
-
-  async #run(): Promise<void> {
-    const abort = new AbortController();
-    this.#abort = abort;
-    const { api, deviceId, sinceMs } = this.#options;
-    this.#options.onState({ kind: "connecting" });
-    try {
-      const request =
-        this.#cursor === ""
-          ? { deviceId, since: timestampFromMs(sinceMs) }
-          : { deviceId, resumeCursor: this.#cursor };
-      let connected = false;
-      for await (const message of api.metrics.watchSamples(request, { signal: abort.signal })) {
-        // The server sends a first message at once: the stream is up.
-        if (!connected) this.#options.onState({ kind: "live" });
-        connected = true;
-        this.#failures = 0;
-        this.#cursor = message.resumeCursor;
-        this.#options.onSamples(message.samples);
-      }
-      this.#retry("the server closed the stream");
-    } catch (error) {
-      if (abort.signal.aborted || isAbort(error)) return;
-      if (error instanceof ConnectError && final.has(error.code)) {
-        this.#running = false;
-        this.#options.onState({ kind: "stopped", reason: errorMessage(error) });
-        return;
-      }
-      this.#retry(errorMessage(error));
-    }
-  }
-
-  #retry(reason: string): void {
-    if (!this.#running) return;
-    const inMs = retryDelayMs(this.#failures);
-    this.#failures++;
-    this.#options.onState({ kind: "retrying", inMs, reason });
-    this.#retryTimer = setTimeout(() => {
-      if (this.#running) void this.#run();
-    }, inMs);
+export class SampleWatch extends ResumableStream<telemetryMetricsV1.WatchSamplesResponse> {
+  constructor({ api, deviceId, sinceMs, onSamples, onState }: SampleWatchOptions) {
+    super({
+      open: (resumeCursor, signal) =>
+        api.metrics.watchSamples(
+          resumeCursor === ""
+            ? { deviceId, since: timestampFromMs(sinceMs) }
+            : { deviceId, resumeCursor },
+          { signal },
+        ),
+      cursorOf: (message) => message.resumeCursor,
+      onMessage: (message) => onSamples(message.samples),
+      onState,
+      onError: (error) =>
+        error instanceof ConnectError && final.has(error.code) ? "stop" : "retry",
+    });
   }
 }

@@ -4,7 +4,8 @@ import { tasksV1 } from "@gate/contracts";
 import { waitUntil } from "@gate/tests";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Api } from "../src/api.js";
-import { TaskWatch, type WatchState } from "../src/task-watch.js";
+import type { WatchState } from "../src/resumable-stream.js";
+import { TaskWatch } from "../src/task-watch.js";
 
 type Step = { send: tasksV1.WatchTasksResponse[]; ends: "fail" | "hold"; error?: ConnectError };
 

@@ -1,7 +1,8 @@
 import type { statsAnalyticsV1 } from "@gate/contracts";
-import { type Api, errorMessage, isAbort } from "../api.js";
+import { type Api, errorMessage } from "../api.js";
 import { field, h, replaceChildren } from "../dom.js";
 import { apiTime, figureFormat, numberFormat, shortId, utcInputValue } from "../format.js";
+import { ResumableStream } from "../resumable-stream.js";
 import { dataTable } from "./data-table.js";
 
 type Analysis = statsAnalyticsV1.AnalysisStatus;
@@ -35,9 +36,8 @@ export class AnalysisPanel {
   readonly #result = h("div", { class: "analysis-result" });
   #deviceId: string | undefined;
   #analysis: Analysis | undefined;
-  #abort: AbortController | undefined;
-  #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #failures = 0;
+  /** The watch of the analysis shown, open unless paused or finished. */
+  #watch: ResumableStream<statsAnalyticsV1.WatchAnalysisResponse> | undefined;
   #paused = false;
 
   constructor(api: Api) {
@@ -91,9 +91,9 @@ export class AnalysisPanel {
 
   setPaused(paused: boolean): void {
     this.#paused = paused;
-    if (paused) this.#close();
+    if (paused) this.#watch?.pause();
     else if (this.#analysis !== undefined && !finalStates.has(this.#analysis.status))
-      this.#watch(this.#analysis.taskId);
+      this.#watch?.start();
   }
 
   dispose(): void {
@@ -114,7 +114,8 @@ export class AnalysisPanel {
       });
       if (analysis === undefined || deviceId !== this.#deviceId) return;
       this.#show(analysis);
-      if (!this.#paused) this.#watch(analysis.taskId);
+      this.#watch = this.#watchAnalysis(analysis.taskId);
+      if (!this.#paused) this.#watch.start();
     } catch (error) {
       replaceChildren(this.#state, h("p", { class: "error", role: "alert" }, errorMessage(error)));
     } finally {
@@ -122,35 +123,25 @@ export class AnalysisPanel {
     }
   }
 
-  #watch(taskId: string): void {
-    this.#close();
-    const abort = new AbortController();
-    this.#abort = abort;
-    void (async () => {
-      try {
-        for await (const { analysis } of this.#api.analytics.watchAnalysis(
-          { taskId },
-          { signal: abort.signal },
-        )) {
-          this.#failures = 0;
-          if (analysis !== undefined) this.#show(analysis);
-        }
-      } catch (error) {
-        if (abort.signal.aborted || isAbort(error)) return;
-        // The stream broke (a restart, the network): reopen it, it starts from the state now.
-        this.#failures++;
-        const inMs = Math.min(maxRetryMs, firstRetryMs * 2 ** (this.#failures - 1));
-        this.#show(this.#analysis, `Watch interrupted (${errorMessage(error)}); retrying…`);
-        this.#retryTimer = setTimeout(() => this.#watch(taskId), inMs);
-      }
-    })();
+  /** The analysis' states as they change; the stream ends with the analysis. */
+  #watchAnalysis(taskId: string): ResumableStream<statsAnalyticsV1.WatchAnalysisResponse> {
+    return new ResumableStream({
+      // A new stream starts from the analysis' state now: nothing to resume after.
+      open: (_cursor, signal) => this.#api.analytics.watchAnalysis({ taskId }, { signal }),
+      onMessage: ({ analysis }) => this.#show(analysis),
+      onState: (state) => {
+        if (state.kind === "retrying")
+          this.#show(this.#analysis, `Watch interrupted (${state.reason}); retrying…`);
+      },
+      backoffMs: (failures) => Math.min(maxRetryMs, firstRetryMs * 2 ** failures),
+      endsWhenDone: true,
+    });
   }
 
+  /** Closes the watch for good: the analysis shown is about to change. */
   #close(): void {
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    this.#abort?.abort();
-    this.#abort = undefined;
+    this.#watch?.stop();
+    this.#watch = undefined;
   }
 
   #show(analysis: Analysis | undefined, note?: string): void {

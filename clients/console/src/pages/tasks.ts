@@ -5,6 +5,7 @@ import { confirmDialog } from "../dialogs.js";
 import { field, h } from "../dom.js";
 import { formatParams, formatShort, numberFormat, shortId } from "../format.js";
 import type { Page, PageContext } from "../page.js";
+import { describeWatch } from "../resumable-stream.js";
 import {
   matchesParams,
   paramsFromUrl,
@@ -13,7 +14,7 @@ import {
   type SearchParams,
   searchParamsText,
 } from "../search-params.js";
-import { describeWatch, TaskWatch } from "../task-watch.js";
+import { TaskWatch } from "../task-watch.js";
 import { VirtualTable } from "../virtual-table.js";
 import { TaskDetail } from "./task-detail.js";
 import { openCreateTask, openPlanSearch } from "./task-forms.js";
