@@ -396,6 +396,39 @@ describe.skipIf(!hasChromium)("the operator console in headless Chromium", () =>
     expect(shown).toEqual(expected);
   });
 
+  it("reopens a broken analysis watch and follows the analysis to its end", async () => {
+    const panel = page.locator(".analysis-panel");
+    const taskId = () => panel.locator(".analysis-state .mono").getAttribute("title");
+    const before = await taskId();
+    // The first watch breaks as it opens; the second waits until the test has seen the
+    // panel say so, then reaches the server.
+    const watches = "**/gate.stats.v1.AnalyticsService/WatchAnalysis";
+    let opened = 0;
+    let seenBroken = () => {};
+    const broken = new Promise<void>((resolve) => {
+      seenBroken = resolve;
+    });
+    await page.route(watches, async (route) => {
+      opened++;
+      if (opened === 1) return route.abort("connectionreset");
+      await broken;
+      return route.continue();
+    });
+    try {
+      await panel.getByRole("button", { name: "Start analysis" }).click();
+      await panel.getByText(/^Watch interrupted \(.+\); retrying…$/).waitFor();
+      expect(await taskId()).not.toBe(before);
+      seenBroken();
+      const status = panel.getByTestId("analysis-status");
+      await expect.poll(() => status.textContent(), { timeout: 30_000 }).toBe("SUCCESS");
+      expect(opened).toBe(2);
+      expect(await panel.getByText(/Watch interrupted/).count()).toBe(0);
+    } finally {
+      seenBroken();
+      await page.unroute(watches);
+    }
+  });
+
   it("closes the device's sample stream while paused and resumes after the last sample drawn", async () => {
     // Paused, the stream is closed; resumed, it continues after the last sample drawn.
     const chartState = page.locator(".chart-panel .live-state");
