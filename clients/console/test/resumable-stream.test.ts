@@ -5,75 +5,27 @@ import {
   type ResumableStreamOptions,
   type WatchState,
 } from "../src/resumable-stream.js";
+import { FakeStream } from "./fake-stream.js";
 
 // The helper against a fake server stream, on vitest's fake clock: backoff waits pass when
 // the test moves the clock, never in real time.
 
 type Message = { cursor: string; value: string };
-type Step = { message: Message } | { error: unknown } | { end: true };
-
-/**
- * One connection the test plays: it sends messages, breaks or ends the stream. Aborting it
- * fails its reader with CANCELED, as Connect does.
- */
-class FakeConnection implements AsyncIterable<Message> {
-  readonly #steps: Step[] = [];
-  #wake: (() => void) | undefined;
-  readonly signal: AbortSignal;
-
-  constructor(
-    readonly cursor: string,
-    signal: AbortSignal,
-  ) {
-    this.signal = signal;
-    signal.addEventListener("abort", () =>
-      this.#play({ error: new ConnectError("aborted", Code.Canceled) }),
-    );
-  }
-
-  send(value: string, cursor = value): void {
-    this.#play({ message: { cursor, value } });
-  }
-
-  fail(error: unknown = new ConnectError("connection reset", Code.Unavailable)): void {
-    this.#play({ error });
-  }
-
-  end(): void {
-    this.#play({ end: true });
-  }
-
-  #play(step: Step): void {
-    this.#steps.push(step);
-    this.#wake?.();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    for (;;) {
-      const step = this.#steps.shift();
-      if (step === undefined) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-        });
-      } else if ("message" in step) yield step.message;
-      else if ("error" in step) throw step.error;
-      else return;
-    }
-  }
-}
+/** A connection and the cursor it was opened after. */
+type Connection = FakeStream<string, Message>;
 
 /** Lets the stream react to what the test did, moving the fake clock by `ms`. */
 const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
 function watch(options: Partial<ResumableStreamOptions<Message>> = {}) {
-  const connections: FakeConnection[] = [];
+  const connections: Connection[] = [];
   const seen: string[] = [];
   const states: WatchState[] = [];
   /** The failure counts the backoff was asked about, in order. */
   const backoffs: number[] = [];
   const stream = new ResumableStream<Message>({
     open: (cursor, signal) => {
-      const connection = new FakeConnection(cursor, signal);
+      const connection: Connection = new FakeStream(cursor, signal);
       connections.push(connection);
       return connection;
     },
@@ -91,7 +43,8 @@ function watch(options: Partial<ResumableStreamOptions<Message>> = {}) {
     if (connection === undefined) throw new Error("no connection opened");
     return connection;
   };
-  return { stream, connections, last, seen, states, backoffs };
+  const send = (value: string, cursor = value) => last().send({ cursor, value });
+  return { stream, connections, last, send, seen, states, backoffs };
 }
 
 describe("a resumable stream", () => {
@@ -112,10 +65,10 @@ describe("a resumable stream", () => {
   };
 
   it("hands over each message and, after a break, reconnects from the last one's cursor after the backoff", async () => {
-    const { connections, last, seen, states } = started();
-    expect(connections.map((c) => c.cursor)).toEqual([""]);
-    last().send("a", "c1");
-    last().send("b", "c2");
+    const { connections, last, send, seen, states } = started();
+    expect(connections.map((c) => c.request)).toEqual([""]);
+    send("a", "c1");
+    send("b", "c2");
     await settle();
     expect(seen).toEqual(["a", "b"]);
     expect(states).toEqual([{ kind: "connecting" }, { kind: "live" }]);
@@ -126,16 +79,16 @@ describe("a resumable stream", () => {
     await settle(999);
     expect(connections).toHaveLength(1);
     await settle(1);
-    expect(connections.map((c) => c.cursor)).toEqual(["", "c2"]);
+    expect(connections.map((c) => c.request)).toEqual(["", "c2"]);
     expect(states.at(-1)).toEqual({ kind: "connecting" });
-    last().send("c", "c3");
+    send("c", "c3");
     await settle();
     expect(seen).toEqual(["a", "b", "c"]);
     expect(states.at(-1)).toEqual({ kind: "live" });
   });
 
   it("waits longer after each failure in a row, and starts the backoff over after a message", async () => {
-    const { connections, last, backoffs } = started();
+    const { connections, last, send, backoffs } = started();
     last().fail();
     await settle(1000);
     last().fail(new Error("network down"));
@@ -143,7 +96,7 @@ describe("a resumable stream", () => {
     expect(connections).toHaveLength(3);
     expect(backoffs).toEqual([0, 1]);
 
-    last().send("a");
+    send("a");
     last().fail();
     await settle();
     expect(backoffs).toEqual([0, 1, 0]);
@@ -152,8 +105,8 @@ describe("a resumable stream", () => {
   });
 
   it("reconnects when the server ends the stream", async () => {
-    const { connections, last, states } = started();
-    last().send("a");
+    const { connections, last, send, states } = started();
+    send("a");
     last().end();
     await settle();
     expect(states.at(-1)).toMatchObject({
@@ -161,12 +114,12 @@ describe("a resumable stream", () => {
       reason: "the server closed the stream",
     });
     await settle(1000);
-    expect(connections.map((c) => c.cursor)).toEqual(["", "a"]);
+    expect(connections.map((c) => c.request)).toEqual(["", "a"]);
   });
 
   it("is done when a stream that ends with its subject ends", async () => {
-    const { stream, connections, last, states } = started({ endsWhenDone: true });
-    last().send("a");
+    const { stream, connections, last, send, states } = started({ endsWhenDone: true });
+    send("a");
     last().end();
     await settle(60_000);
     expect(connections).toHaveLength(1);
@@ -177,8 +130,8 @@ describe("a resumable stream", () => {
   });
 
   it("pausing closes the stream and keeps its place; start resumes from it", async () => {
-    const { stream, connections, last, seen, states } = started();
-    last().send("a", "c1");
+    const { stream, connections, last, send, seen, states } = started();
+    send("a", "c1");
     await settle();
     stream.pause();
     expect(last().signal.aborted).toBe(true);
@@ -187,22 +140,22 @@ describe("a resumable stream", () => {
     expect(connections).toHaveLength(1);
 
     stream.start();
-    expect(connections.map((c) => c.cursor)).toEqual(["", "c1"]);
-    last().send("b", "c2");
+    expect(connections.map((c) => c.request)).toEqual(["", "c1"]);
+    send("b", "c2");
     await settle();
     expect(seen).toEqual(["a", "b"]);
   });
 
   it("drops a message that arrives as the stream is closed; the next stream sends it again", async () => {
-    const { stream, connections, last, seen } = started();
-    last().send("a", "c1");
+    const { stream, connections, send, seen } = started();
+    send("a", "c1");
     await settle();
-    last().send("b", "c2");
+    send("b", "c2");
     stream.pause();
     await settle();
     expect(seen).toEqual(["a"]);
     stream.start();
-    expect(connections.at(-1)?.cursor).toBe("c1");
+    expect(connections.at(-1)?.request).toBe("c1");
   });
 
   it("stop closes the stream and cancels a pending reconnection", async () => {
@@ -231,16 +184,16 @@ describe("a resumable stream", () => {
 
   it("starts over from no cursor when the error says the place is forgotten", async () => {
     const forgotten = new ConnectError("resume token too old", Code.OutOfRange);
-    const { connections, last } = started({
+    const { connections, last, send } = started({
       onError: (error) => (error === forgotten ? "restart" : "retry"),
     });
-    last().send("a");
+    send("a");
     last().fail();
     await settle(1000);
     last().fail(forgotten);
     // The second failure in a row: twice the wait.
     await settle(2000);
-    expect(connections.map((c) => c.cursor)).toEqual(["", "a", ""]);
+    expect(connections.map((c) => c.request)).toEqual(["", "a", ""]);
   });
 
   it("stops, saying why, on an error another try would get again", async () => {
