@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, vi } from "vitest";
 
 type Step<Message> = { message: Message } | { error: unknown } | { end: true };
 
@@ -50,3 +51,44 @@ export class FakeStream<Request, Message> implements AsyncIterable<Message> {
     }
   }
 }
+
+/** A server-streaming method: each call opens a FakeStream, kept in `calls` in order. */
+export class FakeMethod<Request, Message> {
+  readonly calls: FakeStream<Request, Message>[] = [];
+
+  readonly call = (request: Request, { signal }: { signal: AbortSignal }) => {
+    const stream = new FakeStream<Request, Message>(request, signal);
+    this.calls.push(stream);
+    return stream;
+  };
+
+  /** The stream opened last. */
+  last(): FakeStream<Request, Message> {
+    const stream = this.calls.at(-1);
+    if (stream === undefined) throw new Error("no stream opened");
+    return stream;
+  }
+}
+
+/**
+ * Runs each test of the calling suite on vitest's fake clock, so a backoff passes when the
+ * test moves it, never in real time. What the returned function is given is stopped after
+ * the test.
+ */
+export function onFakeClock(): <W extends { stop(): void }>(watch: W) => W {
+  const started: { stop(): void }[] = [];
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    for (const watch of started.splice(0)) watch.stop();
+    vi.useRealTimers();
+  });
+  return (watch) => {
+    started.push(watch);
+    return watch;
+  };
+}
+
+/** Lets the streams react to what the test did, moving the fake clock by `ms`. */
+export const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);

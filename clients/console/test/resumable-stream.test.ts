@@ -1,34 +1,26 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ResumableStream,
   type ResumableStreamOptions,
   type WatchState,
 } from "../src/resumable-stream.js";
-import { FakeStream } from "./fake-stream.js";
+import { FakeMethod, onFakeClock, settle } from "./fake-stream.js";
 
 // The helper against a fake server stream, on vitest's fake clock: backoff waits pass when
 // the test moves the clock, never in real time.
 
 type Message = { cursor: string; value: string };
-/** A connection and the cursor it was opened after. */
-type Connection = FakeStream<string, Message>;
-
-/** Lets the stream react to what the test did, moving the fake clock by `ms`. */
-const settle = (ms = 0) => vi.advanceTimersByTimeAsync(ms);
 
 function watch(options: Partial<ResumableStreamOptions<Message>> = {}) {
-  const connections: Connection[] = [];
+  // Each connection's request is the cursor it was opened after.
+  const method = new FakeMethod<string, Message>();
   const seen: string[] = [];
   const states: WatchState[] = [];
   /** The failure counts the backoff was asked about, in order. */
   const backoffs: number[] = [];
   const stream = new ResumableStream<Message>({
-    open: (cursor, signal) => {
-      const connection: Connection = new FakeStream(cursor, signal);
-      connections.push(connection);
-      return connection;
-    },
+    open: (cursor, signal) => method.call(cursor, { signal }),
     cursorOf: (message) => message.cursor,
     onMessage: (message) => seen.push(message.value),
     onState: (state) => states.push(state),
@@ -38,29 +30,16 @@ function watch(options: Partial<ResumableStreamOptions<Message>> = {}) {
     },
     ...options,
   });
-  const last = () => {
-    const connection = connections.at(-1);
-    if (connection === undefined) throw new Error("no connection opened");
-    return connection;
-  };
+  const last = () => method.last();
   const send = (value: string, cursor = value) => last().send({ cursor, value });
-  return { stream, connections, last, send, seen, states, backoffs };
+  return { stream, connections: method.calls, last, send, seen, states, backoffs };
 }
 
 describe("a resumable stream", () => {
-  let stop: (() => void) | undefined;
-  beforeEach(() => {
-    vi.useFakeTimers();
-  });
-  afterEach(() => {
-    stop?.();
-    vi.useRealTimers();
-  });
-
+  const stopAfterTest = onFakeClock();
   const started = (options?: Partial<ResumableStreamOptions<Message>>) => {
     const w = watch(options);
-    stop = () => w.stream.stop();
-    w.stream.start();
+    stopAfterTest(w.stream).start();
     return w;
   };
 

@@ -1,36 +1,18 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { tasksV1 } from "@gate/contracts";
-import { waitUntil } from "@gate/tests";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Api } from "../src/api.js";
 import type { WatchState } from "../src/resumable-stream.js";
 import { TaskWatch } from "../src/task-watch.js";
+import { FakeMethod, onFakeClock, settle } from "./fake-stream.js";
 
-type Step = { send: tasksV1.WatchTasksResponse[]; ends: "fail" | "hold"; error?: ConnectError };
+// What TaskWatch adds to the resumable stream: the resume token of each connection, the
+// page's reload when the server forgets it, the end of the session on a refused key. On
+// vitest's fake clock, so a backoff passes when the test moves it.
 
-/** A WatchTasks that plays one scripted connection per call and records what it was asked. */
-function scriptedApi(steps: Step[]) {
-  const requests: { resumeToken: string }[] = [];
-  const api = {
-    tasks: {
-      watchTasks(req: { resumeToken: string }, options: { signal: AbortSignal }) {
-        requests.push({ resumeToken: req.resumeToken });
-        const step = steps.shift() ?? { send: [], ends: "hold" };
-        return (async function* () {
-          for (const message of step.send) yield message;
-          if (step.ends === "fail") throw step.error ?? new ConnectError("gone", Code.Unavailable);
-          await new Promise((_, reject) =>
-            options.signal.addEventListener("abort", () =>
-              reject(new ConnectError("aborted", Code.Canceled)),
-            ),
-          );
-        })();
-      },
-    },
-  } as unknown as Api;
-  return { api, requests };
-}
+/** The longest backoff after one or two failures in a row (jitter only shortens it). */
+const retryMs = 1000;
 
 const watching = (token: string) =>
   create(tasksV1.WatchTasksResponseSchema, { change: "watching", resumeToken: token });
@@ -42,12 +24,10 @@ const change = (token: string, taskId: string) =>
   });
 
 describe("the console's task stream", () => {
-  const watches: TaskWatch[] = [];
-  afterEach(() => {
-    for (const w of watches) w.stop();
-  });
-
-  const start = (api: Api) => {
+  const stopAfterTest = onFakeClock();
+  const start = () => {
+    const watchTasks = new FakeMethod<{ resumeToken: string }, tasksV1.WatchTasksResponse>();
+    const api = { tasks: { watchTasks: watchTasks.call } } as unknown as Api;
     const seen: string[] = [];
     const subscribed: boolean[] = [];
     const states: WatchState[] = [];
@@ -59,20 +39,24 @@ describe("the console's task stream", () => {
       onState: (s) => states.push(s),
       onSignedOut: (e) => signedOut.push(e),
     });
-    watches.push(watch);
-    watch.start();
-    return { watch, seen, subscribed, states, signedOut };
+    stopAfterTest(watch).start();
+    const last = () => watchTasks.last();
+    const tokens = () => watchTasks.calls.map((c) => c.request.resumeToken);
+    return { watch, last, tokens, seen, subscribed, states, signedOut };
   };
 
   it("reconnects after a failure and resumes after the last change it saw", async () => {
-    const { api, requests } = scriptedApi([
-      { send: [watching("t0"), change("t1", "a"), change("t2", "b")], ends: "fail" },
-      { send: [watching("t2"), change("t3", "c")], ends: "hold" },
-    ]);
-    const { seen, subscribed, states } = start(api);
-    await waitUntil(() => seen.length === 3, { what: "three changes", timeout: 10_000 });
+    const { last, tokens, seen, subscribed, states } = start();
+    last().send(watching("t0"));
+    last().send(change("t1", "a"));
+    last().send(change("t2", "b"));
+    last().fail();
+    await settle(retryMs);
+    last().send(watching("t2"));
+    last().send(change("t3", "c"));
+    await settle(0);
     expect(seen).toEqual(["a", "b", "c"]);
-    expect(requests.map((r) => r.resumeToken)).toEqual(["", "t2"]);
+    expect(tokens()).toEqual(["", "t2"]);
     // The first stream makes the page load its state; the resumed one does not.
     expect(subscribed).toEqual([false, true]);
     expect(states.some((s) => s.kind === "retrying")).toBe(true);
@@ -80,45 +64,40 @@ describe("the console's task stream", () => {
   });
 
   it("starts over, asking the page to reload, when the server forgot its place", async () => {
-    const { api, requests } = scriptedApi([
-      { send: [watching("t0"), change("t1", "a")], ends: "fail" },
-      {
-        send: [],
-        ends: "fail",
-        error: new ConnectError("resume token too old", Code.OutOfRange),
-      },
-      { send: [watching("t9")], ends: "hold" },
-    ]);
-    const { subscribed } = start(api);
-    await waitUntil(() => subscribed.length === 2, {
-      what: "a fresh subscription",
-      timeout: 10_000,
-    });
-    expect(requests.map((r) => r.resumeToken)).toEqual(["", "t1", ""]);
+    const { last, tokens, subscribed } = start();
+    last().send(watching("t0"));
+    last().send(change("t1", "a"));
+    last().fail();
+    await settle(retryMs);
+    last().fail(new ConnectError("resume token too old", Code.OutOfRange));
+    await settle(retryMs);
+    last().send(watching("t9"));
+    await settle(0);
+    expect(tokens()).toEqual(["", "t1", ""]);
     expect(subscribed).toEqual([false, false]);
   });
 
   it("pauses without losing its place, and resumes from it", async () => {
-    const { api, requests } = scriptedApi([
-      { send: [watching("t0"), change("t1", "a")], ends: "hold" },
-      { send: [watching("t1"), change("t2", "b")], ends: "hold" },
-    ]);
-    const { watch, seen, states } = start(api);
-    await waitUntil(() => seen.length === 1, { what: "the first change" });
+    const { watch, last, tokens, seen, states } = start();
+    last().send(watching("t0"));
+    last().send(change("t1", "a"));
+    await settle(0);
     watch.pause();
     expect(states.at(-1)?.kind).toBe("paused");
     watch.start();
-    await waitUntil(() => seen.length === 2, { what: "the change made while paused" });
-    expect(requests.map((r) => r.resumeToken)).toEqual(["", "t1"]);
+    last().send(watching("t1"));
+    last().send(change("t2", "b"));
+    await settle(0);
+    expect(seen).toEqual(["a", "b"]);
+    expect(tokens()).toEqual(["", "t1"]);
   });
 
   it("stops and ends the session when the key is refused", async () => {
-    const { api, requests } = scriptedApi([
-      { send: [], ends: "fail", error: new ConnectError("unknown API key", Code.Unauthenticated) },
-    ]);
-    const { signedOut, states } = start(api);
-    await waitUntil(() => signedOut.length === 1, { what: "the sign-out" });
+    const { last, tokens, signedOut, states } = start();
+    last().fail(new ConnectError("unknown API key", Code.Unauthenticated));
+    await settle(60_000);
+    expect(signedOut).toHaveLength(1);
     expect(states.at(-1)).toMatchObject({ kind: "stopped" });
-    expect(requests).toHaveLength(1);
+    expect(tokens()).toEqual([""]);
   });
 });
