@@ -5,9 +5,9 @@ import type { Serialization } from "@connectrpc/connect/protocol";
 /**
  * Writes the answers of one gRPC stream, gathering every message the handler produces in
  * one turn of the event loop into a single write. A lease stream answers a batch of
- * settled calls, or a round of assignments, as a burst of small messages; one HTTP/2 write
- * each made the stream's writes a tenth of the server's CPU. The gathered messages go out
- * in the check phase of the same turn (setImmediate), so none waits longer than that turn.
+ * settled calls, or a round of assignments, as a burst of small messages, each of which was
+ * a write of its own (about 1.8 messages per write under load now). The gathered messages go
+ * out in the check phase of the same turn (setImmediate), so none waits longer than that turn.
  */
 export class AnswerWriter {
   /** Serialized messages waiting for the end of this turn; undefined while none wait. */
