@@ -17,6 +17,8 @@ export interface RawGrpcAnswer {
   /** grpc-status-details-bin (base64 google.rpc.Status), when the server sent one. */
   details: string | undefined;
   body: Buffer;
+  /** The body's pieces as they arrived: one per DATA frame (or per read of a larger one). */
+  bodyPieces: number;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function rawGrpcCall(
       },
       details: typeof details === "string" ? details : undefined,
       body: Buffer.concat(chunks),
+      bodyPieces: chunks.length,
     };
   } finally {
     session.close();

@@ -19,13 +19,19 @@ export class LeaseClient {
   #closedWriter = false;
   readonly done: Promise<unknown>;
 
-  constructor(rpc: TasksRpc, apiKey: string, capacity: number) {
+  /** `headers` go with the call's own (a grpc-timeout the client itself does not enforce). */
+  constructor(
+    rpc: TasksRpc,
+    apiKey: string,
+    capacity: number,
+    headers: Record<string, string> = {},
+  ) {
     this.#outgoing.push({
       kind: { case: "hello", value: create(tasksV1.LeaseHelloSchema, { capacity }) },
       requestId: 0,
     });
     const responses = rpc.lease(this.#requests(), {
-      headers: { "x-api-key": apiKey },
+      headers: { ...headers, "x-api-key": apiKey },
       signal: this.#abort.signal,
     });
     this.done = (async () => {

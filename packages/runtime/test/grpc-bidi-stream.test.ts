@@ -36,6 +36,15 @@ describe("bidirectional gRPC streams", () => {
     expect(text.indexOf("two")).toBeLessThan(text.indexOf("three"));
   });
 
+  it("send the answers a handler makes in one turn together, in one DATA frame", async () => {
+    // All three requests arrive in one frame, so the handler echoes them in one turn.
+    const together = Buffer.concat(["one", "two", "three"].map((t) => envelope(message(t))));
+    const answer = await rawGrpcCall(echo.url, chatPath, [together]);
+    expect(answer.status.code).toBe("0");
+    expect(answer.body.toString("latin1")).toMatch(/one.*two.*three/s);
+    expect(answer.bodyPieces).toBe(1);
+  });
+
   it("serve gzip-compressed streams too", async () => {
     const compressed = gzipSync(message("packed"));
     const answer = await rawGrpcCall(echo.url, chatPath, [envelope(compressed, 1)], {

@@ -37,17 +37,73 @@ const maxCapacity = 256;
  * back on another stream of this process; otherwise they simply expire.
  */
 export function leaseStream(deps: LeaseStreamDeps) {
-  const { heartbeats } = deps;
-  return async function* lease(
+  return function lease(
     requests: AsyncIterable<tasksV1.LeaseRequest>,
     ctx: HandlerContext,
   ): AsyncIterable<tasksV1.LeaseResponse> {
+    return new LeaseAnswers(requests, ctx, deps);
+  };
+}
+
+const done: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The answers of one Lease call: the session's queue, opened at the first read (the hello),
+ * and the stream's books closed however the reading stops (the queue ends or fails, or the
+ * caller returns). An iterator object rather than an async generator: a fleet's streams
+ * wait on their queue all day, and a suspended generator keeps its whole frame for that.
+ */
+class LeaseAnswers
+  implements AsyncIterable<tasksV1.LeaseResponse>, AsyncIterator<tasksV1.LeaseResponse>
+{
+  #session: LeaseSession | undefined;
+  #outbound: AsyncIterator<tasksV1.LeaseResponse> | undefined;
+  #onAbort: (() => void) | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly requests: AsyncIterable<tasksV1.LeaseRequest>,
+    private readonly ctx: HandlerContext,
+    private readonly deps: LeaseStreamDeps,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<tasksV1.LeaseResponse> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<tasksV1.LeaseResponse>> {
+    if (this.#closed) return Promise.resolve(done);
+    const outbound = this.#outbound;
+    const answer =
+      outbound === undefined
+        ? this.#open().then((opened) => (opened === undefined ? done : opened.next()))
+        : outbound.next();
+    return answer.then(
+      (result) => {
+        if (result.done === true) this.#close();
+        return result;
+      },
+      (error: unknown) => {
+        this.#close();
+        throw error;
+      },
+    );
+  }
+
+  return(): Promise<IteratorResult<tasksV1.LeaseResponse>> {
+    this.#close();
+    return Promise.resolve(done);
+  }
+
+  /** Reads the hello and opens the session; undefined when the client sent nothing. */
+  async #open(): Promise<AsyncIterator<tasksV1.LeaseResponse> | undefined> {
+    const { ctx, deps } = this;
     const caller = callerOf(ctx);
     if (caller.role !== "client")
       throw permissionDenied("only downloader clients hold lease streams");
-    const iterator = requests[Symbol.asyncIterator]();
+    const iterator = this.requests[Symbol.asyncIterator]();
     const first = await iterator.next();
-    if (first.done === true) return;
+    if (first.done === true || this.#closed) return undefined;
     if (first.value.kind.case !== "hello")
       throw invalidArgument("hello", "the first message must be hello");
     const session = new LeaseSession(
@@ -62,27 +118,33 @@ export function leaseStream(deps: LeaseStreamDeps) {
         heartbeatIntervalMs: deps.config.heartbeatIntervalMs,
       }),
     });
-    heartbeats.beat(caller.subject);
+    deps.heartbeats.beat(caller.subject);
     deps.hub.add(session);
-    const onAbort = () => session.end();
-    ctx.signal.addEventListener("abort", onAbort);
-    void readMessages(iterator, session, deps, heartbeats).finally(() => session.end());
-    try {
-      yield* session.outbound;
-    } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
-      session.end();
-      deps.hub.remove(session);
-      scheduleGraceRelease(session, deps);
-    }
-  };
+    this.#session = session;
+    this.#onAbort = () => session.end();
+    ctx.signal.addEventListener("abort", this.#onAbort);
+    void readMessages(iterator, session, deps);
+    this.#outbound = session.outbound[Symbol.asyncIterator]();
+    return this.#outbound;
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const session = this.#session;
+    if (session === undefined) return;
+    if (this.#onAbort !== undefined) this.ctx.signal.removeEventListener("abort", this.#onAbort);
+    session.end();
+    this.deps.hub.remove(session);
+    scheduleGraceRelease(session, this.deps);
+  }
 }
 
+/** Applies the client's messages until it stops sending or the stream ends; then ends it. */
 async function readMessages(
   iterator: AsyncIterator<tasksV1.LeaseRequest>,
   session: LeaseSession,
   deps: LeaseStreamDeps,
-  heartbeats: HeartbeatRelay,
 ): Promise<void> {
   // Made at the first progress report or verdict: an idle stream never needs it.
   let pipelined: Set<Promise<void>> | undefined;
@@ -96,7 +158,7 @@ async function readMessages(
       const call = leaseCallOf(next.value, session.clientId);
       if (call === null) {
         if (pipelined !== undefined) await Promise.all(pipelined);
-        await applyMessage(next.value, session, deps, heartbeats);
+        await applyMessage(next.value, session, deps);
         continue;
       }
       pipelined ??= new Set();
@@ -115,7 +177,11 @@ async function readMessages(
     );
   } finally {
     // Calls already submitted are answered (or their leases forgotten) before the stream ends.
-    if (pipelined !== undefined) await Promise.all(pipelined);
+    try {
+      if (pipelined !== undefined) await Promise.all(pipelined);
+    } finally {
+      session.end();
+    }
   }
 }
 
@@ -203,9 +269,8 @@ async function applyMessage(
   message: tasksV1.LeaseRequest,
   session: LeaseSession,
   deps: LeaseStreamDeps,
-  heartbeats: HeartbeatRelay,
 ): Promise<void> {
-  const { hub, metrics } = deps;
+  const { hub, metrics, heartbeats } = deps;
   const kind = message.kind;
   const requestId = message.requestId;
   const taskId = kind.case === undefined || !("taskId" in kind.value) ? "" : kind.value.taskId;

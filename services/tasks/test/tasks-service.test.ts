@@ -68,6 +68,17 @@ describe.each(databaseTargets())("tasks service on $name PostgreSQL", (target) =
     await db?.drop();
   });
 
+  it("ends a lease stream at its grpc-timeout with DEADLINE_EXCEEDED", async () => {
+    const host = await newClient("deadline-host");
+    // Only the server keeps this deadline: the header is not the client's own timeout.
+    const stream = new LeaseClient(tasks, host.apiKey, 1, { "grpc-timeout": "300m" });
+    streams.push(stream);
+    await stream.next("welcome");
+    const ended = await stream.done;
+    expect(ended).toBeInstanceOf(ConnectError);
+    expect((ended as ConnectError).code).toBe(Code.DeadlineExceeded);
+  });
+
   it("pushes a task created while a client waits, without the client asking again", async () => {
     const host = await newClient("waiting-host");
     const stream = openStream(host.apiKey, 1);

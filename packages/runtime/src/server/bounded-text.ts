@@ -1,4 +1,5 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { type TapHooks, tapStream } from "./stream-tap.js";
 
 // Error messages quote the request back: map keys in field paths, unknown keys, values. A
 // client that sends a 100 KB map key would otherwise get a 100 KB message, and over gRPC the
@@ -47,10 +48,9 @@ export const boundErrorMessages: Interceptor = (next) => async (req) => {
   }
 };
 
-async function* boundedStream<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
-  try {
-    yield* messages;
-  } catch (thrown) {
-    throw boundedError(ConnectError.from(thrown));
-  }
+/** One set of hooks for every stream: a per-call closure would stay with idle streams. */
+const boundedEnd: TapHooks = { failed: (thrown) => boundedError(ConnectError.from(thrown)) };
+
+function boundedStream<T>(messages: AsyncIterable<T>): AsyncIterable<T> {
+  return tapStream(messages, boundedEnd);
 }

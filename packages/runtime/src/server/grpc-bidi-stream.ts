@@ -1,19 +1,20 @@
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import type { Message } from "@bufbuild/protobuf";
+import { create, type Message } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
   type ContextValues,
-  createHandlerContext,
+  createContextKey,
+  type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
+  type StreamRequest,
+  type StreamResponse,
 } from "@connectrpc/connect";
-import {
-  createMethodSerializationLookup,
-  type Serialization,
-  transformInvokeImplementation,
-} from "@connectrpc/connect/protocol";
+import { createMethodSerializationLookup } from "@connectrpc/connect/protocol";
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc";
+import { AnswerWriter } from "./answer-writer.js";
+import { EnvelopeReader } from "./envelope-reader.js";
 
 // A lean server side for bidirectional gRPC streams (the lease stream, streamed ingest).
 //
@@ -22,10 +23,12 @@ import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grp
 // sits suspended, with its closure, for as long as the stream is open: about 25 KiB of heap
 // per idle stream, half of what a whole idle lease stream costs. A fleet holds thousands of
 // such streams open all day. This path reads envelopes from the HTTP/2 stream's data events
-// and writes answers straight to it, and runs the same interceptors and handler through
-// connect's own invoker, with connect's own serialization, timeout parsing and trailer
-// encoding, so callers see the same protocol. It takes only uncompressed binary gRPC over
-// HTTP/2; anything else (compression, JSON, gRPC-Web, Connect) goes through connect-node.
+// and writes answers straight to it, with connect's own serialization, timeout parsing and
+// trailer encoding, so callers see the same protocol. It runs the same interceptors and
+// handler, but invokes them itself (connect's invoker keeps another async generator and
+// three linked AbortControllers per stream) through a chain composed once per method, with
+// one context object per stream. It takes only uncompressed binary gRPC over HTTP/2;
+// anything else (compression, JSON, gRPC-Web, Connect) goes through connect-node.
 
 /** The handler of one bidirectional method, bound to its service implementation. */
 export type BidiStreamSpec = Extract<MethodImplSpec, { kind: "bidi_streaming" }>;
@@ -50,97 +53,73 @@ export function isLeanGrpcStream(req: Http2ServerRequest | { stream?: unknown })
   );
 }
 
-export function serveBidiStream(
+export async function serveBidiStream(
   spec: BidiStreamSpec,
   options: BidiStreamOptions,
   req: Http2ServerRequest,
   res: Http2ServerResponse,
   values: ContextValues,
 ): Promise<void> {
-  const serialization = serializationOf(spec, options);
-  const abort = new AbortController();
-  req.once("close", () => {
-    const reset = req.stream.rstCode ?? 0;
-    abort.abort(
-      reset === 0 ? undefined : new ConnectError(`stream reset (code ${reset})`, Code.Canceled),
-    );
-  });
+  const method = leanMethodOf(spec, options);
   const header = requestHeader(req);
   const timeout = parseTimeout(header.get("grpc-timeout"), Number.MAX_SAFE_INTEGER);
-  const context = createHandlerContext({
-    service: spec.method.parent,
-    method: spec.method,
-    protocolName: "grpc",
-    requestMethod: "POST",
-    ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
-    shutdownSignal: options.shutdownSignal,
-    requestSignal: abort.signal,
-    requestHeader: header,
-    url: req.url,
-    responseHeader: { "content-type": "application/grpc+proto" },
-    responseTrailer: { "grpc-status": "0" },
-    contextValues: values,
-  });
+  const context = new StreamContext(spec, req.url, header, values, timeout.timeoutMs);
+  values.set(streamContextKey, context);
+  watchShutdown(options.shutdownSignal, context);
   const input = new EnvelopeReader(
     req,
-    serialization.getI(true),
+    method.serialization.getI(true),
     options.readMaxBytes,
     timeout.error,
   );
-  const output = transformInvokeImplementation(spec, context, options.interceptors)(input);
-  return writeAnswers(output, serialization.getO(true), context, res);
-}
-
-type SerializationLookup = ReturnType<typeof createMethodSerializationLookup>;
-
-/**
- * Serializers hold no state of a call, so every stream of a method shares one set instead of
- * keeping its own (0.8 KiB of heap, measured, for as long as the stream stays open). Keyed by the
- * options too: each server builds its own.
- */
-const serializations = new WeakMap<
-  BidiStreamOptions,
-  WeakMap<BidiStreamSpec, SerializationLookup>
->();
-
-function serializationOf(spec: BidiStreamSpec, options: BidiStreamOptions): SerializationLookup {
-  let byMethod = serializations.get(options);
-  if (byMethod === undefined) {
-    byMethod = new WeakMap();
-    serializations.set(options, byMethod);
-  }
-  let lookup = byMethod.get(spec);
-  if (lookup === undefined) {
-    lookup = createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, {
-      readMaxBytes: options.readMaxBytes,
-      writeMaxBytes: 0xffffffff,
-    });
-    byMethod.set(spec, lookup);
-  }
-  return lookup;
-}
-
-async function writeAnswers(
-  output: AsyncIterable<Message>,
-  serializer: Serialization<Message>,
-  context: ReturnType<typeof createHandlerContext>,
-  res: Http2ServerResponse,
-): Promise<void> {
-  const sendHeaders = () => {
-    if (!res.headersSent) res.writeHead(200, Object.fromEntries(context.responseHeader));
-  };
+  req.on("close", () => {
+    input.requestClosed();
+    const reset = req.stream.rstCode ?? 0;
+    context.abort(
+      reset === 0 ? undefined : new ConnectError(`stream reset (code ${reset})`, Code.Canceled),
+    );
+  });
+  const writer = new AnswerWriter(res, method.serialization.getO(true), context.responseHeader);
+  let output: AsyncIterator<Message> | undefined;
+  /** The output ended or threw: there is nothing left to return. */
+  let settled = false;
   try {
-    for await (const message of output) {
+    const response = await method.invoke({
+      stream: true,
+      message: input,
+      method: spec.method,
+      service: spec.method.parent,
+      requestMethod: "POST",
+      url: context.url,
+      signal: context.signal,
+      header,
+      contextValues: values,
+    });
+    if (!response.stream) throw new ConnectError("a stream handler answered once", Code.Internal);
+    copyHeaders(response.header, context.responseHeader);
+    output = response.message[Symbol.asyncIterator]();
+    for (;;) {
+      let result: IteratorResult<Message>;
+      try {
+        result = await output.next();
+      } catch (error) {
+        settled = true;
+        throw error;
+      }
+      if (result.done === true) {
+        settled = true;
+        break;
+      }
       if (res.stream.destroyed) break;
-      const bytes = serializer.serialize(message);
-      const envelope = Buffer.allocUnsafe(5 + bytes.byteLength);
-      envelope[0] = 0;
-      envelope.writeUInt32BE(bytes.byteLength, 1);
-      envelope.set(bytes, 5);
-      sendHeaders();
-      if (!res.write(envelope)) await drained(res);
+      // The handler may yield message initializers; connect's invoker made them messages.
+      writer.add(create(spec.method.output, result.value));
+      const backlog = writer.backlog;
+      if (backlog !== undefined) await backlog;
     }
+    if (settled) copyHeaders(response.trailer, context.responseTrailer);
+    else await output.return?.();
   } catch (error) {
+    if (!settled) void output?.return?.().catch(() => undefined);
     context.abort(error);
     setTrailerStatus(
       context.responseTrailer,
@@ -151,22 +130,185 @@ async function writeAnswers(
   } finally {
     context.abort();
   }
-  if (res.stream.destroyed) return;
-  sendHeaders();
-  res.addTrailers(Object.fromEntries(context.responseTrailer));
-  res.end();
+  writer.end(context.responseTrailer);
 }
 
-function drained(res: Http2ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off("drain", done);
-      res.off("close", done);
-      resolve();
+type SerializationLookup = ReturnType<typeof createMethodSerializationLookup>;
+type CallFn = ReturnType<Interceptor>;
+
+/** What every stream of one method shares: its serializers and its interceptor chain. */
+interface LeanMethod {
+  serialization: SerializationLookup;
+  invoke: CallFn;
+}
+
+/**
+ * Serializers and interceptor chains hold no state of a call, so every stream of a method
+ * shares one of each instead of keeping its own for as long as it stays open. Keyed by the
+ * options too: each server builds its own.
+ */
+const leanMethods = new WeakMap<BidiStreamOptions, WeakMap<BidiStreamSpec, LeanMethod>>();
+
+function leanMethodOf(spec: BidiStreamSpec, options: BidiStreamOptions): LeanMethod {
+  let byMethod = leanMethods.get(options);
+  if (byMethod === undefined) {
+    byMethod = new WeakMap();
+    leanMethods.set(options, byMethod);
+  }
+  let method = byMethod.get(spec);
+  if (method === undefined) {
+    let invoke: CallFn = (req) => callHandler(spec, req);
+    for (const interceptor of [...options.interceptors].reverse()) invoke = interceptor(invoke);
+    method = {
+      serialization: createMethodSerializationLookup(spec.method, undefined, options.jsonOptions, {
+        readMaxBytes: options.readMaxBytes,
+        writeMaxBytes: 0xffffffff,
+      }),
+      invoke,
     };
-    res.once("drain", done);
-    res.once("close", done);
+    byMethod.set(spec, method);
+  }
+  return method;
+}
+
+/** The innermost step of the chain: the handler, with the context of its stream. */
+function callHandler(spec: BidiStreamSpec, req: Parameters<CallFn>[0]): Promise<StreamResponse> {
+  const context = req.contextValues.get(streamContextKey);
+  if (!req.stream || context === undefined) {
+    throw new ConnectError("a lean stream lost its context", Code.Internal);
+  }
+  return Promise.resolve({
+    stream: true,
+    // Initializers are made messages as they are written (serveBidiStream).
+    message: spec.impl(req.message, context.forRequest(req)) as AsyncIterable<Message>,
+    method: spec.method,
+    service: spec.method.parent,
+    header: context.responseHeader,
+    trailer: context.responseTrailer,
   });
+}
+
+const streamContextKey = createContextKey<StreamContext | undefined>(undefined, {
+  description: "the context of a lean bidi stream",
+});
+
+/**
+ * The HandlerContext of one stream, and its controller. Its signal aborts when the client
+ * resets or closes the stream, at the grpc-timeout deadline, at server shutdown, and when
+ * the call ends. One AbortController, no listener on another signal: connect links three.
+ */
+class StreamContext implements HandlerContext {
+  readonly method: BidiStreamSpec["method"];
+  readonly service: BidiStreamSpec["method"]["parent"];
+  readonly signal: AbortSignal;
+  readonly requestMethod = "POST";
+  readonly protocolName = "grpc";
+  readonly responseHeader = new Headers({ "content-type": "application/grpc+proto" });
+  readonly responseTrailer = new Headers({ "grpc-status": "0" });
+  readonly #controller = new AbortController();
+  readonly #deadline: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  /** The open streams this one is listed among, to abort at shutdown. */
+  #shutdownList: Set<StreamContext> | undefined;
+
+  constructor(
+    spec: BidiStreamSpec,
+    readonly url: string,
+    readonly requestHeader: Headers,
+    readonly values: ContextValues,
+    timeoutMs: number | undefined,
+  ) {
+    this.method = spec.method;
+    this.service = spec.method.parent;
+    this.signal = this.#controller.signal;
+    if (timeoutMs === undefined) return;
+    this.#deadline = Date.now() + timeoutMs;
+    if (timeoutMs <= 0) this.abort(deadlineExceeded());
+    else this.#timer = setTimeout(abortAtDeadline, timeoutMs, this);
+  }
+
+  timeoutMs(): number | undefined {
+    return this.#deadline === undefined ? undefined : this.#deadline - Date.now();
+  }
+
+  abort(reason?: unknown): void {
+    clearTimeout(this.#timer);
+    this.#shutdownList?.delete(this);
+    this.#shutdownList = undefined;
+    if (!this.signal.aborted) this.#controller.abort(reason);
+  }
+
+  listAmong(open: Set<StreamContext>): void {
+    if (this.signal.aborted) return;
+    open.add(this);
+    this.#shutdownList = open;
+  }
+
+  /** The context the handler sees: this one, unless an interceptor changed the request. */
+  forRequest(req: StreamRequest): HandlerContext {
+    if (
+      req.signal === this.signal &&
+      req.header === this.requestHeader &&
+      req.contextValues === this.values &&
+      req.service === this.service
+    ) {
+      return this;
+    }
+    return {
+      method: this.method,
+      service: req.service,
+      signal: req.signal,
+      timeoutMs: () => this.timeoutMs(),
+      requestMethod: this.requestMethod,
+      requestHeader: req.header,
+      responseHeader: this.responseHeader,
+      responseTrailer: this.responseTrailer,
+      protocolName: this.protocolName,
+      values: req.contextValues,
+      url: this.url,
+    };
+  }
+}
+
+function deadlineExceeded(): ConnectError {
+  return new ConnectError("the operation timed out", Code.DeadlineExceeded);
+}
+
+function abortAtDeadline(context: StreamContext): void {
+  context.abort(deadlineExceeded());
+}
+
+/**
+ * The open streams of each shutdown signal. One listener on the signal aborts them all:
+ * a listener per stream on the shared signal cost each idle stream a few hundred bytes.
+ */
+const openStreams = new WeakMap<AbortSignal, Set<StreamContext>>();
+
+function watchShutdown(shutdown: AbortSignal, context: StreamContext): void {
+  if (shutdown.aborted) {
+    context.abort(shutdown.reason);
+    return;
+  }
+  let open = openStreams.get(shutdown);
+  if (open === undefined) {
+    const streams = new Set<StreamContext>();
+    open = streams;
+    openStreams.set(shutdown, streams);
+    shutdown.addEventListener(
+      "abort",
+      () => {
+        for (const stream of [...streams]) stream.abort(shutdown.reason);
+      },
+      { once: true },
+    );
+  }
+  context.listAmong(open);
+}
+
+function copyHeaders(from: Headers, to: Headers): void {
+  if (from === to) return;
+  for (const key of [...to.keys()]) to.delete(key);
+  for (const [key, value] of from) to.set(key, value);
 }
 
 function requestHeader(req: Http2ServerRequest): Headers {
@@ -176,153 +318,4 @@ function requestHeader(req: Http2ServerRequest): Headers {
     for (const one of Array.isArray(value) ? value : [value]) header.append(name, one);
   }
   return header;
-}
-
-/** At most this many decoded messages wait for the handler before the stream is paused. */
-const readAhead = 2;
-
-/**
- * The request messages of one stream as an async iterable, decoded from the stream's data
- * events. Reading pauses while `readAhead` messages wait, which stops HTTP/2 flow-control
- * credit, so a client that sends faster than the handler reads is held back.
- */
-class EnvelopeReader implements AsyncIterable<Message>, AsyncIterator<Message> {
-  readonly #messages: Message[] = [];
-  #failure: unknown;
-  #ended = false;
-  #waiter: (() => void) | undefined;
-  /** Bytes of the envelope being read; its 5-byte prefix first. */
-  #parts: Buffer[] = [];
-  #buffered = 0;
-  #needed = 5;
-  #readingPrefix = true;
-
-  constructor(
-    private readonly req: Http2ServerRequest,
-    private readonly parser: Serialization<Message>,
-    private readonly readMaxBytes: number,
-    startError: ConnectError | undefined,
-  ) {
-    if (startError !== undefined) {
-      this.#failure = startError;
-      return;
-    }
-    req.on("data", (chunk: Buffer) => this.#take(chunk));
-    req.once("end", () => {
-      if (this.#buffered > 0 || !this.#readingPrefix) {
-        this.#fail(
-          new ConnectError(
-            "invalid request message: incomplete envelope at the end of the request",
-            Code.InvalidArgument,
-          ),
-        );
-      }
-      this.#ended = true;
-      this.#wake();
-    });
-    req.once("error", (error: Error) => this.#fail(error));
-    req.once("aborted", () => this.#fail(new ConnectError("the client left", Code.Canceled)));
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<Message>> {
-    for (;;) {
-      if (this.#messages.length > 0) {
-        const value = this.#messages.shift() as Message;
-        if (this.#messages.length < readAhead && this.req.isPaused()) this.req.resume();
-        return { done: false, value };
-      }
-      if (this.#failure !== undefined) throw this.#failure;
-      if (this.#ended) return { done: true, value: undefined };
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-  }
-
-  async return(): Promise<IteratorResult<Message>> {
-    this.#ended = true;
-    this.#messages.length = 0;
-    this.req.removeAllListeners("data");
-    if (this.req.isPaused()) this.req.resume();
-    return { done: true, value: undefined };
-  }
-
-  #take(chunk: Buffer): void {
-    let at = 0;
-    while (at < chunk.byteLength && this.#failure === undefined) {
-      const take = Math.min(this.#needed - this.#buffered, chunk.byteLength - at);
-      this.#parts.push(chunk.subarray(at, at + take));
-      this.#buffered += take;
-      at += take;
-      if (this.#buffered === this.#needed) this.#complete();
-    }
-    if (this.#messages.length >= readAhead) this.req.pause();
-    this.#wake();
-  }
-
-  /** One whole prefix or message is buffered. */
-  #complete(): void {
-    const bytes = this.#parts.length === 1 ? this.#parts[0] : Buffer.concat(this.#parts);
-    this.#parts = [];
-    this.#buffered = 0;
-    if (bytes === undefined) return;
-    if (this.#readingPrefix) {
-      const flags = bytes[0] ?? 0;
-      const length = bytes.readUInt32BE(1);
-      if (flags !== 0) {
-        this.#fail(
-          (flags & ~1) !== 0
-            ? new ConnectError(
-                `invalid request message: envelope flags 0x${flags.toString(16).padStart(2, "0")} are not allowed`,
-                Code.InvalidArgument,
-              )
-            : new ConnectError(
-                "received compressed envelope, but do not know how to decompress",
-                Code.Internal,
-              ),
-        );
-        return;
-      }
-      if (length > this.readMaxBytes) {
-        this.#fail(
-          new ConnectError(
-            `message size ${length} is larger than configured readMaxBytes ${this.readMaxBytes}`,
-            Code.ResourceExhausted,
-          ),
-        );
-        return;
-      }
-      this.#readingPrefix = length === 0;
-      this.#needed = length === 0 ? 5 : length;
-      if (length === 0) this.#decode(new Uint8Array(0));
-      return;
-    }
-    this.#readingPrefix = true;
-    this.#needed = 5;
-    this.#decode(bytes);
-  }
-
-  #decode(bytes: Uint8Array): void {
-    try {
-      this.#messages.push(this.parser.parse(bytes));
-    } catch (error) {
-      this.#fail(error);
-    }
-  }
-
-  #fail(error: unknown): void {
-    this.#failure ??= error;
-    this.req.removeAllListeners("data");
-    this.#wake();
-  }
-
-  #wake(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.();
-  }
 }

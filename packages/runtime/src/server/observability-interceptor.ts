@@ -5,6 +5,7 @@ import type { Logger } from "../log.js";
 import type { RpcMetrics } from "./metrics.js";
 import { principalKey } from "./principal.js";
 import { cancelledByClient, isClientGone } from "./request-failures.js";
+import { tapStream } from "./stream-tap.js";
 
 const requestIdPattern = /^[\w.:-]{1,128}$/;
 
@@ -86,22 +87,17 @@ function toCallerError(thrown: unknown, requestId: string, signal: AbortSignal):
   );
 }
 
-async function* observeStream<T>(
+function observeStream<T>(
   messages: AsyncIterable<T>,
   requestId: string,
   signal: AbortSignal,
   onEnd: (error: ConnectError | undefined) => void,
 ): AsyncIterable<T> {
-  let failure: ConnectError | undefined;
-  try {
-    yield* messages;
+  return tapStream(messages, {
     // A handler that stops quietly when its call is aborted (deadline, cancel) must not
     // report success: the caller is owed DEADLINE_EXCEEDED or CANCELLED.
-    if (signal.aborted) throw ConnectError.from(signal.reason);
-  } catch (thrown) {
-    failure = toCallerError(thrown, requestId, signal);
-    throw failure;
-  } finally {
-    onEnd(failure);
-  }
+    ended: () => (signal.aborted ? ConnectError.from(signal.reason) : undefined),
+    failed: (thrown) => toCallerError(thrown, requestId, signal),
+    settled: onEnd,
+  });
 }

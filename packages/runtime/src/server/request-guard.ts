@@ -12,6 +12,7 @@ import {
   isClientGone,
   loggableDetail,
 } from "./request-failures.js";
+import { tapStream } from "./stream-tap.js";
 
 /** Per call: whether it got past the protocol layer, and whether its client has left. */
 interface CallProgress {
@@ -87,22 +88,16 @@ export function guardRequestStream(logger: Logger): Interceptor {
   };
 }
 
-async function* readGuarded<T>(
+function readGuarded<T>(
   messages: AsyncIterable<T>,
   record: (thrown: unknown) => ConnectError,
 ): AsyncIterable<T> {
-  try {
-    yield* messages;
-  } catch (thrown) {
-    throw record(thrown);
-  }
+  return tapStream(messages, { failed: record });
 }
 
-async function* failAfter<T>(
+function failAfter<T>(
   messages: AsyncIterable<T>,
   failure: () => ConnectError | undefined,
 ): AsyncIterable<T> {
-  yield* messages;
-  const error = failure();
-  if (error !== undefined) throw error;
+  return tapStream(messages, { ended: failure });
 }
