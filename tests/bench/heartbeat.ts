@@ -10,19 +10,23 @@
 //   as the rate falls (an idle event loop wakes up for each call), so servers compared at
 //   their own closed-loop rates would differ by that alone. The rate is
 //   BENCH_HEARTBEAT_RATE calls/s, or 70 % of the slowest scenario's closed-loop rate in a
-//   first warm-up, and each phase is checked to have achieved it;
+//   first warm-up (BENCH_HEARTBEAT_WARMUP_CALLS calls each, 5,000 by default, so that the
+//   JIT has optimised the servers), and each phase is checked to have achieved it;
 // - each caller is a client of its own, with its own key and row, so the calls do not queue
 //   on one row's lock in PostgreSQL; the bare server updates the same rows by the same keys;
 // - the bench database commits without waiting for its WAL flush (synchronous_commit off,
 //   for that database only): otherwise each call waits on the disk, the rate is whatever
 //   fsync allows on the machine, and the servers sit idle between calls;
 // - the scenarios take turns in rounds (BENCH_ROUNDS, default 5 here), and the report gives
-//   the spread of the per-round figures.
+//   the spread of the per-round figures;
+// - each server's CPU while idle (BENCH_HEARTBEAT_IDLE_SECONDS, 5) is measured too, and a
+//   second figure per call takes that background out: at a low rate it is a large share.
 
 import { mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -100,6 +104,14 @@ interface ScenarioResult {
     perCallUs: number;
     /** Per round, to show the spread when there are several. */
     perCallUsByRound: number[];
+    /**
+     * perCallUs less what the server spends with no calls at all (timers, metrics, pools),
+     * measured while every server sat idle: at a low rate that background is a large share
+     * of each call's figure, and the full runtime has more of it than the bare server.
+     */
+    perCallNetUs: number;
+    /** The server's CPU µs per second when idle. */
+    idleUsPerSecond: number;
     /** Cores the server kept busy. */
     cores: number;
   };
@@ -128,6 +140,8 @@ interface Comparison {
   addedUs: number;
   /** The added CPU per call in each round (full and bare ran one after the other). */
   addedUsByRound: number[];
+  /** The added CPU per call, each server's idle background taken out. */
+  addedNetUs: number;
   goalUs: number;
   met: boolean;
 }
@@ -169,6 +183,9 @@ async function measureAll(
   await asynchronousCommits(db);
   const rounds = numberSetting(process.env, "BENCH_ROUNDS", 5, 1, 100, { integer: true });
   const fixedRate = numberSetting(process.env, "BENCH_HEARTBEAT_RATE", 0, 0, 1_000_000);
+  const warmupCalls = numberSetting(process.env, "BENCH_HEARTBEAT_WARMUP_CALLS", 5000, 0, 1e6, {
+    integer: true,
+  });
 
   // The full runtime, as `gate serve clients` runs it in production: auth on, logs at info
   // (JSON lines, written to a file), metrics, migrations applied at start-up.
@@ -297,7 +314,16 @@ async function measureAll(
     },
   ];
 
-  const rate = fixedRate > 0 ? fixedRate : await chooseRate(settings, scenarios, log);
+  const closedLoopRate = await warmUp(settings, warmupCalls, scenarios, log);
+  const idleSeconds = numberSetting(process.env, "BENCH_HEARTBEAT_IDLE_SECONDS", 5, 0, 600);
+  const idle = await idleCpu([full, bareH2, bareH1], idleSeconds);
+  log(
+    `idle CPU, µs/s: ${[...idle].map(([server, us]) => `${server.name} ${us.toFixed(0)}`).join(", ")}`,
+  );
+  const rate = fixedRate > 0 ? fixedRate : Math.max(1, Math.round(closedLoopRate * rateShare));
+  log(
+    `offering every scenario ${rate} calls/s (${fixedRate > 0 ? "BENCH_HEARTBEAT_RATE" : `${rateShare * 100} % of the slowest`})`,
+  );
   const paced = { ...settings, rounds, ratePerSecond: rate };
   const phases = new Map<ScenarioId, PhaseResult[]>(scenarios.map((s) => [s.id, []]));
   for (let round = 0; round < rounds; round++) {
@@ -322,7 +348,8 @@ async function measureAll(
 
   const results: ScenarioResult[] = [];
   for (const scenario of scenarios) {
-    results.push(await aggregate(scenario, phases.get(scenario.id) ?? []));
+    const idleUs = idle.get(scenario.server) ?? 0;
+    results.push(await aggregate(scenario, phases.get(scenario.id) ?? [], idleUs));
   }
   const comparisons = [
     compare(results, "gRPC: full − bare gRPC", "full-grpc", "bare-grpc"),
@@ -366,11 +393,14 @@ async function measureAll(
 type PacedSettings = BenchSettings & { ratePerSecond: number };
 
 /**
- * The rate every scenario is offered: a share of the slowest one's closed-loop rate, found
- * in a warm-up of each (which also warms the servers' JIT and pools).
+ * Warms every scenario up in a closed loop, for at least `calls` calls (the JIT compilers
+ * optimise a function only after thousands of runs: a server measured colder than that
+ * spends several times the CPU per call, and at a low rate a short warm-up is too few
+ * calls), and answers the slowest scenario's closed-loop rate.
  */
-async function chooseRate(
+async function warmUp(
   settings: BenchSettings,
+  calls: number,
   scenarios: Scenario[],
   log: (line: string) => void,
 ): Promise<number> {
@@ -378,18 +408,18 @@ async function chooseRate(
   for (const scenario of scenarios) {
     const warm = await runLoad(scenario.call, {
       concurrency: settings.concurrency,
-      durationMs: Math.max(1, settings.warmupSeconds) * 1000,
-      maxCalls: settings.maxCalls,
+      durationMs: calls > 0 ? 300_000 : Math.max(1, settings.warmupSeconds) * 1000,
+      maxCalls: calls > 0 ? calls : settings.maxCalls,
     });
     if (warm.errors > 0) {
       throw new Error(`${scenario.label}: ${warm.errors} calls failed: ${warm.errorSamples[0]}`);
     }
-    log(`closed loop, ${scenario.label}: ${warm.requestsPerSecond.toFixed(0)} calls/s`);
+    log(
+      `closed loop, ${scenario.label}: ${warm.calls} calls, ${warm.requestsPerSecond.toFixed(0)} calls/s`,
+    );
     slowest = Math.min(slowest, warm.requestsPerSecond);
   }
-  const rate = Math.max(1, Math.round(slowest * rateShare));
-  log(`offering every scenario ${rate} calls/s (${rateShare * 100} % of the slowest)`);
-  return rate;
+  return slowest;
 }
 
 /** One warm-up and one measured phase of one scenario, both at the offered rate. */
@@ -444,7 +474,32 @@ async function measurePhase(
   };
 }
 
-async function aggregate(scenario: Scenario, phases: PhaseResult[]): Promise<ScenarioResult> {
+/** Each server's CPU µs per second while no calls arrive, measured together. */
+async function idleCpu(
+  servers: ServerProcess[],
+  seconds: number,
+): Promise<Map<ServerProcess, number>> {
+  const idle = new Map<ServerProcess, number>();
+  if (seconds === 0) return idle;
+  const total = (cpu: { userUs: number; systemUs: number }) => cpu.userUs + cpu.systemUs;
+  const before = await Promise.all(servers.map((s) => s.cpu()));
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const after = await Promise.all(servers.map((s) => s.cpu()));
+  const elapsed = (performance.now() - started) / 1000;
+  servers.forEach((server, i) => {
+    const a = after[i];
+    const b = before[i];
+    if (a !== undefined && b !== undefined) idle.set(server, (total(a) - total(b)) / elapsed);
+  });
+  return idle;
+}
+
+async function aggregate(
+  scenario: Scenario,
+  phases: PhaseResult[],
+  idleUsPerSecond: number,
+): Promise<ScenarioResult> {
   const sum = (f: (p: PhaseResult) => number) => phases.reduce((total, p) => total + f(p), 0);
   const sumOrNull = (f: (p: PhaseResult) => number | null) =>
     phases.some((p) => f(p) === null) ? null : sum((p) => f(p) ?? 0);
@@ -482,6 +537,8 @@ async function aggregate(scenario: Scenario, phases: PhaseResult[]): Promise<Sce
         perCall(p.serverCpu.userUs + p.serverCpu.systemUs, p.measured.calls),
       ),
       cores: (userUs + systemUs) / (elapsedMs * 1000),
+      perCallNetUs: perCall(userUs + systemUs - (idleUsPerSecond * elapsedMs) / 1000, calls),
+      idleUsPerSecond,
     },
     offeredPerSecond: phases[0]?.measured.offeredPerSecond ?? 0,
     roundsBehind: phases.filter((p) => !p.keptUp).length,
@@ -643,6 +700,7 @@ function compare(
     fullUs,
     bareUs,
     addedUs,
+    addedNetUs: (full?.perCallNetUs ?? Number.NaN) - (bare?.perCallNetUs ?? Number.NaN),
     addedUsByRound: (full?.perCallUsByRound ?? []).map(
       (us, round) => us - (bare?.perCallUsByRound[round] ?? Number.NaN),
     ),
@@ -685,6 +743,7 @@ function formatReport(
       "errors",
       "server CPU µs/call",
       "per round min–max",
+      "idle µs/s",
       "server cores",
       "client CPU µs/call",
       "machine busy cores",
@@ -701,6 +760,7 @@ function formatReport(
       String(r.errors + r.rounds.reduce((n, p) => n + p.warmup.errors, 0)),
       f(r.serverCpu.perCallUs, 1),
       spread(r.serverCpu.perCallUsByRound),
+      f(r.serverCpu.idleUsPerSecond, 0),
       f(r.serverCpu.cores, 2),
       f(r.clientCpuPerCallUs, 1),
       r.machineBusyCores === null ? "–" : f(r.machineBusyCores, 2),
@@ -714,6 +774,7 @@ function formatReport(
       "bare µs",
       "added µs",
       "added per round: min / median / max",
+      "added µs, idle taken out",
       "goal",
       "met?",
     ],
@@ -723,6 +784,7 @@ function formatReport(
       f(c.bareUs, 1),
       f(c.addedUs, 1),
       spread(c.addedUsByRound, true),
+      f(c.addedNetUs, 1),
       `≤ ${c.goalUs} µs`,
       c.met ? "yes" : `NO (${f(c.addedUs - c.goalUs, 1)} µs over)`,
     ]),
