@@ -75,7 +75,7 @@ interface Scenario {
 
 interface PhaseResult {
   round: number;
-  warmup: { calls: number; errors: number; requestsPerSecond: number };
+  warmup: { calls: number; errors: number; errorSamples: string[]; requestsPerSecond: number };
   /** Whether the measured phase completed the offered rate (keptUpShare of it). */
   keptUp: boolean;
   measured: LoadResult;
@@ -459,6 +459,7 @@ async function measurePhase(
     warmup: {
       calls: warmup.calls,
       errors: warmup.errors,
+      errorSamples: warmup.errorSamples,
       requestsPerSecond: warmup.requestsPerSecond,
     },
     keptUp,
@@ -524,7 +525,9 @@ async function aggregate(
     server: scenario.server.name,
     calls,
     errors: sum((p) => p.measured.errors),
-    errorSamples: [...new Set(phases.flatMap((p) => p.measured.errorSamples))].slice(0, 5),
+    errorSamples: [
+      ...new Set(phases.flatMap((p) => [...p.measured.errorSamples, ...p.warmup.errorSamples])),
+    ].slice(0, 5),
     elapsedMs,
     requestsPerSecond: calls / (elapsedMs / 1000),
     latencyMs: summarise(latencies),

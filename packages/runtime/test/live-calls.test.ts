@@ -15,7 +15,7 @@ describe("LiveCalls", () => {
   it("follows a request's signal, with its reason, and then forgets the call", () => {
     const live = new LiveCalls();
     const request = new AbortController();
-    const signal = live.follow(request.signal);
+    const { signal } = live.follow(request.signal);
     expect(live.size).toBe(1);
     const reason = new Error("the client left");
     request.abort(reason);
@@ -27,13 +27,13 @@ describe("LiveCalls", () => {
   it("aborts every call in flight, every later call and the streams' signal on shutdown", () => {
     const live = new LiveCalls();
     const requests = [new AbortController(), new AbortController()];
-    const signals = requests.map((r) => live.follow(r.signal));
+    const signals = requests.map((r) => live.follow(r.signal).signal);
     const stopping = new ConnectError("the server is shutting down", Code.Unavailable);
     live.abortAll(stopping);
     expect(signals.map((s) => s.reason)).toEqual([stopping, stopping]);
     expect(live.streams.reason).toBe(stopping);
     expect(live.size).toBe(0);
-    const late = live.follow(new AbortController().signal);
+    const late = live.follow(new AbortController().signal).signal;
     expect(late.reason).toBe(stopping);
     expect(live.size).toBe(0);
     // A request ending after the shutdown changes nothing.
@@ -45,8 +45,20 @@ describe("LiveCalls", () => {
     const live = new LiveCalls();
     const request = new AbortController();
     request.abort(new Error("gone"));
-    expect(live.follow(request.signal).aborted).toBe(true);
+    expect(live.follow(request.signal).signal.aborted).toBe(true);
     expect(live.size).toBe(0);
+  });
+
+  it("forgets a released call, which its request ending no longer aborts", () => {
+    const live = new LiveCalls();
+    const request = new AbortController();
+    const call = live.follow(request.signal);
+    call.release();
+    expect(live.size).toBe(0);
+    request.abort(new Error("closed after the answer"));
+    expect(call.signal.aborted).toBe(false);
+    live.abortAll(new Error("shutdown"));
+    expect(call.signal.aborted).toBe(false);
   });
 });
 

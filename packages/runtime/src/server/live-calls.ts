@@ -14,7 +14,7 @@
 import { setMaxListeners } from "node:events";
 
 export class LiveCalls {
-  readonly #calls = new Set<AbortController>();
+  readonly #calls = new Set<LiveCall>();
   #shutdown: { reason: unknown } | undefined;
   readonly #streams = new AbortController();
 
@@ -29,34 +29,23 @@ export class LiveCalls {
   }
 
   /**
-   * A signal for one call, in place of its request's `requestSignal`: aborted with the
-   * request's own reason when the request ends or fails (which also forgets the call), or
-   * with the shutdown's reason. A call that arrives after the shutdown starts aborted.
+   * A call with a signal of its own, to use in place of its request's `requestSignal`:
+   * aborted with the request's own reason when the request ends or fails early, or with the
+   * shutdown's reason. A call that arrives after the shutdown starts aborted. Release it
+   * once its answer is written.
    */
-  follow(requestSignal: AbortSignal): AbortSignal {
-    const controller = new AbortController();
-    if (this.#shutdown !== undefined) {
-      controller.abort(this.#shutdown.reason);
-      return controller.signal;
+  follow(requestSignal: AbortSignal): LiveCall {
+    const call = new LiveCall(this.#calls, requestSignal);
+    if (this.#shutdown !== undefined) call.abort(this.#shutdown.reason);
+    else if (requestSignal.aborted) call.handleEvent();
+    else {
+      this.#calls.add(call);
+      requestSignal.addEventListener("abort", call);
     }
-    if (requestSignal.aborted) {
-      controller.abort(requestSignal.reason);
-      return controller.signal;
-    }
-    const calls = this.#calls;
-    calls.add(controller);
-    requestSignal.addEventListener(
-      "abort",
-      () => {
-        calls.delete(controller);
-        controller.abort(requestSignal.reason);
-      },
-      { once: true },
-    );
-    return controller.signal;
+    return call;
   }
 
-  /** Calls in flight (for tests and metrics). */
+  /** Calls in flight. */
   get size(): number {
     return this.#calls.size;
   }
@@ -66,7 +55,42 @@ export class LiveCalls {
     this.#shutdown ??= { reason };
     const calls = [...this.#calls];
     this.#calls.clear();
-    for (const controller of calls) controller.abort(this.#shutdown.reason);
+    for (const call of calls) call.abort(this.#shutdown.reason);
     this.#streams.abort(this.#shutdown.reason);
+  }
+}
+
+/**
+ * One call in flight. It listens to its request's signal as an object (handleEvent) rather
+ * than through a closure, and is released by removing that listener rather than by an
+ * abort, which would dispatch an event on every call's way out.
+ */
+export class LiveCall {
+  readonly #controller = new AbortController();
+
+  constructor(
+    private readonly calls: Set<LiveCall>,
+    private readonly request: AbortSignal,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** The request was aborted: the call follows, with the same reason. */
+  handleEvent(): void {
+    this.calls.delete(this);
+    this.#controller.abort(this.request.reason);
+  }
+
+  abort(reason: unknown): void {
+    this.request.removeEventListener("abort", this);
+    this.#controller.abort(reason);
+  }
+
+  /** The call is over: forget it, without aborting anything. */
+  release(): void {
+    this.calls.delete(this);
+    this.request.removeEventListener("abort", this);
   }
 }

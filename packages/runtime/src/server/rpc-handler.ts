@@ -141,7 +141,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
       return;
     }
-    uReq.signal = options.liveCalls.follow(uReq.signal);
+    const call = options.liveCalls.follow(uReq.signal);
+    uReq.signal = call.signal;
     const protocol = protocolOf(contentType);
     const flags = allowedEnvelopeFlags(protocol, contentType);
     if (isByteStream(uReq.body)) {
@@ -169,13 +170,17 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         });
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
-      .catch((reason: unknown) => {
-        const gone = isClientGone(reason, uReq.signal);
-        logger[gone ? "debug" : "warn"](
-          { rpc: `${handler.service.typeName}/${handler.method.name}`, err: reason },
-          gone ? "client left before the answer was written" : "writing the answer failed",
-        );
-      });
+      .then(
+        () => call.release(),
+        (reason: unknown) => {
+          call.release();
+          const gone = isClientGone(reason, uReq.signal);
+          logger[gone ? "debug" : "warn"](
+            { rpc: `${handler.service.typeName}/${handler.method.name}`, err: reason },
+            gone ? "client left before the answer was written" : "writing the answer failed",
+          );
+        },
+      );
   };
 }
 
