@@ -1,13 +1,24 @@
-// A closed-loop load generator: `concurrency` callers, each issuing one call after another
-// until the time is up or the call budget is spent. Bounded both ways, so a broken server
-// cannot make it run forever: every call also carries its own timeout (the caller's job).
+// A load generator with `concurrency` callers, until the time is up or the call budget is
+// spent. Closed loop by default: each caller issues one call after another, so the rate is
+// whatever the server sustains. Paced (open loop) with `ratePerSecond`: calls fall due at
+// that fixed rate, spread over the callers, whatever the server does, so two servers can be
+// compared at the same offered rate (CPU per call depends on the rate: an idle server
+// spends more per call on waking up). Bounded both ways, so a broken server cannot make it
+// run forever: every call also carries its own timeout (the caller's job).
 import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export interface LoadOptions {
   concurrency: number;
   durationMs: number;
   /** Most calls issued in total, whatever the time. */
   maxCalls: number;
+  /**
+   * Calls per second offered, all callers together; absent for a closed loop. A caller that
+   * falls behind (its previous call still running when the next falls due) issues the late
+   * call at once, so a server that cannot keep up shows as an achieved rate below this.
+   */
+  ratePerSecond?: number;
 }
 
 export interface LatencySummary {
@@ -29,10 +40,13 @@ export interface LoadResult {
   requestsPerSecond: number;
   /** Milliseconds, over every call (failed ones included). */
   latencyMs: LatencySummary;
+  /** The rate offered, when paced. */
+  offeredPerSecond?: number;
 }
 
+/** `call` is told which caller (0 … concurrency − 1) issues it, e.g. to use its own key. */
 export async function runLoad(
-  call: () => Promise<void>,
+  call: (caller: number) => Promise<void>,
   options: LoadOptions,
 ): Promise<LoadResult> {
   const latencies = new Float64Array(options.maxCalls);
@@ -43,12 +57,26 @@ export async function runLoad(
   const started = performance.now();
   const deadline = started + options.durationMs;
 
-  const caller = async () => {
+  const rate = options.ratePerSecond;
+  // Paced: caller i's calls fall due every concurrency/rate seconds, offset by i/rate, so
+  // together they offer `rate` calls per second at even spacing.
+  const intervalMs = rate === undefined ? 0 : (1000 * options.concurrency) / rate;
+
+  const caller = async (index: number) => {
+    let due = rate === undefined ? 0 : started + (1000 * index) / rate;
     while (issued < options.maxCalls && performance.now() < deadline) {
+      if (rate !== undefined) {
+        if (due >= deadline) break;
+        const wait = due - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
       issued++;
-      const t0 = performance.now();
+      // Paced latency counts from when the call fell due, so a server that makes callers
+      // wait is not flattered by calls that simply started late.
+      const t0 = rate === undefined ? performance.now() : due;
+      due += intervalMs;
       try {
-        await call();
+        await call(index);
       } catch (error) {
         errors++;
         if (errorSamples.size < 5)
@@ -57,7 +85,7 @@ export async function runLoad(
       latencies[done++] = performance.now() - t0;
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency }, caller));
+  await Promise.all(Array.from({ length: options.concurrency }, (_, index) => caller(index)));
   const elapsedMs = performance.now() - started;
   return {
     calls: done,
@@ -68,6 +96,7 @@ export async function runLoad(
     elapsedMs,
     requestsPerSecond: done / (elapsedMs / 1000),
     latencyMs: summarise(latencies.subarray(0, done)),
+    ...(rate === undefined ? {} : { offeredPerSecond: rate }),
   };
 }
 

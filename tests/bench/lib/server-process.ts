@@ -1,5 +1,7 @@
 // Parent side of a server child: forks it under the tsx loader (one Node process, so its
 // CPU time is the server's alone), waits until it listens, and asks it for its CPU time.
+// The child's @gate/* imports resolve to their TypeScript sources by default (never a stale
+// build), or with `fromDist` to the compiled dist/, as production runs them.
 import { type ChildProcess, fork } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { fromSource } from "../../src/source-node.js";
@@ -31,6 +33,12 @@ export interface ServerProcessOptions {
   args?: string[];
   /** The child's whole environment (nothing is inherited). */
   env: Record<string, string>;
+  /**
+   * Run the @gate/* packages from their compiled dist/ (without the gate-source condition);
+   * the caller makes sure the build is current (build-dist.ts). Only the entry script itself
+   * is still read through tsx.
+   */
+  fromDist?: boolean;
   /** Where the child's stdout (its logs) goes; default /dev/null. */
   stdoutFile?: string;
   startTimeoutMs?: number;
@@ -45,7 +53,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   let child: ChildProcess;
   try {
     child = fork(options.script, options.args ?? [], {
-      execArgv: [...fromSource, "--import", tsxLoader],
+      execArgv: [...(options.fromDist === true ? [] : fromSource), "--import", tsxLoader],
       env: options.env,
       stdio: ["ignore", stdout, "pipe", "ipc"],
     });
@@ -60,13 +68,13 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 
   const pending = new Map<number, { resolve: (m: Answer) => void; reject: (e: Error) => void }>();
   let nextId = 1;
-  let exited = false;
+  let exited: Error | undefined;
   const exit = new Promise<void>((resolve) => {
     child.once("exit", (code, signal) => {
-      exited = true;
       const why = new Error(
         `${options.name} server exited (code ${code}, signal ${signal})${stderr ? `: ${stderr.trim()}` : ""}`,
       );
+      exited = why;
       for (const waiter of pending.values()) waiter.reject(why);
       pending.clear();
       resolve();
@@ -101,8 +109,8 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
 
   const ask = (message: ParentMessage, timeoutMs = 30_000): Promise<Answer> =>
     new Promise((resolve, reject) => {
-      if (exited) {
-        reject(new Error(`${options.name} server is not running`));
+      if (exited !== undefined) {
+        reject(exited);
         return;
       }
       const timer = setTimeout(() => {
@@ -147,7 +155,7 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
       await ask({ type: "profile-stop", id: nextId++, file }, 120_000);
     },
     async stop() {
-      if (exited) return;
+      if (exited !== undefined) return;
       await ask({ type: "stop", id: nextId++ }).catch(() => {});
       const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
       await exit;

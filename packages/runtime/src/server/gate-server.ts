@@ -19,6 +19,7 @@ import {
   type NodeHandler,
 } from "./dual-protocol-listener.js";
 import { HealthRegistry, registerHealth } from "./health.js";
+import { LiveCalls } from "./live-calls.js";
 import { RpcMetrics } from "./metrics.js";
 import { observabilityInterceptor } from "./observability-interceptor.js";
 import type { Access } from "./principal.js";
@@ -85,7 +86,7 @@ export interface GateServer {
 export function createGateServer(options: GateServerOptions): GateServer {
   const metrics = options.metrics ?? new RpcMetrics();
   const health = new HealthRegistry();
-  const shutdown = new AbortController();
+  const liveCalls = new LiveCalls();
   const services = options.services.map((s) => s.service);
 
   const interceptors: Interceptor[] = [
@@ -107,7 +108,7 @@ export function createGateServer(options: GateServerOptions): GateServer {
     routes,
     interceptors,
     readMaxBytes: options.maxBodyBytes,
-    shutdownSignal: shutdown.signal,
+    liveCalls,
     logger: options.logger,
     metrics,
   });
@@ -175,8 +176,8 @@ export function createGateServer(options: GateServerOptions): GateServer {
       health.shutdown();
       // Calls cut by the shutdown end UNAVAILABLE, which clients retry elsewhere or later.
       const stopping = new ConnectError("the server is shutting down", Code.Unavailable);
-      await listener?.close(graceMs, () => shutdown.abort(stopping));
-      shutdown.abort(stopping);
+      await listener?.close(graceMs, () => liveCalls.abortAll(stopping));
+      liveCalls.abortAll(stopping);
     },
   };
 }

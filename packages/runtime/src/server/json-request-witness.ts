@@ -1,6 +1,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { locateJsonBytesProblem } from "../rest/json-problem.js";
+import { tapBody } from "./body-tap.js";
 import { boundedError } from "./bounded-text.js";
 
 // protobuf-es says what failed to decode ("cannot decode message google.protobuf.Timestamp
@@ -27,13 +28,14 @@ export class JsonRequestWitness {
   };
 
   /** A unary body passed through and kept whole (connect-es bounds it by readMaxBytes). */
-  async *keepBody(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  keepBody(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     const chunks: Uint8Array[] = [];
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      yield chunk;
-    }
-    this.recent = [Buffer.concat(chunks)];
+    return tapBody(body, {
+      chunk: (chunk) => chunks.push(chunk),
+      end: () => {
+        this.recent = [Buffer.concat(chunks)];
+      },
+    });
   }
 
   /**

@@ -3,6 +3,9 @@ import {
   type ContextValues,
   createContextKey,
   type Interceptor,
+  type StreamRequest,
+  type StreamResponse,
+  type UnaryResponse,
 } from "@connectrpc/connect";
 import { codeLabel } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -61,8 +64,18 @@ export const markEntered: Interceptor = (next) => (req) => {
  * OK: over HTTP/2 a reset ends the request stream as if the client had finished sending.
  */
 export function guardRequestStream(logger: Logger): Interceptor {
-  return (next) => async (req) => {
-    if (!req.stream) return next(req);
+  return (next) => {
+    const guarded = guardStream(next, logger);
+    // A unary call goes straight on: no async frame of its own on every call.
+    return (req) => (req.stream ? guarded(req) : next(req));
+  };
+}
+
+function guardStream(
+  next: Parameters<Interceptor>[0],
+  logger: Logger,
+): (req: StreamRequest) => Promise<StreamResponse | UnaryResponse> {
+  return async (req) => {
     const progress = req.contextValues.get(progressKey);
     let failure: ConnectError | undefined;
     const rpc = `${req.service.typeName}/${req.method.name}`;

@@ -26,6 +26,7 @@ import type { NodeHandler } from "./dual-protocol-listener.js";
 import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
 import { type BidiStreamSpec, isLeanGrpcStream, serveBidiStream } from "./grpc-bidi-stream.js";
 import { isConnectJson, JsonRequestWitness } from "./json-request-witness.js";
+import type { LiveCalls } from "./live-calls.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
 import { guardRequestStream, markEntered, trackCall } from "./request-guard.js";
@@ -35,7 +36,8 @@ export interface RpcHandlerOptions {
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
   readMaxBytes: number;
-  shutdownSignal: AbortSignal;
+  /** Where calls in flight are kept, to be aborted on shutdown. */
+  liveCalls: LiveCalls;
   logger: Logger;
   metrics: RpcMetrics;
 }
@@ -71,7 +73,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const router = createConnectRouter({
     interceptors,
     readMaxBytes: options.readMaxBytes,
-    shutdownSignal: options.shutdownSignal,
+    // No shutdownSignal: connect would link it into every call (see live-calls.ts); each
+    // call's request signal follows options.liveCalls instead.
     acceptCompression: [compressionGzip, compressionBrotli],
     jsonOptions,
   });
@@ -82,7 +85,7 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const bidiOptions = {
     interceptors,
     readMaxBytes: options.readMaxBytes,
-    shutdownSignal: options.shutdownSignal,
+    shutdownSignal: options.liveCalls.streams,
     jsonOptions,
   };
 
@@ -138,6 +141,8 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(400, Code.InvalidArgument, ConnectError.from(error).rawMessage);
       return;
     }
+    const call = options.liveCalls.follow(uReq.signal);
+    uReq.signal = call.signal;
     const protocol = protocolOf(contentType);
     const flags = allowedEnvelopeFlags(protocol, contentType);
     if (isByteStream(uReq.body)) {
@@ -165,13 +170,17 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
         });
       })
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
-      .catch((reason: unknown) => {
-        const gone = isClientGone(reason, uReq.signal);
-        logger[gone ? "debug" : "warn"](
-          { rpc: `${handler.service.typeName}/${handler.method.name}`, err: reason },
-          gone ? "client left before the answer was written" : "writing the answer failed",
-        );
-      });
+      .then(
+        () => call.release(),
+        (reason: unknown) => {
+          call.release();
+          const gone = isClientGone(reason, uReq.signal);
+          logger[gone ? "debug" : "warn"](
+            { rpc: `${handler.service.typeName}/${handler.method.name}`, err: reason },
+            gone ? "client left before the answer was written" : "writing the answer failed",
+          );
+        },
+      );
   };
 }
 
