@@ -1,4 +1,5 @@
 import type { Queryable } from "@gate/runtime";
+import { intArray, timeArray, uuidArray } from "./array-literals.js";
 import type { TaskChange } from "./task-event-reader.js";
 
 /** A client's part in a task, as client_tasks records it (see migration 0002). */
@@ -108,12 +109,12 @@ export class ClientTasksProjection {
            ${this.#replaceWhen("(excluded.attempt, excluded.state_at) > (ct.attempt, ct.state_at)")}
          RETURNING ct.client_id`,
         [
-          assignments.map((a) => a.clientId),
-          assignments.map((a) => a.taskId),
-          assignments.map((a) => a.attempt),
-          assignments.map((a) => a.at),
-          assignments.map((a) => a.firstAt),
-          assignments.map((a) => a.lastAt),
+          uuidArray(assignments.map((a) => a.clientId)),
+          uuidArray(assignments.map((a) => a.taskId)),
+          intArray(assignments.map((a) => a.attempt)),
+          timeArray(assignments.map((a) => a.at)),
+          timeArray(assignments.map((a) => a.firstAt)),
+          timeArray(assignments.map((a) => a.lastAt)),
         ],
       );
       for (const row of rows) present.add(row.client_id);
@@ -141,15 +142,15 @@ export class ClientTasksProjection {
            ${this.#replaceWhen("(excluded.attempt, excluded.state_at) >= (ct.attempt, ct.state_at)")}
          RETURNING ct.client_id`,
         [
-          ends.map((e) => e.clientId),
-          ends.map((e) => e.taskId),
-          ends.map((e) => e.attempt),
-          ends.map((e) => e.at),
+          uuidArray(ends.map((e) => e.clientId)),
+          uuidArray(ends.map((e) => e.taskId)),
+          intArray(ends.map((e) => e.attempt)),
+          timeArray(ends.map((e) => e.at)),
           ends.map((e) => e.status),
-          ends.map((e) => e.documentsDownloaded),
-          ends.map((e) => e.documentsFailed),
-          ends.map((e) => e.documentsSkipped),
-          ends.map((e) => e.lastAt),
+          intArray(ends.map((e) => e.documentsDownloaded)),
+          intArray(ends.map((e) => e.documentsFailed)),
+          intArray(ends.map((e) => e.documentsSkipped)),
+          timeArray(ends.map((e) => e.lastAt)),
         ],
       );
       for (const row of rows) present.add(row.client_id);
@@ -170,14 +171,14 @@ export class ClientTasksProjection {
     const ids = [...completed.keys()].sort();
     await db.query(
       `SELECT 1 FROM ${this.#clients} WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`,
-      [ids],
+      [uuidArray(ids)],
     );
     await db.query(
       `UPDATE ${this.#clients} c
           SET total_tasks_completed = c.total_tasks_completed + v.n, updated_at = now()
          FROM unnest($1::uuid[], $2::integer[]) AS v(id, n)
         WHERE c.id = v.id`,
-      [ids, ids.map((id) => completed.get(id) ?? 0)],
+      [uuidArray(ids), intArray(ids.map((id) => completed.get(id) ?? 0))],
     );
   }
 
@@ -199,10 +200,10 @@ export class ClientTasksProjection {
           AND ct.client_id IS DISTINCT FROM v.client_id
           AND (ct.attempt, ct.state_at) < (v.attempt, v.state_at)`,
       [
-        points.map((p) => p.taskId),
-        points.map((p) => p.clientId),
-        points.map((p) => p.attempt),
-        points.map((p) => p.at),
+        uuidArray(points.map((p) => p.taskId)),
+        uuidArray(points.map((p) => p.clientId)),
+        intArray(points.map((p) => p.attempt)),
+        timeArray(points.map((p) => p.at)),
       ],
     );
   }

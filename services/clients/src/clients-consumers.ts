@@ -10,6 +10,7 @@ import {
 } from "@gate/runtime";
 import type { Pool } from "pg";
 import { ClientTasksProjection } from "./client-tasks-projection.js";
+import { joinedDeliveries } from "./joined-deliveries.js";
 import { clientHeartbeatTopic, streamHeartbeatsHandler } from "./stream-heartbeats.js";
 import {
   readTaskEvent,
@@ -35,24 +36,19 @@ export interface ClientsConsumerDeps {
  * The handler of the task topics. A delivery is applied in one transaction together with
  * the inbox records of its event ids (applyOnceEach), so an event already applied, redelivered
  * after a crash or published twice, changes nothing, and a failure leaves no trace of the
- * batch: it is delivered again. One transaction per batch rather than per event keeps up
- * with thousands of task events a second.
+ * batch: it is delivered again. One transaction per batch rather than per event, and one
+ * for the deliveries that arrive together, keeps up with thousands of task events a second.
  */
 export function clientsBatchHandler(deps: ClientsConsumerDeps): EventBatchHandler {
   const schema = deps.schema ?? "clients";
   const projection = new ClientTasksProjection({ schema });
-  // The task topics deliver here at once and share tasks: applied one batch at a time in
-  // this process, they queue in memory instead of holding connections in lock waits.
-  let previous: Promise<unknown> = Promise.resolve();
-  return (events) => {
-    const applied = previous.then(() =>
-      applyOnceEach(deps.pool, schema, clientsConsumerGroup, events, (tx, fresh) =>
-        applyTaskEvents(projection, deps.logger, tx, fresh),
-      ),
-    );
-    previous = applied.catch(() => {});
-    return applied.then(() => {});
-  };
+  // The task topics deliver here at once and share tasks: joined and applied one
+  // transaction at a time in this process (see joinedDeliveries).
+  return joinedDeliveries((events) =>
+    applyOnceEach(deps.pool, schema, clientsConsumerGroup, events, (tx, fresh) =>
+      applyTaskEvents(projection, deps.logger, tx, fresh),
+    ),
+  );
 }
 
 /** The same, one event at a time (tests, tools). */

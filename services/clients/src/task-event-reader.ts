@@ -1,5 +1,5 @@
 import { type DescMessage, fromJsonString, type MessageShape } from "@bufbuild/protobuf";
-import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { eventsV1 } from "@gate/contracts";
 import { type BusEvent, isUuid, type Logger } from "@gate/runtime";
 import {
@@ -8,6 +8,13 @@ import {
   outcomeStatuses,
   type TaskEventPoint,
 } from "./client-tasks-projection.js";
+import {
+  type AssignmentFields,
+  type OutcomeFields,
+  plainAssignment,
+  plainAssignments,
+  plainOutcome,
+} from "./task-event-json.js";
 
 /** Assignments in batches, as the tasks service publishes them (TasksAssigned). */
 export const taskAssignmentsTopic = "tasks.assignments";
@@ -30,40 +37,45 @@ export type TaskChange =
  * forever. Unknown fields are accepted: a newer producer may add some.
  */
 export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange[] {
-  const log = logger.child({ eventId: event.id, topic: event.topic });
+  // The logger's child is made only for an event that has something to say.
+  const log = () => logger.child({ eventId: event.id, topic: event.topic });
   if (event.topic === taskAssignmentsTopic) {
-    const batch = parse(eventsV1.TasksAssignedSchema, event, log);
-    return (batch?.assignments ?? []).flatMap((assigned) => readAssignment(assigned, event, log));
+    const assignments =
+      plainAssignments(event.payload) ??
+      parse(eventsV1.TasksAssignedSchema, event, log)?.assignments.map(assignmentFields) ??
+      [];
+    return assignments.flatMap((assigned) => readAssignment(assigned, event, log));
   }
   if (event.topic === taskAssignedTopic) {
-    const assigned = parse(eventsV1.TaskAssignedSchema, event, log);
-    return assigned === undefined ? [] : readAssignment(assigned, event, log);
+    const message =
+      plainAssignment(event.payload) ?? parse(eventsV1.TaskAssignedSchema, event, log);
+    return message === undefined ? [] : readAssignment(assignmentFields(message), event, log);
   }
   return readOutcome(event, log);
 }
 
 function readAssignment(
-  assigned: eventsV1.TaskAssigned,
+  assigned: AssignmentFields,
   event: BusEvent,
-  log: Logger,
+  log: () => Logger,
 ): TaskChange[] {
   if (!validIds(assigned, log, { clientRequired: true })) return [];
   const clientId = assigned.clientId.toLowerCase();
   return [{ kind: "assigned", point: { ...eventPoint(assigned, event), clientId } }];
 }
 
-function readOutcome(event: BusEvent, log: Logger): TaskChange[] {
+function readOutcome(event: BusEvent, log: () => Logger): TaskChange[] {
   if (event.topic !== taskOutcomeTopic) {
-    log.warn("event of a topic the clients service does not consume ignored");
+    log().warn("event of a topic the clients service does not consume ignored");
     return [];
   }
-  const outcome = parse(eventsV1.TaskOutcomeSchema, event, log);
+  const outcome = plainOutcome(event.payload) ?? outcomeFields(event, log);
   if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return [];
   const point = eventPoint(outcome, event);
   if (outcome.clientId === "") return [{ kind: "left-queue", point: { ...point, clientId: null } }];
   const status: ClientTaskStatus | undefined = outcomeStatuses[outcome.outcome];
   if (status === undefined) {
-    log.warn({ outcome: outcome.outcome }, "unknown task outcome ignored");
+    log().warn({ outcome: outcome.outcome }, "unknown task outcome ignored");
     return [];
   }
   return [
@@ -81,28 +93,56 @@ function readOutcome(event: BusEvent, log: Logger): TaskChange[] {
   ];
 }
 
+/** The protobuf reader, for JSON not in the plain form task-event-json.ts reads. */
 function parse<Desc extends DescMessage>(
   schema: Desc,
   event: BusEvent,
-  log: Logger,
+  log: () => Logger,
 ): MessageShape<Desc> | undefined {
   try {
     return fromJsonString(schema, event.payload, { ignoreUnknownFields: true });
   } catch (error) {
-    log.error({ error: (error as Error).message }, "unreadable event skipped");
+    log().error({ error: (error as Error).message }, "unreadable event skipped");
     return undefined;
   }
+}
+
+/** The fields the projection reads, from a message of the protobuf reader (or already read). */
+function assignmentFields(
+  message: AssignmentFields | eventsV1.TaskAssigned | eventsV1.TaskOutcome,
+): AssignmentFields {
+  if (!("$typeName" in message)) return message;
+  const { taskId, clientId, attempt, occurredAt } = message;
+  return {
+    taskId,
+    clientId,
+    attempt,
+    at: occurredAt === undefined ? undefined : timestampDate(occurredAt),
+  };
+}
+
+function outcomeFields(event: BusEvent, log: () => Logger): OutcomeFields | undefined {
+  const message = parse(eventsV1.TaskOutcomeSchema, event, log);
+  if (message === undefined) return undefined;
+  const { outcome, documentsDownloaded, documentsFailed, documentsSkipped } = message;
+  return {
+    ...assignmentFields(message),
+    outcome,
+    documentsDownloaded,
+    documentsFailed,
+    documentsSkipped,
+  };
 }
 
 /** Ids go into uuid columns: a malformed one would fail the transaction on every retry. */
 function validIds(
   message: { taskId: string; clientId: string },
-  log: Logger,
+  log: () => Logger,
   options: { clientRequired: boolean },
 ): boolean {
   const clientOk = isUuid(message.clientId) || (!options.clientRequired && message.clientId === "");
   if (isUuid(message.taskId) && clientOk) return true;
-  log.error({ taskId: message.taskId, clientId: message.clientId }, "event with bad ids skipped");
+  log().error({ taskId: message.taskId, clientId: message.clientId }, "event with bad ids skipped");
   return false;
 }
 
@@ -112,13 +152,10 @@ function validIds(
  * same task or client always sorts, and locks, alike.
  */
 function eventPoint(
-  message: { taskId: string; attempt: number; occurredAt?: Timestamp | undefined },
+  message: { taskId: string; attempt: number; at: Date | undefined },
   event: BusEvent,
 ): TaskEventPoint {
-  const at =
-    message.occurredAt === undefined
-      ? new Date(event.occurredAt)
-      : timestampDate(message.occurredAt);
+  const at = message.at ?? new Date(event.occurredAt);
   return {
     taskId: message.taskId.toLowerCase(),
     attempt: Math.max(0, message.attempt),

@@ -23,6 +23,22 @@ export interface StoreContext {
 /** A locked row plus whether its lease has run out by the database's clock. */
 export type LockedTask = TaskRow & { leaseExpired: boolean };
 
+/**
+ * What the fencing rules and the verdicts read of a locked task: a batch of lease calls
+ * locks only these columns, so it neither sends nor parses the rest of each row (its
+ * timestamps, search params and summary) just to check a lease.
+ */
+export type LockedLease = Pick<
+  TaskRow,
+  | "taskId"
+  | "status"
+  | "assignedClientId"
+  | "leaseToken"
+  | "attempt"
+  | "maxAttempts"
+  | "maxDocuments"
+> & { leaseExpired: boolean };
+
 /** Runs `fn` in the caller's transaction when it passes `tx`, otherwise in one of its own. */
 export function inTransaction<T>(
   ctx: StoreContext,
@@ -71,7 +87,7 @@ export async function lockLease(
  * The fencing rules, in one place: throws StaleLeaseError unless `client` holds the live
  * lease of the locked row under `token` (any token when undefined).
  */
-export function checkLease(row: LockedTask, client: string, token: number | undefined): void {
+export function checkLease(row: LockedLease, client: string, token: number | undefined): void {
   if (row.status !== "assigned") throw new StaleLeaseError(row.taskId, "not_assigned");
   if (row.assignedClientId !== client) throw new StaleLeaseError(row.taskId, "other_holder");
   if (token !== undefined && token !== row.leaseToken) {
@@ -85,16 +101,26 @@ export async function lockTasks(
   ctx: StoreContext,
   db: Queryable,
   taskIds: readonly string[],
-): Promise<Map<string, LockedTask>> {
+): Promise<Map<string, LockedLease>> {
   const { rows } = await db.query(
-    `SELECT ${taskColumns("t")}, t.lease_expires_at < now() AS lease_expired
+    `SELECT t.id, t.status, t.assigned_client_id, t.lease_token, t.attempt, t.max_attempts,
+            t.max_documents, t.lease_expires_at < now() AS lease_expired
      FROM ${ctx.tasks} t WHERE t.id = ANY($1::uuid[]) ORDER BY t.id FOR UPDATE`,
     [[...new Set(taskIds)]],
   );
   return new Map(
-    rows.map((found) => [
-      found.id as string,
-      { ...toTaskRow(found), leaseExpired: found.lease_expired === true },
+    rows.map((found): [string, LockedLease] => [
+      found.id,
+      {
+        taskId: found.id,
+        status: found.status,
+        assignedClientId: found.assigned_client_id,
+        leaseToken: found.lease_token,
+        attempt: found.attempt,
+        maxAttempts: found.max_attempts,
+        maxDocuments: found.max_documents,
+        leaseExpired: found.lease_expired === true,
+      },
     ]),
   );
 }

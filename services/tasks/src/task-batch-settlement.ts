@@ -1,6 +1,6 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { type Queryable, requireUuid, withTransaction } from "@gate/runtime";
-import { checkLease, type LockedTask, lockTasks, type StoreContext } from "./store-context.js";
+import { checkLease, type LockedLease, lockTasks, type StoreContext } from "./store-context.js";
 import { StaleLeaseError, TaskNotFoundError } from "./task-errors.js";
 import { changeNoticeSql } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
@@ -60,7 +60,7 @@ export async function settleLeaseCalls(
   return withTransaction(ctx.pool, async (db) => {
     const locked = await lockTasks(ctx, db, ids);
     const ended = new Set<string>();
-    const verdicts: { index: number; row: LockedTask; verdict: Verdict }[] = [];
+    const verdicts: { index: number; row: LockedLease; verdict: Verdict }[] = [];
     const progress = new Map<string, { indexes: number[]; counts: DocumentCounts }>();
     calls.forEach((call, index) => {
       if (results[index] !== undefined) return;
@@ -100,7 +100,7 @@ export async function settleLeaseCalls(
 }
 
 /** The verdict a call brings, after checking its counts; null for a progress report. */
-function verdictOf(ctx: StoreContext, call: LeaseCall, row: LockedTask): Verdict | null {
+function verdictOf(ctx: StoreContext, call: LeaseCall, row: LockedLease): Verdict | null {
   switch (call.kind) {
     case "completion":
       checkCountsFit(call.counts, row.maxDocuments);

@@ -75,6 +75,14 @@ export async function claimRound(
   const clients = demands.map((d) => requireUuid("client_id", d.clientId));
   const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
   return withTransaction(ctx.pool, async (db) => {
+    // The claim must walk download_tasks_claim_idx in hand-out order and stop at the limit.
+    // Right after a burst of new tasks, before ANALYZE has seen them, the planner believes
+    // a few dozen tasks are pending and prefers to fetch them all and sort them: with tens
+    // of thousands queued, that is the whole queue read and sorted on every round. With
+    // sorts ruled out for this transaction the ordered index scan is the only plan left.
+    // The plans that must sort anyway (the small window sorts below) then cost more than
+    // jit_above_cost, and compiling them would take longer than the claim: JIT goes too.
+    await db.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)");
     const { rows } = await db.query(
       `WITH slots AS (
          SELECT d.demand, d.client,

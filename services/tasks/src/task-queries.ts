@@ -148,14 +148,18 @@ export async function summary(
   return summary;
 }
 
-/** The earliest future not_before among pending tasks: when the next retry falls due. */
+/**
+ * The earliest future not_before among pending tasks: when the next retry falls due. Only a
+ * requeued task can wait (a new one is due at created_at), hence `not_before > created_at`,
+ * the predicate of the index that answers this (migration 0004).
+ */
 export async function nextWakeAt(
   ctx: StoreContext,
   db: Queryable = ctx.pool,
 ): Promise<Date | null> {
   const { rows } = await db.query<{ at: Date | null }>(
     `SELECT min(not_before) AS at FROM ${ctx.tasks}
-     WHERE status = 'pending' AND not_before > now()`,
+     WHERE status = 'pending' AND not_before > created_at AND not_before > now()`,
   );
   return rows[0]?.at ?? null;
 }

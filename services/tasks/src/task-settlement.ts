@@ -14,10 +14,16 @@ export interface SettledTask {
   previousHolder: { clientId: string; leaseToken: number } | null;
 }
 
+/** What settling reads of a locked task: the lease it ends and the attempt that ran. */
+export type SettlingTask = Pick<
+  TaskRow,
+  "taskId" | "status" | "assignedClientId" | "leaseToken" | "attempt"
+>;
+
 export async function settleOne(
   ctx: StoreContext,
   db: Queryable,
-  row: TaskRow,
+  row: SettlingTask,
   verdict: Verdict,
 ): Promise<TaskRow> {
   const [settled] = await settle(ctx, db, [{ row, verdict }]);
@@ -33,10 +39,10 @@ export async function settleOne(
 export async function settle(
   ctx: StoreContext,
   db: Queryable,
-  items: readonly { row: TaskRow; verdict: Verdict }[],
+  items: readonly { row: SettlingTask; verdict: Verdict }[],
 ): Promise<SettledTask[]> {
   if (items.length === 0) return [];
-  const column = <T>(pick: (item: { row: TaskRow; verdict: Verdict }) => T) => items.map(pick);
+  const column = <T>(pick: (item: { row: SettlingTask; verdict: Verdict }) => T) => items.map(pick);
   const { rows } = await db.query(
     `WITH v AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
@@ -117,7 +123,7 @@ export async function settle(
 }
 
 /** The client whose lease a change ends: the holder of an assigned task, else nobody. */
-function holderOf(row: TaskRow): string | null {
+function holderOf(row: SettlingTask): string | null {
   return row.status === "assigned" ? row.assignedClientId : null;
 }
 

@@ -60,7 +60,7 @@ export function completionVerdict(
  * queue after a backoff while attempts remain and the failure may pass, failed otherwise.
  */
 export function failureVerdict(
-  row: TaskRow,
+  row: Pick<TaskRow, "attempt" | "maxAttempts">,
   failure: {
     error: string;
     kind: FailureKind | "timeout";

@@ -1,0 +1,82 @@
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { eventsV1 } from "@gate/contracts";
+import { describe, expect, it } from "vitest";
+import { plainAssignments, plainOutcome } from "../src/task-event-json.js";
+
+// The plain readers must read what the protobuf runtime writes exactly as its reader does,
+// and hand anything else back (undefined) to that reader.
+
+const taskId = "0b7d3c4e-5f60-4a71-8b92-a3b4c5d6e7f8";
+const clientId = "1c8e4d5f-6a71-4b82-9ca3-b4c5d6e7f809";
+const at = new Date("2026-03-04T05:06:07.089Z");
+
+describe("plain task event JSON", () => {
+  it("reads a TasksAssigned batch as the tasks service writes it", () => {
+    const json = toJsonString(
+      eventsV1.TasksAssignedSchema,
+      create(eventsV1.TasksAssignedSchema, {
+        assignments: [
+          { taskId, clientId, attempt: 2, occurredAt: timestampFromDate(at) },
+          { taskId, clientId, attempt: 0 },
+        ],
+      }),
+    );
+    expect(plainAssignments(json)).toEqual([
+      { taskId, clientId, attempt: 2, at },
+      { taskId, clientId, attempt: 0, at: undefined },
+    ]);
+    expect(plainAssignments("{}")).toEqual([]);
+  });
+
+  it("reads a TaskOutcome with every field, defaults where left out", () => {
+    const json = toJsonString(
+      eventsV1.TaskOutcomeSchema,
+      create(eventsV1.TaskOutcomeSchema, {
+        taskId,
+        clientId,
+        attempt: 1,
+        outcome: "succeeded",
+        taskStatus: "completed",
+        documentsDownloaded: 7,
+        error: "",
+        occurredAt: timestampFromDate(new Date("2026-03-04T05:06:07Z")),
+        resultSummary: { pages: 3, note: "x" },
+      }),
+    );
+    expect(plainOutcome(json)).toEqual({
+      taskId,
+      clientId,
+      attempt: 1,
+      at: new Date("2026-03-04T05:06:07Z"),
+      outcome: "succeeded",
+      documentsDownloaded: 7,
+      documentsFailed: 0,
+      documentsSkipped: 0,
+    });
+  });
+
+  it.each([
+    ["a name as in the .proto", `{"task_id":"${taskId}"}`],
+    ["a number as a string", `{"taskId":"${taskId}","attempt":"2"}`],
+    ["a fraction of an int32", `{"attempt":1.5}`],
+    ["an int32 out of range", `{"attempt":2147483648}`],
+    ["a null", `{"taskId":null}`],
+    ["an unknown field", `{"taskId":"${taskId}","extra":1}`],
+    ["a time with an offset", `{"occurredAt":"2026-03-04T05:06:07+01:00"}`],
+    ["a time in microseconds", `{"occurredAt":"2026-03-04T05:06:07.089123Z"}`],
+    ["an impossible date", `{"occurredAt":"2026-02-30T05:06:07Z"}`],
+    ["a summary that is not an object", `{"resultSummary":[1]}`],
+    ["not JSON", "{"],
+    ["not an object", "[]"],
+  ])("hands %s to the protobuf reader", (_, json) => {
+    expect(plainOutcome(json)).toBeUndefined();
+  });
+
+  it("hands a batch with one unusual assignment to the protobuf reader", () => {
+    expect(plainAssignments(`{"assignments":[{"taskId":"${taskId}"},{"attempt":"1"}]}`)).toBe(
+      undefined,
+    );
+    expect(plainAssignments(`{"assignments":{}}`)).toBeUndefined();
+  });
+});
