@@ -1,4 +1,4 @@
-import { createTestDatabase, databaseTargets, type TestDatabase } from "@gate/tests";
+import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createPool,
@@ -60,6 +60,34 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
       expect(rows).toEqual([{ ok: 1 }]);
       expect(pool.totalCount).toBe(1);
       expect(pool.idleCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it("survives a checked-out connection dying between queries, and reports it", async () => {
+    const reported: string[] = [];
+    const pool = createPool(db.url, {
+      max: 2,
+      applicationName: "gate-test-terminated",
+      onError: (error) => reported.push(error.message),
+    });
+    const held = await pool.connect();
+    try {
+      const { rows } = await held.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      // Ended from outside while no query runs on it: pg emits "error" on the client, which
+      // crashed the process when nobody listened.
+      await db.pool.query("SELECT pg_terminate_backend($1)", [rows[0]?.pid]);
+      await waitUntil(() => reported.length > 0, { what: "the ended connection reported" });
+      expect(reported[0]).toMatch(/terminating connection/);
+      await expect(held.query("SELECT 1")).rejects.toThrow(/not queryable/);
+    } finally {
+      held.release();
+    }
+    try {
+      // The dead client left the pool on release; a new one serves the next query.
+      const { rows: after } = await pool.query("SELECT 1 AS ok");
+      expect(after).toEqual([{ ok: 1 }]);
     } finally {
       await pool.end();
     }

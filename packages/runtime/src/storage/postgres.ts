@@ -23,7 +23,10 @@ export interface PoolOptions {
   connectionTimeoutMs?: number;
   /** Sets search_path on every connection, e.g. the service's own schema. */
   searchPath?: string[];
-  /** Receives errors of idle connections (server restart, network cut). Default: stderr. */
+  /**
+   * Receives errors of connections that die outside a query (server restart, network cut),
+   * idle or checked out. Default: stderr.
+   */
   onError?: (error: Error) => void;
 }
 
@@ -50,12 +53,29 @@ export function createPool(url: string, options: PoolOptions): pg.Pool {
   const onError =
     options.onError ??
     ((error: Error) => {
-      console.error(
-        `[${options.applicationName}] idle PostgreSQL connection failed: ${error.message}`,
-      );
+      console.error(`[${options.applicationName}] PostgreSQL connection failed: ${error.message}`);
     });
   pool.on("error", onError);
+  reportErrorsOfClientsInUse(pool, onError);
   return pool;
+}
+
+/**
+ * pg-pool listens for errors only on the connections it holds idle. A checked-out connection
+ * that dies between two queries (the server restarted, an operator ended its backend, the
+ * network cut it) emits "error" on the client with nobody listening, which would crash the
+ * process. Every client gets a listener of its own; it reports only while the client is
+ * checked out (the pool reports idle ones), and the holder's next query fails on its own.
+ */
+function reportErrorsOfClientsInUse(pool: pg.Pool, onError: (error: Error) => void): void {
+  const inUse = new WeakSet<pg.PoolClient>();
+  pool.on("acquire", (client) => inUse.add(client));
+  pool.on("release", (_error, client) => inUse.delete(client));
+  pool.on("connect", (client) => {
+    client.on("error", (error) => {
+      if (inUse.has(client)) onError(error);
+    });
+  });
 }
 
 const schemaNamePattern = /^[a-z_][a-z0-9_]{0,62}$/;
