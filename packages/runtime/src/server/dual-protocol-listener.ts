@@ -7,13 +7,13 @@ import {
   createServer as createHttp2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
-  type Http2Session,
 } from "node:http2";
 import { type AddressInfo, createServer as createTcpServer, type Socket } from "node:net";
 import { type Logger, silentLogger } from "../log.js";
 import { ConnectionDeadline } from "./connection-deadline.js";
 import { type ConnectionLimits, defaultConnectionLimits } from "./connection-limits.js";
 import { answerMalformedHttp1 } from "./http1-client-error.js";
+import { Http2Sessions } from "./http2-sessions.js";
 import { detectProtocol } from "./protocol-detection.js";
 import { isPeerGoneCode } from "./request-failures.js";
 
@@ -67,7 +67,7 @@ export async function listenDualProtocol(
   );
   const sockets = new Set<Socket>();
   const undecided = new Set<Socket>();
-  const sessions = new Set<Http2Session>();
+  const sessions = new Http2Sessions(limits.http2IdleTimeoutMs, logger, onCut);
   // HTTP/1.1 keep-alive sockets, how many requests each has in flight, and the deadline of
   // the stage each is in. The HTTP/1.1 server never listens itself, so its own
   // closeIdleConnections() and timeouts do not see them.
@@ -94,11 +94,7 @@ export async function listenDualProtocol(
   http1.on("clientError", (error: Error, socket: Socket) =>
     answerMalformedHttp1(error, socket, logger),
   );
-  http2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-    closeWhenIdle(session, limits.http2IdleTimeoutMs, logger, onCut);
-  });
+  http2.on("session", (session) => sessions.add(session));
   http2.on("sessionError", (error: Error & { code?: string }) => {
     if (isPeerGoneCode(error.code)) {
       logger.debug({ err: error.code }, "HTTP/2 connection reset by the client");
@@ -168,7 +164,7 @@ export async function listenDualProtocol(
       const closed = new Promise<void>((resolve) => tcp.close(() => resolve()));
       draining = true;
       for (const socket of undecided) socket.destroy();
-      for (const session of sessions) session.close();
+      sessions.closeAll();
       for (const socket of http1InFlight.keys()) endIfIdle(socket);
       const deadline = setTimeout(() => {
         onDeadline?.();
@@ -178,36 +174,4 @@ export async function listenDualProtocol(
       clearTimeout(deadline);
     },
   };
-}
-
-/**
- * Closes an HTTP/2 connection (GOAWAY, so clients reconnect cleanly) once it has had no open
- * stream for `idleMs`. Frames without a stream (PINGs, SETTINGS) do not count as use.
- */
-function closeWhenIdle(
-  session: Http2Session,
-  idleMs: number,
-  logger: Logger,
-  onCut: (stage: string) => void,
-): void {
-  const deadline = new ConnectionDeadline(
-    () => {
-      session.close();
-      // A peer that never lets the GOAWAY drain does not hold the socket.
-      setTimeout(() => session.destroy(), 1000).unref();
-    },
-    logger,
-    onCut,
-  );
-  let open = 0;
-  deadline.arm("http2 idle", idleMs);
-  session.on("stream", (stream) => {
-    open += 1;
-    deadline.disarm();
-    stream.once("close", () => {
-      open -= 1;
-      if (open === 0 && !session.closed && !session.destroyed) deadline.arm("http2 idle", idleMs);
-    });
-  });
-  session.once("close", () => deadline.disarm());
 }
