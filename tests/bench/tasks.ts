@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { createClient } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { clientsV1, tasksV1 } from "@gate/contracts";
 import { Redis } from "ioredis";
@@ -51,7 +51,7 @@ import {
   type HeapSummary,
   summariseHeapProfile,
 } from "./lib/heap-profile-summary.js";
-import { BenchLeaseStream, type TasksRpc } from "./lib/lease-stream-client.js";
+import { BenchLeaseStream, LeaseConnection } from "./lib/lease-stream-client.js";
 import { type LatencySummary, summarise } from "./lib/load.js";
 import { measurePgBoss, type PgBossRun } from "./lib/pgboss-queue.js";
 import {
@@ -71,6 +71,8 @@ import {
   processRssBytes,
 } from "./lib/system-cpu.js";
 import { startTasksPlatform } from "./lib/tasks-platform.js";
+
+type TasksRpc = Client<typeof tasksV1.TasksService>;
 
 const goals = { tasksPerSecond: 3_000, assignmentP99Ms: 50, idleStreamKiB: 20 };
 const callTimeoutMs = 30_000;
@@ -413,7 +415,7 @@ interface ThroughputPhase {
 /** 50 downloaders completing everything at once, and their tallies. */
 class Fleet {
   readonly streams: BenchLeaseStream[] = [];
-  readonly managers: Http2SessionManager[] = [];
+  readonly connections: LeaseConnection[] = [];
   /** task id → ms from created_at to receipt, for every assignment received. */
   latencies = new Map<string, number>();
   received = 0;
@@ -432,13 +434,9 @@ class Fleet {
   async open(url: string, keys: string[], capacity: number): Promise<void> {
     for (const apiKey of keys) {
       // One connection per downloader, as separate hosts would have.
-      const manager = new Http2SessionManager(url);
-      this.managers.push(manager);
-      const rpc: TasksRpc = createClient(
-        tasksV1.TasksService,
-        createGrpcTransport({ baseUrl: url, sessionManager: manager }),
-      );
-      const stream = new BenchLeaseStream(rpc, apiKey, capacity, {
+      const connection = new LeaseConnection(url);
+      this.connections.push(connection);
+      const stream = new BenchLeaseStream(connection, apiKey, capacity, {
         onAssignment: (s, task, receivedAt) => {
           this.received++;
           if (this.#seen.has(task.taskId)) this.duplicates++;
@@ -494,7 +492,7 @@ class Fleet {
     clearInterval(this.#heartbeats);
     for (const s of this.streams) s.close();
     await Promise.race([Promise.all(this.streams.map((s) => s.done)), sleep(10_000)]);
-    for (const m of this.managers) m.abort();
+    for (const c of this.connections) c.close();
   }
 }
 
@@ -976,28 +974,18 @@ async function idleLayout(
 ): Promise<IdleResult> {
   const { settings, options, log } = context;
   const { url, pid } = platform.server;
-  const managers: Http2SessionManager[] = [];
-  const rpcs: TasksRpc[] = [];
-  const rpcFor = (i: number): TasksRpc => {
+  const connections: LeaseConnection[] = [];
+  const connectionFor = (i: number): LeaseConnection => {
     const c = Math.floor(i / perConnection);
-    let rpc = rpcs[c];
-    if (rpc === undefined) {
-      const manager = new Http2SessionManager(url);
-      managers.push(manager);
-      rpc = createClient(
-        tasksV1.TasksService,
-        createGrpcTransport({ baseUrl: url, sessionManager: manager }),
-      );
-      rpcs[c] = rpc;
-    }
-    return rpc;
+    connections[c] ??= new LeaseConnection(url);
+    return connections[c];
   };
   const heartbeatSent = new Map<BenchLeaseStream, number>();
   const heartbeatLatencies: number[] = [];
   const rejections = new ErrorLog();
   const streamErrors = new ErrorLog();
-  const open = (rpc: TasksRpc, key: string) => {
-    const stream = new BenchLeaseStream(rpc, key, 1, {
+  const open = (connection: LeaseConnection, key: string) => {
+    const stream = new BenchLeaseStream(connection, key, 1, {
       onAck: (s, ack) => {
         if (ack.kind !== "heartbeat") return;
         const sent = heartbeatSent.get(s);
@@ -1037,13 +1025,12 @@ async function idleLayout(
 
   try {
     // Warm the stream path (auth, hub, heartbeats), so one-time costs stay out of the figure.
-    const warm = keys.slice(0, 50).map((k) => open(rpcFor(0), k));
+    const warm = keys.slice(0, 50).map((k) => open(connectionFor(0), k));
     await Promise.all(warm.map((s) => s.welcomed));
     await heartbeatRound(warm, 0);
     for (const s of warm) s.close();
     await Promise.all(warm.map((s) => s.done));
-    for (const m of managers.splice(0)) m.abort();
-    rpcs.length = 0;
+    for (const c of connections.splice(0)) c.close();
     await waitFor(() => false, 1_000);
     log(`warm-up streams closed; server reports ${await metric(url, "gate_lease_streams")} open`);
 
@@ -1065,7 +1052,7 @@ async function idleLayout(
     const started = performance.now();
     const wave = 250;
     for (let i = 0; i < keys.length && stoppedBecause === undefined; i += wave) {
-      const batch = keys.slice(i, i + wave).map((k, j) => open(rpcFor(i + j), k));
+      const batch = keys.slice(i, i + wave).map((k, j) => open(connectionFor(i + j), k));
       streams.push(...batch);
       const outcomes = await Promise.allSettled(
         batch.map((s) =>
@@ -1088,7 +1075,7 @@ async function idleLayout(
     const held = streams.filter((s) => !s.ended).length;
     const serverStreams = await metric(url, "gate_lease_streams");
     log(
-      `${held} of ${keys.length} streams open after ${openSeconds.toFixed(1)} s on ${managers.length} connections; server reports ${serverStreams}`,
+      `${held} of ${keys.length} streams open after ${openSeconds.toFixed(1)} s on ${connections.length} connections; server reports ${serverStreams}`,
     );
     const procAfter = await processRssBytes(pid);
     const after = (
@@ -1112,7 +1099,7 @@ async function idleLayout(
     const kib = (bytes: number) => (held === 0 ? 0 : bytes / held / 1024);
     const result: IdleResult = {
       streamsPerConnection: perConnection,
-      connections: managers.length,
+      connections: connections.length,
       requested: keys.length,
       held,
       serverStreams,
@@ -1148,7 +1135,7 @@ async function idleLayout(
     await Promise.race([Promise.all(streams.map((s) => s.done)), sleep(20_000)]);
     return result;
   } finally {
-    for (const m of managers) m.abort();
+    for (const c of connections) c.close();
   }
 }
 

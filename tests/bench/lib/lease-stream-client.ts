@@ -1,11 +1,19 @@
-// A downloader's lease stream, lean enough to run thousands in one load process: sends
-// hello, then whatever the benchmark queues (heartbeats, completions, capacity changes),
-// and hands each server message to the benchmark's callbacks as it arrives.
-import { create } from "@bufbuild/protobuf";
-import type { Client } from "@connectrpc/connect";
+// A downloader's lease stream, lean enough that the load process costs little next to the
+// server it measures: gRPC spoken directly on node:http2 (length-prefixed protobuf frames,
+// grpc-status from the trailers), no async generator or promise per message. It sends hello,
+// then whatever the benchmark queues (heartbeats, completions, capacity changes), and hands
+// each server message to the benchmark's callbacks as it arrives. What the callbacks send
+// while one read is being handled (the completions of its assignments) leaves in one write.
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect,
+  constants,
+  type IncomingHttpHeaders,
+} from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { tasksV1 } from "@gate/contracts";
 
-export type TasksRpc = Client<typeof tasksV1.TasksService>;
 type Outgoing = tasksV1.LeaseRequest["kind"];
 
 export interface LeaseStreamHandlers {
@@ -21,96 +29,191 @@ export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+const leasePath = `/${tasksV1.TasksService.typeName}/${tasksV1.TasksService.method.lease.name}`;
+
+/** One HTTP/2 connection to the tasks service; lease streams are opened on it. */
+export class LeaseConnection {
+  readonly session: ClientHttp2Session;
+
+  constructor(url: string) {
+    this.session = connect(url);
+    // A failed connection fails its streams, which report it; nothing more to do here.
+    this.session.on("error", () => {});
+  }
+
+  close(): void {
+    this.session.destroy();
+  }
+}
+
+function frame(kind: Outgoing): Buffer {
+  const message = toBinary(
+    tasksV1.LeaseRequestSchema,
+    create(tasksV1.LeaseRequestSchema, { kind }),
+  );
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0; // not compressed
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+// Every heartbeat is the same bytes.
+const heartbeatFrame = frame({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema) });
+
+function grpcError(headers: IncomingHttpHeaders): Error | undefined {
+  const status = headers["grpc-status"];
+  if (status === undefined || status === "0") return undefined;
+  const message = headers["grpc-message"];
+  const text = typeof message === "string" ? decodeURIComponent(message) : "";
+  return new Error(`grpc-status ${String(status)}: ${text}`);
+}
+
 export class BenchLeaseStream {
   /** The welcome, or the error that ended the stream before it. */
   readonly welcomed: Promise<tasksV1.LeaseWelcome>;
   /** Resolves when the stream has ended: undefined when cleanly, else the error. */
   readonly done: Promise<Error | undefined>;
-  readonly #outgoing: Outgoing[] = [];
-  #wakeWriter: (() => void) | undefined;
+  readonly #stream: ClientHttp2Stream;
+  readonly #handlers: LeaseStreamHandlers;
+  /** Frames queued while a read is handled (or before the next microtask), sent together. */
+  #pending: Buffer[] = [];
+  #flushScheduled = false;
+  #reading = false;
+  /** Bytes read but not yet a whole frame. */
+  #partial: Buffer = Buffer.alloc(0);
   #writerClosed = false;
-  readonly #abort = new AbortController();
   #ended = false;
+  #welcome: ((w: tasksV1.LeaseWelcome) => void) | undefined;
+  #failure: Error | undefined;
 
   constructor(
-    rpc: TasksRpc,
+    connection: LeaseConnection,
     readonly apiKey: string,
     readonly capacity: number,
     handlers: LeaseStreamHandlers,
   ) {
-    this.#outgoing.push({ case: "hello", value: create(tasksV1.LeaseHelloSchema, { capacity }) });
-    let welcome: ((w: tasksV1.LeaseWelcome) => void) | undefined;
+    this.#handlers = handlers;
     let refuse: ((e: Error) => void) | undefined;
     this.welcomed = new Promise((resolve, reject) => {
-      welcome = resolve;
+      this.#welcome = resolve;
       refuse = reject;
     });
     // Handled by whoever awaits it; never an unhandled rejection when nobody does.
     this.welcomed.catch(() => {});
-    const responses = rpc.lease(this.#requests(), {
-      headers: { "x-api-key": apiKey },
-      signal: this.#abort.signal,
+    let finish: (error: Error | undefined) => void = () => {};
+    this.done = new Promise<Error | undefined>((resolve) => {
+      finish = resolve;
+    }).then((error) => {
+      this.#ended = true;
+      this.#writerClosed = true;
+      refuse?.(error ?? new Error("the stream ended before its welcome"));
+      return error;
     });
-    this.done = (async () => {
-      for await (const response of responses) {
-        const kind = response.kind;
-        switch (kind.case) {
-          case "assignment":
-            if (kind.value.task !== undefined)
-              handlers.onAssignment?.(this, kind.value.task, wallClockMs());
-            break;
-          case "ack":
-            handlers.onAck?.(this, kind.value);
-            break;
-          case "rejection":
-            handlers.onRejection?.(this, kind.value);
-            break;
-          case "cancellation":
-            handlers.onCancellation?.(this, kind.value);
-            break;
-          case "welcome":
-            welcome?.(kind.value);
-            break;
-        }
+
+    const stream = connection.session.request({
+      ":method": "POST",
+      ":path": leasePath,
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      "x-api-key": apiKey,
+    });
+    this.#stream = stream;
+    stream.on("response", (headers) => {
+      // A trailers-only response carries grpc-status in the headers.
+      this.#failure ??= grpcError(headers);
+      const status = headers[":status"];
+      if (status !== 200) this.#failure ??= new Error(`HTTP status ${String(status)}`);
+    });
+    stream.on("trailers", (trailers) => {
+      this.#failure ??= grpcError(trailers);
+    });
+    stream.on("data", (chunk: Buffer) => this.#read(chunk));
+    stream.on("error", (error: Error) => {
+      this.#failure ??= error;
+    });
+    stream.on("close", () => {
+      if (this.#failure === undefined && stream.rstCode !== constants.NGHTTP2_NO_ERROR) {
+        this.#failure = new Error(`stream reset (code ${stream.rstCode})`);
       }
-      return undefined;
-    })()
-      .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
-      .then((error) => {
-        this.#ended = true;
-        refuse?.(error ?? new Error("the stream ended before its welcome"));
-        this.#closeWriter();
-        return error;
-      });
+      finish(this.#failure);
+    });
+    this.send({ case: "hello", value: create(tasksV1.LeaseHelloSchema, { capacity }) });
   }
 
   get ended(): boolean {
     return this.#ended;
   }
 
-  async *#requests(): AsyncIterable<tasksV1.LeaseRequest> {
-    for (;;) {
-      const next = this.#outgoing.shift();
-      if (next !== undefined) {
-        yield create(tasksV1.LeaseRequestSchema, { kind: next });
-        continue;
+  #read(chunk: Buffer): void {
+    let data = this.#partial.length === 0 ? chunk : Buffer.concat([this.#partial, chunk]);
+    const receivedAt = wallClockMs();
+    this.#reading = true;
+    try {
+      while (data.length >= 5) {
+        const length = data.readUInt32BE(1);
+        if (data.length < 5 + length) break;
+        this.#dispatch(
+          fromBinary(tasksV1.LeaseResponseSchema, data.subarray(5, 5 + length)),
+          receivedAt,
+        );
+        data = data.subarray(5 + length);
       }
-      if (this.#writerClosed) return;
-      await new Promise<void>((resolve) => {
-        this.#wakeWriter = resolve;
-      });
-      this.#wakeWriter = undefined;
+    } finally {
+      this.#reading = false;
+    }
+    // Copied, so a long-lived remainder does not pin the whole chunk.
+    this.#partial = data.length === 0 ? Buffer.alloc(0) : Buffer.from(data);
+    this.#flush();
+  }
+
+  #dispatch(response: tasksV1.LeaseResponse, receivedAt: number): void {
+    const handlers = this.#handlers;
+    const kind = response.kind;
+    switch (kind.case) {
+      case "assignment":
+        if (kind.value.task !== undefined)
+          handlers.onAssignment?.(this, kind.value.task, receivedAt);
+        break;
+      case "ack":
+        handlers.onAck?.(this, kind.value);
+        break;
+      case "rejection":
+        handlers.onRejection?.(this, kind.value);
+        break;
+      case "cancellation":
+        handlers.onCancellation?.(this, kind.value);
+        break;
+      case "welcome":
+        this.#welcome?.(kind.value);
+        break;
     }
   }
 
-  send(kind: Outgoing): void {
+  #queue(bytes: Buffer): void {
     if (this.#writerClosed) return;
-    this.#outgoing.push(kind);
-    this.#wakeWriter?.();
+    this.#pending.push(bytes);
+    // Inside a read the read flushes; otherwise whatever is queued this tick goes at once.
+    if (this.#reading || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    if (this.#stream.destroyed || this.#stream.writableEnded) return;
+    this.#stream.write(pending.length === 1 ? pending[0] : Buffer.concat(pending));
+  }
+
+  send(kind: Outgoing): void {
+    this.#queue(frame(kind));
   }
 
   heartbeat(): void {
-    this.send({ case: "heartbeat", value: create(tasksV1.LeaseHeartbeatSchema, {}) });
+    this.#queue(heartbeatFrame);
   }
 
   complete(task: tasksV1.Task, documentsDownloaded = 1): void {
@@ -128,19 +231,18 @@ export class BenchLeaseStream {
     this.send({ case: "capacity", value: create(tasksV1.LeaseCapacitySchema, { capacity }) });
   }
 
-  /** Ends the request side (a clean close); the server then ends its side. */
+  /** Ends the request side (a clean close) after what is queued; the server then ends its side. */
   close(): void {
-    this.#closeWriter();
+    if (this.#writerClosed) return;
+    this.#flush();
+    this.#writerClosed = true;
+    if (!this.#stream.destroyed) this.#stream.end();
   }
 
   /** Cuts the stream (as a crashed client would). */
   drop(): void {
-    this.#abort.abort();
-    this.#closeWriter();
-  }
-
-  #closeWriter(): void {
     this.#writerClosed = true;
-    this.#wakeWriter?.();
+    this.#pending = [];
+    this.#stream.close(constants.NGHTTP2_CANCEL);
   }
 }
