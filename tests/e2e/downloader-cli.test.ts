@@ -27,7 +27,7 @@ const packageVersion = (
 /** Every flag the downloader takes, with the environment variable --help names for it. */
 const flags: [flag: string, env: string | undefined][] = [
   ["--api-url", "GATE_API_URL"],
-  ["--api-key", "GATE_API_KEY"],
+  ["--api-key", "GATE_CLIENT_API_KEY"],
   ["--client-name", "GATE_CLIENT_NAME"],
   ["--output-dir", "GATE_OUTPUT_DIR"],
   ["--poll-interval", "GATE_POLL_INTERVAL"],

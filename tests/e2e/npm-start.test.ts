@@ -55,18 +55,23 @@ describe("gate start (npm start) on embedded defaults", () => {
       });
       expect(planned.status).toBe(200);
       const downloads = join(dataDir, "downloads");
-      const run = await runDownloader([
-        "--api-url",
-        gate.url,
-        "--source",
-        simulatorUrl ?? "",
-        "--requests-per-second",
-        "0",
-        "--output-dir",
-        downloads,
-        "--exit-when-idle",
-        "2",
-      ]);
+      // In the shell the banner's lines run in, GATE_API_KEY holds the operator key: the
+      // downloader must not take it for its own.
+      const run = await runDownloader(
+        [
+          "--api-url",
+          gate.url,
+          "--source",
+          simulatorUrl ?? "",
+          "--requests-per-second",
+          "0",
+          "--output-dir",
+          downloads,
+          "--exit-when-idle",
+          "2",
+        ],
+        { GATE_API_KEY: gate.operatorKey ?? "" },
+      );
       expect(run.code, run.output.slice(-2000)).toBe(0);
       expect(readdirSync(join(downloads, "11"))).toHaveLength(100);
     } finally {

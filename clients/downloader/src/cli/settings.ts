@@ -103,7 +103,9 @@ const settingsTable: Setting[] = [
   {
     flag: "--api-key <key>",
     key: "apiKey",
-    env: "GATE_API_KEY",
+    // Not GATE_API_KEY: that is the operator key the gate CLI and the demo shell hold, and a
+    // host given it would try to register under an operator's key.
+    env: "GATE_CLIENT_API_KEY",
     help: "API key (one the server does not know yet is registered as this client's); default: the one saved in the output dir, else register for one",
     parse: text(512),
   },
