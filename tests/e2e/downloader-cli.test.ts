@@ -144,6 +144,13 @@ describe("the gate-downloader command line", () => {
     );
   });
 
+  it("refuses at once to register under a key that is already in use", async () => {
+    // The operator's key: a host given it by mistake must say so, not retry for ever.
+    const run = await runToEnd(batchArgs(folder("taken-key"), ["--api-key", suite.api.key]));
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain("registration refused: AlreadyExists");
+  });
+
   it("takes settings from flags over the environment over .env", async () => {
     const cwd = folder("dotenv");
     writeFileSync(

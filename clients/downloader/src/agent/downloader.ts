@@ -197,7 +197,7 @@ export class Downloader {
         return;
       } catch (error) {
         if (stop.aborted) return;
-        if (isAuthError(error) || isBadInput(error))
+        if (isAuthError(error) || isRefusedInput(error))
           throw new FatalError(`registration refused: ${describeError(error)}`);
         // Cut short by the deadline: what the last complete attempt found still stands.
         const problem = attempt.aborted
@@ -379,8 +379,13 @@ function isAuthError(error: unknown): boolean {
   );
 }
 
-function isBadInput(error: unknown): boolean {
-  return error instanceof ConnectError && error.code === Code.InvalidArgument;
+/** The server will not take what this host sends however often it asks: a bad value, or a
+ * chosen key already in use (an operator's or another host's). */
+function isRefusedInput(error: unknown): boolean {
+  return (
+    error instanceof ConnectError &&
+    (error.code === Code.InvalidArgument || error.code === Code.AlreadyExists)
+  );
 }
 
 function describeError(error: unknown): string {
