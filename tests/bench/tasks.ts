@@ -670,6 +670,14 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
    * The queue held at `depth` pending tasks: each completion is replaced by a new task, so
    * the claim query always searches a queue of that size (pg-boss's runs do the same).
    */
+  /** Starts the server's CPU profile when BENCH_PROFILE asks; the file to stop it into. */
+  async function startProfile(name: string): Promise<string | undefined> {
+    if (!settings.profile) return undefined;
+    await mkdir(join(settings.resultsDir, "profiles"), { recursive: true });
+    await platform.server.profileStart(settings.profileIntervalUs);
+    return join(settings.resultsDir, "profiles", `${name}.cpuprofile`);
+  }
+
   async function heldDepthPhase(depth: number): Promise<ThroughputPhase> {
     if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
     await queueTasks(depth);
@@ -700,11 +708,13 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     for (const s of fleet.streams) s.setCapacity(options.capacity);
     const refilling = Promise.all([refill(), refill(), refill(), refill()]);
     await sleep(settings.warmupSeconds * 1000);
+    const profileFile = await startProfile(`tasks-depth-${depth}`);
     const completedA = fleet.completed;
     const a = await snapshot(platform, db);
     await sleep(settings.seconds * 1000);
     const completedB = fleet.completed;
     const b = await snapshot(platform, db);
+    if (profileFile !== undefined) await platform.server.profileStop(profileFile);
     stop = true;
     await refilling;
     const queuedAtEnd = created - fleet.completed;
@@ -727,6 +737,9 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
         rejections: fleet.rejections.count - rejections0,
         streams: fleet.streamErrors.count - streamErrors0,
       },
+      ...(profileFile === undefined
+        ? {}
+        : { profile: { file: profileFile, summary: await summariseProfile(profileFile) } }),
     };
     log(`held depth ${depth}: ${phase.tasksPerSecond.toFixed(0)} tasks/s completed`);
     return phase;
@@ -745,12 +758,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     fleet.latencies = new Map();
     const rejections0 = fleet.rejections.count;
     const streamErrors0 = fleet.streamErrors.count;
-    let profileFile: string | undefined;
-    if (settings.profile) {
-      await mkdir(join(settings.resultsDir, "profiles"), { recursive: true });
-      profileFile = join(settings.resultsDir, "profiles", "tasks-backlog.cpuprofile");
-      await platform.server.profileStart(settings.profileIntervalUs);
-    }
+    const profileFile = await startProfile("tasks-backlog");
     const a = await snapshot(platform, db);
     const completed0 = fleet.completed;
     const finished = fleet.whenCompleted(expected);
@@ -1323,7 +1331,7 @@ function formatReport(
   }
   if (throughput !== undefined) {
     lines.push(
-      `Throughput: ${throughput.clients} lease streams (one HTTP/2 connection each), capacity ${throughput.capacity}, completing on receipt; one platform process (clients + tasks, auth on, logs at info to ${throughput.logFile}); event bus ${options.redisUrl === undefined ? "in-process" : "Redis"}${settings.profile ? " (PROFILED during the backlog: its CPU and rate include profiler overhead)" : ""}`,
+      `Throughput: ${throughput.clients} lease streams (one HTTP/2 connection each), capacity ${throughput.capacity}, completing on receipt; one platform process (clients + tasks, auth on, logs at info to ${throughput.logFile}); event bus ${options.redisUrl === undefined ? "in-process" : "Redis"}${settings.profile ? " (PROFILED during the backlog and held depths: their CPU and rates include profiler overhead)" : ""}`,
       "",
       formatTable(
         [
