@@ -107,6 +107,32 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
     expect(level).toBe("serializable");
   });
 
+  it("sets local settings for its own transaction only, and refuses odd setting names", async () => {
+    const pool = createPool(db.url, { applicationName: "settings-test", max: 1 });
+    try {
+      const read = async (tx: { query: typeof pool.query }) =>
+        (
+          await tx.query<{ sort: string; jit: string }>(
+            "SELECT current_setting('enable_sort') AS sort, current_setting('jit') AS jit",
+          )
+        ).rows[0];
+      const inside = await withTransaction(pool, read, {
+        isolation: "repeatable read",
+        settings: { enable_sort: "off", jit: "off" },
+      });
+      expect(inside).toEqual({ sort: "off", jit: "off" });
+      // The same (only) connection, after the transaction: the server's settings again.
+      expect(await withTransaction(pool, read)).toEqual({ sort: "on", jit: expect.any(String) });
+      expect((await read(pool))?.sort).toBe("on");
+      await expect(
+        withTransaction(pool, read, { settings: { "jit = on; DROP TABLE items": "off" } }),
+      ).rejects.toThrow(/not a setting name/);
+      expect((await db.pool.query("SELECT count(*) FROM items")).rowCount).toBe(1);
+    } finally {
+      await pool.end();
+    }
+  });
+
   it("applies the statement timeout, application name and search path", async () => {
     await db.pool.query(
       "CREATE SCHEMA IF NOT EXISTS svc; CREATE TABLE IF NOT EXISTS svc.thing (x int)",

@@ -74,17 +74,11 @@ export async function claimRound(
   if (wanted.length === 0) return dealt;
   const clients = demands.map((d) => requireUuid("client_id", d.clientId));
   const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
-  return withTransaction(ctx.pool, async (db) => {
-    // The claim must walk download_tasks_claim_idx in hand-out order and stop at the limit.
-    // Right after a burst of new tasks, before ANALYZE has seen them, the planner believes
-    // a few dozen tasks are pending and prefers to fetch them all and sort them: with tens
-    // of thousands queued, that is the whole queue read and sorted on every round. With
-    // sorts ruled out for this transaction the ordered index scan is the only plan left.
-    // The plans that must sort anyway (the small window sorts below) then cost more than
-    // jit_above_cost, and compiling them would take longer than the claim: JIT goes too.
-    await db.query("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)");
-    const { rows } = await db.query(
-      `WITH slots AS (
+  return withTransaction(
+    ctx.pool,
+    async (db) => {
+      const { rows } = await db.query(
+        `WITH slots AS (
          SELECT d.demand, d.client,
                 row_number() OVER (ORDER BY g.turn, d.demand) AS slot
          FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
@@ -109,17 +103,30 @@ export async function claimRound(
        ), ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
        SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}
        FROM claimed c ORDER BY c.slot`,
-      [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
-    );
-    const claimed = rows.map((r) => {
-      const row = toTaskRow(r);
-      dealt[Number(r.demand) - 1]?.push(row);
-      return row;
-    });
-    await appendEvents(db, ctx.schema, assignmentEvents(claimed));
-    return dealt;
-  });
+        [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
+      );
+      const claimed = rows.map((r) => {
+        const row = toTaskRow(r);
+        dealt[Number(r.demand) - 1]?.push(row);
+        return row;
+      });
+      await appendEvents(db, ctx.schema, assignmentEvents(claimed));
+      return dealt;
+    },
+    claimPlannerSettings,
+  );
 }
+
+/**
+ * The claim must walk download_tasks_claim_idx in hand-out order and stop at the limit.
+ * Right after a burst of new tasks, before ANALYZE has seen them, the planner believes a few
+ * dozen tasks are pending and prefers to fetch them all and sort them: with tens of
+ * thousands queued, that is the whole queue read and sorted on every round. With sorts ruled
+ * out for the claim's transaction the ordered index scan is the only plan left. The plans
+ * that must sort anyway (the small window sorts) then cost more than jit_above_cost, and
+ * compiling them would take longer than the claim: JIT goes too.
+ */
+const claimPlannerSettings = { settings: { enable_sort: "off", jit: "off" } } as const;
 
 /**
  * A client's heartbeat: extends every lease it still holds (expired ones are the sweep's).

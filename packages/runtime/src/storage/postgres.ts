@@ -95,22 +95,34 @@ export function checkSchemaName(schema: string): string {
 
 export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
 
+/** Server settings a transaction may change for itself (SET LOCAL), by name. */
+export type LocalSettings = Readonly<Record<string, "on" | "off">>;
+
+const settingName = /^[a-z_][a-z0-9_.]*$/;
+
 /**
  * Runs `fn` in a transaction on one client: COMMIT when it resolves, ROLLBACK when it throws
  * (the original error is rethrown). The client always goes back to the pool; when even the
  * ROLLBACK fails the connection is in an unknown state, so it is destroyed, not reused.
+ * `settings` are set for this transaction only, sent with BEGIN in the same round trip.
  */
 export async function withTransaction<T>(
   pool: pg.Pool,
   fn: (client: pg.PoolClient) => Promise<T>,
-  options: { isolation?: IsolationLevel } = {},
+  options: { isolation?: IsolationLevel; settings?: LocalSettings } = {},
 ): Promise<T> {
+  const begin = [
+    options.isolation === undefined ? "BEGIN" : `BEGIN ISOLATION LEVEL ${options.isolation}`,
+    ...Object.entries(options.settings ?? {}).map(([name, value]) => {
+      if (!settingName.test(name)) throw new Error(`not a setting name: ${name}`);
+      return `SET LOCAL ${name} = ${value === "on" ? "on" : "off"}`;
+    }),
+  ].join("; ");
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    await client.query(
-      options.isolation === undefined ? "BEGIN" : `BEGIN ISOLATION LEVEL ${options.isolation}`,
-    );
+    // Without parameters this is one simple-protocol message, however many statements.
+    await client.query(begin);
     const result = await fn(client);
     await client.query("COMMIT");
     return result;
