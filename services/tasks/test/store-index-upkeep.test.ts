@@ -1,13 +1,7 @@
 import { withTransaction } from "@gate/runtime";
 import { databaseTargets } from "@gate/tests";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  counts,
-  newClientId,
-  newTask,
-  openStoreFixture,
-  type StoreFixture,
-} from "./store-fixture.js";
+import { describe, expect, it } from "vitest";
+import { counts, newClientId, newTask, storeFixtureHooks } from "./store-fixture.js";
 
 // Every lease changes a task's status, so each lease and each verdict adds an entry to
 // every index whose predicate the new row version meets; a heartbeat changes no indexed
@@ -16,18 +10,10 @@ import {
 // every heartbeat too (migration 0005).
 
 describe.each(databaseTargets())("tasks store: index upkeep on $name PostgreSQL", (target) => {
-  let fx: StoreFixture;
-  beforeAll(async () => {
-    fx = await openStoreFixture(target);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
-  beforeEach(async () => {
-    await fx.reset();
-  });
+  const fixture = storeFixtureHooks(target);
 
   it("keeps only the indexes that the store's queries read", async () => {
+    const fx = fixture();
     const { rows } = await fx.db.pool.query<{ indexname: string }>(
       "SELECT indexname FROM pg_indexes WHERE schemaname = 'tasks' AND tablename = 'download_tasks' ORDER BY indexname",
     );
@@ -43,6 +29,7 @@ describe.each(databaseTargets())("tasks store: index upkeep on $name PostgreSQL"
   });
 
   it("extends leases on a heartbeat with HOT updates, adding no index entry", async () => {
+    const fx = fixture();
     const client = newClientId();
     await fx.store.createTasks([newTask({ startPage: 1 }), newTask({ startPage: 2 })]);
     const leases = await fx.store.claim(client, 2);

@@ -1,14 +1,14 @@
 import { type Queryable, withTransaction } from "@gate/runtime";
 import { databaseTargets } from "@gate/tests";
 import type pg from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type TaskRow, type TaskStatus, taskStatuses } from "../src/task-row.js";
 import {
   counts,
   newClientId,
   newTask,
-  openStoreFixture,
   type StoreFixture,
+  storeFixtureHooks,
 } from "./store-fixture.js";
 
 // ListTasks pages newest first by (created_at, id) over tasks of every status, from one
@@ -22,24 +22,15 @@ const newestFirst = (a: TaskRow, b: TaskRow) =>
   b.createdAtCursor.localeCompare(a.createdAtCursor) || b.taskId.localeCompare(a.taskId);
 
 describe.each(databaseTargets())("tasks store: listing on $name PostgreSQL", (target) => {
-  let fx: StoreFixture;
+  const fixture = storeFixtureHooks(target);
   const [a, b] = [newClientId(), newClientId()];
-
-  beforeAll(async () => {
-    fx = await openStoreFixture(target);
-  });
-  afterAll(async () => {
-    await fx?.close();
-  });
-  beforeEach(async () => {
-    await fx.reset();
-  });
 
   /**
    * Sixteen tasks in every status under two holders, their created_at set so that they come
    * in groups of three sharing one instant, each group mixing statuses.
    */
   async function mixedTasks(): Promise<TaskRow[]> {
+    const fx = fixture();
     const { tasks } = await fx.store.createTasks(
       Array.from({ length: 16 }, (_, i) => newTask({ startPage: i + 1 })),
     );
@@ -80,10 +71,11 @@ describe.each(databaseTargets())("tasks store: listing on $name PostgreSQL", (ta
 
   /** Every page of a listing, in order; all but the last hold `limit` tasks. */
   async function pages(limit: number, filter: Omit<Page, "limit" | "after"> = {}) {
+    const { store } = fixture();
     const listed: TaskRow[][] = [];
     let after: Page["after"];
     for (;;) {
-      const page = await fx.store.list({ limit, ...filter, ...(after ? { after } : {}) });
+      const page = await store.list({ limit, ...filter, ...(after ? { after } : {}) });
       listed.push(page);
       const last = page.at(-1);
       if (page.length < limit || last === undefined) return listed;
@@ -102,6 +94,7 @@ describe.each(databaseTargets())("tasks store: listing on $name PostgreSQL", (ta
   });
 
   it("pages through one status, and one holder's tasks of every status, the same way", async () => {
+    const fx = fixture();
     const all = await mixedTasks();
     for (const status of taskStatuses) {
       const expected = all.filter((t) => t.status === status);
@@ -119,6 +112,7 @@ describe.each(databaseTargets())("tasks store: listing on $name PostgreSQL", (ta
   });
 
   it("lists each task once when tasks change status between pages", async () => {
+    const fx = fixture();
     const all = await mixedTasks();
     const first = await fx.store.list({ limit: 6 });
     const last = first.at(-1);
@@ -139,6 +133,7 @@ describe.each(databaseTargets())("tasks store: listing on $name PostgreSQL", (ta
   });
 
   it("reads a page through the status index, without sorting the table", async () => {
+    const fx = fixture();
     await mixedTasks();
     // A small table is cheaper to scan and sort, so the planner must be told not to; a
     // plan without a Sort node must still exist (with enable_sort off the planner only
