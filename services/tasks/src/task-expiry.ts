@@ -10,6 +10,9 @@ import { failureVerdict } from "./task-verdicts.js";
  * Ends up to `limit` lapsed leases: each is a retryable failure of kind "timeout" (back
  * to pending after backoff, or failed when attempts are exhausted). SKIP LOCKED, so every
  * replica may sweep at once and a lease being extended or settled right now is left alone.
+ * No index orders leases by expiry (a heartbeat could then not be a HOT update, migration
+ * 0005): the sweep reads every assigned task through a partial index on status 'assigned'
+ * (as many as the fleet holds, not the table's history) and sorts those.
  */
 export async function expireLeases(
   ctx: StoreContext,

@@ -1,6 +1,6 @@
 import { type Queryable, requireUuid } from "@gate/runtime";
 import type { StoreContext } from "./store-context.js";
-import { type TaskRow, type TaskStatus, taskColumns, toTaskRow } from "./task-row.js";
+import { type TaskRow, type TaskStatus, taskColumns, taskStatuses, toTaskRow } from "./task-row.js";
 
 // Reading tasks: one, some, a page of the listing, the counts per status, and when the next
 // retry falls due.
@@ -96,6 +96,14 @@ export async function leases(
 /**
  * One page, newest first, strictly after the cursor when one is given. The cursor is a
  * row's createdAtCursor (microsecond precision, so no row is skipped or repeated) and id.
+ *
+ * Every order is served by download_tasks_status_created_idx (status, created_at DESC, id
+ * DESC): each status is one branch that walks its part of the index from the cursor and
+ * stops at the limit, and without a status filter PostgreSQL merges the branches' ordered
+ * streams (Merge Append), reading only about `limit` rows in all. An index on
+ * (created_at, id) alone would serve the unfiltered page directly, but every update of a
+ * task changes its status, so such an index would gain an entry on every lease and
+ * settlement (migration 0005 dropped it).
  */
 export async function list(
   ctx: StoreContext,
@@ -108,22 +116,36 @@ export async function list(
   },
   db: Queryable = ctx.pool,
 ): Promise<TaskRow[]> {
+  const statuses = listedStatuses(page);
+  const branch = (index: number) =>
+    `(SELECT ${taskColumns("t")} FROM ${ctx.tasks} t
+      WHERE t.status = $${index + 5}::text
+        AND ($2::timestamptz IS NULL OR (t.created_at, t.id) < ($2::timestamptz, $3::uuid))
+        AND ($4::uuid IS NULL OR t.assigned_client_id = $4)
+      ORDER BY t.created_at DESC, t.id DESC
+      LIMIT $1)`;
   const { rows } = await db.query(
-    `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t
-     WHERE ($2::text IS NULL OR t.status = $2)
-       AND ($3::timestamptz IS NULL OR (t.created_at, t.id) < ($3::timestamptz, $4::uuid))
-       AND ($5::uuid IS NULL OR t.assigned_client_id = $5)
+    `SELECT * FROM (${statuses.map((_, index) => branch(index)).join(" UNION ALL ")}) t
      ORDER BY t.created_at DESC, t.id DESC
      LIMIT $1`,
     [
       page.limit,
-      page.status ?? null,
       page.after?.createdAt ?? null,
       page.after?.id ?? null,
       page.holder ?? null,
+      ...statuses,
     ],
   );
   return rows.map(toTaskRow);
+}
+
+/**
+ * The statuses a page can hold. A pending task has no holder (a CHECK constraint of
+ * download_tasks), so a holder's listing leaves out the queue instead of reading through it.
+ */
+function listedStatuses(page: { status?: TaskStatus; holder?: string }): TaskStatus[] {
+  if (page.status !== undefined) return [page.status];
+  return taskStatuses.filter((status) => page.holder === undefined || status !== "pending");
 }
 
 export async function summary(

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createPool, loadMigrationsFromDir, migrateEvents, runMigrations } from "@gate/runtime";
 import { createTestDatabase, type DatabaseTarget, type TestDatabase } from "@gate/tests";
 import type pg from "pg";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { type NewTask, type NewTaskInput, newTaskWithDefaults } from "../src/task-validation.js";
 import { TasksStore, type TasksStoreOptions } from "../src/tasks-store.js";
 
@@ -136,6 +137,30 @@ export async function openStoreFixture(
       await Promise.all(pools.map((pool) => pool.end()));
       await db.drop();
     },
+  };
+}
+
+/**
+ * A fixture shared by the tests of the enclosing describe block: opened before them, emptied
+ * before each, closed after them. Call the returned function inside a test to get it.
+ */
+export function storeFixtureHooks(
+  target: DatabaseTarget,
+  options: Partial<TasksStoreOptions> = {},
+): () => StoreFixture {
+  let fx: StoreFixture | undefined;
+  beforeAll(async () => {
+    fx = await openStoreFixture(target, options);
+  });
+  afterAll(async () => {
+    await fx?.close();
+  });
+  beforeEach(async () => {
+    await fx?.reset();
+  });
+  return () => {
+    if (fx === undefined) throw new Error("the store fixture is not open yet");
+    return fx;
   };
 }
 
