@@ -76,7 +76,8 @@ export class ClientTasksProjection {
       `SELECT pg_advisory_xact_lock(k)
          FROM (SELECT DISTINCT hashtextextended($1 || t, 0) AS k FROM unnest($2::text[]) t) s
         ORDER BY k`,
-      [`${this.#schema}.client_tasks:`, [...new Set(taskIds)]],
+      // The ids are uuids the reader checked: the literal holds their text as it is.
+      [`${this.#schema}.client_tasks:`, uuidArray([...new Set(taskIds)])],
     );
   }
 
@@ -231,9 +232,7 @@ function foldRows(changes: readonly TaskChange[]): FoldedRow[] {
   for (const change of changes) {
     if (change.kind === "left-queue") continue;
     const assigned = change.kind === "assigned";
-    const state: AttemptEnded = assigned
-      ? { ...change.point, status: "in_progress", ...noDocuments }
-      : change.attempt;
+    const state: AttemptEnded = assigned ? inProgress(change.point) : change.attempt;
     const at = state.at;
     const key = `${state.clientId}/${state.taskId}`;
     const held = byKey.get(key);
@@ -257,7 +256,20 @@ function foldRows(changes: readonly TaskChange[]): FoldedRow[] {
   return [...byKey.values()];
 }
 
-const noDocuments = { documentsDownloaded: 0, documentsFailed: 0, documentsSkipped: 0 };
+/** An assignment's state: in progress, no documents yet. */
+function inProgress(point: TaskEventPoint & { clientId: string }): AttemptEnded {
+  const { taskId, attempt, at, clientId } = point;
+  return {
+    taskId,
+    attempt,
+    at,
+    clientId,
+    status: "in_progress",
+    documentsDownloaded: 0,
+    documentsFailed: 0,
+    documentsSkipped: 0,
+  };
+}
 
 /** (attempt, at) order: positive when `a` is the newer point. */
 function compareOrder(a: TaskEventPoint, b: TaskEventPoint): number {
