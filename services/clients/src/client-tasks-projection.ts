@@ -145,10 +145,13 @@ export class ClientTasksProjection {
       );
       for (const row of clients) present.add(row.client_id);
     }
-    await this.#settleReleases(
-      db,
-      changes.map((change) => (change.kind === "attempt-ended" ? change.attempt : change.point)),
-    );
+    // Each folded row holds the newest point of its (client, task) events, and only the
+    // newest can settle anything the others could: those and the tasks that left the
+    // queue are enough.
+    await this.#settleReleases(db, [
+      ...rows.map((row) => row.state),
+      ...changes.flatMap((change) => (change.kind === "left-queue" ? [change.point] : [])),
+    ]);
     return present;
   }
 
