@@ -15,7 +15,12 @@ export function intArray(values: readonly number[]): string {
   return `{${values.join(",")}}`;
 }
 
-/** timestamptz[]: UTC times with their milliseconds. */
-export function timeArray(values: readonly Date[]): string {
-  return `{${values.map((value) => value.toISOString()).join(",")}}`;
+/** timestamptz[]: UTC times with their milliseconds (NULL for null). */
+export function timeArray(values: readonly (Date | null)[]): string {
+  return `{${values.map((value) => value?.toISOString() ?? "NULL").join(",")}}`;
+}
+
+/** text[] of words known to need no quoting (the projection's statuses). */
+export function wordArray(values: readonly string[]): string {
+  return `{${values.join(",")}}`;
 }

@@ -1,5 +1,5 @@
 import type { Queryable } from "@gate/runtime";
-import { intArray, timeArray, uuidArray } from "./array-literals.js";
+import { intArray, timeArray, uuidArray, wordArray } from "./array-literals.js";
 import type { TaskChange } from "./task-event-reader.js";
 
 /** A client's part in a task, as client_tasks records it (see migration 0002). */
@@ -76,89 +76,82 @@ export class ClientTasksProjection {
       `SELECT pg_advisory_xact_lock(k)
          FROM (SELECT DISTINCT hashtextextended($1 || t, 0) AS k FROM unnest($2::text[]) t) s
         ORDER BY k`,
-      [`${this.#schema}.client_tasks:`, [...new Set(taskIds)]],
+      // The ids are uuids the reader checked: the literal holds their text as it is.
+      [`${this.#schema}.client_tasks:`, uuidArray([...new Set(taskIds)])],
     );
   }
 
   /**
-   * Applies a batch of task changes with one statement per kind, whatever the batch size:
-   * the assignments, then the attempts' ends (an outcome wins a tie with the assignment of
-   * its attempt), then the hand-overs of releases the batch's events show the task has
-   * left. Events of one (client, task) are folded first by the rules each upsert applies
-   * (newest wins), so the rows are those that applying them one by one would give.
+   * Applies a batch of task changes with one statement for the rows, whatever the batch
+   * size, then one for the hand-overs of releases the batch's events show the task has
+   * left. The events of one (client, task) are folded first into the row their one-by-one
+   * application would give (newest wins; an outcome wins a tie with the assignment of its
+   * attempt), so a task whose assignment and outcome arrive together is written once, in
+   * its final state, and the upsert merges that row with the stored one by the same rule.
    * Changes of unknown (deleted) clients are left out and logged by the caller. Returns the
    * clients that exist among those named.
    */
   async apply(db: Queryable, changes: readonly TaskChange[]): Promise<Set<string>> {
     const present = new Set<string>();
-    const assignments = foldAssignments(changes);
-    const ends = foldAttemptEnds(changes);
-    if (assignments.length > 0) {
-      const { rows } = await db.query<{ client_id: string }>(
-        `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
-           assigned_at, last_assigned_at, updated_at)
-         SELECT c.id, v.task_id, 'in_progress', v.attempt, v.state_at, v.first_at, v.last_at, v.last_at
-           FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::timestamptz[],
-                       $5::timestamptz[], $6::timestamptz[])
-                  AS v(client_id, task_id, attempt, state_at, first_at, last_at)
-           JOIN ${this.#clients} c ON c.id = v.client_id
-         ON CONFLICT (client_id, task_id) DO UPDATE SET
-           assigned_at = least(ct.assigned_at, excluded.assigned_at),
-           last_assigned_at = greatest(ct.last_assigned_at, excluded.last_assigned_at),
-           updated_at = greatest(ct.updated_at, excluded.updated_at),
-           ${this.#replaceWhen("(excluded.attempt, excluded.state_at) > (ct.attempt, ct.state_at)")}
-         RETURNING ct.client_id`,
-        [
-          uuidArray(assignments.map((a) => a.clientId)),
-          uuidArray(assignments.map((a) => a.taskId)),
-          intArray(assignments.map((a) => a.attempt)),
-          timeArray(assignments.map((a) => a.at)),
-          timeArray(assignments.map((a) => a.firstAt)),
-          timeArray(assignments.map((a) => a.lastAt)),
-        ],
-      );
-      for (const row of rows) present.add(row.client_id);
-    }
-    if (ends.length > 0) {
+    const rows = foldRows(changes);
+    if (rows.length > 0) {
       // A release that the task has already moved on from (another client's newer row) is
-      // recorded as handed_over rather than pending.
-      const { rows } = await db.query<{ client_id: string }>(
-        `INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
-           documents_downloaded, documents_failed, documents_skipped, updated_at)
-         SELECT c.id, v.task_id, CASE
-             WHEN v.status = 'pending' AND EXISTS (
-               SELECT 1 FROM ${this.#tasks} o
-                WHERE o.task_id = v.task_id AND o.client_id <> v.client_id
-                  AND (o.attempt, o.state_at) > (v.attempt, v.state_at))
-             THEN 'handed_over' ELSE v.status END,
-           v.attempt, v.state_at, v.downloaded, v.failed, v.skipped, v.last_at
-           FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::timestamptz[], $5::text[],
-                       $6::integer[], $7::integer[], $8::integer[], $9::timestamptz[])
-                  AS v(client_id, task_id, attempt, state_at, status, downloaded, failed,
-                       skipped, last_at)
-           JOIN ${this.#clients} c ON c.id = v.client_id
-         ON CONFLICT (client_id, task_id) DO UPDATE SET
-           updated_at = greatest(ct.updated_at, excluded.updated_at),
-           ${this.#replaceWhen("(excluded.attempt, excluded.state_at) >= (ct.attempt, ct.state_at)")}
-         RETURNING ct.client_id`,
+      // recorded as handed_over rather than pending. Rows this statement writes for other
+      // clients are not visible to it: the batch's own points are settled afterwards
+      // (#settleReleases). Only an outcome (any status but in_progress) wins a tie with the
+      // stored row's point, hence the third member of the comparison. Distinct clients are
+      // returned rather than one row per task, which the driver would have to read.
+      const { rows: clients } = await db.query<{ client_id: string }>(
+        `WITH applied AS (
+           INSERT INTO ${this.#tasks} AS ct (client_id, task_id, status, attempt, state_at,
+             documents_downloaded, documents_failed, documents_skipped, assigned_at,
+             last_assigned_at, updated_at)
+           SELECT c.id, v.task_id, CASE
+               WHEN v.status = 'pending' AND EXISTS (
+                 SELECT 1 FROM ${this.#tasks} o
+                  WHERE o.task_id = v.task_id AND o.client_id <> v.client_id
+                    AND (o.attempt, o.state_at) > (v.attempt, v.state_at))
+               THEN 'handed_over' ELSE v.status END,
+             v.attempt, v.state_at, v.downloaded, v.failed, v.skipped, v.assigned_at,
+             v.last_assigned_at, v.updated_at
+             FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::timestamptz[],
+                         $6::integer[], $7::integer[], $8::integer[], $9::timestamptz[],
+                         $10::timestamptz[], $11::timestamptz[])
+                    AS v(client_id, task_id, status, attempt, state_at, downloaded, failed,
+                         skipped, assigned_at, last_assigned_at, updated_at)
+             JOIN ${this.#clients} c ON c.id = v.client_id
+           ON CONFLICT (client_id, task_id) DO UPDATE SET
+             assigned_at = least(ct.assigned_at, excluded.assigned_at),
+             last_assigned_at = greatest(ct.last_assigned_at, excluded.last_assigned_at),
+             updated_at = greatest(ct.updated_at, excluded.updated_at),
+             ${this.#replaceWhen(
+               "(excluded.attempt, excluded.state_at, excluded.status <> 'in_progress') > (ct.attempt, ct.state_at, false)",
+             )}
+           RETURNING ct.client_id)
+         SELECT DISTINCT client_id FROM applied`,
         [
-          uuidArray(ends.map((e) => e.clientId)),
-          uuidArray(ends.map((e) => e.taskId)),
-          intArray(ends.map((e) => e.attempt)),
-          timeArray(ends.map((e) => e.at)),
-          ends.map((e) => e.status),
-          intArray(ends.map((e) => e.documentsDownloaded)),
-          intArray(ends.map((e) => e.documentsFailed)),
-          intArray(ends.map((e) => e.documentsSkipped)),
-          timeArray(ends.map((e) => e.lastAt)),
+          uuidArray(rows.map((r) => r.state.clientId)),
+          uuidArray(rows.map((r) => r.state.taskId)),
+          wordArray(rows.map((r) => r.state.status)),
+          intArray(rows.map((r) => r.state.attempt)),
+          timeArray(rows.map((r) => r.state.at)),
+          intArray(rows.map((r) => r.state.documentsDownloaded)),
+          intArray(rows.map((r) => r.state.documentsFailed)),
+          intArray(rows.map((r) => r.state.documentsSkipped)),
+          timeArray(rows.map((r) => r.assignedAt)),
+          timeArray(rows.map((r) => r.lastAssignedAt)),
+          timeArray(rows.map((r) => r.updatedAt)),
         ],
       );
-      for (const row of rows) present.add(row.client_id);
+      for (const row of clients) present.add(row.client_id);
     }
-    await this.#settleReleases(
-      db,
-      changes.map((change) => (change.kind === "attempt-ended" ? change.attempt : change.point)),
-    );
+    // Each folded row holds the newest point of its (client, task) events, and only the
+    // newest can settle anything the others could: those and the tasks that left the
+    // queue are enough.
+    await this.#settleReleases(db, [
+      ...rows.map((row) => row.state),
+      ...changes.flatMap((change) => (change.kind === "left-queue" ? [change.point] : [])),
+    ]);
     return present;
   }
 
@@ -218,52 +211,78 @@ export class ClientTasksProjection {
   }
 }
 
-/** Counts an assignment resets (excluded has the defaults, 0) and an outcome replaces. */
+/** Counts an assignment resets (to 0) and an outcome replaces. */
 const documentCounts = ["documents_downloaded", "documents_failed", "documents_skipped"];
+
+/** What a batch's events make of one (client, task) row. */
+interface FoldedRow {
+  /** The winning event's state; an assignment's is in_progress with no documents. */
+  state: AttemptEnded;
+  /** First and latest assignment among the events, null when none is an assignment. */
+  assignedAt: Date | null;
+  lastAssignedAt: Date | null;
+  /** The latest time of them all. */
+  updatedAt: Date;
+}
+
+/**
+ * Folds the events of each (client, task) into one row, by the rules the upsert applies
+ * to the stored row: the newest point wins; on a tie an outcome beats an assignment and a
+ * later outcome an earlier one. The assignment times are the earliest and latest seen.
+ */
+function foldRows(changes: readonly TaskChange[]): FoldedRow[] {
+  const byKey = new Map<string, FoldedRow>();
+  for (const change of changes) {
+    if (change.kind === "left-queue") continue;
+    const assigned = change.kind === "assigned";
+    const state: AttemptEnded = assigned ? inProgress(change.point) : change.attempt;
+    const at = state.at;
+    const key = `${state.clientId}/${state.taskId}`;
+    const held = byKey.get(key);
+    if (held === undefined) {
+      byKey.set(key, {
+        state,
+        assignedAt: assigned ? at : null,
+        lastAssignedAt: assigned ? at : null,
+        updatedAt: at,
+      });
+      continue;
+    }
+    if (assigned) {
+      held.assignedAt = earlier(held.assignedAt, at);
+      held.lastAssignedAt = later(held.lastAssignedAt, at);
+    }
+    held.updatedAt = later(held.updatedAt, at);
+    const order = compareOrder(state, held.state);
+    if (order > 0 || (order === 0 && !assigned)) held.state = state;
+  }
+  return [...byKey.values()];
+}
+
+/** An assignment's state: in progress, no documents yet. */
+function inProgress(point: TaskEventPoint & { clientId: string }): AttemptEnded {
+  const { taskId, attempt, at, clientId } = point;
+  return {
+    taskId,
+    attempt,
+    at,
+    clientId,
+    status: "in_progress",
+    documentsDownloaded: 0,
+    documentsFailed: 0,
+    documentsSkipped: 0,
+  };
+}
 
 /** (attempt, at) order: positive when `a` is the newer point. */
 function compareOrder(a: TaskEventPoint, b: TaskEventPoint): number {
   return a.attempt - b.attempt || a.at.getTime() - b.at.getTime();
 }
 
-type Folded<T> = T & { firstAt: Date; lastAt: Date };
-
-/**
- * Folds events of the same (client, task) into one: the winner's state (the newest point;
- * on a tie, the first when `laterWinsTies` is false, the last when true), with the earliest
- * and latest times of them all.
- */
-function fold<T extends TaskEventPoint & { clientId: string }>(
-  events: readonly T[],
-  laterWinsTies: boolean,
-): Folded<T>[] {
-  const byKey = new Map<string, Folded<T>>();
-  for (const event of events) {
-    const key = `${event.clientId}/${event.taskId}`;
-    const held = byKey.get(key);
-    if (held === undefined) {
-      byKey.set(key, { ...event, firstAt: event.at, lastAt: event.at });
-      continue;
-    }
-    const order = compareOrder(event, held);
-    const firstAt = new Date(Math.min(event.at.getTime(), held.firstAt.getTime()));
-    const lastAt = new Date(Math.max(event.at.getTime(), held.lastAt.getTime()));
-    const winner = order > 0 || (order === 0 && laterWinsTies) ? event : held;
-    byKey.set(key, { ...winner, firstAt, lastAt });
-  }
-  return [...byKey.values()];
+function earlier(a: Date | null, b: Date): Date {
+  return a === null || b.getTime() < a.getTime() ? b : a;
 }
 
-function foldAssignments(changes: readonly TaskChange[]) {
-  return fold(
-    changes.flatMap((c) => (c.kind === "assigned" ? [c.point] : [])),
-    false,
-  );
-}
-
-function foldAttemptEnds(changes: readonly TaskChange[]) {
-  return fold(
-    changes.flatMap((c) => (c.kind === "attempt-ended" ? [c.attempt] : [])),
-    true,
-  );
+function later(a: Date | null, b: Date): Date {
+  return a === null || b.getTime() > a.getTime() ? b : a;
 }

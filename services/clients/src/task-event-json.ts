@@ -59,7 +59,10 @@ export function plainAssignment(payload: string): AssignmentFields | undefined {
   return message === undefined ? undefined : assignmentFields(message);
 }
 
-/** One TaskOutcome. */
+/**
+ * One TaskOutcome. The result is built field by field: spreading the common fields into it
+ * (and the reader's spreads after it) made reading an event several times slower.
+ */
 export function plainOutcome(payload: string): OutcomeFields | undefined {
   const message = parseObject(payload);
   if (message === undefined || !onlyKeys(message, outcomeKeys)) return undefined;
@@ -81,7 +84,10 @@ export function plainOutcome(payload: string): OutcomeFields | undefined {
     return undefined;
   }
   return {
-    ...base,
+    taskId: base.taskId,
+    clientId: base.clientId,
+    attempt: base.attempt,
+    at: base.at,
     outcome,
     documentsDownloaded: downloaded,
     documentsFailed: failed,

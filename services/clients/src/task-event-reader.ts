@@ -60,8 +60,9 @@ function readAssignment(
   log: () => Logger,
 ): TaskChange[] {
   if (!validIds(assigned, log, { clientRequired: true })) return [];
+  const { taskId, attempt, at } = eventPoint(assigned, event);
   const clientId = assigned.clientId.toLowerCase();
-  return [{ kind: "assigned", point: { ...eventPoint(assigned, event), clientId } }];
+  return [{ kind: "assigned", point: { taskId, attempt, at, clientId } }];
 }
 
 function readOutcome(event: BusEvent, log: () => Logger): TaskChange[] {
@@ -71,8 +72,10 @@ function readOutcome(event: BusEvent, log: () => Logger): TaskChange[] {
   }
   const outcome = plainOutcome(event.payload) ?? outcomeFields(event, log);
   if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return [];
-  const point = eventPoint(outcome, event);
-  if (outcome.clientId === "") return [{ kind: "left-queue", point: { ...point, clientId: null } }];
+  const { taskId, attempt, at } = eventPoint(outcome, event);
+  if (outcome.clientId === "") {
+    return [{ kind: "left-queue", point: { taskId, attempt, at, clientId: null } }];
+  }
   const status: ClientTaskStatus | undefined = outcomeStatuses[outcome.outcome];
   if (status === undefined) {
     log().warn({ outcome: outcome.outcome }, "unknown task outcome ignored");
@@ -82,7 +85,9 @@ function readOutcome(event: BusEvent, log: () => Logger): TaskChange[] {
     {
       kind: "attempt-ended",
       attempt: {
-        ...point,
+        taskId,
+        attempt,
+        at,
         clientId: outcome.clientId.toLowerCase(),
         status,
         documentsDownloaded: Math.max(0, outcome.documentsDownloaded),

@@ -694,6 +694,76 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
       expect(stats.totalTasksCompleted).toBe(4);
     });
 
+    it("writes an assignment and its outcome in one batch as separate batches would, in either order", async () => {
+      const base = new Date("2025-04-01T00:00:00Z");
+      const at = (minutes: number) => minutesAfter(base, minutes);
+      // Each client gets the same histories: a success, a failed attempt then a success, an
+      // outcome at the very instant of its assignment (the outcome wins the tie), a release.
+      const histories = (clientId: string) => {
+        const [t1, t2, t3, t4] = Array.from({ length: 4 }, () => randomUUID()) as [
+          string,
+          string,
+          string,
+          string,
+        ];
+        const outcome = (taskId: string, outcome: string, minutes: number, extra = {}) =>
+          taskOutcome({ taskId, clientId, outcome, at: at(minutes), ...extra });
+        return [
+          [
+            taskAssigned(t1, clientId, 1, at(0)),
+            outcome(t1, "succeeded", 1, {
+              documentsDownloaded: 4,
+              documentsFailed: 1,
+              documentsSkipped: 2,
+            }),
+          ],
+          [
+            taskAssigned(t2, clientId, 1, at(2)),
+            outcome(t2, "provider_error", 3, { documentsFailed: 5 }),
+            taskAssigned(t2, clientId, 2, at(4)),
+            outcome(t2, "succeeded", 5, { attempt: 2, documentsDownloaded: 6 }),
+          ],
+          [taskAssigned(t3, clientId, 1, at(6)), outcome(t3, "worker_error", 6)],
+          [taskAssigned(t4, clientId, 1, at(7)), outcome(t4, "released", 8)],
+        ];
+      };
+      const modes: Record<string, (events: BusEvent[]) => BusEvent[][]> = {
+        "one batch": (events) => [events],
+        "one batch, reversed": (events) => [[...events].reverse()],
+        "separate batches": (events) => events.map((event) => [event]),
+        "separate batches, reversed": (events) => [...events].reverse().map((event) => [event]),
+      };
+      const batch = clientsBatchHandler({ pool: db.pool, logger: silentLogger });
+      const results: Record<string, unknown> = {};
+      for (const [mode, split] of Object.entries(modes)) {
+        const client = await newClient(`together-${mode}`);
+        for (const events of histories(client.clientId)) {
+          for (const delivery of split(events)) await batch(delivery);
+        }
+        const { rows } = await db.pool.query(
+          `SELECT status, attempt, state_at, documents_downloaded, documents_failed,
+                  documents_skipped, assigned_at, last_assigned_at, updated_at
+             FROM clients.client_tasks WHERE client_id = $1 ORDER BY assigned_at`,
+          [client.clientId],
+        );
+        const stats = await rpc.getClientStatistics({}, withKey(client.apiKey));
+        results[mode] = { rows, completed: stats.totalTasksCompleted };
+      }
+      const expected = {
+        rows: [
+          { status: "completed", attempt: 1, documents_downloaded: 4, documents_failed: 1 },
+          { status: "completed", attempt: 2, documents_downloaded: 6, documents_failed: 0 },
+          { status: "failed", attempt: 1, assigned_at: at(6), state_at: at(6) },
+          { status: "pending", attempt: 1, assigned_at: at(7), updated_at: at(8) },
+        ],
+        completed: 2,
+      };
+      for (const mode of Object.keys(modes)) {
+        expect(results[mode]).toMatchObject(expected);
+        expect(results[mode]).toEqual(results["separate batches"]);
+      }
+    });
+
     it("applies overlapping batches at once without deadlock or double counting", async () => {
       const clients = [await newClient("batch-a"), await newClient("batch-b")];
       const base = new Date("2025-02-01T00:00:00Z");
