@@ -23,6 +23,16 @@ describe.each(databaseTargets())(
       (await fx.db.pool.query("SELECT count(*)::int AS n FROM tasks.download_tasks")).rows[0]
         .n as number;
 
+    /** A connection that LISTENs on the tasks channels and keeps what it hears. */
+    const listenToTasks = async () => {
+      const listener = new pg.Client({ connectionString: fx.db.url });
+      await listener.connect();
+      const heard: { channel: string; payload: string | undefined }[] = [];
+      listener.on("notification", (n) => heard.push({ channel: n.channel, payload: n.payload }));
+      await listener.query("LISTEN gate_tasks_available; LISTEN gate_tasks_changes");
+      return { listener, heard };
+    };
+
     beforeAll(async () => {
       fx = await openStoreFixture(target);
     });
@@ -160,11 +170,7 @@ describe.each(databaseTargets())(
     });
 
     it("announces new tasks to listeners at commit, and nothing for a rolled-back transaction", async () => {
-      const listener = new pg.Client({ connectionString: fx.db.url });
-      await listener.connect();
-      const heard: { channel: string; payload: string | undefined }[] = [];
-      listener.on("notification", (n) => heard.push({ channel: n.channel, payload: n.payload }));
-      await listener.query("LISTEN gate_tasks_available; LISTEN gate_tasks_changes");
+      const { listener, heard } = await listenToTasks();
       try {
         await withTransaction(fx.db.pool, async (tx) => {
           await fx.store.createTasks([newTask()], {}, tx);
@@ -186,11 +192,7 @@ describe.each(databaseTargets())(
     });
 
     it("announces a large batch in request order, 40 notices to a NOTIFY, with one wake-up", async () => {
-      const listener = new pg.Client({ connectionString: fx.db.url });
-      await listener.connect();
-      const heard: { channel: string; payload: string | undefined }[] = [];
-      listener.on("notification", (n) => heard.push({ channel: n.channel, payload: n.payload }));
-      await listener.query("LISTEN gate_tasks_available; LISTEN gate_tasks_changes");
+      const { listener, heard } = await listenToTasks();
       try {
         const { tasks } = await fx.store.createTasks(
           Array.from({ length: 85 }, (_, i) => newTask({ startPage: i + 1 })),

@@ -7,6 +7,7 @@ import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
 import { StaleLeaseError, TaskNotFoundError } from "../src/task-errors.js";
 import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
+import { newTaskRow } from "../src/task-row.js";
 import {
   checkCounts,
   checkCountsFit,
@@ -344,25 +345,13 @@ describe("assignment events", () => {
 function taskRow() {
   const now = new Date();
   return {
-    ...newTask(),
-    taskId: "00000000-0000-4000-8000-000000000000",
+    ...newTaskRow(newTask(), "00000000-0000-4000-8000-000000000000", now.toISOString()),
     status: "assigned" as const,
     attempt: 1,
     assignedClientId: "00000000-0000-4000-8000-000000000001",
     leaseToken: 1,
     leaseExpiresAt: now,
-    createdAt: now,
     assignedAt: now,
-    completedAt: null,
-    documentsDownloaded: 0,
-    documentsFailed: 0,
-    documentsSkipped: 0,
-    resultSummary: null,
-    lastError: "",
-    lastErrorKind: "" as const,
-    notBefore: now,
-    updatedAt: now,
-    createdAtCursor: now.toISOString(),
   };
 }
 
