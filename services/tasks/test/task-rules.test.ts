@@ -127,6 +127,36 @@ describe("the NewTask rules", () => {
     expect(newTaskWithDefaults(edge, defaults)).toEqual(edge);
   });
 
+  it("judge every key as the pattern ^[A-Za-z][A-Za-z0-9_.]*(\\[\\])?$ of up to 64 characters", () => {
+    // The rule is written without the pattern's end anchor (see tasks_service.proto): every
+    // key of up to 4 characters over an alphabet of each kind of character, and the edges of
+    // length and brackets, must get the pattern's verdict, in each message that has the rule.
+    const pattern = /^[A-Za-z][A-Za-z0-9_.]*(\[\])?$/;
+    const alphabet = ["a", "1", "_", ".", "[", "]", "-", "\n"];
+    let keys = [""];
+    const all = [""];
+    for (let length = 1; length <= 4; length++) {
+      keys = keys.flatMap((key) => alphabet.map((c) => key + c));
+      all.push(...keys);
+    }
+    const x = (n: number) => "x".repeat(n);
+    all.push(`K${x(63)}`, `K${x(64)}`, `K${x(61)}[]`, `K${x(62)}[]`, `K${x(60)}[]`);
+    all.push("a[]x[]", "a[[]", "a[]]", "a[][]", "Court[]Region", "a[]\n", "Zz.b_c9[]", "é", "aé[]");
+    const plan = { lastPage: 1, pagesPerTask: 1, documentsPerPage: 10 };
+    // Each message is valid but for the key, so its ruling is the key's alone.
+    const rulings = (key: string) =>
+      [
+        ruling(tasksV1.NewTaskSchema, { ...valid, searchParams: { [key]: "v" } }),
+        ruling(tasksV1.CreateTaskRequestSchema, { ...valid, searchParams: { [key]: "v" } }),
+        ruling(tasksV1.PlanSearchRequestSchema, { ...plan, searchParams: { [key]: "v" } }),
+      ].map((message) => message === "");
+    const disagreements = all.filter((key) => {
+      const expected = pattern.test(key) && [...key].length <= 64;
+      return rulings(key).some((accepted) => accepted !== expected);
+    });
+    expect(disagreements).toEqual([]);
+  });
+
   it("accept the registry's own field names: nested with dots, multi-selects with []", () => {
     const params = { "PagingInfo.ItemsPerPage": "100", "CourtRegion[]": "11", INSType: "1" };
     expect(ruling(tasksV1.NewTaskSchema, { ...valid, searchParams: params })).toBe("");
