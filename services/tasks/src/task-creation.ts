@@ -3,8 +3,14 @@ import { matchesBatch } from "./idempotent-batch.js";
 import { planRanges } from "./search-plan.js";
 import { inTransaction, type StoreContext } from "./store-context.js";
 import { IdempotencyConflictError } from "./task-errors.js";
-import { availableNoticeSql, changeNoticeSql } from "./task-notices.js";
-import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
+import { availableNoticeOnceSql, changeNoticesCte, noticesCount } from "./task-notices.js";
+import {
+  createdAtCursorSql,
+  newTaskRow,
+  type TaskRow,
+  taskColumns,
+  toTaskRow,
+} from "./task-row.js";
 import { requeueAssignments } from "./task-settlement.js";
 import type { NewTask, SearchPlan } from "./task-validation.js";
 
@@ -26,35 +32,17 @@ export async function createTasks(
   if (tasks.length === 0) return { tasks: [], created: false };
   const key = options.idempotencyKey === "" ? undefined : options.idempotencyKey;
   const batch = tasks.map((t) => ({ ...t, maxAttempts: maxAttempts(ctx, t.maxAttempts) }));
+  if (key === undefined) {
+    // Without a key nothing can conflict: the one INSERT is the whole change, atomic on its
+    // own (notices included), so it needs no transaction of its own.
+    const inserted = await insertBatch(ctx, tx ?? ctx.pool, batch, null);
+    return { tasks: newTaskRows(batch, inserted), created: true };
+  }
   return inTransaction(ctx, tx, async (db) => {
-    const { rows } = await db.query(
-      `WITH inserted AS (
-         INSERT INTO ${ctx.tasks}
-           (search_params, start_page, max_documents, priority, max_attempts, idempotency_key,
-            batch_position)
-         SELECT n.search_params::jsonb, n.start_page, n.max_documents, n.priority,
-                n.max_attempts, $6::text, n.position - 1
-         FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[])
-           WITH ORDINALITY AS n(search_params, start_page, max_documents, priority, max_attempts,
-                                position)
-         ORDER BY n.position
-         ON CONFLICT (idempotency_key, batch_position) WHERE idempotency_key IS NOT NULL
-           DO NOTHING
-         RETURNING *
-       )
-       SELECT ${taskColumns("i")}, ${changeNoticeSql("i", "'created'", "NULL")},
-              ${availableNoticeSql("i")}
-       FROM inserted i ORDER BY i.batch_position`,
-      [
-        batch.map((t) => JSON.stringify(t.searchParams)),
-        batch.map((t) => t.startPage),
-        batch.map((t) => t.maxDocuments),
-        batch.map((t) => t.priority),
-        batch.map((t) => t.maxAttempts),
-        key ?? null,
-      ],
-    );
-    if (rows.length === batch.length) return { tasks: rows.map(toTaskRow), created: true };
+    const inserted = await insertBatch(ctx, db, batch, key);
+    if (inserted.length === batch.length) {
+      return { tasks: newTaskRows(batch, inserted), created: true };
+    }
     // Only a key can conflict. Nothing or part of the batch was new: read the key's tasks.
     const existing = await db.query(
       `SELECT ${taskColumns("t")} FROM ${ctx.tasks} t
@@ -62,12 +50,64 @@ export async function createTasks(
       [key],
     );
     const earlier = existing.rows.map(toTaskRow);
-    if (rows.length === 0 && matchesBatch(earlier, batch)) {
+    if (inserted.length === 0 && matchesBatch(earlier, batch)) {
       return { tasks: earlier, created: false };
     }
     // Part of this batch may have been inserted: throwing rolls it back.
-    throw new IdempotencyConflictError(key ?? "");
+    throw new IdempotencyConflictError(key);
   });
+}
+
+interface InsertedTask {
+  id: string;
+  created_at_cursor: string;
+}
+
+/**
+ * Inserts the batch's tasks that its key does not have yet (all of them without a key),
+ * in batch order. A new task is the request plus the column defaults, so only its id and
+ * created_at are read back. The 'created' notices go out 40 to a NOTIFY, and one wake-up
+ * for the statement: every new task is claimable at once.
+ */
+async function insertBatch(
+  ctx: StoreContext,
+  db: Queryable,
+  batch: readonly NewTask[],
+  key: string | null,
+): Promise<InsertedTask[]> {
+  const { rows } = await db.query<InsertedTask>(
+    `WITH inserted AS (
+       INSERT INTO ${ctx.tasks}
+         (search_params, start_page, max_documents, priority, max_attempts, idempotency_key,
+          batch_position)
+       SELECT n.search_params::jsonb, n.start_page, n.max_documents, n.priority,
+              n.max_attempts, $6::text, n.position - 1
+       FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[])
+         WITH ORDINALITY AS n(search_params, start_page, max_documents, priority, max_attempts,
+                              position)
+       ORDER BY n.position
+       ON CONFLICT (idempotency_key, batch_position) WHERE idempotency_key IS NOT NULL
+         DO NOTHING
+       RETURNING id, status, not_before, created_at, batch_position
+     ), ${changeNoticesCte("notified", "inserted", "'created'", "NULL", "s.batch_position")}
+     SELECT i.id, ${createdAtCursorSql("i")} AS created_at_cursor, ${noticesCount("notified")},
+            ${availableNoticeOnceSql("inserted")}
+     FROM inserted i ORDER BY i.batch_position`,
+    [
+      batch.map((t) => JSON.stringify(t.searchParams)),
+      batch.map((t) => t.startPage),
+      batch.map((t) => t.maxDocuments),
+      batch.map((t) => t.priority),
+      batch.map((t) => t.maxAttempts),
+      key,
+    ],
+  );
+  return rows;
+}
+
+/** The rows of a batch inserted whole, in batch order. */
+function newTaskRows(batch: readonly NewTask[], inserted: readonly InsertedTask[]): TaskRow[] {
+  return inserted.map((row, i) => newTaskRow(batch[i] as NewTask, row.id, row.created_at_cursor));
 }
 
 /**
@@ -131,10 +171,14 @@ async function writePlan(ctx: StoreContext, plan: SearchPlan, db: Queryable): Pr
            WHERE t.status IN ('failed', 'cancelled')
          -- xmax is 0 exactly for rows this statement inserted (not updated).
          RETURNING t.*, (t.xmax = 0) AS inserted
-       )
-       SELECT ${taskColumns("p")}, p.inserted,
-              ${changeNoticeSql("p", "CASE WHEN p.inserted THEN 'created' ELSE 'requeued' END", "NULL")},
-              ${availableNoticeSql("p")}
+       ), ${changeNoticesCte(
+         "notified",
+         "(SELECT * FROM planned ORDER BY start_page)",
+         "CASE WHEN s.inserted THEN 'created' ELSE 'requeued' END",
+         "NULL",
+       )}
+       SELECT ${taskColumns("p")}, p.inserted, ${noticesCount("notified")},
+              ${availableNoticeOnceSql("planned")}
        FROM planned p ORDER BY p.start_page`,
       [
         JSON.stringify(plan.searchParams),

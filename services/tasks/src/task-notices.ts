@@ -46,21 +46,39 @@ const noticesPerNotify = 40;
  * and `clientId`) with as few NOTIFYs as the payload limit allows: JSON arrays of notices,
  * up to 40 each, instead of one NOTIFY per row. A SELECT CTE only runs when read, so the
  * statement must read it: select `noticesCount(name)`.
+ *
+ * `position` orders the notices: by default the order of `source`, numbered by a window;
+ * a source with its own distinct non-negative integer order (a batch position) can name
+ * that column (`s.batch_position`) and spare the window.
  */
 export function changeNoticesCte(
   name: string,
   source: string,
   change: string,
   clientId: string,
+  position?: string,
 ): string {
+  const notice = `json_build_object('change', ${change}, 'task_id', s.id, 'client_id', ${clientId},
+                                   'status', s.status)`;
+  const chunk = `n.position / ${noticesPerNotify}`;
   return `${name} AS (
-    SELECT pg_notify('${changesChannel}', json_agg(n.notice)::text)
-    FROM (SELECT json_build_object('change', ${change}, 'task_id', s.id, 'client_id', ${clientId},
-                                   'status', s.status) AS notice,
-                 (row_number() OVER () - 1) / ${noticesPerNotify} AS chunk
+    SELECT pg_notify('${changesChannel}', json_agg(n.notice ORDER BY n.position)::text)
+    FROM (SELECT ${notice} AS notice, ${position ?? "row_number() OVER () - 1"} AS position
           FROM ${source} s) n
-    GROUP BY n.chunk
+    GROUP BY ${chunk}
+    ORDER BY ${chunk}
   )`;
+}
+
+/**
+ * The select-list item that notifies `gate_tasks_available` once when any row of `source`
+ * can be claimed right now: one pg_notify per statement rather than one per row (PostgreSQL
+ * folds the copies, but only after checking each against the transaction's queue).
+ */
+export function availableNoticeOnceSql(source: string): string {
+  return `(SELECT count(pg_notify('${availableChannel}', ''))
+    FROM (SELECT FROM ${source} s WHERE s.status = 'pending' AND s.not_before <= now() LIMIT 1) a
+  )::int AS available_notified`;
 }
 
 /** The select-list item that makes a changeNoticesCte run. */

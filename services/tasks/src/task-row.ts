@@ -1,6 +1,7 @@
-import { create, type JsonObject } from "@bufbuild/protobuf";
+import type { JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { tasksV1 } from "@gate/contracts";
+import type { tasksV1 } from "@gate/contracts";
+import type { NewTask } from "./task-validation.js";
 
 export const taskStatuses = ["pending", "assigned", "completed", "failed", "cancelled"] as const;
 export type TaskStatus = (typeof taskStatuses)[number];
@@ -49,7 +50,7 @@ export function taskColumns(alias: string): string {
     ${a}.lease_expires_at, ${a}.created_at, ${a}.assigned_at, ${a}.completed_at,
     ${a}.documents_downloaded, ${a}.documents_failed, ${a}.documents_skipped,
     ${a}.result_summary, ${a}.last_error, ${a}.last_error_kind, ${a}.not_before, ${a}.updated_at,
-    to_char(${a}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at_cursor`;
+    ${createdAtCursorSql(a)} AS created_at_cursor`;
 }
 
 export function toTaskRow(r: Record<string, unknown>): TaskRow {
@@ -80,10 +81,58 @@ export function toTaskRow(r: Record<string, unknown>): TaskRow {
   };
 }
 
+/** The cursor form of created_at: microseconds, UTC (see taskColumns). */
+export function createdAtCursorSql(alias: string): string {
+  return `to_char(${alias}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+}
+
+/**
+ * The row of a task just inserted from `task` (defaults already applied), known without
+ * reading it back: only the id and created_at come from the database. The column defaults
+ * of download_tasks make a new task pending, never attempted, claimable from created_at on
+ * (not_before and updated_at are the same now()).
+ */
+export function newTaskRow(task: NewTask, taskId: string, createdAtCursor: string): TaskRow {
+  // The cursor is "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"; a Date keeps milliseconds, truncated, as
+  // the driver's own parsing of a timestamptz does.
+  const createdAt = new Date(`${createdAtCursor.slice(0, 23)}Z`);
+  return {
+    taskId,
+    searchParams: task.searchParams,
+    startPage: task.startPage,
+    maxDocuments: task.maxDocuments,
+    priority: task.priority,
+    status: "pending",
+    attempt: 0,
+    maxAttempts: task.maxAttempts,
+    assignedClientId: null,
+    leaseToken: 0,
+    leaseExpiresAt: null,
+    createdAt,
+    assignedAt: null,
+    completedAt: null,
+    documentsDownloaded: 0,
+    documentsFailed: 0,
+    documentsSkipped: 0,
+    resultSummary: null,
+    lastError: "",
+    lastErrorKind: "",
+    notBefore: createdAt,
+    updatedAt: createdAt,
+    createdAtCursor,
+  };
+}
+
 const timestamp = (date: Date | null) => (date === null ? undefined : timestampFromDate(date));
 
+/**
+ * The Task message of a row. Written out whole rather than through create(), which walks
+ * the schema's fields for every message: this runs for every task a response carries. A
+ * field added to Task is a type error here until it is filled in.
+ */
 export function toTaskMessage(row: TaskRow): tasksV1.Task {
-  return create(tasksV1.TaskSchema, {
+  return {
+    $typeName: "gate.tasks.v1.Task",
     taskId: row.taskId,
     searchParams: row.searchParams,
     startPage: row.startPage,
@@ -106,5 +155,5 @@ export function toTaskMessage(row: TaskRow): tasksV1.Task {
     lastErrorKind: row.lastErrorKind,
     notBefore: timestamp(row.notBefore),
     updatedAt: timestamp(row.updatedAt),
-  });
+  };
 }

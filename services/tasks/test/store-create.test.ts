@@ -23,6 +23,16 @@ describe.each(databaseTargets())(
       (await fx.db.pool.query("SELECT count(*)::int AS n FROM tasks.download_tasks")).rows[0]
         .n as number;
 
+    /** A connection that LISTENs on the tasks channels and keeps what it hears. */
+    const listenToTasks = async () => {
+      const listener = new pg.Client({ connectionString: fx.db.url });
+      await listener.connect();
+      const heard: { channel: string; payload: string | undefined }[] = [];
+      listener.on("notification", (n) => heard.push({ channel: n.channel, payload: n.payload }));
+      await listener.query("LISTEN gate_tasks_available; LISTEN gate_tasks_changes");
+      return { listener, heard };
+    };
+
     beforeAll(async () => {
       fx = await openStoreFixture(target);
     });
@@ -55,6 +65,18 @@ describe.each(databaseTargets())(
       });
       expect(result.tasks[0]?.notBefore.getTime()).toBeLessThanOrEqual(Date.now());
       expect(await fx.outbox()).toEqual([]); // creation is not an attempt outcome
+    });
+
+    it("returns new tasks exactly as they are stored, without reading them back", async () => {
+      const batch = [
+        newTask({ startPage: 4, priority: -3, maxAttempts: 5 }),
+        newTask({ searchParams: { "Docs[]": "a", CourtRegion: "7" }, maxDocuments: 99 }),
+      ];
+      for (const options of [{}, { idempotencyKey: "stored-as-returned" }]) {
+        const { tasks } = await fx.store.createTasks(batch, options);
+        const stored = await Promise.all(tasks.map((t) => fx.store.get(t.taskId)));
+        expect(tasks).toEqual(stored);
+      }
     });
 
     it("returns the first call's tasks for a retried idempotency key", async () => {
@@ -148,11 +170,7 @@ describe.each(databaseTargets())(
     });
 
     it("announces new tasks to listeners at commit, and nothing for a rolled-back transaction", async () => {
-      const listener = new pg.Client({ connectionString: fx.db.url });
-      await listener.connect();
-      const heard: { channel: string; payload: string | undefined }[] = [];
-      listener.on("notification", (n) => heard.push({ channel: n.channel, payload: n.payload }));
-      await listener.query("LISTEN gate_tasks_available; LISTEN gate_tasks_changes");
+      const { listener, heard } = await listenToTasks();
       try {
         await withTransaction(fx.db.pool, async (tx) => {
           await fx.store.createTasks([newTask()], {}, tx);
@@ -161,12 +179,43 @@ describe.each(databaseTargets())(
         const { tasks } = await fx.store.createTasks([newTask()]);
         await vi.waitFor(() => expect(heard.length).toBeGreaterThanOrEqual(2));
         expect(heard).toContainEqual({ channel: "gate_tasks_available", payload: "" });
+        // A batch's notices come as JSON arrays (see changeNoticesCte).
         const changes = heard
           .filter((h) => h.channel === "gate_tasks_changes")
-          .map((h) => JSON.parse(h.payload ?? ""));
+          .flatMap((h) => JSON.parse(h.payload ?? ""));
         expect(changes).toEqual([
           { change: "created", task_id: tasks[0]?.taskId, client_id: null, status: "pending" },
         ]);
+      } finally {
+        await listener.end();
+      }
+    });
+
+    it("announces a large batch in request order, 40 notices to a NOTIFY, with one wake-up", async () => {
+      const { listener, heard } = await listenToTasks();
+      try {
+        const { tasks } = await fx.store.createTasks(
+          Array.from({ length: 85 }, (_, i) => newTask({ startPage: i + 1 })),
+          { idempotencyKey: "large-batch" },
+        );
+        const on = (channel: string) => heard.filter((h) => h.channel === channel);
+        await vi.waitFor(() => {
+          expect(on("gate_tasks_changes")).toHaveLength(3);
+          expect(on("gate_tasks_available")).toHaveLength(1);
+        });
+        const notices = on("gate_tasks_changes").map(
+          (h) => JSON.parse(h.payload ?? "") as unknown[],
+        );
+        expect(notices.map((n) => n.length)).toEqual([40, 40, 5]);
+        expect(notices.flat()).toEqual(
+          tasks.map((t) => ({
+            change: "created",
+            task_id: t.taskId,
+            client_id: null,
+            status: "pending",
+          })),
+        );
+        expect(on("gate_tasks_available")[0]?.payload).toBe("");
       } finally {
         await listener.end();
       }

@@ -7,6 +7,7 @@ import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
 import { StaleLeaseError, TaskNotFoundError } from "../src/task-errors.js";
 import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
+import { newTaskRow } from "../src/task-row.js";
 import {
   checkCounts,
   checkCountsFit,
@@ -124,6 +125,36 @@ describe("the NewTask rules", () => {
     };
     expect(ruling(tasksV1.NewTaskSchema, edge)).toBe("");
     expect(newTaskWithDefaults(edge, defaults)).toEqual(edge);
+  });
+
+  it("judge every key as the pattern ^[A-Za-z][A-Za-z0-9_.]*(\\[\\])?$ of up to 64 characters", () => {
+    // The rule is written without the pattern's end anchor (see tasks_service.proto): every
+    // key of up to 4 characters over an alphabet of each kind of character, and the edges of
+    // length and brackets, must get the pattern's verdict, in each message that has the rule.
+    const pattern = /^[A-Za-z][A-Za-z0-9_.]*(\[\])?$/;
+    const alphabet = ["a", "1", "_", ".", "[", "]", "-", "\n"];
+    let keys = [""];
+    const all = [""];
+    for (let length = 1; length <= 4; length++) {
+      keys = keys.flatMap((key) => alphabet.map((c) => key + c));
+      all.push(...keys);
+    }
+    const x = (n: number) => "x".repeat(n);
+    all.push(`K${x(63)}`, `K${x(64)}`, `K${x(61)}[]`, `K${x(62)}[]`, `K${x(60)}[]`);
+    all.push("a[]x[]", "a[[]", "a[]]", "a[][]", "Court[]Region", "a[]\n", "Zz.b_c9[]", "é", "aé[]");
+    const plan = { lastPage: 1, pagesPerTask: 1, documentsPerPage: 10 };
+    // Each message is valid but for the key, so its ruling is the key's alone.
+    const rulings = (key: string) =>
+      [
+        ruling(tasksV1.NewTaskSchema, { ...valid, searchParams: { [key]: "v" } }),
+        ruling(tasksV1.CreateTaskRequestSchema, { ...valid, searchParams: { [key]: "v" } }),
+        ruling(tasksV1.PlanSearchRequestSchema, { ...plan, searchParams: { [key]: "v" } }),
+      ].map((message) => message === "");
+    const disagreements = all.filter((key) => {
+      const expected = pattern.test(key) && [...key].length <= 64;
+      return rulings(key).some((accepted) => accepted !== expected);
+    });
+    expect(disagreements).toEqual([]);
   });
 
   it("accept the registry's own field names: nested with dots, multi-selects with []", () => {
@@ -344,25 +375,13 @@ describe("assignment events", () => {
 function taskRow() {
   const now = new Date();
   return {
-    ...newTask(),
-    taskId: "00000000-0000-4000-8000-000000000000",
+    ...newTaskRow(newTask(), "00000000-0000-4000-8000-000000000000", now.toISOString()),
     status: "assigned" as const,
     attempt: 1,
     assignedClientId: "00000000-0000-4000-8000-000000000001",
     leaseToken: 1,
     leaseExpiresAt: now,
-    createdAt: now,
     assignedAt: now,
-    completedAt: null,
-    documentsDownloaded: 0,
-    documentsFailed: 0,
-    documentsSkipped: 0,
-    resultSummary: null,
-    lastError: "",
-    lastErrorKind: "" as const,
-    notBefore: now,
-    updatedAt: now,
-    createdAtCursor: now.toISOString(),
   };
 }
 

@@ -4,39 +4,21 @@ import type { tasksV1 } from "@gate/contracts";
 import { silentLogger } from "@gate/runtime";
 import { describe, expect, it, vi } from "vitest";
 import type { TaskChangeNotice } from "../src/task-notifications.js";
-import type { TaskRow, TaskStatus } from "../src/task-row.js";
+import { newTaskRow, type TaskRow, type TaskStatus } from "../src/task-row.js";
 import { type ChangedTaskReader, WatchHub, type WatchLimits } from "../src/watch-hub.js";
 
 // The hub on its own: notices are fed in commit order as the LISTEN connection would, and
 // the reader of changed tasks is a stand-in whose answers the test releases at will.
 
 function row(taskId: string, status: TaskStatus): TaskRow {
-  const at = new Date("2026-12-07T00:00:00Z");
-  return {
-    taskId,
+  const task = {
     searchParams: { CourtRegion: "1" },
     startPage: 1,
     maxDocuments: 1,
     priority: 0,
-    status,
-    attempt: 0,
     maxAttempts: 3,
-    assignedClientId: null,
-    leaseToken: 0,
-    leaseExpiresAt: null,
-    createdAt: at,
-    assignedAt: null,
-    completedAt: null,
-    documentsDownloaded: 0,
-    documentsFailed: 0,
-    documentsSkipped: 0,
-    resultSummary: null,
-    lastError: "",
-    lastErrorKind: "",
-    notBefore: at,
-    updatedAt: at,
-    createdAtCursor: "2026-12-07T00:00:00.000000Z",
   };
+  return { ...newTaskRow(task, taskId, "2026-12-07T00:00:00.000000Z"), status };
 }
 
 /** A reader whose reads wait until the test releases them, in any order it likes. */
