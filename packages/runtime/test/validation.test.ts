@@ -76,4 +76,34 @@ describe("request validation", () => {
       ),
     ).not.toThrow();
   });
+  it("takes an error message from a heartbeat only with status error, blank ones from any", () => {
+    const heartbeat = (status: string, errorMessage: string) => () =>
+      validateMessage(
+        clientsV1.HeartbeatRequestSchema,
+        create(clientsV1.HeartbeatRequestSchema, { status, errorMessage }),
+      );
+    for (const status of ["", "active"]) {
+      expect(heartbeat(status, "disk full")).toThrow(
+        /^\[invalid_argument\] error_message: may only be set with status "error" \[heartbeat\.error_message\]$/,
+      );
+      expect(heartbeat(status, "  x  ")).toThrow(/\[heartbeat\.error_message\]$/);
+      expect(heartbeat(status, "")).not.toThrow();
+      expect(heartbeat(status, "   ")).not.toThrow();
+    }
+    expect(heartbeat("error", "disk full")).not.toThrow();
+    expect(heartbeat("error", "")).not.toThrow();
+  });
+
+  it("refuses control characters in printable text, and takes empty text", () => {
+    const register = (clientName: string, clientHost: string) => () =>
+      validateMessage(
+        clientsV1.RegisterClientRequestSchema,
+        create(clientsV1.RegisterClientRequestSchema, { clientName, clientHost }),
+      );
+    expect(register("ok", "")).not.toThrow();
+    expect(register("ok", "host\u001b[2K")).toThrow(
+      /^\[invalid_argument\] client_host: must not contain control characters \[string\.printable\]$/,
+    );
+    expect(register("ok", "host\u007f")).toThrow(/\[string\.printable\]$/);
+  });
 });
