@@ -61,9 +61,14 @@ export const requestValidator: Validator = {
  */
 export function validationInterceptor(): Interceptor {
   const validate = createValidateInterceptor({ validator: requestValidator });
-  return (next) => {
-    const validated = validate(next);
-    return (req) => (req.method.methodKind === "bidi_streaming" ? next(req) : validated(req));
+  // Interceptors are applied anew on every call: a unary request is checked right here,
+  // without building the stream interceptor's closures for it.
+  return (next) => (req) => {
+    if (!req.stream) {
+      validateMessage(req.method.input, req.message);
+      return next(req);
+    }
+    return req.method.methodKind === "bidi_streaming" ? next(req) : validate(next)(req);
   };
 }
 
