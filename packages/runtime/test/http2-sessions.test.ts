@@ -35,6 +35,14 @@ function watched(): { session: FakeSession; cuts: string[] } {
   return { session, cuts };
 }
 
+/** Not closed until `ms` from now, closed (once) then. */
+function closesAfter(session: FakeSession, ms: number): void {
+  vi.advanceTimersByTime(ms - 1);
+  expect(session.close).not.toHaveBeenCalled();
+  vi.advanceTimersByTime(1);
+  expect(session.close).toHaveBeenCalledOnce();
+}
+
 describe("HTTP/2 session idle deadline", () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
@@ -45,10 +53,7 @@ describe("HTTP/2 session idle deadline", () => {
 
   it("closes a session that never opens a stream once the limit is up", () => {
     const { session, cuts } = watched();
-    vi.advanceTimersByTime(idleMs - 1);
-    expect(session.close).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1);
-    expect(session.close).toHaveBeenCalledOnce();
+    closesAfter(session, idleMs);
     expect(cuts).toEqual(["http2 idle"]);
   });
 
@@ -57,10 +62,7 @@ describe("HTTP/2 session idle deadline", () => {
     vi.advanceTimersByTime(200);
     session.stream().emit("close");
     // The first deadline finds the session idle for 100 ms only.
-    vi.advanceTimersByTime(idleMs - 1);
-    expect(session.close).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1);
-    expect(session.close).toHaveBeenCalledOnce();
+    closesAfter(session, idleMs);
     expect(cuts).toEqual(["http2 idle"]);
   });
 
@@ -73,10 +75,7 @@ describe("HTTP/2 session idle deadline", () => {
     vi.advanceTimersByTime(idleMs * 4);
     expect(session.close).not.toHaveBeenCalled();
     second.emit("close");
-    vi.advanceTimersByTime(idleMs - 1);
-    expect(session.close).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(1);
-    expect(session.close).toHaveBeenCalledOnce();
+    closesAfter(session, idleMs);
   });
 
   it("arms no deadline for a session that closed", () => {
