@@ -92,6 +92,9 @@ describe("request validation", () => {
     }
     expect(heartbeat("error", "disk full")).not.toThrow();
     expect(heartbeat("error", "")).not.toThrow();
+    // Its own rules skip only the empty text.
+    expect(heartbeat("error", "disk\u0007full")).toThrow(/\[string\.printable\]$/);
+    expect(heartbeat("error", "x".repeat(2001))).toThrow(/\[string\.max_len\]$/);
   });
 
   it("refuses control characters in printable text, and takes empty text", () => {
@@ -105,5 +108,19 @@ describe("request validation", () => {
       /^\[invalid_argument\] client_host: must not contain control characters \[string\.printable\]$/,
     );
     expect(register("ok", "host\u007f")).toThrow(/\[string\.printable\]$/);
+    const document = (classification: string) => () =>
+      validateMessage(
+        clientsV1.RegisterDocumentRequestSchema,
+        create(clientsV1.RegisterDocumentRequestSchema, {
+          taskId: "00000000-0000-4000-8000-000000000000",
+          registryId: "doc-1",
+          sha256: "ab".repeat(32),
+          classification,
+        }),
+      );
+    expect(document("")).not.toThrow();
+    expect(document("civil\r")).toThrow(
+      /^\[invalid_argument\] classification: must not contain control characters/,
+    );
   });
 });
