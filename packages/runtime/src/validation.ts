@@ -47,7 +47,7 @@ export const requestValidator: Validator = {
         result.error,
       );
     }
-    const storage = storageViolations(reflect(schema, message));
+    const storage = storageProblems(schema, message);
     if (storage.length === 0 && result.kind === "valid") return result;
     const violations = [...(result.violations ?? []), ...storage].map(withShortKeys);
     return { kind: "invalid", message, error: new ValidationError(violations), violations };
@@ -61,9 +61,14 @@ export const requestValidator: Validator = {
  */
 export function validationInterceptor(): Interceptor {
   const validate = createValidateInterceptor({ validator: requestValidator });
-  return (next) => {
-    const validated = validate(next);
-    return (req) => (req.method.methodKind === "bidi_streaming" ? next(req) : validated(req));
+  // Interceptors are applied anew on every call: a unary request is checked right here,
+  // without building the stream interceptor's closures for it.
+  return (next) => (req) => {
+    if (!req.stream) {
+      validateMessage(req.method.input, req.message);
+      return next(req);
+    }
+    return req.method.methodKind === "bidi_streaming" ? next(req) : validate(next)(req);
   };
 }
 
@@ -115,6 +120,51 @@ function withShortKeys(violation: Violation): Violation {
 /** The range proto3 defines for Timestamp: 0001-01-01 to 9999-12-31, UTC. */
 const minTimestampSeconds = -62_135_596_800n;
 const maxTimestampSeconds = 253_402_300_799n;
+
+const noViolations: readonly Violation[] = Object.freeze([]);
+
+/**
+ * storageViolations of a request, without reflecting it when its type has only plain
+ * string fields to inspect (or none), as most requests do: those are read straight off the
+ * message, and only one holding a NUL takes the full walk, which names it.
+ */
+function storageProblems<Desc extends DescMessage>(
+  schema: Desc,
+  message: MessageShape<Desc>,
+): readonly Violation[] {
+  const plain = plainStringFields(schema);
+  if (plain !== undefined && !anyNul(message as unknown as Record<string, unknown>, plain)) {
+    return noViolations;
+  }
+  return storageViolations(reflect(schema, message));
+}
+
+function anyNul(values: Record<string, unknown>, names: readonly string[]): boolean {
+  for (const name of names) if (hasNul(values[name])) return true;
+  return false;
+}
+
+const plainStrings = new WeakMap<DescMessage, readonly string[] | undefined>();
+
+/**
+ * The property names of a type's fields to inspect when every one of them is a string
+ * outside any oneof (protobuf-es keeps those as plain properties); undefined when some
+ * field needs the walk (lists, maps, messages, oneofs).
+ */
+function plainStringFields(desc: DescMessage): readonly string[] | undefined {
+  if (plainStrings.has(desc)) return plainStrings.get(desc);
+  const fields = fieldsToInspect(desc);
+  const plain = fields.every(
+    (field) =>
+      field.fieldKind === "scalar" &&
+      field.scalar === ScalarType.STRING &&
+      field.oneof === undefined,
+  )
+    ? fields.map((field) => field.localName)
+    : undefined;
+  plainStrings.set(desc, plain);
+  return plain;
+}
 
 function storageViolations(message: ReflectMessage, path: Path = []): Violation[] {
   const out: Violation[] = [];
@@ -195,12 +245,16 @@ const inspectedFields = new WeakMap<DescMessage, readonly DescField[]>();
  * (NUL), timestamps and JSON values, directly or inside nested messages. Numbers, enums and
  * booleans never can, so a batch of 10,000 x/y/z samples is not walked value by value.
  */
-function fieldsToInspect(
-  desc: DescMessage,
-  visiting = new Set<DescMessage>(),
-): readonly DescField[] {
+function fieldsToInspect(desc: DescMessage, visiting?: Set<DescMessage>): readonly DescField[] {
   const known = inspectedFields.get(desc);
   if (known !== undefined) return known;
+  return decideFieldsToInspect(desc, visiting ?? new Set());
+}
+
+function decideFieldsToInspect(
+  desc: DescMessage,
+  visiting: Set<DescMessage>,
+): readonly DescField[] {
   // A message type that contains itself: assume its own fields matter while deciding.
   if (visiting.has(desc)) return desc.fields;
   visiting.add(desc);

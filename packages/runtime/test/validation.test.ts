@@ -76,4 +76,51 @@ describe("request validation", () => {
       ),
     ).not.toThrow();
   });
+  it("takes an error message from a heartbeat only with status error, blank ones from any", () => {
+    const heartbeat = (status: string, errorMessage: string) => () =>
+      validateMessage(
+        clientsV1.HeartbeatRequestSchema,
+        create(clientsV1.HeartbeatRequestSchema, { status, errorMessage }),
+      );
+    for (const status of ["", "active"]) {
+      expect(heartbeat(status, "disk full")).toThrow(
+        /^\[invalid_argument\] error_message: may only be set with status "error" \[heartbeat\.error_message\]$/,
+      );
+      expect(heartbeat(status, "  x  ")).toThrow(/\[heartbeat\.error_message\]$/);
+      expect(heartbeat(status, "")).not.toThrow();
+      expect(heartbeat(status, "   ")).not.toThrow();
+    }
+    expect(heartbeat("error", "disk full")).not.toThrow();
+    expect(heartbeat("error", "")).not.toThrow();
+    // Its own rules skip only the empty text.
+    expect(heartbeat("error", "disk\u0007full")).toThrow(/\[string\.printable\]$/);
+    expect(heartbeat("error", "x".repeat(2001))).toThrow(/\[string\.max_len\]$/);
+  });
+
+  it("refuses control characters in printable text, and takes empty text", () => {
+    const register = (clientName: string, clientHost: string) => () =>
+      validateMessage(
+        clientsV1.RegisterClientRequestSchema,
+        create(clientsV1.RegisterClientRequestSchema, { clientName, clientHost }),
+      );
+    expect(register("ok", "")).not.toThrow();
+    expect(register("ok", "host\u001b[2K")).toThrow(
+      /^\[invalid_argument\] client_host: must not contain control characters \[string\.printable\]$/,
+    );
+    expect(register("ok", "host\u007f")).toThrow(/\[string\.printable\]$/);
+    const document = (classification: string) => () =>
+      validateMessage(
+        clientsV1.RegisterDocumentRequestSchema,
+        create(clientsV1.RegisterDocumentRequestSchema, {
+          taskId: "00000000-0000-4000-8000-000000000000",
+          registryId: "doc-1",
+          sha256: "ab".repeat(32),
+          classification,
+        }),
+      );
+    expect(document("")).not.toThrow();
+    expect(document("civil\r")).toThrow(
+      /^\[invalid_argument\] classification: must not contain control characters/,
+    );
+  });
 });

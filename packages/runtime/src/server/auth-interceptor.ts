@@ -1,3 +1,4 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { permissionDenied, unauthenticated } from "../errors.js";
 import {
@@ -33,14 +34,26 @@ export function authInterceptor(options: {
   verifier: KeyVerifier;
   accessOf: (methodPath: string) => Access | undefined;
 }): Interceptor {
+  // Looked up by path once per RPC, not on every call.
+  const access = new Map<DescMethod, Access | undefined>();
+  const accessOf = (method: DescMethod) => {
+    if (!access.has(method)) {
+      access.set(method, options.accessOf(`/${method.parent.typeName}/${method.name}`));
+    }
+    return access.get(method);
+  };
   return (next) => async (req) => {
-    const access = options.accessOf(`/${req.service.typeName}/${req.method.name}`);
-    if (access === undefined) throw permissionDenied("this method is not open to callers");
-    const principal = await resolvePrincipal(apiKeyFromHeaders(req.header), options);
+    const allowed = accessOf(req.method);
+    if (allowed === undefined) throw permissionDenied("this method is not open to callers");
+    const key = apiKeyFromHeaders(req.header);
+    const principal = holder(
+      key === undefined ? null : await options.verifier.verify(key),
+      options,
+    );
     if (principal !== undefined) req.contextValues.set(principalKey, principal);
-    if (access !== "public" && options.enabled) {
+    if (allowed !== "public" && options.enabled) {
       if (principal === undefined) throw unauthenticated("missing or unknown API key");
-      if (!access.includes(principal.role)) {
+      if (!allowed.includes(principal.role)) {
         throw permissionDenied(`a ${principal.role} key may not call ${req.method.name}`);
       }
     }
@@ -49,11 +62,10 @@ export function authInterceptor(options: {
 }
 
 /** The key's holder; undefined for no key or an unknown one (the anonymous operator with auth off). */
-async function resolvePrincipal(
-  key: string | undefined,
-  options: { enabled: boolean; verifier: KeyVerifier },
-): Promise<Principal | undefined> {
-  const found = key === undefined ? null : await options.verifier.verify(key);
+function holder(
+  found: Awaited<ReturnType<KeyVerifier["verify"]>>,
+  options: { enabled: boolean },
+): Principal | undefined {
   if (found !== null) return { role: found.role, subject: found.subject, keyId: found.keyId };
   return options.enabled ? undefined : anonymousOperator;
 }

@@ -4,6 +4,8 @@ import type { Logger } from "../log.js";
 /** One HTTP/2 connection's open streams, and its idle deadline while it has none. */
 interface SessionState {
   open: number;
+  /** When the last open stream closed (performance.now()). */
+  idleSince: number;
   timer: NodeJS.Timeout | undefined;
 }
 
@@ -34,9 +36,9 @@ export class Http2Sessions {
       const session = stream.session;
       const state = session === undefined ? undefined : states.get(session);
       if (session === undefined || state === undefined) return;
+      // The deadline's timer stays armed: a timer cleared and set again around every call
+      // costs each call more than looking, when it fires, whether the session was in use.
       state.open += 1;
-      clearTimeout(state.timer);
-      state.timer = undefined;
       // The stream has no session any more when it closes: the closure keeps it.
       stream.on("close", () => this.#streamClosed(session, state));
     };
@@ -47,11 +49,11 @@ export class Http2Sessions {
   }
 
   add(session: Http2Session): void {
-    const state: SessionState = { open: 0, timer: undefined };
+    const state: SessionState = { open: 0, idleSince: performance.now(), timer: undefined };
     this.#states.set(session, state);
     session.on("stream", this.#onStream);
     session.on("close", this.#onClose);
-    this.#arm(session, state);
+    this.#arm(session, state, this.idleMs);
   }
 
   /** Sends GOAWAY on every open session: their streams finish, no new one starts. */
@@ -61,12 +63,27 @@ export class Http2Sessions {
 
   #streamClosed(session: Http2Session, state: SessionState): void {
     state.open -= 1;
-    if (state.open === 0 && !session.closed && !session.destroyed) this.#arm(session, state);
+    if (state.open > 0) return;
+    state.idleSince = performance.now();
+    if (state.timer === undefined && !session.closed && !session.destroyed) {
+      this.#arm(session, state, this.idleMs);
+    }
   }
 
-  #arm(session: Http2Session, state: SessionState): void {
+  /**
+   * Fires after `delayMs`: a session in use then is left alone (its last stream's close
+   * arms the deadline again); one idle for less than idleMs is looked at again when the
+   * rest of that time is up; one idle for idleMs is closed.
+   */
+  #arm(session: Http2Session, state: SessionState, delayMs: number): void {
     state.timer = setTimeout(() => {
       state.timer = undefined;
+      if (state.open > 0 || session.closed || session.destroyed) return;
+      const idleMs = performance.now() - state.idleSince;
+      if (idleMs < this.idleMs) {
+        this.#arm(session, state, this.idleMs - idleMs);
+        return;
+      }
       this.logger.info(
         { stage: "http2 idle", limitMs: this.idleMs },
         "connection closed at its deadline",
@@ -75,7 +92,7 @@ export class Http2Sessions {
       session.close();
       // A peer that never lets the GOAWAY drain does not hold the socket.
       setTimeout(() => session.destroy(), 1000).unref();
-    }, this.idleMs);
+    }, delayMs);
     // A pending deadline never keeps the process alive on its own.
     state.timer.unref();
   }

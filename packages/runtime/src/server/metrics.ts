@@ -49,22 +49,44 @@ export class RpcMetrics {
   }
 
   /** Label children bound once per RPC and code: hashing labels on every call is costly. */
-  readonly #bound = new Map<
-    string,
-    { calls: { inc(): void }; duration: { observe(v: number): void } }
-  >();
+  readonly #methods = new Map<string, MethodMetrics>();
+
+  /** The metrics of one RPC, to keep and record its calls with (no lookup per call). */
+  method(service: string, method: string): MethodMetrics {
+    const key = `${service}/${method}`;
+    let found = this.#methods.get(key);
+    if (found === undefined) {
+      found = new MethodMetrics(this, service, method);
+      this.#methods.set(key, found);
+    }
+    return found;
+  }
 
   record(service: string, method: string, code: string, seconds: number): void {
-    const key = `${service}/${method}/${code}`;
-    let bound = this.#bound.get(key);
-    if (bound === undefined) {
-      bound = {
-        calls: this.calls.labels({ service, method, code }),
-        duration: this.duration.labels({ service, method }),
-      };
-      this.#bound.set(key, bound);
+    this.method(service, method).record(code, seconds);
+  }
+}
+
+/** The calls counter and duration histogram of one RPC, bound to its labels. */
+export class MethodMetrics {
+  readonly #calls = new Map<string, { inc(): void }>();
+  readonly #duration: { observe(v: number): void };
+
+  constructor(
+    private readonly metrics: RpcMetrics,
+    private readonly service: string,
+    private readonly name: string,
+  ) {
+    this.#duration = metrics.duration.labels({ service, method: name });
+  }
+
+  record(code: string, seconds: number): void {
+    let calls = this.#calls.get(code);
+    if (calls === undefined) {
+      calls = this.metrics.calls.labels({ service: this.service, method: this.name, code });
+      this.#calls.set(code, calls);
     }
-    bound.calls.inc();
-    bound.duration.observe(seconds);
+    calls.inc();
+    this.#duration.observe(seconds);
   }
 }

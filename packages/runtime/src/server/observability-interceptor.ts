@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { codeLabel } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { RpcMetrics } from "./metrics.js";
+import type { MethodMetrics, RpcMetrics } from "./metrics.js";
 import { principalKey } from "./principal.js";
 import { cancelledByClient, isClientGone } from "./request-failures.js";
 import { tapStream } from "./stream-tap.js";
@@ -20,20 +21,34 @@ export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): I
   // against the secret paths and was a measurable share of each call's CPU. The line of a
   // failure that carries its cause keeps redaction: a cause may hold anything.
   const callLog = logger.child({}, { redact: { paths: [] } });
+  // What each call of one RPC shares, worked out at its first call rather than at every one.
+  const rpcs = new Map<DescMethod, ObservedRpc>();
+  const observed = (method: DescMethod): ObservedRpc => {
+    let found = rpcs.get(method);
+    if (found === undefined) {
+      const service = method.parent.typeName;
+      found = {
+        name: `${service}/${method.name}`,
+        metrics: metrics.method(service, method.name),
+        labels: { service, method: method.name },
+      };
+      rpcs.set(method, found);
+    }
+    return found;
+  };
   return (next) => async (req) => {
     const offered = req.header.get("x-request-id");
     const requestId = offered !== null && requestIdPattern.test(offered) ? offered : randomUUID();
     const started = process.hrtime.bigint();
-    const service = req.service.typeName;
-    const method = req.method.name;
+    const rpc = observed(req.method);
     const finish = (error: ConnectError | undefined) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const code = error === undefined ? "ok" : codeLabel(error.code);
-      metrics.record(service, method, code, seconds);
+      rpc.metrics.record(code, seconds);
       const principal = req.contextValues.get(principalKey);
       const fields = {
         requestId,
-        rpc: `${service}/${method}`,
+        rpc: rpc.name,
         code,
         ms: Math.round(seconds * 1e4) / 10,
         caller: principal === undefined ? undefined : `${principal.role}:${principal.subject}`,
@@ -56,13 +71,21 @@ export function observabilityInterceptor(logger: Logger, metrics: RpcMetrics): I
       finish(undefined);
       return res;
     }
-    metrics.openStreams.inc({ service, method });
+    metrics.openStreams.inc(rpc.labels);
     const message = observeStream(res.message, requestId, req.signal, (error) => {
-      metrics.openStreams.dec({ service, method });
+      metrics.openStreams.dec(rpc.labels);
       finish(error);
     });
     return { ...res, message };
   };
+}
+
+interface ObservedRpc {
+  /** "service/Method", as the log line names the call. */
+  name: string;
+  metrics: MethodMetrics;
+  /** The labels of the RPC's gauge of open streams. */
+  labels: { service: string; method: string };
 }
 
 /**

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgate/validate/v1/rules.proto\x12\x10gate.validate.v1\x1a\x1b\x62uf/validate/validate.proto:\xad\x01\n\tprintable\x12\x19.buf.validate.StringRules\x18\xd9\xaa\x04 \x01(\x08\x42r\xc2Ho\nm\n\x10string.printable\x1aY!rule || !this.matches(\'[\\\\x00-\\\\x1f\\\\x7f]\') ? \'\' : \'must not contain control characters\'R\tprintable:\x93\x01\n\tnot_blank\x12\x19.buf.validate.StringRules\x18\xda\xaa\x04 \x01(\x08\x42Y\xc2HV\nT\n\x10string.not_blank\x1a@!rule || this.matches(\'\\\\S\') ? \'\' : \'must not be empty or blank\'R\x08notBlank')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cgate/validate/v1/rules.proto\x12\x10gate.validate.v1\x1a\x1b\x62uf/validate/validate.proto:\xbc\x01\n\tprintable\x12\x19.buf.validate.StringRules\x18\xd9\xaa\x04 \x01(\x08\x42\x80\x01\xc2H}\n{\n\x10string.printable\x1ag!rule || this == \'\' || !this.matches(\'[\\\\x00-\\\\x1f\\\\x7f]\') ? \'\' : \'must not contain control characters\'R\tprintable:\x93\x01\n\tnot_blank\x12\x19.buf.validate.StringRules\x18\xda\xaa\x04 \x01(\x08\x42Y\xc2HV\nT\n\x10string.not_blank\x1a@!rule || this.matches(\'\\\\S\') ? \'\' : \'must not be empty or blank\'R\x08notBlank')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gate.validate.v1.rules_pb2', globals())
@@ -24,7 +24,7 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   printable._options = None
-  printable._serialized_options = b'\302Ho\nm\n\020string.printable\032Y!rule || !this.matches(\'[\\\\x00-\\\\x1f\\\\x7f]\') ? \'\' : \'must not contain control characters\''
+  printable._serialized_options = b'\302H}\n{\n\020string.printable\032g!rule || this == \'\' || !this.matches(\'[\\\\x00-\\\\x1f\\\\x7f]\') ? \'\' : \'must not contain control characters\''
   not_blank._options = None
   not_blank._serialized_options = b'\302HV\nT\n\020string.not_blank\032@!rule || this.matches(\'\\\\S\') ? \'\' : \'must not be empty or blank\''
 # @@protoc_insertion_point(module_scope)

@@ -14,11 +14,13 @@ import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/vali
  * Describes the file gate/validate/v1/rules.proto.
  */
 export const file_gate_validate_v1_rules: GenFile = /*@__PURE__*/
-  fileDesc("ChxnYXRlL3ZhbGlkYXRlL3YxL3J1bGVzLnByb3RvEhBnYXRlLnZhbGlkYXRlLnYxOq0BCglwcmludGFibGUSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMY2aoEIAEoCEJywkhvCm0KEHN0cmluZy5wcmludGFibGUaWSFydWxlIHx8ICF0aGlzLm1hdGNoZXMoJ1tcXHgwMC1cXHgxZlxceDdmXScpID8gJycgOiAnbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMnUglwcmludGFibGU6kwEKCW5vdF9ibGFuaxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxjaqgQgASgIQlnCSFYKVAoQc3RyaW5nLm5vdF9ibGFuaxpAIXJ1bGUgfHwgdGhpcy5tYXRjaGVzKCdcXFMnKSA/ICcnIDogJ211c3Qgbm90IGJlIGVtcHR5IG9yIGJsYW5rJ1IIbm90Qmxhbms", [file_buf_validate_validate]);
+  fileDesc("ChxnYXRlL3ZhbGlkYXRlL3YxL3J1bGVzLnByb3RvEhBnYXRlLnZhbGlkYXRlLnYxOrwBCglwcmludGFibGUSGS5idWYudmFsaWRhdGUuU3RyaW5nUnVsZXMY2aoEIAEoCEKAAcJIfQp7ChBzdHJpbmcucHJpbnRhYmxlGmchcnVsZSB8fCB0aGlzID09ICcnIHx8ICF0aGlzLm1hdGNoZXMoJ1tcXHgwMC1cXHgxZlxceDdmXScpID8gJycgOiAnbXVzdCBub3QgY29udGFpbiBjb250cm9sIGNoYXJhY3RlcnMnUglwcmludGFibGU6kwEKCW5vdF9ibGFuaxIZLmJ1Zi52YWxpZGF0ZS5TdHJpbmdSdWxlcxjaqgQgASgIQlnCSFYKVAoQc3RyaW5nLm5vdF9ibGFuaxpAIXJ1bGUgfHwgdGhpcy5tYXRjaGVzKCdcXFMnKSA/ICcnIDogJ211c3Qgbm90IGJlIGVtcHR5IG9yIGJsYW5rJ1IIbm90Qmxhbms", [file_buf_validate_validate]);
 
 /**
  * The text has no control characters (U+0000 to U+001F and U+007F): names, hosts and
  * keys are shown in terminals and logs, where a control character could rewrite a line.
+ * The empty text is tested first: most optional fields are empty on most calls, and a
+ * regular expression costs far more than a comparison.
  *
  * @generated from extension: optional bool printable = 71001;
  */
