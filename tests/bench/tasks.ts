@@ -28,9 +28,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { clientsV1, tasksV1 } from "@gate/contracts";
+import { clientsV1 } from "@gate/contracts";
 import { Redis } from "ioredis";
 import {
   type Benchmark,
@@ -70,9 +70,8 @@ import {
   pgCpuSnapshot,
   processRssBytes,
 } from "./lib/system-cpu.js";
+import { TaskProducer } from "./lib/task-producer.js";
 import { startTasksPlatform } from "./lib/tasks-platform.js";
-
-type TasksRpc = Client<typeof tasksV1.TasksService>;
 
 const goals = { tasksPerSecond: 3_000, assignmentP99Ms: 50, idleStreamKiB: 20 };
 const callTimeoutMs = 30_000;
@@ -498,8 +497,7 @@ class Fleet {
 
 /** Creates tasks at `rate` per second for `durationMs`, in one CreateTasks call per tick. */
 async function produce(
-  rpc: TasksRpc,
-  headers: Record<string, string>,
+  producer: TaskProducer,
   rate: number,
   batchMs: number,
   durationMs: number,
@@ -520,7 +518,8 @@ async function produce(
       requested += n;
       inFlight++;
       const calledAt = performance.now();
-      const call = createTasks(rpc, headers, n)
+      const call = producer
+        .create(n)
         .then(
           (ids) => {
             created += ids.length;
@@ -541,28 +540,6 @@ async function produce(
   return created;
 }
 
-let taskSerial = 0;
-
-async function createTasks(
-  rpc: TasksRpc,
-  headers: Record<string, string>,
-  count: number,
-): Promise<string[]> {
-  const tasks = Array.from({ length: count }, () => {
-    const n = taskSerial++;
-    return {
-      searchParams: { CourtRegion: String(n % 25), INSType: String(1 + (n % 3)) },
-      startPage: 1 + (n % 999_999),
-      maxDocuments: 10,
-    };
-  });
-  const res = await rpc.createTasks(
-    { tasks },
-    { headers, signal: AbortSignal.timeout(callTimeoutMs) },
-  );
-  return res.tasks.map((t) => t.taskId);
-}
-
 interface ThroughputResults {
   logFile: string;
   clients: number;
@@ -578,12 +555,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
   const { url } = platform.server;
   log(`platform (clients + tasks) listening on ${url} (pid ${platform.server.pid})`);
   const operatorKey = await mintOperatorKey(db, "tasks benchmark");
-  const headers = { "x-api-key": operatorKey };
-  const operatorManager = new Http2SessionManager(url);
-  const rpc: TasksRpc = createClient(
-    tasksV1.TasksService,
-    createGrpcTransport({ baseUrl: url, sessionManager: operatorManager }),
-  );
+  const producer = new TaskProducer(url, operatorKey, callTimeoutMs);
   const clients = await registerClients(url, options.clients, "bench-downloader", log);
   const fleet = new Fleet();
   await fleet.open(
@@ -601,8 +573,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     // Warm-up: the same work at a moderate rate, so the measured phases run warm code.
     const warmRate = 500;
     const warmCreated = await produce(
-      rpc,
-      headers,
+      producer,
       warmRate,
       options.batchMs,
       settings.warmupSeconds * 1000,
@@ -647,7 +618,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     };
   } finally {
     await fleet.close().catch(() => {});
-    operatorManager.abort();
+    producer.close();
     await stopServer(platform, context);
   }
 
@@ -658,7 +629,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
       const n = Math.min(maxBatch, remaining);
       remaining -= n;
       // Not `created += await …`: that reads `created` before the await, losing updates.
-      const ids = await createTasks(rpc, headers, n).catch((error: unknown) => {
+      const ids = await producer.create(n).catch((error: unknown) => {
         createErrors.add(error);
         return [];
       });
@@ -666,10 +637,6 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     });
   }
 
-  /**
-   * The queue held at `depth` pending tasks: each completion is replaced by a new task, so
-   * the claim query always searches a queue of that size (pg-boss's runs do the same).
-   */
   /** Starts the server's CPU profile when BENCH_PROFILE asks; the file to stop it into. */
   async function startProfile(name: string): Promise<string | undefined> {
     if (!settings.profile) return undefined;
@@ -678,6 +645,10 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     return join(settings.resultsDir, "profiles", `${name}.cpuprofile`);
   }
 
+  /**
+   * The queue held at `depth` pending tasks: each completion is replaced by a new task, so
+   * the claim query always searches a queue of that size (pg-boss's runs do the same).
+   */
   async function heldDepthPhase(depth: number): Promise<ThroughputPhase> {
     if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
     await queueTasks(depth);
@@ -697,7 +668,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
         }
         const n = Math.min(missing, maxBatch);
         requested += n;
-        const ids = await createTasks(rpc, headers, n).catch((error: unknown) => {
+        const ids = await producer.create(n).catch((error: unknown) => {
           errors.add(error);
           return [];
         });
@@ -810,8 +781,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     const rejections0 = fleet.rejections.count;
     const streamErrors0 = fleet.streamErrors.count;
     const producing = produce(
-      rpc,
-      headers,
+      producer,
       rate,
       options.batchMs,
       (settings.warmupSeconds + settings.seconds) * 1000,

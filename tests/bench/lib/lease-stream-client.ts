@@ -46,6 +46,21 @@ export class LeaseConnection {
   }
 }
 
+/** Opens a gRPC call (protobuf, authenticated by an API key) on an HTTP/2 connection. */
+export function grpcRequest(
+  session: ClientHttp2Session,
+  path: string,
+  apiKey: string,
+): ClientHttp2Stream {
+  return session.request({
+    ":method": "POST",
+    ":path": path,
+    "content-type": "application/grpc+proto",
+    te: "trailers",
+    "x-api-key": apiKey,
+  });
+}
+
 function frame(kind: Outgoing): Buffer {
   const message = toBinary(
     tasksV1.LeaseRequestSchema,
@@ -111,13 +126,7 @@ export class BenchLeaseStream {
       return error;
     });
 
-    const stream = connection.session.request({
-      ":method": "POST",
-      ":path": leasePath,
-      "content-type": "application/grpc+proto",
-      te: "trailers",
-      "x-api-key": apiKey,
-    });
+    const stream = grpcRequest(connection.session, leasePath, apiKey);
     this.#stream = stream;
     stream.on("response", (headers) => {
       // A trailers-only response carries grpc-status in the headers.
