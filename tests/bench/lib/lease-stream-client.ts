@@ -51,6 +51,7 @@ export function grpcRequest(
   session: ClientHttp2Session,
   path: string,
   apiKey: string,
+  extraHeaders: Record<string, string> = {},
 ): ClientHttp2Stream {
   return session.request({
     ":method": "POST",
@@ -58,6 +59,7 @@ export function grpcRequest(
     "content-type": "application/grpc+proto",
     te: "trailers",
     "x-api-key": apiKey,
+    ...extraHeaders,
   });
 }
 
