@@ -1,5 +1,6 @@
 import { createTestDatabase, databaseTargets, type TestDatabase, waitUntil } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PinnedConnection } from "../src/storage/pinned-connection.js";
 import {
   createPool,
   redactDatabaseUrl,
@@ -129,6 +130,36 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
       ).rejects.toThrow(/not a setting name/);
       expect((await db.pool.query("SELECT count(*) FROM items")).rowCount).toBe(1);
     } finally {
+      await pool.end();
+    }
+  });
+
+  it("keeps one connection with its session settings, and takes a new one when it breaks", async () => {
+    const pool = createPool(db.url, { applicationName: "pinned-test", max: 2 });
+    const pinned = new PinnedConnection(pool, { enable_sort: "off", jit: "off" });
+    const session = async () =>
+      (
+        await pinned.query<{ pid: number; sort: string; jit: string }>(
+          "SELECT pg_backend_pid() AS pid, current_setting('enable_sort') AS sort, current_setting('jit') AS jit",
+        )
+      ).rows[0];
+    try {
+      const first = await session();
+      expect(first).toMatchObject({ sort: "off", jit: "off" });
+      expect((await session())?.pid).toBe(first?.pid);
+      // The pool's other connections keep the server's settings.
+      expect((await pool.query("SELECT current_setting('enable_sort') AS s")).rows[0].s).toBe("on");
+      // A failed statement costs the connection; the next one runs on a fresh one, set up alike.
+      await db.pool.query("SELECT pg_terminate_backend($1)", [first?.pid]);
+      await expect(session()).rejects.toThrow();
+      const second = await session();
+      expect(second).toMatchObject({ sort: "off", jit: "off" });
+      expect(second?.pid).not.toBe(first?.pid);
+      await pinned.close();
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      await expect(session()).rejects.toThrow(/closed/);
+    } finally {
+      await pinned.close();
       await pool.end();
     }
   });

@@ -88,6 +88,7 @@ export const tasksModule = defineServiceModule({
         // The streams have ended: their last beats go out while the bus is still open.
         await heartbeats.stop();
         await notifications.stop();
+        await store.close();
       },
     };
   },

@@ -10,6 +10,8 @@ import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 
 export interface StoreContext {
   pool: Pool;
+  /** Where claim rounds run: one connection with the claim's planner settings. */
+  claimConnection: Queryable;
   schema: string;
   /** The qualified table names. */
   tasks: string;

@@ -62,6 +62,24 @@ export function assignmentEvents(rows: readonly TaskRow[]): TaskEvent[] {
   return events;
 }
 
+/**
+ * assignmentEvents in SQL, for a claim that writes its events in its own statement: the
+ * events of the claimed rows of `source` (with their hand-out `slot`, from 1), as
+ * outboxAppendSql reads them. Times are written with their milliseconds, which the
+ * readers take as they take the shorter form assignmentEvents gives a whole second.
+ */
+export function assignmentEventsSql(source: string): string {
+  const assignment = `json_build_object('taskId', c.id, 'clientId', c.assigned_client_id,
+    'attempt', c.attempt,
+    'occurredAt', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
+  const chunk = `(c.slot - 1) / ${assignmentsPerEvent}`;
+  return `SELECT '${assignmentsTopic}' AS topic, (array_agg(c.id ORDER BY c.slot))[1]::text AS key,
+      json_build_object('assignments', json_agg(${assignment} ORDER BY c.slot))::text AS payload,
+      min(c.updated_at) AS occurred_at, ${chunk} AS position
+    FROM ${source} c
+    GROUP BY ${chunk}`;
+}
+
 /** What ended: the attempt's client and number, which the row after the change may have lost. */
 export interface EndedAttempt {
   clientId: string | null;

@@ -1,7 +1,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { appendEvents, type Queryable, requireUuid, withTransaction } from "@gate/runtime";
+import { appendEvents, outboxAppendSql, type Queryable, requireUuid } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
-import { assignmentEvents } from "./task-events.js";
+import { assignmentEvents, assignmentEventsSql } from "./task-events.js";
 import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import { type SettledTask, settle, settleOne } from "./task-settlement.js";
@@ -74,59 +74,53 @@ export async function claimRound(
   if (wanted.length === 0) return dealt;
   const clients = demands.map((d) => requireUuid("client_id", d.clientId));
   const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
-  return withTransaction(
-    ctx.pool,
-    async (db) => {
-      const { rows } = await db.query(
-        `WITH slots AS (
-         SELECT d.demand, d.client,
-                row_number() OVER (ORDER BY g.turn, d.demand) AS slot
-         FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
-              generate_series(1, d.n) AS g(turn)
-       ), picked AS MATERIALIZED (
-         SELECT id, priority, created_at FROM ${ctx.tasks}
-         WHERE status = 'pending' AND not_before <= now()
-         ORDER BY priority DESC, created_at, id
-         LIMIT $3
-         FOR UPDATE SKIP LOCKED
-       ), numbered AS (
-         SELECT id, row_number() OVER (ORDER BY priority DESC, created_at, id) AS slot
-         FROM picked
-       ), claimed AS (
-         UPDATE ${ctx.tasks} t
-         SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
-             assigned_client_id = s.client, assigned_at = clock_timestamp(),
-             lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
-         FROM numbered n JOIN slots s USING (slot)
-         WHERE t.id = n.id
-         RETURNING t.*, s.demand, s.slot
-       ), ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
-       SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}
-       FROM claimed c ORDER BY c.slot`,
-        [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
-      );
-      const claimed = rows.map((r) => {
-        const row = toTaskRow(r);
-        dealt[Number(r.demand) - 1]?.push(row);
-        return row;
-      });
-      await appendEvents(db, ctx.schema, assignmentEvents(claimed));
-      return dealt;
-    },
-    claimPlannerSettings,
+  const events = outboxAppendSql(ctx.schema, "appended", assignmentEventsSql("claimed"));
+  // One autocommitted statement on the claim connection: the leases, their events and
+  // notices commit together, in one round trip.
+  const { rows } = await ctx.claimConnection.query(
+    `WITH slots AS (
+       SELECT d.demand, d.client,
+              row_number() OVER (ORDER BY g.turn, d.demand) AS slot
+       FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
+            generate_series(1, d.n) AS g(turn)
+     ), picked AS MATERIALIZED (
+       SELECT id, priority, created_at FROM ${ctx.tasks}
+       WHERE status = 'pending' AND not_before <= now()
+       ORDER BY priority DESC, created_at, id
+       LIMIT $3
+       FOR UPDATE SKIP LOCKED
+     ), numbered AS (
+       SELECT id, row_number() OVER (ORDER BY priority DESC, created_at, id) AS slot
+       FROM picked
+     ), claimed AS (
+       UPDATE ${ctx.tasks} t
+       SET status = 'assigned', attempt = t.attempt + 1, lease_token = t.lease_token + 1,
+           assigned_client_id = s.client, assigned_at = clock_timestamp(),
+           lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+       FROM numbered n JOIN slots s USING (slot)
+       WHERE t.id = n.id
+       RETURNING t.*, s.demand, s.slot
+     ), ${events.cte},
+     ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
+     SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}, ${events.notify}
+     FROM claimed c ORDER BY c.slot`,
+    [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
   );
+  for (const r of rows) dealt[Number(r.demand) - 1]?.push(toTaskRow(r));
+  return dealt;
 }
 
 /**
- * The claim must walk download_tasks_claim_idx in hand-out order and stop at the limit.
- * Right after a burst of new tasks, before ANALYZE has seen them, the planner believes a few
+ * The planner settings of a claim round's connection (StoreContext.claimConnection). The
+ * claim must walk download_tasks_claim_idx in hand-out order and stop at the limit. Right
+ * after a burst of new tasks, before ANALYZE has seen them, the planner believes a few
  * dozen tasks are pending and prefers to fetch them all and sort them: with tens of
- * thousands queued, that is the whole queue read and sorted on every round. With sorts ruled
- * out for the claim's transaction the ordered index scan is the only plan left. The plans
- * that must sort anyway (the small window sorts) then cost more than jit_above_cost, and
- * compiling them would take longer than the claim: JIT goes too.
+ * thousands queued, that is the whole queue read and sorted on every round. With sorts
+ * ruled out the ordered index scan is the only plan left. The plans that must sort anyway
+ * (the small window sorts) then cost more than jit_above_cost, and compiling them would
+ * take longer than the claim: JIT goes too.
  */
-const claimPlannerSettings = { settings: { enable_sort: "off", jit: "off" } } as const;
+export const claimPlannerSettings = { enable_sort: "off", jit: "off" } as const;
 
 /**
  * A client's heartbeat: extends every lease it still holds (expired ones are the sweep's).

@@ -1,4 +1,4 @@
-import { checkSchemaName } from "@gate/runtime";
+import { checkSchemaName, PinnedConnection } from "@gate/runtime";
 import type { Pool } from "pg";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { StoreContext } from "./store-context.js";
@@ -7,6 +7,7 @@ import * as batchSettlement from "./task-batch-settlement.js";
 import * as creation from "./task-creation.js";
 import * as expiry from "./task-expiry.js";
 import * as leasing from "./task-leasing.js";
+import { claimPlannerSettings } from "./task-leasing.js";
 import * as queries from "./task-queries.js";
 
 export { StaleLeaseError } from "./task-errors.js";
@@ -49,11 +50,14 @@ type Args<F> = F extends (ctx: StoreContext, ...rest: infer R) => unknown ? R : 
  */
 export class TasksStore {
   readonly #ctx: StoreContext;
+  readonly #claimConnection: PinnedConnection;
 
   constructor(options: TasksStoreOptions) {
     const schema = checkSchemaName(options.schema ?? "tasks");
+    this.#claimConnection = new PinnedConnection(options.pool, claimPlannerSettings);
     this.#ctx = {
       pool: options.pool,
+      claimConnection: this.#claimConnection,
       schema,
       tasks: `${schema}.download_tasks`,
       history: `${schema}.lease_history`,
@@ -61,6 +65,11 @@ export class TasksStore {
       retry: { policy: options.retry, random: options.random ?? Math.random },
       defaultMaxAttempts: options.defaultMaxAttempts ?? defaultMaxAttempts,
     };
+  }
+
+  /** Gives back the connection claim rounds hold; the store must not be used after. */
+  close(): Promise<void> {
+    return this.#claimConnection.close();
   }
 
   // Creation and planning (task-creation.ts)

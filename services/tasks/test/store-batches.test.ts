@@ -1,7 +1,10 @@
+import { equals, fromJson, fromJsonString, type JsonValue } from "@bufbuild/protobuf";
+import { eventsV1 } from "@gate/contracts";
 import { databaseTargets } from "@gate/tests";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LeaseCall } from "../src/task-batch-settlement.js";
 import { StaleLeaseError } from "../src/task-errors.js";
+import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
 import {
   counts,
   leaseOverlaps,
@@ -54,6 +57,37 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
         .map((row) => row.taskId)
         .sort(),
     );
+  });
+
+  it("writes a round's assignment events in its statement, as the tasks service's writer does", async () => {
+    const total = assignmentsPerEvent + 44;
+    await fx.store.createTasks(
+      Array.from({ length: total }, (_, i) => newTask({ startPage: i + 1 })),
+    );
+    const clients = [newClientId(), newClientId(), newClientId()];
+    const dealt = await fx.store.claimRound(
+      clients.map((clientId) => ({ clientId, count: Math.ceil(total / clients.length) })),
+    );
+    // The rows in hand-out order (round-robin), as the round granted them.
+    const granted = dealt
+      .flatMap((rows) => rows.map((row, turn) => ({ row, turn })))
+      .sort((x, y) => x.turn - y.turn)
+      .map(({ row }) => row);
+    const { rows: written } = await fx.db.pool.query<{ key: string; payload: string }>(
+      "SELECT key, payload FROM tasks_events.outbox WHERE topic = 'tasks.assignments' ORDER BY id",
+    );
+    const expected = assignmentEvents(granted);
+    expect(written).toHaveLength(2);
+    expect(written.map((event) => event.key)).toEqual(expected.map((event) => event.key));
+    written.forEach((event, i) => {
+      const fromSql = fromJsonString(eventsV1.TasksAssignedSchema, event.payload);
+      const fromCode = fromJson(eventsV1.TasksAssignedSchema, expected[i]?.payload as JsonValue);
+      expect(equals(eventsV1.TasksAssignedSchema, fromSql, fromCode)).toBe(true);
+      // The plain form the consumers read fast: UTC with milliseconds.
+      for (const assignment of JSON.parse(event.payload).assignments) {
+        expect(assignment.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      }
+    });
   });
 
   it("extends many streams' live leases in one statement, passing over stale ones", async () => {

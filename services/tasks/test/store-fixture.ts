@@ -86,8 +86,12 @@ export async function openStoreFixture(
       }),
     );
   };
-  const storeOn = (pool: pg.Pool, extra: Partial<TasksStoreOptions>) =>
-    new TasksStore({ ...storeDefaults, ...options, ...extra, pool });
+  const stores: TasksStore[] = [];
+  const storeOn = (pool: pg.Pool, extra: Partial<TasksStoreOptions>) => {
+    const store = new TasksStore({ ...storeDefaults, ...options, ...extra, pool });
+    stores.push(store);
+    return store;
+  };
   return {
     db,
     store: storeOn(db.pool, {}),
@@ -134,6 +138,7 @@ export async function openStoreFixture(
       );
     },
     async close() {
+      await Promise.all(stores.map((store) => store.close()));
       await Promise.all(pools.map((pool) => pool.end()));
       await db.drop();
     },

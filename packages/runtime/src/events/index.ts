@@ -16,6 +16,6 @@ export {
 } from "./events-migrations.js";
 export { applyOnce, applyOnceEach } from "./inbox.js";
 export { MemoryEventBus } from "./memory-bus.js";
-export { appendEvents, type NewEvent } from "./outbox.js";
+export { appendEvents, type NewEvent, outboxAppendSql } from "./outbox.js";
 export { type OutboxRelay, type OutboxRelayOptions, startOutboxRelay } from "./outbox-relay.js";
 export { RedisStreamEventBus, type RedisStreamEventBusOptions } from "./redis-stream-bus.js";

@@ -63,6 +63,32 @@ export async function appendEvents(
   }));
 }
 
+/**
+ * For a change that writes its own events in the statement that makes it, so that the two
+ * commit together without a transaction around them: `cte` is a CTE `name` appending one
+ * outbox event (a new id) per row of `eventsSql`, which yields topic, key, payload (the
+ * JSON text), occurred_at and position (their order); `notify` is a select-list item that
+ * queues the relay's NOTIFY once when any was appended. A data-modifying CTE runs whether
+ * read or not, but the NOTIFY only when the statement selects `notify`.
+ */
+export function outboxAppendSql(
+  serviceSchema: string,
+  name: string,
+  eventsSql: string,
+): { cte: string; notify: string } {
+  return {
+    cte: `${name} AS (
+      INSERT INTO ${eventsSchema(serviceSchema)}.outbox (event_id, topic, key, payload, occurred_at)
+      SELECT gen_random_uuid(), e.topic, e.key, e.payload, e.occurred_at
+      FROM (${eventsSql}) e
+      ORDER BY e.position
+      RETURNING 1
+    )`,
+    notify: `(SELECT count(pg_notify('${outboxChannel(serviceSchema)}', ''))
+      FROM (SELECT FROM ${name} LIMIT 1) a)::int AS outbox_notified`,
+  };
+}
+
 function toJson(payload: unknown, topic: string): string {
   const json = JSON.stringify(payload);
   // undefined, a function or a symbol have no JSON; failing here beats a null on the bus.

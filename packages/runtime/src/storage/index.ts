@@ -12,10 +12,12 @@ export {
   type PgListener,
   type PgListenerHandlers,
 } from "./pg-listener.js";
+export { PinnedConnection } from "./pinned-connection.js";
 export {
   checkSchemaName,
   createPool,
   type IsolationLevel,
+  type LocalSettings,
   type PoolOptions,
   type Queryable,
   redactDatabaseUrl,

@@ -100,6 +100,16 @@ export type LocalSettings = Readonly<Record<string, "on" | "off">>;
 
 const settingName = /^[a-z_][a-z0-9_.]*$/;
 
+/** The statements setting `settings` (checked names), for the session or the transaction. */
+export function settingsSql(command: "SET" | "SET LOCAL", settings: LocalSettings): string {
+  return Object.entries(settings)
+    .map(([name, value]) => {
+      if (!settingName.test(name)) throw new Error(`not a setting name: ${name}`);
+      return `${command} ${name} = ${value === "on" ? "on" : "off"}`;
+    })
+    .join("; ");
+}
+
 /**
  * Runs `fn` in a transaction on one client: COMMIT when it resolves, ROLLBACK when it throws
  * (the original error is rethrown). The client always goes back to the pool; when even the
@@ -113,11 +123,10 @@ export async function withTransaction<T>(
 ): Promise<T> {
   const begin = [
     options.isolation === undefined ? "BEGIN" : `BEGIN ISOLATION LEVEL ${options.isolation}`,
-    ...Object.entries(options.settings ?? {}).map(([name, value]) => {
-      if (!settingName.test(name)) throw new Error(`not a setting name: ${name}`);
-      return `SET LOCAL ${name} = ${value === "on" ? "on" : "off"}`;
-    }),
-  ].join("; ");
+    settingsSql("SET LOCAL", options.settings ?? {}),
+  ]
+    .filter((sql) => sql !== "")
+    .join("; ");
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
