@@ -8,10 +8,13 @@ import type { TaskRow } from "./task-row.js";
 // of writing the event. task-events.test.ts holds them equal to the runtime's toJson.
 
 export const assignmentsTopic = "tasks.assignments";
-export const outcomeTopic = "tasks.outcome";
+export const outcomesTopic = "tasks.outcomes";
 
-/** The most assignments one TasksAssigned event carries; a bigger claim writes several. */
-export const assignmentsPerEvent = 256;
+/**
+ * The most entries one event carries: assignments of a TasksAssigned, outcomes of a
+ * TaskOutcomes. A bigger change writes several events.
+ */
+export const entriesPerEvent = 256;
 
 /** How an attempt ended, as TaskOutcome.outcome spells it. */
 export type Outcome =
@@ -30,36 +33,24 @@ export interface TaskEvent {
 }
 
 /**
- * The leases a claim granted: `rows` as the claim left them, in grant order. One event per
- * assignmentsPerEvent leases rather than one per lease, so a claim round adds one outbox
- * row, not dozens. The key is the first task's id; each assignment has its own time.
+ * The leases a claim granted: `rows` as the claim left them, in grant order, so a claim
+ * round adds one outbox row, not dozens. Each assignment has its own time.
  */
 export function assignmentEvents(rows: readonly TaskRow[]): TaskEvent[] {
-  const events: TaskEvent[] = [];
-  for (let start = 0; start < rows.length; start += assignmentsPerEvent) {
-    const chunk = rows.slice(start, start + assignmentsPerEvent);
-    const [first] = chunk;
-    if (first === undefined) break;
-    // TasksAssigned
-    const payload = {
-      assignments: chunk.map((row) =>
-        // TaskAssigned
-        proto3Json({
-          taskId: row.taskId,
-          clientId: row.assignedClientId ?? "",
-          attempt: row.attempt,
-          occurredAt: timestampJson(row.updatedAt),
-        }),
-      ),
-    };
-    events.push({
-      topic: assignmentsTopic,
-      key: first.taskId,
-      payload,
-      occurredAt: first.updatedAt,
-    });
-  }
-  return events;
+  return batchedEvents(
+    assignmentsTopic,
+    rows,
+    (row) => row,
+    "assignments",
+    (row) =>
+      // TaskAssigned
+      proto3Json({
+        taskId: row.taskId,
+        clientId: row.assignedClientId ?? "",
+        attempt: row.attempt,
+        occurredAt: timestampJson(row.updatedAt),
+      }),
+  );
 }
 
 /**
@@ -89,26 +80,69 @@ export interface EndedAttempt {
   error: string;
 }
 
-/** An attempt ended: `after` is the task as the change left it. */
-export function outcomeEvent(after: TaskRow, ended: EndedAttempt): TaskEvent {
-  // TaskOutcome
-  const payload = proto3Json({
-    taskId: after.taskId,
-    clientId: ended.clientId ?? "",
-    attempt: ended.attempt,
-    outcome: ended.outcome,
-    taskStatus: after.status,
-    documentsDownloaded: after.documentsDownloaded,
-    documentsFailed: after.documentsFailed,
-    documentsSkipped: after.documentsSkipped,
-    error: ended.error,
-    occurredAt: timestampJson(after.updatedAt),
-    resultSummary:
-      ended.outcome === "succeeded" && after.resultSummary !== null
-        ? after.resultSummary
-        : undefined,
-  });
-  return { topic: outcomeTopic, key: after.taskId, payload, occurredAt: after.updatedAt };
+/** An attempt that ended: `after` is the task as the change left it. */
+export interface AttemptOutcome {
+  after: TaskRow;
+  ended: EndedAttempt;
+}
+
+/**
+ * The attempts one change ended, in the order it applied them, so a batch of completions or
+ * an expiry sweep adds one outbox row, not one per task. Each outcome has its own time.
+ */
+export function outcomeEvents(outcomes: readonly AttemptOutcome[]): TaskEvent[] {
+  return batchedEvents(
+    outcomesTopic,
+    outcomes,
+    ({ after }) => after,
+    "outcomes",
+    ({ after, ended }) =>
+      // TaskOutcome
+      proto3Json({
+        taskId: after.taskId,
+        clientId: ended.clientId ?? "",
+        attempt: ended.attempt,
+        outcome: ended.outcome,
+        taskStatus: after.status,
+        documentsDownloaded: after.documentsDownloaded,
+        documentsFailed: after.documentsFailed,
+        documentsSkipped: after.documentsSkipped,
+        error: ended.error,
+        occurredAt: timestampJson(after.updatedAt),
+        resultSummary:
+          ended.outcome === "succeeded" && after.resultSummary !== null
+            ? after.resultSummary
+            : undefined,
+      }),
+  );
+}
+
+/**
+ * `items` as events of `topic`, each a message whose one repeated field (`field`) holds at
+ * most entriesPerEvent of them, in order. An event's key is its first entry's task id and
+ * its time that task's updated_at.
+ */
+function batchedEvents<T>(
+  topic: string,
+  items: readonly T[],
+  taskOf: (item: T) => TaskRow,
+  field: string,
+  entry: (item: T) => Record<string, string | number | JsonObject>,
+): TaskEvent[] {
+  const events: TaskEvent[] = [];
+  for (let start = 0; start < items.length; start += entriesPerEvent) {
+    const chunk = items.slice(start, start + entriesPerEvent);
+    const [first] = chunk;
+    if (first === undefined) break;
+    const { taskId, updatedAt } = taskOf(first);
+    events.push({
+      topic,
+      key: taskId,
+      payload: { [field]: chunk.map(entry) },
+      occurredAt: updatedAt,
+    });
+  }
+  return events;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { appendEvents, type Queryable } from "@gate/runtime";
 import type { StoreContext } from "./store-context.js";
-import { outcomeEvent } from "./task-events.js";
+import { outcomeEvents } from "./task-events.js";
 import { availableNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import type { Verdict } from "./task-verdicts.js";
@@ -33,8 +33,8 @@ export async function settleOne(
 
 /**
  * Applies verdicts to locked rows in one statement: the task update, the history row of
- * each lease ended (granted at the row's assigned_at, ended now), and the notices; then one outbox append of their outcome
- * events. Results follow the input order.
+ * each lease ended (granted at the row's assigned_at, ended now), and the notices; then one
+ * outbox append of their outcomes, batched in the input order. Results follow that order.
  */
 export async function settle(
   ctx: StoreContext,
@@ -104,20 +104,20 @@ export async function settle(
     const task = byId.get(row.taskId);
     if (task === undefined) throw new Error(`task ${row.taskId} was locked but not updated`);
     const holder = holderOf(row);
-    const event = outcomeEvent(task, {
+    const ended = {
       clientId: holder,
       attempt: row.attempt,
       outcome: verdict.outcome,
       error: verdict.error ?? "",
-    });
+    };
     const previousHolder =
       holder === null ? null : { clientId: holder, leaseToken: row.leaseToken };
-    return { task, previousHolder, event };
+    return { task, previousHolder, ended };
   });
   await appendEvents(
     db,
     ctx.schema,
-    settled.map(({ event }) => event),
+    outcomeEvents(settled.map(({ task, ended }) => ({ after: task, ended }))),
   );
   return settled.map(({ task, previousHolder }) => ({ task, previousHolder }));
 }

@@ -332,18 +332,16 @@ describe.each(databaseTargets())(
           lastErrorKind: "cancelled",
         });
         expect(task.completedAt).not.toBeNull();
-        expect((await fx.outbox()).map((e) => [e.topic, e.payload])).toEqual([
-          [
-            "tasks.outcome",
-            expect.objectContaining({
-              taskId: id,
-              outcome: "cancelled",
-              taskStatus: "cancelled",
-              error: "duplicate search",
-            }),
-          ],
+        expect((await fx.outbox()).map((e) => [e.topic, e.key])).toEqual([["tasks.outcomes", id]]);
+        expect(await fx.outcomes()).toEqual([
+          expect.objectContaining({
+            taskId: id,
+            outcome: "cancelled",
+            taskStatus: "cancelled",
+            error: "duplicate search",
+          }),
         ]);
-        expect((await fx.outbox())[0]?.payload.clientId).toBeUndefined();
+        expect((await fx.outcomes())[0]?.clientId).toBeUndefined();
         await expect(fx.store.cancel(id, "again")).rejects.toBeInstanceOf(TaskStateError);
         await expect(
           fx.store.cancel("00000000-0000-4000-8000-000000000000", "x"),

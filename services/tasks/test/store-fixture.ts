@@ -22,6 +22,9 @@ export interface Assignment {
   occurredAt: string;
 }
 
+/** One TaskOutcome of a "tasks.outcomes" event, as proto3 JSON (defaults left out). */
+export type Outcome = Record<string, unknown> & { taskId: string };
+
 export interface LeaseRecord {
   taskId: string;
   leaseToken: number;
@@ -41,6 +44,8 @@ export interface StoreFixture {
   outbox(): Promise<OutboxEvent[]>;
   /** The assignments of the outbox's "tasks.assignments" events, in outbox order. */
   assignments(): Promise<Assignment[]>;
+  /** The outcomes of the outbox's "tasks.outcomes" events, in outbox order. */
+  outcomes(): Promise<Outcome[]>;
   /** Every lease: the ended ones in lease_history, then the live ones on the task rows. */
   leases(taskId?: string): Promise<LeaseRecord[]>;
   /** lease_history alone: the leases that ended. */
@@ -107,9 +112,10 @@ export async function openStoreFixture(
     },
     outbox,
     async assignments() {
-      return (await outbox()).flatMap((e) =>
-        e.topic === "tasks.assignments" ? (e.payload.assignments as Assignment[]) : [],
-      );
+      return entries<Assignment>(await outbox(), "tasks.assignments", "assignments");
+    },
+    async outcomes() {
+      return entries<Outcome>(await outbox(), "tasks.outcomes", "outcomes");
     },
     async leases(taskId) {
       return leaseRecords(
@@ -220,4 +226,9 @@ export function leaseOverlaps(leases: readonly LeaseRecord[]): string[] {
     });
   }
   return problems;
+}
+
+/** The entries of a topic's batched events: each event's repeated `field`, in outbox order. */
+function entries<T>(outbox: readonly OutboxEvent[], topic: string, field: string): T[] {
+  return outbox.flatMap((e) => (e.topic === topic ? (e.payload[field] as T[]) : []));
 }

@@ -46,19 +46,20 @@ describe.each(databaseTargets())("tasks store: leases on $name PostgreSQL", (tar
   const createOne = async (overrides: Partial<NewTaskInput> = {}) =>
     only((await fx.store.createTasks([newTask(overrides)])).tasks);
   const claimOne = async (clientId: string) => only(await fx.store.claim(clientId, 1));
-  /** The outbox as [topic, payload] pairs, each assignment of a batch a pair of its own. */
+  /** The outbox as [topic, entry] pairs, each assignment or outcome of a batch a pair of its own. */
   const events = async () =>
-    (await fx.outbox()).flatMap((e) =>
-      e.topic === "tasks.assignments"
-        ? (e.payload.assignments as unknown[]).map((a) => [e.topic, a])
-        : [[e.topic, e.payload]],
-    );
+    (await fx.outbox()).flatMap((e) => {
+      const entries = e.payload.assignments ?? e.payload.outcomes;
+      return Array.isArray(entries)
+        ? entries.map((entry) => [e.topic, entry])
+        : [[e.topic, e.payload]];
+    });
   const assigned = (task: TaskRow, clientId: string, attempt: number) => [
     "tasks.assignments",
     { taskId: task.taskId, clientId, attempt, occurredAt: expect.any(String) },
   ];
   const outcome = (fields: Record<string, unknown>) => [
-    "tasks.outcome",
+    "tasks.outcomes",
     expect.objectContaining(fields),
   ];
 

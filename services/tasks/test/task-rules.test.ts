@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { backoffMs } from "../src/retry-policy.js";
 import { planKey, planRanges } from "../src/search-plan.js";
 import { StaleLeaseError, TaskNotFoundError } from "../src/task-errors.js";
-import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
+import { assignmentEvents, entriesPerEvent } from "../src/task-events.js";
 import { newTaskRow } from "../src/task-row.js";
 import {
   checkCounts,
@@ -353,15 +353,15 @@ describe("typed errors", () => {
 });
 
 describe("assignment events", () => {
-  it("carry a claim's leases in grant order, at most assignmentsPerEvent per event", () => {
-    const rows = Array.from({ length: assignmentsPerEvent + 3 }, (_, i) => ({
+  it("carry a claim's leases in grant order, at most entriesPerEvent per event", () => {
+    const rows = Array.from({ length: entriesPerEvent + 3 }, (_, i) => ({
       ...taskRow(),
       taskId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
     }));
     const events = assignmentEvents(rows);
     expect(events.map((e) => [e.topic, e.key])).toEqual([
       ["tasks.assignments", rows[0]?.taskId],
-      ["tasks.assignments", rows[assignmentsPerEvent]?.taskId],
+      ["tasks.assignments", rows[entriesPerEvent]?.taskId],
     ]);
     const carried = events.flatMap(
       (e) => (e.payload as { assignments: { taskId: string; attempt: number }[] }).assignments,

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgate/events/v1/events.proto\x12\x0egate.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x03\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x18\n\x07\x61ttempt\x18\x03 \x01(\x05R\x07\x61ttempt\x12\x18\n\x07outcome\x18\x04 \x01(\tR\x07outcome\x12\x1f\n\x0btask_status\x18\x05 \x01(\tR\ntaskStatus\x12\x31\n\x14\x64ocuments_downloaded\x18\x06 \x01(\x05R\x13\x64ocumentsDownloaded\x12)\n\x10\x64ocuments_failed\x18\x07 \x01(\x05R\x0f\x64ocumentsFailed\x12+\n\x11\x64ocuments_skipped\x18\x08 \x01(\x05R\x10\x64ocumentsSkipped\x12\x14\n\x05\x65rror\x18\t \x01(\tR\x05\x65rror\x12;\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12>\n\x0eresult_summary\x18\x0b \x01(\x0b\x32\x17.google.protobuf.StructR\rresultSummary\"\x9b\x01\n\x0cTaskAssigned\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x18\n\x07\x61ttempt\x18\x03 \x01(\x05R\x07\x61ttempt\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"O\n\rTasksAssigned\x12>\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x1c.gate.events.v1.TaskAssignedR\x0b\x61ssignments\"\xa8\x01\n\x12\x44ocumentRegistered\x12\x1f\n\x0bregistry_id\x18\x01 \x01(\tR\nregistryId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x17\n\x07task_id\x18\x03 \x01(\tR\x06taskId\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"k\n\x0f\x43lientHeartbeat\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAtb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bgate/events/v1/events.proto\x12\x0egate.events.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x03\n\x0bTaskOutcome\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x18\n\x07\x61ttempt\x18\x03 \x01(\x05R\x07\x61ttempt\x12\x18\n\x07outcome\x18\x04 \x01(\tR\x07outcome\x12\x1f\n\x0btask_status\x18\x05 \x01(\tR\ntaskStatus\x12\x31\n\x14\x64ocuments_downloaded\x18\x06 \x01(\x05R\x13\x64ocumentsDownloaded\x12)\n\x10\x64ocuments_failed\x18\x07 \x01(\x05R\x0f\x64ocumentsFailed\x12+\n\x11\x64ocuments_skipped\x18\x08 \x01(\x05R\x10\x64ocumentsSkipped\x12\x14\n\x05\x65rror\x18\t \x01(\tR\x05\x65rror\x12;\n\x0boccurred_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\x12>\n\x0eresult_summary\x18\x0b \x01(\x0b\x32\x17.google.protobuf.StructR\rresultSummary\"\x9b\x01\n\x0cTaskAssigned\x12\x17\n\x07task_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x18\n\x07\x61ttempt\x18\x03 \x01(\x05R\x07\x61ttempt\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"O\n\rTasksAssigned\x12>\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32\x1c.gate.events.v1.TaskAssignedR\x0b\x61ssignments\"G\n\x0cTaskOutcomes\x12\x37\n\x08outcomes\x18\x01 \x03(\x0b\x32\x1b.gate.events.v1.TaskOutcomeR\x08outcomes\"\xa8\x01\n\x12\x44ocumentRegistered\x12\x1f\n\x0bregistry_id\x18\x01 \x01(\tR\nregistryId\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12\x17\n\x07task_id\x18\x03 \x01(\tR\x06taskId\x12;\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAt\"k\n\x0f\x43lientHeartbeat\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12;\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\noccurredAtb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gate.events.v1.events_pb2', globals())
@@ -28,8 +28,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _TASKASSIGNED._serialized_end=707
   _TASKSASSIGNED._serialized_start=709
   _TASKSASSIGNED._serialized_end=788
-  _DOCUMENTREGISTERED._serialized_start=791
-  _DOCUMENTREGISTERED._serialized_end=959
-  _CLIENTHEARTBEAT._serialized_start=961
-  _CLIENTHEARTBEAT._serialized_end=1068
+  _TASKOUTCOMES._serialized_start=790
+  _TASKOUTCOMES._serialized_end=861
+  _DOCUMENTREGISTERED._serialized_start=864
+  _DOCUMENTREGISTERED._serialized_end=1032
+  _CLIENTHEARTBEAT._serialized_start=1034
+  _CLIENTHEARTBEAT._serialized_end=1141
 # @@protoc_insertion_point(module_scope)

@@ -12,10 +12,13 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file gate/events/v1/events.proto.
  */
 export const file_gate_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("ChtnYXRlL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmdhdGUuZXZlbnRzLnYxIqwCCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEg8KB291dGNvbWUYBCABKAkSEwoLdGFza19zdGF0dXMYBSABKAkSHAoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYBiABKAUSGAoQZG9jdW1lbnRzX2ZhaWxlZBgHIAEoBRIZChFkb2N1bWVudHNfc2tpcHBlZBgIIAEoBRINCgVlcnJvchgJIAEoCRIvCgtvY2N1cnJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoOcmVzdWx0X3N1bW1hcnkYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InQKDFRhc2tBc3NpZ25lZBIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCCg1UYXNrc0Fzc2lnbmVkEjEKC2Fzc2lnbm1lbnRzGAEgAygLMhwuZ2F0ZS5ldmVudHMudjEuVGFza0Fzc2lnbmVkIn4KEkRvY3VtZW50UmVnaXN0ZXJlZBITCgtyZWdpc3RyeV9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoPQ2xpZW50SGVhcnRiZWF0EhEKCWNsaWVudF9pZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChtnYXRlL2V2ZW50cy92MS9ldmVudHMucHJvdG8SDmdhdGUuZXZlbnRzLnYxIqwCCgtUYXNrT3V0Y29tZRIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEg8KB291dGNvbWUYBCABKAkSEwoLdGFza19zdGF0dXMYBSABKAkSHAoUZG9jdW1lbnRzX2Rvd25sb2FkZWQYBiABKAUSGAoQZG9jdW1lbnRzX2ZhaWxlZBgHIAEoBRIZChFkb2N1bWVudHNfc2tpcHBlZBgIIAEoBRINCgVlcnJvchgJIAEoCRIvCgtvY2N1cnJlZF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoOcmVzdWx0X3N1bW1hcnkYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0InQKDFRhc2tBc3NpZ25lZBIPCgd0YXNrX2lkGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCCg1UYXNrc0Fzc2lnbmVkEjEKC2Fzc2lnbm1lbnRzGAEgAygLMhwuZ2F0ZS5ldmVudHMudjEuVGFza0Fzc2lnbmVkIj0KDFRhc2tPdXRjb21lcxItCghvdXRjb21lcxgBIAMoCzIbLmdhdGUuZXZlbnRzLnYxLlRhc2tPdXRjb21lIn4KEkRvY3VtZW50UmVnaXN0ZXJlZBITCgtyZWdpc3RyeV9pZBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDwoHdGFza19pZBgDIAEoCRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoPQ2xpZW50SGVhcnRiZWF0EhEKCWNsaWVudF9pZBgBIAEoCRIvCgtvY2N1cnJlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * TaskOutcome is one task attempt ending: completed, failed, timed out, cancelled or released.
+ * The tasks service publishes outcomes in batches (TaskOutcomes on "tasks.outcomes"); an
+ * event of its own on "tasks.outcome", as earlier versions published one per attempt, is
+ * still read by the clients and stats services.
  *
  * @generated from message gate.events.v1.TaskOutcome
  */
@@ -155,7 +158,7 @@ export const TaskAssignedSchema: GenMessage<TaskAssigned> = /*@__PURE__*/
  * TasksAssigned is the leases one claim granted, in the order it granted them, on the
  * "tasks.assignments" topic: a claim round hands out many tasks at once, and one event for
  * them all (at most 256 assignments each) keeps the outbox to one row per round rather than
- * one per lease. How each attempt ends is a TaskOutcome of its own.
+ * one per lease. How each attempt ends is a TaskOutcome, published in TaskOutcomes.
  *
  * @generated from message gate.events.v1.TasksAssigned
  */
@@ -174,6 +177,30 @@ export type TasksAssigned = Message<"gate.events.v1.TasksAssigned"> & {
  */
 export const TasksAssignedSchema: GenMessage<TasksAssigned> = /*@__PURE__*/
   messageDesc(file_gate_events_v1_events, 2);
+
+/**
+ * TaskOutcomes is the attempts one change ended, in the order it applied them, on the
+ * "tasks.outcomes" topic: a batch of completions, an expiry sweep or a release of a client's
+ * tasks ends many attempts at once, and one event for them all (at most 256 outcomes each)
+ * keeps the outbox to one row per change rather than one per attempt.
+ *
+ * @generated from message gate.events.v1.TaskOutcomes
+ */
+export type TaskOutcomes = Message<"gate.events.v1.TaskOutcomes"> & {
+  /**
+   * The attempts ended, each with its own task, client, outcome and time.
+   *
+   * @generated from field: repeated gate.events.v1.TaskOutcome outcomes = 1;
+   */
+  outcomes: TaskOutcome[];
+};
+
+/**
+ * Describes the message gate.events.v1.TaskOutcomes.
+ * Use `create(TaskOutcomesSchema)` to create a new message.
+ */
+export const TaskOutcomesSchema: GenMessage<TaskOutcomes> = /*@__PURE__*/
+  messageDesc(file_gate_events_v1_events, 3);
 
 /**
  * DocumentRegistered is a document a client downloaded, registered for the first time.
@@ -215,7 +242,7 @@ export type DocumentRegistered = Message<"gate.events.v1.DocumentRegistered"> & 
  * Use `create(DocumentRegisteredSchema)` to create a new message.
  */
 export const DocumentRegisteredSchema: GenMessage<DocumentRegistered> = /*@__PURE__*/
-  messageDesc(file_gate_events_v1_events, 3);
+  messageDesc(file_gate_events_v1_events, 4);
 
 /**
  * ClientHeartbeat is a downloader's heartbeat seen on its lease stream.
@@ -243,5 +270,5 @@ export type ClientHeartbeat = Message<"gate.events.v1.ClientHeartbeat"> & {
  * Use `create(ClientHeartbeatSchema)` to create a new message.
  */
 export const ClientHeartbeatSchema: GenMessage<ClientHeartbeat> = /*@__PURE__*/
-  messageDesc(file_gate_events_v1_events, 4);
+  messageDesc(file_gate_events_v1_events, 5);
 
