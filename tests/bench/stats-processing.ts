@@ -1,10 +1,11 @@
 // Processing statistics (seed 004) against the stats service in its own process, its
 // tables holding what 1 million recorded events leave behind: read latency on a cache hit
 // and on a miss, for a month of days and for a year of days, and how fast the service takes
-// events in (from the Redis bus when REDIS_URL is set, through RecordProcessingEvents
-// otherwise).
+// events in (task outcomes from the Redis bus when REDIS_URL is set, batched as the tasks
+// service publishes them and one per event as earlier versions did; through
+// RecordProcessingEvents otherwise).
 //
-// Settings (environment): BENCH_STATS_EVENTS (events taken in, default 50,000),
+// Settings (environment): BENCH_STATS_EVENTS (events taken in per intake, default 50,000),
 // BENCH_STATS_CONCURRENCY (concurrent readers, default 4), BENCH_STATS_SLOTS (1,000) and
 // BENCH_STATS_DAYS (200): the 1 million events are spread over that many slots and days.
 
@@ -88,23 +89,38 @@ async function countedEvents(db: BenchDatabase): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Task outcomes of `slots` clients, as the tasks service publishes them. */
-function taskOutcomes(count: number, slots: readonly string[]): BusEvent[] {
+/** How the tasks service publishes outcomes: batched now, one per event in earlier versions. */
+const outcomeForms = [
+  { topic: "tasks.outcomes", perEvent: 256, path: "Redis bus → consumer, 256 outcomes per event" },
+  { topic: "tasks.outcome", perEvent: 1, path: "Redis bus → consumer, 1 outcome per event" },
+] as const;
+type OutcomeForm = (typeof outcomeForms)[number];
+
+/** `count` task outcomes of `slots` clients, published as `form` publishes them. */
+function taskOutcomes(count: number, slots: readonly string[], form: OutcomeForm): BusEvent[] {
   const outcomes = ["succeeded", "timeout", "provider_error", "worker_error", "cancelled"];
   const now = new Date().toISOString();
-  return Array.from({ length: count }, (_, i) => ({
-    id: randomUUID(),
-    topic: "tasks.outcome",
-    key: randomUUID(),
-    payload: JSON.stringify({
-      taskId: randomUUID(),
-      clientId: slots[i % slots.length],
-      attempt: 1,
-      outcome: outcomes[i % outcomes.length],
-      occurredAt: now,
-    }),
+  const outcome = (i: number) => ({
+    taskId: randomUUID(),
+    clientId: slots[i % slots.length],
+    attempt: 1,
+    outcome: outcomes[i % outcomes.length],
     occurredAt: now,
-  }));
+  });
+  const events: BusEvent[] = [];
+  for (let start = 0; start < count; start += form.perEvent) {
+    const entries = Array.from({ length: Math.min(form.perEvent, count - start) }, (_, i) =>
+      outcome(start + i),
+    );
+    events.push({
+      id: randomUUID(),
+      topic: form.topic,
+      key: randomUUID(),
+      payload: JSON.stringify(form.perEvent === 1 ? entries[0] : { outcomes: entries }),
+      occurredAt: now,
+    });
+  }
+  return events;
 }
 
 interface Intake {
@@ -114,19 +130,20 @@ interface Intake {
   perSecond: number;
 }
 
-/** Events from the Redis bus: published in one go, timed until all are counted. */
+/** Outcomes from the Redis bus: published in one go, timed until all are counted. */
 async function intakeFromBus(
   db: BenchDatabase,
   redisUrl: string,
   keyPrefix: string,
   events: number,
+  form: OutcomeForm,
 ): Promise<Intake> {
   const bus = new RedisStreamEventBus({ url: redisUrl, keyPrefix, logger: silentLogger });
   try {
     const clients = Array.from({ length: 100 }, () => randomUUID());
     const before = await countedEvents(db);
     const started = performance.now();
-    const all = taskOutcomes(events, clients);
+    const all = taskOutcomes(events, clients, form);
     for (let i = 0; i < all.length; i += 1000) await bus.publish(all.slice(i, i + 1000));
     await waitUntil(async () => (await countedEvents(db)) >= before + events, {
       what: `${events} events counted`,
@@ -134,7 +151,7 @@ async function intakeFromBus(
       interval: 50,
     });
     const seconds = (performance.now() - started) / 1000;
-    return { path: "Redis bus → consumer", events, seconds, perSecond: events / seconds };
+    return { path: form.path, events, seconds, perSecond: events / seconds };
   } finally {
     await bus.close();
   }
@@ -216,12 +233,23 @@ async function run(
     const auth = { headers: { "x-api-key": await mintOperatorKey(db, "stats bench") } };
     const rpc = statsClient(server.url);
 
-    log(`taking in ${intakeEvents} events`);
-    const intake =
-      redisUrl === undefined
-        ? await intakeFromRpc(rpc, auth, intakeEvents)
-        : await intakeFromBus(db, redisUrl, keyPrefix, intakeEvents);
-    log(`${fmt(intake.perSecond, 0)} events/s (${intake.path})`);
+    // Through the RPC without Redis. From the bus: task outcomes as the tasks service
+    // publishes them, then as earlier versions did (one per event), which the consumer
+    // still reads during an upgrade.
+    const intake: Intake[] = [];
+    const take = async (taking: () => Promise<Intake>) => {
+      log(`taking in ${intakeEvents} events`);
+      const taken = await taking();
+      log(`${fmt(taken.perSecond, 0)} events/s (${taken.path})`);
+      intake.push(taken);
+    };
+    if (redisUrl === undefined) await take(() => intakeFromRpc(rpc, auth, intakeEvents));
+    else {
+      for (const form of outcomeForms) {
+        await take(() => intakeFromBus(db, redisUrl, keyPrefix, intakeEvents, form));
+      }
+    }
+    const takenIn = intake.reduce((sum, taken) => sum + taken.events, 0);
 
     const slotName = (i: number) => `bench-slot-${String(1 + (i % slots)).padStart(5, "0")}`;
     const options = {
@@ -277,7 +305,7 @@ async function run(
       fmt(r.latencyMs.max, 2),
     ];
     const text = [
-      `recorded events: ${recordedEvents} over ${slots} slots × ${days} days, plus ${intake.events} taken in; cache: ${cache}; ${concurrency} concurrent readers; 10% global reads, 90% one slot's`,
+      `recorded events: ${recordedEvents} over ${slots} slots × ${days} days, plus ${takenIn} taken in; cache: ${cache}; ${concurrency} concurrent readers; 10% global reads, 90% one slot's`,
       "",
       formatTable(
         ["reads", "calls", "errors", "reads/s", "p50 ms", "p99 ms", "max ms"],
@@ -291,7 +319,12 @@ async function run(
       "",
       formatTable(
         ["intake", "events", "seconds", "events/s"],
-        [[intake.path, String(intake.events), fmt(intake.seconds, 1), fmt(intake.perSecond, 0)]],
+        intake.map((taken) => [
+          taken.path,
+          String(taken.events),
+          fmt(taken.seconds, 1),
+          fmt(taken.perSecond, 0),
+        ]),
       ),
       "",
       formatGoals(
@@ -308,8 +341,8 @@ async function run(
           },
           {
             goal: "every event counted once",
-            measured: `${stored} / ${recordedEvents + intake.events}`,
-            met: stored === recordedEvents + intake.events,
+            measured: `${stored} / ${recordedEvents + takenIn}`,
+            met: stored === recordedEvents + takenIn,
           },
         ],
         "goal (issue 12)",

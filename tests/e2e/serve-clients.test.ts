@@ -465,27 +465,30 @@ describe.each(databaseTargets())(
       const taskId = crypto.randomUUID();
       await appendEvents(db.pool, "clients", [
         {
-          topic: "tasks.assigned",
+          topic: "tasks.assignments",
           key: taskId,
           payload: {
-            taskId,
-            clientId: worker.id,
-            attempt: 1,
-            occurredAt: "2025-01-10T08:15:00Z",
+            assignments: [
+              { taskId, clientId: worker.id, attempt: 1, occurredAt: "2025-01-10T08:15:00Z" },
+            ],
           },
         },
         {
-          topic: "tasks.outcome",
+          topic: "tasks.outcomes",
           key: taskId,
           payload: {
-            taskId,
-            clientId: worker.id,
-            attempt: 1,
-            outcome: "succeeded",
-            taskStatus: "completed",
-            documentsDownloaded: 5,
-            documentsSkipped: 1,
-            occurredAt: "2025-01-10T08:25:00Z",
+            outcomes: [
+              {
+                taskId,
+                clientId: worker.id,
+                attempt: 1,
+                outcome: "succeeded",
+                taskStatus: "completed",
+                documentsDownloaded: 5,
+                documentsSkipped: 1,
+                occurredAt: "2025-01-10T08:25:00Z",
+              },
+            ],
           },
         },
       ]);

@@ -42,11 +42,11 @@ export interface AttemptEnded extends TaskEventPoint {
 }
 
 /**
- * The client_tasks projection. "tasks.assigned" and "tasks.outcome" arrive on separate
- * topics, so an outcome may be applied before its assignment, or a stale outcome after a
- * newer assignment. Each row therefore keeps the (attempt, state_at) of the event that set
- * its status, and only a newer event replaces it; an outcome wins a tie with the
- * assignment of the same attempt. Applying the same events in any order gives the same rows.
+ * The client_tasks projection. Assignments and outcomes arrive on separate topics, so an
+ * outcome may be applied before its assignment, or a stale outcome after a newer assignment.
+ * Each row therefore keeps the (attempt, state_at) of the event that set its status, and only
+ * a newer event replaces it; an outcome wins a tie with the assignment of the same attempt.
+ * Applying the same events in any order gives the same rows.
  */
 export class ClientTasksProjection {
   readonly #schema: string;

@@ -16,11 +16,17 @@ import {
   readTaskEvent,
   taskAssignedTopic,
   taskAssignmentsTopic,
+  taskOutcomesTopic,
   taskOutcomeTopic,
 } from "./task-event-reader.js";
 
 export { clientHeartbeatTopic } from "./stream-heartbeats.js";
-export { taskAssignedTopic, taskAssignmentsTopic, taskOutcomeTopic } from "./task-event-reader.js";
+export {
+  taskAssignedTopic,
+  taskAssignmentsTopic,
+  taskOutcomesTopic,
+  taskOutcomeTopic,
+} from "./task-event-reader.js";
 
 /** The consumer group of the clients service: its replicas share the deliveries. */
 export const clientsConsumerGroup = "clients";
@@ -71,7 +77,9 @@ export async function startClientsConsumers(
   try {
     for (const [topic, batchHandler] of [
       [taskAssignmentsTopic, taskEvents],
-      // Kept for events an earlier tasks service left on the bus, one assignment each.
+      [taskOutcomesTopic, taskEvents],
+      // Kept for events an earlier tasks service left on the bus, one assignment or one
+      // outcome each.
       [taskAssignedTopic, taskEvents],
       [taskOutcomeTopic, taskEvents],
       [clientHeartbeatTopic, heartbeats],

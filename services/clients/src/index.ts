@@ -17,6 +17,7 @@ export {
   startClientsConsumers,
   taskAssignedTopic,
   taskAssignmentsTopic,
+  taskOutcomesTopic,
   taskOutcomeTopic,
 } from "./clients-consumers.js";
 export { documentRegisteredTopic } from "./document-registration.js";

@@ -40,17 +40,35 @@ const outcomeKeys = new Set([
 
 /** A TasksAssigned batch's assignments. */
 export function plainAssignments(payload: string): AssignmentFields[] | undefined {
+  return plainBatch(payload, "assignments", assignmentFields);
+}
+
+/** A TaskOutcomes batch's outcomes. */
+export function plainOutcomes(payload: string): OutcomeFields[] | undefined {
+  return plainBatch(payload, "outcomes", outcomeFields);
+}
+
+/**
+ * The entries of a batch, a message whose one field (`field`) is a repeated message: every
+ * entry read by `read`, or undefined when any is not in the plain form (then the whole
+ * batch goes to the protobuf reader).
+ */
+function plainBatch<T>(
+  payload: string,
+  field: string,
+  read: (entry: Record<string, unknown>) => T | undefined,
+): T[] | undefined {
   const batch = parseObject(payload);
-  if (batch === undefined || !onlyKeys(batch, new Set(["assignments"]))) return undefined;
-  const list = batch.assignments ?? [];
+  if (batch === undefined || !onlyKeys(batch, new Set([field]))) return undefined;
+  const list = batch[field] ?? [];
   if (!Array.isArray(list)) return undefined;
-  const assignments: AssignmentFields[] = [];
+  const entries: T[] = [];
   for (const item of list) {
-    const assignment = isObject(item) ? assignmentFields(item) : undefined;
-    if (assignment === undefined) return undefined;
-    assignments.push(assignment);
+    const entry = isObject(item) ? read(item) : undefined;
+    if (entry === undefined) return undefined;
+    entries.push(entry);
   }
-  return assignments;
+  return entries;
 }
 
 /** One TaskAssigned. */
@@ -59,13 +77,18 @@ export function plainAssignment(payload: string): AssignmentFields | undefined {
   return message === undefined ? undefined : assignmentFields(message);
 }
 
-/**
- * One TaskOutcome. The result is built field by field: spreading the common fields into it
- * (and the reader's spreads after it) made reading an event several times slower.
- */
+/** One TaskOutcome. */
 export function plainOutcome(payload: string): OutcomeFields | undefined {
   const message = parseObject(payload);
-  if (message === undefined || !onlyKeys(message, outcomeKeys)) return undefined;
+  return message === undefined ? undefined : outcomeFields(message);
+}
+
+/**
+ * A TaskOutcome's fields. The result is built field by field: spreading the common fields
+ * into it (and the reader's spreads after it) made reading an event several times slower.
+ */
+function outcomeFields(message: Record<string, unknown>): OutcomeFields | undefined {
+  if (!onlyKeys(message, outcomeKeys)) return undefined;
   const base = commonFields(message);
   const outcome = text(message.outcome);
   const downloaded = int32(message.documentsDownloaded);

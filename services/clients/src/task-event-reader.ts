@@ -14,12 +14,16 @@ import {
   plainAssignment,
   plainAssignments,
   plainOutcome,
+  plainOutcomes,
 } from "./task-event-json.js";
 
 /** Assignments in batches, as the tasks service publishes them (TasksAssigned). */
 export const taskAssignmentsTopic = "tasks.assignments";
 /** One assignment per event (TaskAssigned), as earlier versions of the tasks service published. */
 export const taskAssignedTopic = "tasks.assigned";
+/** Outcomes in batches, as the tasks service publishes them (TaskOutcomes). */
+export const taskOutcomesTopic = "tasks.outcomes";
+/** One outcome per event (TaskOutcome), as earlier versions of the tasks service published. */
 export const taskOutcomeTopic = "tasks.outcome";
 
 /** What a task event means for the clients' projection. */
@@ -30,28 +34,44 @@ export type TaskChange =
   | { kind: "attempt-ended"; attempt: AttemptEnded };
 
 /**
- * Reads a task event into the changes it means: one per assignment of a "tasks.assignments"
- * batch, one for a "tasks.assigned" or "tasks.outcome" event. An event (or an assignment in
- * a batch) that cannot be read will not become readable on redelivery, so it is logged and
- * left out (the consumer records the event as applied) rather than failing the delivery
- * forever. Unknown fields are accepted: a newer producer may add some.
+ * Reads a task event into the changes it means: one per entry of a "tasks.assignments" or
+ * "tasks.outcomes" batch, in the batch's order, one for a "tasks.assigned" or
+ * "tasks.outcome" event. An event (or an entry of a batch) that cannot be read will not
+ * become readable on redelivery, so it is logged and left out (the consumer records the
+ * event as applied) rather than failing the delivery forever. Unknown fields are accepted:
+ * a newer producer may add some.
  */
 export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange[] {
   // The logger's child is made only for an event that has something to say.
   const log = () => logger.child({ eventId: event.id, topic: event.topic });
-  if (event.topic === taskAssignmentsTopic) {
-    const assignments =
-      plainAssignments(event.payload) ??
-      parse(eventsV1.TasksAssignedSchema, event, log)?.assignments.map(assignmentFields) ??
-      [];
-    return assignments.flatMap((assigned) => readAssignment(assigned, event, log));
+  switch (event.topic) {
+    case taskAssignmentsTopic: {
+      const assignments =
+        plainAssignments(event.payload) ??
+        parse(eventsV1.TasksAssignedSchema, event, log)?.assignments.map(assignmentFields) ??
+        [];
+      return assignments.flatMap((assigned) => readAssignment(assigned, event, log));
+    }
+    case taskAssignedTopic: {
+      const message =
+        plainAssignment(event.payload) ?? parse(eventsV1.TaskAssignedSchema, event, log);
+      return message === undefined ? [] : readAssignment(assignmentFields(message), event, log);
+    }
+    case taskOutcomesTopic: {
+      const outcomes =
+        plainOutcomes(event.payload) ??
+        parse(eventsV1.TaskOutcomesSchema, event, log)?.outcomes.map(outcomeFields) ??
+        [];
+      return outcomes.flatMap((outcome) => readOutcome(outcome, event, log));
+    }
+    case taskOutcomeTopic: {
+      const message = plainOutcome(event.payload) ?? parse(eventsV1.TaskOutcomeSchema, event, log);
+      return message === undefined ? [] : readOutcome(outcomeFields(message), event, log);
+    }
+    default:
+      log().warn("event of a topic the clients service does not consume ignored");
+      return [];
   }
-  if (event.topic === taskAssignedTopic) {
-    const message =
-      plainAssignment(event.payload) ?? parse(eventsV1.TaskAssignedSchema, event, log);
-    return message === undefined ? [] : readAssignment(assignmentFields(message), event, log);
-  }
-  return readOutcome(event, log);
 }
 
 function readAssignment(
@@ -65,13 +85,8 @@ function readAssignment(
   return [{ kind: "assigned", point: { taskId, attempt, at, clientId } }];
 }
 
-function readOutcome(event: BusEvent, log: () => Logger): TaskChange[] {
-  if (event.topic !== taskOutcomeTopic) {
-    log().warn("event of a topic the clients service does not consume ignored");
-    return [];
-  }
-  const outcome = plainOutcome(event.payload) ?? outcomeFields(event, log);
-  if (outcome === undefined || !validIds(outcome, log, { clientRequired: false })) return [];
+function readOutcome(outcome: OutcomeFields, event: BusEvent, log: () => Logger): TaskChange[] {
+  if (!validIds(outcome, log, { clientRequired: false })) return [];
   const { taskId, attempt, at } = eventPoint(outcome, event);
   if (outcome.clientId === "") {
     return [{ kind: "left-queue", point: { taskId, attempt, at, clientId: null } }];
@@ -126,9 +141,8 @@ function assignmentFields(
   };
 }
 
-function outcomeFields(event: BusEvent, log: () => Logger): OutcomeFields | undefined {
-  const message = parse(eventsV1.TaskOutcomeSchema, event, log);
-  if (message === undefined) return undefined;
+function outcomeFields(message: OutcomeFields | eventsV1.TaskOutcome): OutcomeFields {
+  if (!("$typeName" in message)) return message;
   const { outcome, documentsDownloaded, documentsFailed, documentsSkipped } = message;
   return {
     ...assignmentFields(message),

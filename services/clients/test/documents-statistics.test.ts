@@ -17,7 +17,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordDocuments } from "../src/document-registration.js";
 import { type DocumentInput, documentInput } from "../src/document-validation.js";
 import { DocumentsStore } from "../src/documents-store.js";
-import { busEvent, minutesAfter, taskAssigned, taskOutcome, tasksAssigned } from "./task-events.js";
+import {
+  busEvent,
+  minutesAfter,
+  type OutcomeInit,
+  taskAssigned,
+  taskOutcome,
+  taskOutcomes,
+  tasksAssigned,
+} from "./task-events.js";
 
 type ClientsRpc = RpcClient<typeof clientsV1.ClientsService>;
 type DocumentInit = MessageInitShape<typeof clientsV1.RegisterDocumentRequestSchema>;
@@ -762,6 +770,99 @@ describe.each(databaseTargets())("documents and statistics on $name PostgreSQL",
         expect(results[mode]).toMatchObject(expected);
         expect(results[mode]).toEqual(results["separate batches"]);
       }
+    });
+
+    it("applies a batch of outcomes as the same outcomes one event each, once however often it comes", async () => {
+      const base = new Date("2025-05-01T00:00:00Z");
+      const at = (minutes: number) => minutesAfter(base, minutes);
+      const batch = clientsBatchHandler({ pool: db.pool, logger: silentLogger });
+      // One client's tasks all assigned, then their outcomes delivered by `send`: a success,
+      // a failed attempt, a lapse, and a release followed by a cancellation while pending
+      // (two outcomes of one task in one change). An entry with a bad id is skipped.
+      const scenario = async (name: string, send: (outcomes: OutcomeInit[]) => Promise<void>) => {
+        const client = await newClient(name);
+        const c = client.clientId;
+        const [t1, t2, t3, t4] = Array.from({ length: 4 }, () => randomUUID()) as [
+          string,
+          string,
+          string,
+          string,
+        ];
+        await batch([
+          tasksAssigned(
+            [t1, t2, t3, t4].map((taskId, i) => ({ taskId, clientId: c, attempt: 1, at: at(i) })),
+          ),
+        ]);
+        await send([
+          {
+            taskId: t1,
+            clientId: c,
+            outcome: "succeeded",
+            taskStatus: "completed",
+            documentsDownloaded: 4,
+            documentsFailed: 1,
+            documentsSkipped: 2,
+            at: at(10),
+          },
+          { taskId: "not-a-task", clientId: c, outcome: "succeeded", at: at(10) },
+          {
+            taskId: t2,
+            clientId: c,
+            outcome: "provider_error",
+            taskStatus: "pending",
+            documentsFailed: 3,
+            at: at(11),
+          },
+          { taskId: t3, clientId: c, outcome: "timeout", taskStatus: "pending", at: at(12) },
+          { taskId: t4, clientId: c, outcome: "released", taskStatus: "pending", at: at(13) },
+          { taskId: t4, clientId: "", outcome: "cancelled", taskStatus: "cancelled", at: at(14) },
+        ]);
+        return async () => {
+          const { rows } = await db.pool.query(
+            `SELECT status, attempt, state_at, documents_downloaded, documents_failed,
+                    documents_skipped, assigned_at, last_assigned_at, updated_at
+               FROM clients.client_tasks WHERE client_id = $1 ORDER BY assigned_at`,
+            [c],
+          );
+          const stats = await rpc.getClientStatistics({}, withKey(client.apiKey));
+          return {
+            rows,
+            completed: stats.totalTasksCompleted,
+            tasks: { ...stats.taskStatistics, $typeName: undefined },
+          };
+        };
+      };
+      const singles = await scenario("outcomes-one-by-one", async (outcomes) => {
+        for (const outcome of outcomes) await batch([taskOutcome(outcome)]);
+      });
+      let sent: BusEvent | undefined;
+      const batched = await scenario("outcomes-batched", async (outcomes) => {
+        sent = taskOutcomes(outcomes);
+        await batch([sent]);
+      });
+      const expected = await singles();
+      expect(expected).toMatchObject({
+        rows: [
+          { status: "completed", documents_downloaded: 4, documents_failed: 1 },
+          { status: "failed", documents_failed: 3 },
+          { status: "failed", state_at: at(12) },
+          { status: "handed_over", updated_at: at(13) },
+        ],
+        completed: 1,
+        tasks: { totalTasks: 4, completedTasks: 1, failedTasks: 2, totalDocsFromTasks: 4 },
+      });
+      expect(await batched()).toEqual(expected);
+
+      // Redelivered, alone and beside itself, at once: recorded once, nothing changes.
+      if (sent === undefined) throw new Error("no batch sent");
+      await Promise.all([batch([sent]), batch([sent, sent])]);
+      expect(await batched()).toEqual(expected);
+      expect(
+        await count(
+          "SELECT count(*)::int AS n FROM clients_events.processed_events WHERE event_id = $1",
+          [sent.id],
+        ),
+      ).toBe(1);
     });
 
     it("applies overlapping batches at once without deadlock or double counting", async () => {

@@ -2,7 +2,7 @@ import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { eventsV1 } from "@gate/contracts";
 import { describe, expect, it } from "vitest";
-import { plainAssignments, plainOutcome } from "../src/task-event-json.js";
+import { plainAssignments, plainOutcome, plainOutcomes } from "../src/task-event-json.js";
 
 // The plain readers must read what the protobuf runtime writes exactly as its reader does,
 // and hand anything else back (undefined) to that reader.
@@ -56,6 +56,50 @@ describe("plain task event JSON", () => {
     });
   });
 
+  it("reads a TaskOutcomes batch as the tasks service writes it, in order", () => {
+    const json = toJsonString(
+      eventsV1.TaskOutcomesSchema,
+      create(eventsV1.TaskOutcomesSchema, {
+        outcomes: [
+          {
+            taskId,
+            clientId,
+            attempt: 2,
+            outcome: "provider_error",
+            taskStatus: "pending",
+            documentsFailed: 3,
+            error: "HTTP 503",
+            occurredAt: timestampFromDate(at),
+          },
+          { taskId, outcome: "cancelled", taskStatus: "cancelled", resultSummary: {} },
+        ],
+      }),
+    );
+    expect(plainOutcomes(json)).toEqual([
+      {
+        taskId,
+        clientId,
+        attempt: 2,
+        at,
+        outcome: "provider_error",
+        documentsDownloaded: 0,
+        documentsFailed: 3,
+        documentsSkipped: 0,
+      },
+      {
+        taskId,
+        clientId: "",
+        attempt: 0,
+        at: undefined,
+        outcome: "cancelled",
+        documentsDownloaded: 0,
+        documentsFailed: 0,
+        documentsSkipped: 0,
+      },
+    ]);
+    expect(plainOutcomes("{}")).toEqual([]);
+  });
+
   it.each([
     ["a name as in the .proto", `{"task_id":"${taskId}"}`],
     ["a number as a string", `{"taskId":"${taskId}","attempt":"2"}`],
@@ -78,5 +122,11 @@ describe("plain task event JSON", () => {
       undefined,
     );
     expect(plainAssignments(`{"assignments":{}}`)).toBeUndefined();
+  });
+
+  it("hands a batch with one unusual outcome to the protobuf reader", () => {
+    expect(plainOutcomes(`{"outcomes":[{"taskId":"${taskId}"},{"attempt":"1"}]}`)).toBe(undefined);
+    expect(plainOutcomes(`{"outcomes":[{"taskId":"${taskId}"}],"extra":1}`)).toBeUndefined();
+    expect(plainOutcomes(`{"assignments":[]}`)).toBeUndefined();
   });
 });

@@ -1,7 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { taskAssignedTopic, taskAssignmentsTopic, taskOutcomeTopic } from "@gate/clients";
+import {
+  taskAssignedTopic,
+  taskAssignmentsTopic,
+  taskOutcomesTopic,
+  taskOutcomeTopic,
+} from "@gate/clients";
 import { eventsV1 } from "@gate/contracts";
 import type { BusEvent } from "@gate/runtime";
 
@@ -59,19 +64,34 @@ export interface OutcomeInit {
   at: Date;
 }
 
+/** One outcome in an event of its own, as earlier versions of the tasks service published. */
 export function taskOutcome(init: OutcomeInit): BusEvent {
-  const { at, ...fields } = init;
-  const message = create(eventsV1.TaskOutcomeSchema, {
+  return busEvent(
+    taskOutcomeTopic,
+    init.taskId,
+    toJsonString(eventsV1.TaskOutcomeSchema, outcomeMessage(init)),
+    init.at,
+  );
+}
+
+/** One change's outcomes in one event, as the tasks service publishes them. */
+export function taskOutcomes(outcomes: readonly OutcomeInit[]): BusEvent {
+  const message = create(eventsV1.TaskOutcomesSchema, { outcomes: outcomes.map(outcomeMessage) });
+  const first = outcomes[0];
+  return busEvent(
+    taskOutcomesTopic,
+    first?.taskId ?? "",
+    toJsonString(eventsV1.TaskOutcomesSchema, message),
+    first?.at ?? new Date(),
+  );
+}
+
+function outcomeMessage({ at, ...fields }: OutcomeInit): eventsV1.TaskOutcome {
+  return create(eventsV1.TaskOutcomeSchema, {
     attempt: 1,
     ...fields,
     occurredAt: timestampFromDate(at),
   });
-  return busEvent(
-    taskOutcomeTopic,
-    init.taskId,
-    toJsonString(eventsV1.TaskOutcomeSchema, message),
-    at,
-  );
 }
 
 export function busEvent(topic: string, key: string, payload: string, at: Date): BusEvent {

@@ -8,6 +8,9 @@ import type { CounterName, ProcessingEvent } from "./stats-model.js";
 // throw: an event that cannot be read will not become readable on redelivery, so it is
 // logged and counts for nothing (the consumer still records it as applied).
 
+/** Outcomes in batches, as the tasks service publishes them (TaskOutcomes). */
+export const taskOutcomesTopic = "tasks.outcomes";
+/** One outcome per event (TaskOutcome), as earlier versions of the tasks service published. */
 export const taskOutcomeTopic = "tasks.outcome";
 export const samplesIngestedTopic = "telemetry.samples_ingested";
 
@@ -24,6 +27,7 @@ const outcomeCounters: Partial<Record<string, CounterName>> = {
 export function readProcessingEvents(event: BusEvent, logger: Logger): ProcessingEvent[] {
   const log = logger.child({ eventId: event.id, topic: event.topic });
   try {
+    if (event.topic === taskOutcomesTopic) return readTaskOutcomes(event, log);
     if (event.topic === taskOutcomeTopic) return readTaskOutcome(event, log);
     if (event.topic === samplesIngestedTopic) return readSamplesIngested(event, log);
     log.warn("event of a topic the stats service does not count ignored");
@@ -33,11 +37,31 @@ export function readProcessingEvents(event: BusEvent, logger: Logger): Processin
   return [];
 }
 
-/** One attempt ended; its slot is the client that held the task. */
+/**
+ * The attempts one change ended. An outcome that cannot be counted (a bad client id, an
+ * unknown outcome) is logged and left out; the rest of the batch counts.
+ */
+function readTaskOutcomes(event: BusEvent, log: Logger): ProcessingEvent[] {
+  const { outcomes } = fromJsonString(eventsV1.TaskOutcomesSchema, event.payload, {
+    ignoreUnknownFields: true,
+  });
+  return outcomes.flatMap((outcome) => countOutcome(outcome, event, log));
+}
+
+/** One attempt ended, in an event of its own. */
 function readTaskOutcome(event: BusEvent, log: Logger): ProcessingEvent[] {
   const outcome = fromJsonString(eventsV1.TaskOutcomeSchema, event.payload, {
     ignoreUnknownFields: true,
   });
+  return countOutcome(outcome, event, log);
+}
+
+/** What an ended attempt counts; its slot is the client that held the task. */
+function countOutcome(
+  outcome: eventsV1.TaskOutcome,
+  event: BusEvent,
+  log: Logger,
+): ProcessingEvent[] {
   if (outcome.outcome === "released") return [];
   const counter = outcomeCounters[outcome.outcome];
   if (counter === undefined) {

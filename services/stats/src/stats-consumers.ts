@@ -9,7 +9,12 @@ import {
 } from "@gate/runtime";
 import type { Pool } from "pg";
 import type { CachedStatsService } from "./cached-stats-service.js";
-import { readProcessingEvents, samplesIngestedTopic, taskOutcomeTopic } from "./event-readers.js";
+import {
+  readProcessingEvents,
+  samplesIngestedTopic,
+  taskOutcomesTopic,
+  taskOutcomeTopic,
+} from "./event-readers.js";
 
 /** The consumer group of the stats service: its replicas share the deliveries. */
 const statsConsumerGroup = "stats";
@@ -22,11 +27,11 @@ export interface StatsConsumerDeps {
 }
 
 /**
- * The handler of both topics: a delivery is counted in one transaction with the inbox
+ * The handler of every topic: a delivery is counted in one transaction with the inbox
  * records of its event ids (applyOnceEach), so an event redelivered after a crash, or
  * published twice, is counted once; a failure leaves no trace and the delivery comes again.
- * Deliveries are applied one at a time in this process, so the two topics do not wait on
- * each other's locks of the day's global counters.
+ * Deliveries are applied one at a time in this process, so the topics do not wait on each
+ * other's locks of the day's global counters.
  */
 export function statsBatchHandler(deps: StatsConsumerDeps): EventBatchHandler {
   const { pool, schema, logger, stats } = deps;
@@ -49,7 +54,7 @@ export function statsBatchHandler(deps: StatsConsumerDeps): EventBatchHandler {
   };
 }
 
-/** Subscribes the stats group to task outcomes and ingest counts; stop() ends both. */
+/** Subscribes the stats group to task outcomes and ingest counts; stop() ends them all. */
 export async function startStatsConsumers(
   deps: StatsConsumerDeps & { bus: EventBus; consumer?: string },
 ): Promise<{ stop(): Promise<void> }> {
@@ -57,7 +62,8 @@ export async function startStatsConsumers(
   const consumer = deps.consumer ?? `${hostname()}-${process.pid}`;
   const subscriptions: Subscription[] = [];
   try {
-    for (const topic of [taskOutcomeTopic, samplesIngestedTopic]) {
+    // "tasks.outcome" is kept for events an earlier tasks service left on the bus.
+    for (const topic of [taskOutcomesTopic, taskOutcomeTopic, samplesIngestedTopic]) {
       subscriptions.push(
         await deps.bus.subscribe({ topic, group: statsConsumerGroup, consumer, batchHandler }),
       );

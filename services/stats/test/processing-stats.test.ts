@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, createClient, type Client as RpcClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -6,12 +7,14 @@ import type { RunningPlatform } from "@gate/cli";
 import { clientsModule } from "@gate/clients";
 import {
   clientsV1,
+  eventsV1,
   statsProcessingV1,
   tasksV1,
   telemetryDevicesV1,
   telemetryMetricsV1,
   telemetryUsersV1,
 } from "@gate/contracts";
+import { type BusEvent, silentLogger } from "@gate/runtime";
 import { tasksModule } from "@gate/tasks";
 import { telemetryModule } from "@gate/telemetry";
 import {
@@ -22,7 +25,11 @@ import {
   waitUntil,
 } from "@gate/tests";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MemoryAggregationCache } from "../src/aggregation-cache.js";
+import { CachedStatsService } from "../src/cached-stats-service.js";
 import { statsModule } from "../src/index.js";
+import { statsBatchHandler } from "../src/stats-consumers.js";
+import { PgStatsRepository } from "../src/stats-repository.js";
 
 type StatsRpc = RpcClient<typeof statsProcessingV1.ProcessingStatsService>;
 type Counters = statsProcessingV1.StatsCounters;
@@ -328,6 +335,78 @@ describe.each(databaseTargets())("processing statistics on $name PostgreSQL", (t
     );
     const after = await db.pool.query("SELECT count(*)::int AS n FROM stats.slots");
     expect(after.rows[0].n).toBe(before.rows[0].n);
+  });
+
+  it("counts a batch of task outcomes as the same outcomes one event each, once however often it comes", async () => {
+    // The consumer fed directly, read without a cache: what it stored, nothing else.
+    const service = new CachedStatsService({
+      repository: new PgStatsRepository("stats"),
+      db: db.pool,
+      cache: new MemoryAggregationCache(),
+      ttlSeconds: 0,
+    });
+    const deliver = statsBatchHandler({
+      pool: db.pool,
+      logger: silentLogger,
+      schema: "stats",
+      stats: service,
+    });
+    const counted = async (slotId: string) =>
+      (await service.collectSlotStats(slotId, "day", Date.now() - hourMs)).summary.counters;
+    const event = (topic: string, payload: string): BusEvent => ({
+      id: randomUUID(),
+      topic,
+      key: "task",
+      payload,
+      occurredAt: new Date().toISOString(),
+    });
+    // Every outcome once, a release (no run), a cancellation while pending (no client) and
+    // an entry with a bad client id (skipped, the rest of the batch still counts).
+    const outcomes = (clientId: string) =>
+      [
+        ["succeeded", clientId],
+        ["timeout", clientId],
+        ["provider_error", clientId],
+        ["worker_error", clientId],
+        ["cancelled", clientId],
+        ["released", clientId],
+        ["cancelled", ""],
+        ["succeeded", "not-a-client"],
+        ["succeeded", clientId],
+      ].map(([outcome, holder]) =>
+        create(eventsV1.TaskOutcomeSchema, {
+          taskId: randomUUID(),
+          clientId: holder,
+          attempt: 1,
+          outcome,
+          occurredAt: timestampFromMs(Date.now()),
+        }),
+      );
+    const [singly, batched] = [randomUUID(), randomUUID()];
+    for (const outcome of outcomes(singly)) {
+      await deliver([event("tasks.outcome", toJsonString(eventsV1.TaskOutcomeSchema, outcome))]);
+    }
+    const batch = event(
+      "tasks.outcomes",
+      toJsonString(
+        eventsV1.TaskOutcomesSchema,
+        create(eventsV1.TaskOutcomesSchema, { outcomes: outcomes(batched) }),
+      ),
+    );
+    await deliver([batch]);
+    const expected = {
+      succeeded: 2,
+      timeouts: 1,
+      provider_errors: 1,
+      worker_errors: 1,
+      cancelled: 1,
+      ingest_requests: 0,
+    };
+    expect(await counted(singly)).toEqual(expected);
+    expect(await counted(batched)).toEqual(expected);
+    // Redelivered, alone and beside itself, at once: counted once.
+    await Promise.all([deliver([batch]), deliver([batch, batch])]);
+    expect(await counted(batched)).toEqual(expected);
   });
 
   it("answers over REST under /api/v1/stats/, with HTTP 400 for a bad window", async () => {
