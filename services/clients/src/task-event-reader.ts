@@ -45,25 +45,19 @@ export function readTaskEvent(event: BusEvent, logger: Logger): TaskChange[] {
   // The logger's child is made only for an event that has something to say.
   const log = () => logger.child({ eventId: event.id, topic: event.topic });
   switch (event.topic) {
-    case taskAssignmentsTopic: {
-      const assignments =
-        plainAssignments(event.payload) ??
-        parse(eventsV1.TasksAssignedSchema, event, log)?.assignments.map(assignmentFields) ??
-        [];
-      return assignments.flatMap((assigned) => readAssignment(assigned, event, log));
-    }
+    case taskAssignmentsTopic:
+      return batchEntries(event, log, plainAssignments, eventsV1.TasksAssignedSchema, (batch) =>
+        batch.assignments.map(assignmentFields),
+      ).flatMap((assigned) => readAssignment(assigned, event, log));
     case taskAssignedTopic: {
       const message =
         plainAssignment(event.payload) ?? parse(eventsV1.TaskAssignedSchema, event, log);
       return message === undefined ? [] : readAssignment(assignmentFields(message), event, log);
     }
-    case taskOutcomesTopic: {
-      const outcomes =
-        plainOutcomes(event.payload) ??
-        parse(eventsV1.TaskOutcomesSchema, event, log)?.outcomes.map(outcomeFields) ??
-        [];
-      return outcomes.flatMap((outcome) => readOutcome(outcome, event, log));
-    }
+    case taskOutcomesTopic:
+      return batchEntries(event, log, plainOutcomes, eventsV1.TaskOutcomesSchema, (batch) =>
+        batch.outcomes.map(outcomeFields),
+      ).flatMap((outcome) => readOutcome(outcome, event, log));
     case taskOutcomeTopic: {
       const message = plainOutcome(event.payload) ?? parse(eventsV1.TaskOutcomeSchema, event, log);
       return message === undefined ? [] : readOutcome(outcomeFields(message), event, log);
@@ -111,6 +105,23 @@ function readOutcome(outcome: OutcomeFields, event: BusEvent, log: () => Logger)
       },
     },
   ];
+}
+
+/**
+ * A batch's entries, in order: read plainly, else by the protobuf reader; none when the
+ * batch cannot be read at all. Each entry is then checked on its own.
+ */
+function batchEntries<Desc extends DescMessage, T>(
+  event: BusEvent,
+  log: () => Logger,
+  plain: (payload: string) => T[] | undefined,
+  schema: Desc,
+  entries: (batch: MessageShape<Desc>) => T[],
+): T[] {
+  const read = plain(event.payload);
+  if (read !== undefined) return read;
+  const batch = parse(schema, event, log);
+  return batch === undefined ? [] : entries(batch);
 }
 
 /** The protobuf reader, for JSON not in the plain form task-event-json.ts reads. */

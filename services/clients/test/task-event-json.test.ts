@@ -1,8 +1,10 @@
 import { create, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { eventsV1 } from "@gate/contracts";
+import { silentLogger } from "@gate/runtime";
 import { describe, expect, it } from "vitest";
 import { plainAssignments, plainOutcome, plainOutcomes } from "../src/task-event-json.js";
+import { readTaskEvent } from "../src/task-event-reader.js";
 
 // The plain readers must read what the protobuf runtime writes exactly as its reader does,
 // and hand anything else back (undefined) to that reader.
@@ -128,5 +130,26 @@ describe("plain task event JSON", () => {
     expect(plainOutcomes(`{"outcomes":[{"taskId":"${taskId}"},{"attempt":"1"}]}`)).toBe(undefined);
     expect(plainOutcomes(`{"outcomes":[{"taskId":"${taskId}"}],"extra":1}`)).toBeUndefined();
     expect(plainOutcomes(`{"assignments":[]}`)).toBeUndefined();
+  });
+
+  it("reads a batch the plain reader hands back with the protobuf reader, skipping a bad entry", () => {
+    const entry = (id: string) =>
+      `{"task_id":"${id}","client_id":"${clientId}","attempt":"2","outcome":"succeeded"}`;
+    const changes = readTaskEvent(
+      {
+        id: "e1",
+        topic: "tasks.outcomes",
+        key: taskId,
+        payload: `{"outcomes":[${entry("not-a-task")},${entry(taskId)}]}`,
+        occurredAt: at.toISOString(),
+      },
+      silentLogger,
+    );
+    expect(changes).toEqual([
+      {
+        kind: "attempt-ended",
+        attempt: expect.objectContaining({ taskId, clientId, attempt: 2, status: "completed", at }),
+      },
+    ]);
   });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { create, toJsonString } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   taskAssignedTopic,
@@ -41,13 +41,7 @@ export function tasksAssigned(
       create(eventsV1.TaskAssignedSchema, { ...fields, occurredAt: timestampFromDate(at) }),
     ),
   });
-  const first = assignments[0];
-  return busEvent(
-    taskAssignmentsTopic,
-    first?.taskId ?? "",
-    toJsonString(eventsV1.TasksAssignedSchema, message),
-    first?.at ?? new Date(),
-  );
+  return batchEvent(taskAssignmentsTopic, eventsV1.TasksAssignedSchema, message, assignments[0]);
 }
 
 /** A TaskOutcome's fields; attempt defaults to 1. */
@@ -77,11 +71,20 @@ export function taskOutcome(init: OutcomeInit): BusEvent {
 /** One change's outcomes in one event, as the tasks service publishes them. */
 export function taskOutcomes(outcomes: readonly OutcomeInit[]): BusEvent {
   const message = create(eventsV1.TaskOutcomesSchema, { outcomes: outcomes.map(outcomeMessage) });
-  const first = outcomes[0];
+  return batchEvent(taskOutcomesTopic, eventsV1.TaskOutcomesSchema, message, outcomes[0]);
+}
+
+/** A batch keyed and timed by its first entry, as the tasks service writes one. */
+function batchEvent<Desc extends DescMessage>(
+  topic: string,
+  schema: Desc,
+  message: MessageShape<Desc>,
+  first: { taskId: string; at: Date } | undefined,
+): BusEvent {
   return busEvent(
-    taskOutcomesTopic,
+    topic,
     first?.taskId ?? "",
-    toJsonString(eventsV1.TaskOutcomesSchema, message),
+    toJsonString(schema, message),
     first?.at ?? new Date(),
   );
 }

@@ -5,7 +5,7 @@
  */
 export interface BusEvent {
   id: string;
-  /** e.g. "tasks.outcome", "tasks.assigned", "documents.registered". */
+  /** e.g. "tasks.outcomes", "tasks.assignments", "documents.registered". */
   topic: string;
   /** What the event is about (a task id, a client id), for logs and partitioning. */
   key: string;

@@ -5,7 +5,7 @@ import { eventsSchema, outboxChannel } from "./events-migrations.js";
 
 /** An event a service records with its state change. */
 export interface NewEvent {
-  /** e.g. "tasks.outcome". */
+  /** e.g. "tasks.outcomes". */
   topic: string;
   /** What the event is about (a task id, a client id). */
   key: string;
