@@ -63,7 +63,7 @@ export function assignmentEventsSql(source: string): string {
   const assignment = `json_build_object('taskId', c.id, 'clientId', c.assigned_client_id,
     'attempt', c.attempt,
     'occurredAt', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
-  const chunk = `(c.slot - 1) / ${assignmentsPerEvent}`;
+  const chunk = `(c.slot - 1) / ${entriesPerEvent}`;
   return `SELECT '${assignmentsTopic}' AS topic, (array_agg(c.id ORDER BY c.slot))[1]::text AS key,
       json_build_object('assignments', json_agg(${assignment} ORDER BY c.slot))::text AS payload,
       min(c.updated_at) AS occurred_at, ${chunk} AS position

@@ -4,7 +4,7 @@ import { databaseTargets } from "@gate/tests";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LeaseCall } from "../src/task-batch-settlement.js";
 import { StaleLeaseError } from "../src/task-errors.js";
-import { assignmentEvents, assignmentsPerEvent } from "../src/task-events.js";
+import { assignmentEvents, entriesPerEvent } from "../src/task-events.js";
 import {
   counts,
   leaseOverlaps,
@@ -60,7 +60,7 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
   });
 
   it("writes a round's assignment events in its statement, as the tasks service's writer does", async () => {
-    const total = assignmentsPerEvent + 44;
+    const total = entriesPerEvent + 44;
     await fx.store.createTasks(
       Array.from({ length: total }, (_, i) => newTask({ startPage: i + 1 })),
     );
