@@ -55,6 +55,7 @@ export async function settleLeaseCalls(
       return { ok: false, error };
     }
   });
+  await settleLoneCompletions(ctx, calls, results);
   const ids = calls.filter((_, i) => results[i] === undefined).map((call) => call.taskId);
   if (ids.length === 0) return results as LeaseCallResult[];
   return withTransaction(ctx.pool, async (db) => {
@@ -97,6 +98,43 @@ export async function settleLeaseCalls(
     });
     return results as LeaseCallResult[];
   });
+}
+
+/**
+ * The common case first: a completion whose task no other call of the batch names is
+ * settled fenced in one statement, outside a transaction (task-settlement.ts), with no
+ * lock taken beforehand. Calls on different tasks do not depend on each other, so these
+ * may go ahead of the rest. A completion the fence turns away changed nothing and is left
+ * unanswered, for the locked path to find out why.
+ */
+async function settleLoneCompletions(
+  ctx: StoreContext,
+  calls: readonly LeaseCall[],
+  results: (LeaseCallResult | undefined)[],
+): Promise<void> {
+  const named = new Map<string, number>();
+  calls.forEach((call, i) => {
+    if (results[i] === undefined) named.set(call.taskId, (named.get(call.taskId) ?? 0) + 1);
+  });
+  const lone = calls.flatMap((call, index) =>
+    call.kind === "completion" && results[index] === undefined && named.get(call.taskId) === 1
+      ? [{ index, call }]
+      : [],
+  );
+  if (lone.length === 0) return;
+  const settled = await settle(
+    ctx,
+    ctx.pool,
+    lone.map(({ call }) => ({
+      lease: { taskId: call.taskId, clientId: call.clientId, token: call.token },
+      verdict: completionVerdict(call.counts, call.resultSummary),
+    })),
+  );
+  const byId = new Map(settled.map(({ task }) => [task.taskId, task]));
+  for (const { index, call } of lone) {
+    const task = byId.get(call.taskId);
+    if (task !== undefined) results[index] = { ok: true, task };
+  }
 }
 
 /** The verdict a call brings, after checking its counts; null for a progress report. */

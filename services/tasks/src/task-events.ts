@@ -3,9 +3,12 @@ import type { TaskRow } from "./task-row.js";
 
 // The bus events of the tasks service (gate.events.v1), written to the outbox in the
 // transaction of the change they report. Payloads are the messages' canonical proto3 JSON,
-// written here as plain objects: these are a few flat fields per task, thousands a second,
-// and building messages to have the protobuf runtime convert them cost more than the rest
-// of writing the event. task-events.test.ts holds them equal to the runtime's toJson.
+// written as plain objects or in SQL: these are a few flat fields per task, thousands a
+// second, and building messages to have the protobuf runtime convert them cost more than
+// the rest of writing the event. The hot paths (claim rounds and every settlement) write
+// their events in SQL, in the statement that makes the change; the TypeScript writers
+// state the same format, which task-events.test.ts holds equal to the runtime's toJson and
+// store-batches.test.ts holds equal to what the SQL writes.
 
 export const assignmentsTopic = "tasks.assignments";
 export const outcomesTopic = "tasks.outcomes";
@@ -62,13 +65,55 @@ export function assignmentEvents(rows: readonly TaskRow[]): TaskEvent[] {
 export function assignmentEventsSql(source: string): string {
   const assignment = `json_build_object('taskId', c.id, 'clientId', c.assigned_client_id,
     'attempt', c.attempt,
-    'occurredAt', to_char(c.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))`;
-  const chunk = `(c.slot - 1) / ${entriesPerEvent}`;
-  return `SELECT '${assignmentsTopic}' AS topic, (array_agg(c.id ORDER BY c.slot))[1]::text AS key,
-      json_build_object('assignments', json_agg(${assignment} ORDER BY c.slot))::text AS payload,
-      min(c.updated_at) AS occurred_at, ${chunk} AS position
-    FROM ${source} c
+    'occurredAt', ${timestampJsonSql("c.updated_at")})`;
+  return batchedEventsSql(assignmentsTopic, "assignments", assignment, source, "c", "c.slot");
+}
+
+/**
+ * The outcome events of the settled rows of `source`, in SQL, as outboxAppendSql reads
+ * them: TaskOutcomes of up to entriesPerEvent each, in the order of the rows' `position`
+ * (from 1), keyed by the first task. Each outcome is outcomeEvent's TaskOutcome: its
+ * default-valued fields left out, the result summary only on success. `source` has the
+ * task's columns after the change and holder, ended_attempt, outcome and verdict_error.
+ */
+export function outcomeEventsSql(source: string): string {
+  const outcome = `jsonb_strip_nulls(jsonb_build_object(
+      'taskId', s.id, 'clientId', s.holder, 'attempt', nullif(s.ended_attempt, 0),
+      'outcome', s.outcome, 'taskStatus', s.status,
+      'documentsDownloaded', nullif(s.documents_downloaded, 0),
+      'documentsFailed', nullif(s.documents_failed, 0),
+      'documentsSkipped', nullif(s.documents_skipped, 0),
+      'error', nullif(s.verdict_error, ''), 'occurredAt', ${timestampJsonSql("s.updated_at")}))
+    || CASE WHEN s.outcome = 'succeeded' AND s.result_summary IS NOT NULL
+       THEN jsonb_build_object('resultSummary', s.result_summary) ELSE '{}' END`;
+  return batchedEventsSql(outcomesTopic, "outcomes", outcome, source, "s", "s.position");
+}
+
+/**
+ * batchedEvents in SQL: the events of `topic` for the rows of `source` (a task's columns,
+ * as `alias`), `entry` of each in the message's repeated `field`, at most entriesPerEvent per
+ * event in the order of `order` (a number from 1). An event's key is its first entry's task
+ * id and its time that task's updated_at.
+ */
+function batchedEventsSql(
+  topic: string,
+  field: string,
+  entry: string,
+  source: string,
+  alias: string,
+  order: string,
+): string {
+  const chunk = `(${order} - 1) / ${entriesPerEvent}`;
+  return `SELECT '${topic}' AS topic, (array_agg(${alias}.id ORDER BY ${order}))[1]::text AS key,
+      json_build_object('${field}', json_agg(${entry} ORDER BY ${order}))::text AS payload,
+      (array_agg(${alias}.updated_at ORDER BY ${order}))[1] AS occurred_at, ${chunk} AS position
+    FROM ${source} ${alias}
     GROUP BY ${chunk}`;
+}
+
+/** A timestamptz as a Timestamp's JSON, in UTC with milliseconds (the readers' plain form). */
+function timestampJsonSql(column: string): string {
+  return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 /** What ended: the attempt's client and number, which the row after the change may have lost. */
@@ -89,6 +134,7 @@ export interface AttemptOutcome {
 /**
  * The attempts one change ended, in the order it applied them, so a batch of completions or
  * an expiry sweep adds one outbox row, not one per task. Each outcome has its own time.
+ * What settle() writes with outcomeEventsSql, stated in TypeScript for the tests.
  */
 export function outcomeEvents(outcomes: readonly AttemptOutcome[]): TaskEvent[] {
   return batchedEvents(

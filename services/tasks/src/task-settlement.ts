@@ -1,6 +1,6 @@
-import { appendEvents, type Queryable } from "@gate/runtime";
+import { outboxAppendSql, type Queryable } from "@gate/runtime";
 import type { StoreContext } from "./store-context.js";
-import { outcomeEvents } from "./task-events.js";
+import { outcomeEventsSql } from "./task-events.js";
 import { availableNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import type { Verdict } from "./task-verdicts.js";
@@ -31,25 +31,49 @@ export async function settleOne(
   return settled.task;
 }
 
+/** A verdict for a task: locked by the caller, or fenced by the statement itself. */
+export type SettlingItem =
+  | { row: SettlingTask; verdict: Verdict }
+  | { lease: { taskId: string; clientId: string; token: number }; verdict: Verdict };
+
 /**
- * Applies verdicts to locked rows in one statement: the task update, the history row of
- * each lease ended (granted at the row's assigned_at, ended now), and the notices; then one
- * outbox append of their outcomes, batched in the input order. Results follow that order.
+ * Applies verdicts in one statement: the task update, the history row of each lease ended
+ * (granted at the row's assigned_at, ended now), the notices, and the outcome events in the
+ * outbox. Results follow the input order.
+ *
+ * An item with a `row` is a task the caller has locked and checked. An item with a `lease`
+ * is fenced here instead: it applies only while that client holds the live lease under that
+ * token and the verdict's counts fit the task, and is left out of the results otherwise
+ * (nothing changed; the caller finds out why under a lock). Fenced rows are locked in id
+ * order, as every multi-row locker does, so this statement can run on its own, outside a
+ * transaction: a completion then costs one round trip.
  */
 export async function settle(
   ctx: StoreContext,
   db: Queryable,
-  items: readonly { row: SettlingTask; verdict: Verdict }[],
+  items: readonly SettlingItem[],
 ): Promise<SettledTask[]> {
   if (items.length === 0) return [];
-  const column = <T>(pick: (item: { row: SettlingTask; verdict: Verdict }) => T) => items.map(pick);
+  const column = <T>(pick: (item: SettlingItem) => T) => items.map(pick);
+  const events = outboxAppendSql(ctx.schema, "appended", outcomeEventsSql("settled"));
   const { rows } = await db.query(
     `WITH v AS (
        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
                             $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
-                            $12::text[], $13::uuid[])
+                            $12::text[], $13::uuid[], $14::int[], $15::text[])
+         WITH ORDINALITY
          AS v(id, status, delay_ms, attempt_delta, downloaded, failed, skipped, summary,
-              last_error, last_error_kind, end_reason, change, holder)
+              last_error, last_error_kind, end_reason, change, holder, fence_token, outcome,
+              position)
+     ), target AS MATERIALIZED (
+       SELECT t.id FROM ${ctx.tasks} t JOIN v ON t.id = v.id
+       WHERE v.fence_token IS NULL
+          OR (t.status = 'assigned' AND t.assigned_client_id = v.holder
+              AND t.lease_token = v.fence_token AND t.lease_expires_at >= now()
+              AND coalesce(v.downloaded, 0) + coalesce(v.failed, 0) + coalesce(v.skipped, 0)
+                  <= t.max_documents)
+       ORDER BY t.id
+       FOR UPDATE OF t
      ), settled AS (
        UPDATE ${ctx.tasks} t
        SET status = v.status,
@@ -67,8 +91,9 @@ export async function settle(
            last_error = coalesce(v.last_error, t.last_error),
            last_error_kind = coalesce(v.last_error_kind, t.last_error_kind),
            updated_at = now()
-       FROM v WHERE t.id = v.id
-       RETURNING t.*, v.end_reason, v.change, v.holder
+       FROM v JOIN target USING (id) WHERE t.id = v.id
+       RETURNING t.*, v.end_reason, v.change, v.holder, v.outcome, v.position,
+                 v.last_error AS verdict_error, t.attempt - v.attempt_delta AS ended_attempt
      ), ended AS (
        -- The lease's one history row. A row already there was granted by an older version
        -- of the service, which recorded leases at the grant: it is ended in place.
@@ -78,11 +103,13 @@ export async function settle(
        ON CONFLICT (task_id, lease_token) DO UPDATE
          SET ended_at = excluded.ended_at, end_reason = excluded.end_reason
          WHERE h.ended_at IS NULL
-     ), ${changeNoticesCte("notified", "settled", "s.change", "s.holder")}
-     SELECT ${taskColumns("s")}, ${noticesCount("notified")}, ${availableNoticeSql("s")}
+     ), ${events.cte},
+     ${changeNoticesCte("notified", "settled", "s.change", "s.holder")}
+     SELECT ${taskColumns("s")}, ${noticesCount("notified")}, ${availableNoticeSql("s")},
+            ${events.notify}
      FROM settled s`,
     [
-      column(({ row }) => row.taskId),
+      column((item) => taskIdOf(item)),
       column(({ verdict }) => verdict.status),
       column(({ verdict }) => verdict.delayMs),
       column(({ verdict }) => (verdict.releaseAttempt ? -1 : 0)),
@@ -96,30 +123,36 @@ export async function settle(
       column(({ verdict }) => verdict.errorKind),
       column(({ verdict }) => verdict.endReason),
       column(({ verdict }) => verdict.change),
-      column(({ row }) => holderOf(row)),
+      column((item) => ("row" in item ? holderOf(item.row) : item.lease.clientId)),
+      column((item) => ("row" in item ? null : item.lease.token)),
+      column(({ verdict }) => verdict.outcome),
     ],
   );
   const byId = new Map(rows.map((r) => [r.id as string, toTaskRow(r)]));
-  const settled = items.map(({ row, verdict }) => {
-    const task = byId.get(row.taskId);
-    if (task === undefined) throw new Error(`task ${row.taskId} was locked but not updated`);
-    const holder = holderOf(row);
-    const ended = {
-      clientId: holder,
-      attempt: row.attempt,
-      outcome: verdict.outcome,
-      error: verdict.error ?? "",
-    };
+  const settled: SettledTask[] = [];
+  for (const item of items) {
+    const task = byId.get(taskIdOf(item));
+    if (task === undefined) {
+      if ("lease" in item) continue; // fenced off: the lease is not live, or counts overflow
+      throw new Error(`task ${item.row.taskId} was locked but not updated`);
+    }
     const previousHolder =
-      holder === null ? null : { clientId: holder, leaseToken: row.leaseToken };
-    return { task, previousHolder, ended };
-  });
-  await appendEvents(
-    db,
-    ctx.schema,
-    outcomeEvents(settled.map(({ task, ended }) => ({ after: task, ended }))),
-  );
-  return settled.map(({ task, previousHolder }) => ({ task, previousHolder }));
+      "row" in item
+        ? leaseOf(item.row)
+        : { clientId: item.lease.clientId, leaseToken: item.lease.token };
+    settled.push({ task, previousHolder });
+  }
+  return settled;
+}
+
+/** The lease a locked row's verdict ends, if it has one. */
+function leaseOf(row: SettlingTask): SettledTask["previousHolder"] {
+  const holder = holderOf(row);
+  return holder === null ? null : { clientId: holder, leaseToken: row.leaseToken };
+}
+
+function taskIdOf(item: SettlingItem): string {
+  return "row" in item ? item.row.taskId : item.lease.taskId;
 }
 
 /** The client whose lease a change ends: the holder of an assigned task, else nobody. */

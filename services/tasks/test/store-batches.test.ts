@@ -4,7 +4,8 @@ import { databaseTargets } from "@gate/tests";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LeaseCall } from "../src/task-batch-settlement.js";
 import { StaleLeaseError } from "../src/task-errors.js";
-import { assignmentEvents, entriesPerEvent } from "../src/task-events.js";
+import { assignmentEvents, entriesPerEvent, outcomeEvents } from "../src/task-events.js";
+import type { TaskRow } from "../src/task-row.js";
 import {
   counts,
   leaseOverlaps,
@@ -87,6 +88,70 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
       for (const assignment of JSON.parse(event.payload).assignments) {
         expect(assignment.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       }
+    });
+  });
+
+  it("writes a flush's outcome events in its statements, as the tasks service's writer does", async () => {
+    await fx.store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ startPage: i + 1 })));
+    const client = newClientId();
+    const [[done, failed, released] = []] = await fx.store.claimRound([
+      { clientId: client, count: 3 },
+    ]);
+    if (done === undefined || failed === undefined || released === undefined) {
+      throw new Error("not claimed");
+    }
+    const call = (task: typeof done) => ({
+      clientId: client,
+      taskId: task.taskId,
+      token: task.leaseToken,
+    });
+    const summary = { pages: 2, note: "ok", nested: { list: [1, "a", null, true] } };
+    const results = await fx.store.settleLeaseCalls([
+      { ...call(done), kind: "completion", counts: counts(3, 1, 2), resultSummary: summary },
+      {
+        ...call(failed),
+        kind: "failure",
+        failure: {
+          error: "registry down",
+          kind: "provider_error",
+          retryable: true,
+          counts: counts(1),
+        },
+      },
+      { ...call(released), kind: "release" },
+    ]);
+    const after = results.map((r) => (r.ok ? r.task : undefined));
+    if (after.some((task) => task === undefined)) throw new Error("a call was refused");
+    const ended = (outcome: "succeeded" | "provider_error" | "released", error = "") => ({
+      clientId: client,
+      attempt: 1,
+      outcome,
+      error,
+    });
+    // The lone completion goes first, fenced in its own statement; the rest under locks.
+    const expected = [
+      ...outcomeEvents([{ after: after[0] as TaskRow, ended: ended("succeeded") }]),
+      ...outcomeEvents([
+        { after: after[1] as TaskRow, ended: ended("provider_error", "registry down") },
+        { after: after[2] as TaskRow, ended: ended("released") },
+      ]),
+    ];
+    const { rows: written } = await fx.db.pool.query<{ key: string; payload: string }>(
+      "SELECT key, payload FROM tasks_events.outbox WHERE topic = 'tasks.outcomes' ORDER BY id",
+    );
+    expect(written.map((event) => event.key)).toEqual(expected.map((event) => event.key));
+    written.forEach((event, i) => {
+      const fromSql = fromJsonString(eventsV1.TaskOutcomesSchema, event.payload);
+      const fromCode = fromJson(eventsV1.TaskOutcomesSchema, expected[i]?.payload as JsonValue);
+      expect(equals(eventsV1.TaskOutcomesSchema, fromSql, fromCode)).toBe(true);
+    });
+    expect(
+      fromJsonString(eventsV1.TaskOutcomesSchema, written[0]?.payload ?? "").outcomes[0],
+    ).toMatchObject({
+      outcome: "succeeded",
+      documentsDownloaded: 3,
+      documentsFailed: 1,
+      documentsSkipped: 2,
     });
   });
 
