@@ -13,10 +13,11 @@ import {
   type Verdict,
 } from "./task-verdicts.js";
 
-// Many holders' lease calls (progress, completions, failures, releases) applied in one
-// transaction: the rows locked in one statement, each call fenced on its own in code, the
-// progress reports written by one statement and every verdict by one more. A refused call
-// changes nothing and does not stop the others.
+// Many holders' lease calls (progress, completions, failures, releases) applied together.
+// Completions of tasks no other call names go first, fenced by the statement that settles
+// them. The rest go in one transaction: the rows locked in one statement, each call fenced
+// on its own in code, the progress reports written by one statement and every verdict by
+// one more. A refused call changes nothing and does not stop the others.
 
 interface LeaseCallBase {
   clientId: string;
@@ -38,9 +39,11 @@ export type LeaseCall =
 export type LeaseCallResult = { ok: true; task: TaskRow } | { ok: false; error: unknown };
 
 /**
- * Applies `calls` in one transaction, as if one at a time in the given order (a verdict
- * ends the lease, so a later call on the same task in the batch is stale). Results follow
- * the input order. Throws only when the transaction itself fails; then nothing was applied.
+ * Applies `calls` as if one at a time in the given order (a verdict ends the lease, so a
+ * later call on the same task in the batch is stale). Results follow the input order.
+ * Throws only when the lone completions' statement fails; then nothing was applied. When
+ * the transaction of the other calls fails, those calls answer with its error and nothing
+ * of them was applied.
  */
 export async function settleLeaseCalls(
   ctx: StoreContext,
@@ -56,8 +59,24 @@ export async function settleLeaseCalls(
     }
   });
   await settleLoneCompletions(ctx, calls, results);
+  const rest = calls.flatMap((_, i) => (results[i] === undefined ? [i] : []));
+  if (rest.length === 0) return results as LeaseCallResult[];
+  try {
+    return await settleLocked(ctx, calls, results);
+  } catch (error) {
+    // The transaction failed as a whole: its calls hear why; settled lone completions stand.
+    for (const index of rest) results[index] = { ok: false, error };
+    return results as LeaseCallResult[];
+  }
+}
+
+/** The calls still unanswered in `results`, under row locks in one transaction. */
+function settleLocked(
+  ctx: StoreContext,
+  calls: readonly LeaseCall[],
+  results: (LeaseCallResult | undefined)[],
+): Promise<LeaseCallResult[]> {
   const ids = calls.filter((_, i) => results[i] === undefined).map((call) => call.taskId);
-  if (ids.length === 0) return results as LeaseCallResult[];
   return withTransaction(ctx.pool, async (db) => {
     const locked = await lockTasks(ctx, db, ids);
     const ended = new Set<string>();

@@ -5,8 +5,9 @@ import { availableNoticeSql, changeNoticesCte, noticesCount } from "./task-notic
 import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 import type { Verdict } from "./task-verdicts.js";
 
-// Ending a lease or a task: one statement applies verdicts to locked rows. Used by leasing
-// (completions, failures, releases), the expiry sweep and operator cancellations.
+// Ending a lease or a task: one statement applies verdicts to rows the caller locked, or to
+// leases it fences itself, and writes their outcome events. Used by leasing (completions,
+// failures, releases), the expiry sweep and operator cancellations.
 
 /** A task whose lease (if any) an operation ended, and who held that lease. */
 export interface SettledTask {

@@ -91,6 +91,46 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     });
   });
 
+  it("keeps a flush's lone completions when the transaction of its other calls fails", async () => {
+    await fx.store.createTasks(Array.from({ length: 2 }, (_, i) => newTask({ startPage: i + 1 })));
+    const client = newClientId();
+    const [[done, released] = []] = await fx.store.claimRound([{ clientId: client, count: 2 }]);
+    if (done === undefined || released === undefined) throw new Error("not claimed");
+    // A release that the database refuses, standing in for any failure of that transaction.
+    await fx.db.pool.query(`
+      CREATE FUNCTION refuse_requeue() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'requeue refused'; END $$;
+      CREATE TRIGGER refuse_requeue BEFORE UPDATE ON tasks.download_tasks FOR EACH ROW
+        WHEN (NEW.status = 'pending') EXECUTE FUNCTION refuse_requeue()`);
+    try {
+      const [completion, release] = await fx.store.settleLeaseCalls([
+        {
+          kind: "completion",
+          clientId: client,
+          taskId: done.taskId,
+          token: done.leaseToken,
+          counts: counts(1),
+          resultSummary: null,
+        },
+        { kind: "release", clientId: client, taskId: released.taskId, token: released.leaseToken },
+      ]);
+      expect(completion).toMatchObject({ ok: true, task: { status: "completed" } });
+      expect(release).toMatchObject({ ok: false, error: { message: /requeue refused/ } });
+      expect((await fx.store.get(done.taskId))?.status).toBe("completed");
+      expect(await fx.store.get(released.taskId)).toMatchObject({
+        status: "assigned",
+        leaseToken: released.leaseToken,
+      });
+      expect((await fx.outcomes()).map((o) => [o.taskId, o.outcome])).toEqual([
+        [done.taskId, "succeeded"],
+      ]);
+    } finally {
+      await fx.db.pool.query(
+        "DROP TRIGGER refuse_requeue ON tasks.download_tasks; DROP FUNCTION refuse_requeue()",
+      );
+    }
+  });
+
   it("writes a flush's outcome events in its statements, as the tasks service's writer does", async () => {
     await fx.store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ startPage: i + 1 })));
     const client = newClientId();
