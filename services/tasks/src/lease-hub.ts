@@ -23,6 +23,9 @@ export class LeaseHub {
   #again = false;
   #sweep: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
+  /** The running look-up of the next retry's time, if any; asked again once it ends. */
+  #arming: Promise<void> | undefined;
+  #armAgain = false;
   #stopped = false;
 
   constructor(options: {
@@ -48,6 +51,7 @@ export class LeaseHub {
     clearTimeout(this.#dueTimer);
     for (const session of this.#sessions) session.end();
     while (this.#running) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.#arming;
   }
 
   get streamCount(): number {
@@ -134,7 +138,7 @@ export class LeaseHub {
       }
       for (const row of rows) this.#push(session, row);
     }
-    if (short) await this.#armDueTimer(); // the queue is empty for now
+    if (short) this.#armDueTimerSoon(); // the queue is empty for now
   }
 
   async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {
@@ -156,6 +160,28 @@ export class LeaseHub {
       case: "assignment",
       value: create(tasksV1.LeaseAssignmentSchema, { task: toTaskMessage(row) }),
     });
+  }
+
+  /**
+   * Looks up when the next retry falls due, beside the loop rather than in it: with a short
+   * queue nearly every round comes up short, and the next round need not wait for the
+   * answer. One look-up at a time; a round that comes up short meanwhile asks once more.
+   */
+  #armDueTimerSoon(): void {
+    if (this.#arming !== undefined) {
+      this.#armAgain = true;
+      return;
+    }
+    this.#arming = this.#armDueTimer()
+      .catch((error: unknown) => {
+        this.#logger.warn({ err: error }, "could not look up the next retry; the sweep will wake");
+      })
+      .finally(() => {
+        this.#arming = undefined;
+        if (!this.#armAgain || this.#stopped) return;
+        this.#armAgain = false;
+        this.#armDueTimerSoon();
+      });
   }
 
   /** Wakes the loop when the earliest retry falls due, so backoffs need no polling. */
