@@ -5,10 +5,10 @@ import type { TaskRow } from "./task-row.js";
 // transaction of the change they report. Payloads are the messages' canonical proto3 JSON,
 // written as plain objects or in SQL: these are a few flat fields per task, thousands a
 // second, and building messages to have the protobuf runtime convert them cost more than
-// the rest of writing the event. The hot paths (claim rounds and every settlement) write
-// their events in SQL, in the statement that makes the change; the TypeScript writers
-// state the same format, which task-events.test.ts holds equal to the runtime's toJson and
-// store-batches.test.ts holds equal to what the SQL writes.
+// the rest of writing the event. Claim rounds and every settlement write their events in
+// SQL, in the statement that makes the change; a single claim writes them from TypeScript.
+// task-events.test.ts holds the TypeScript form equal to the runtime's toJson, and
+// store-batches.test.ts holds what the SQL writes equal to the messages it stands for.
 
 export const assignmentsTopic = "tasks.assignments";
 export const outcomesTopic = "tasks.outcomes";
@@ -40,20 +40,31 @@ export interface TaskEvent {
  * round adds one outbox row, not dozens. Each assignment has its own time.
  */
 export function assignmentEvents(rows: readonly TaskRow[]): TaskEvent[] {
-  return batchedEvents(
-    assignmentsTopic,
-    rows,
-    (row) => row,
-    "assignments",
-    (row) =>
-      // TaskAssigned
-      proto3Json({
-        taskId: row.taskId,
-        clientId: row.assignedClientId ?? "",
-        attempt: row.attempt,
-        occurredAt: timestampJson(row.updatedAt),
-      }),
-  );
+  const events: TaskEvent[] = [];
+  for (let start = 0; start < rows.length; start += entriesPerEvent) {
+    const chunk = rows.slice(start, start + entriesPerEvent);
+    const [first] = chunk;
+    if (first === undefined) break;
+    // TasksAssigned
+    const payload = {
+      assignments: chunk.map((row) =>
+        // TaskAssigned
+        proto3Json({
+          taskId: row.taskId,
+          clientId: row.assignedClientId ?? "",
+          attempt: row.attempt,
+          occurredAt: timestampJson(row.updatedAt),
+        }),
+      ),
+    };
+    events.push({
+      topic: assignmentsTopic,
+      key: first.taskId,
+      payload,
+      occurredAt: first.updatedAt,
+    });
+  }
+  return events;
 }
 
 /**
@@ -72,8 +83,8 @@ export function assignmentEventsSql(source: string): string {
 /**
  * The outcome events of the settled rows of `source`, in SQL, as outboxAppendSql reads
  * them: TaskOutcomes of up to entriesPerEvent each, in the order of the rows' `position`
- * (from 1), keyed by the first task. Each outcome is outcomeEvent's TaskOutcome: its
- * default-valued fields left out, the result summary only on success. `source` has the
+ * (from 1), keyed by the first task. Each TaskOutcome leaves its default-valued fields
+ * out, and carries the result summary only on success. `source` has the
  * task's columns after the change and holder, ended_attempt, outcome and verdict_error.
  */
 export function outcomeEventsSql(source: string): string {
@@ -90,7 +101,7 @@ export function outcomeEventsSql(source: string): string {
 }
 
 /**
- * batchedEvents in SQL: the events of `topic` for the rows of `source` (a task's columns,
+ * The events of `topic` for the rows of `source` (a task's columns,
  * as `alias`), `entry` of each in the message's repeated `field`, at most entriesPerEvent per
  * event in the order of `order` (a number from 1). An event's key is its first entry's task
  * id and its time that task's updated_at.
@@ -114,81 +125,6 @@ function batchedEventsSql(
 /** A timestamptz as a Timestamp's JSON, in UTC with milliseconds (the readers' plain form). */
 function timestampJsonSql(column: string): string {
   return `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-}
-
-/** What ended: the attempt's client and number, which the row after the change may have lost. */
-export interface EndedAttempt {
-  clientId: string | null;
-  attempt: number;
-  outcome: Outcome;
-  /** The error or reason; empty for successes and releases. */
-  error: string;
-}
-
-/** An attempt that ended: `after` is the task as the change left it. */
-export interface AttemptOutcome {
-  after: TaskRow;
-  ended: EndedAttempt;
-}
-
-/**
- * The attempts one change ended, in the order it applied them, so a batch of completions or
- * an expiry sweep adds one outbox row, not one per task. Each outcome has its own time.
- * What settle() writes with outcomeEventsSql, stated in TypeScript for the tests.
- */
-export function outcomeEvents(outcomes: readonly AttemptOutcome[]): TaskEvent[] {
-  return batchedEvents(
-    outcomesTopic,
-    outcomes,
-    ({ after }) => after,
-    "outcomes",
-    ({ after, ended }) =>
-      // TaskOutcome
-      proto3Json({
-        taskId: after.taskId,
-        clientId: ended.clientId ?? "",
-        attempt: ended.attempt,
-        outcome: ended.outcome,
-        taskStatus: after.status,
-        documentsDownloaded: after.documentsDownloaded,
-        documentsFailed: after.documentsFailed,
-        documentsSkipped: after.documentsSkipped,
-        error: ended.error,
-        occurredAt: timestampJson(after.updatedAt),
-        resultSummary:
-          ended.outcome === "succeeded" && after.resultSummary !== null
-            ? after.resultSummary
-            : undefined,
-      }),
-  );
-}
-
-/**
- * `items` as events of `topic`, each a message whose one repeated field (`field`) holds at
- * most entriesPerEvent of them, in order. An event's key is its first entry's task id and
- * its time that task's updated_at.
- */
-function batchedEvents<T>(
-  topic: string,
-  items: readonly T[],
-  taskOf: (item: T) => TaskRow,
-  field: string,
-  entry: (item: T) => Record<string, string | number | JsonObject>,
-): TaskEvent[] {
-  const events: TaskEvent[] = [];
-  for (let start = 0; start < items.length; start += entriesPerEvent) {
-    const chunk = items.slice(start, start + entriesPerEvent);
-    const [first] = chunk;
-    if (first === undefined) break;
-    const { taskId, updatedAt } = taskOf(first);
-    events.push({
-      topic,
-      key: taskId,
-      payload: { [field]: chunk.map(entry) },
-      occurredAt: updatedAt,
-    });
-  }
-  return events;
 }
 
 /**

@@ -15,11 +15,8 @@ export interface SettledTask {
   previousHolder: { clientId: string; leaseToken: number } | null;
 }
 
-/** What settling reads of a locked task: the lease it ends and the attempt that ran. */
-export type SettlingTask = Pick<
-  TaskRow,
-  "taskId" | "status" | "assignedClientId" | "leaseToken" | "attempt"
->;
+/** What settling reads of a locked task: the lease it ends. */
+export type SettlingTask = Pick<TaskRow, "taskId" | "status" | "assignedClientId" | "leaseToken">;
 
 export async function settleOne(
   ctx: StoreContext,

@@ -4,7 +4,7 @@ import { databaseTargets } from "@gate/tests";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LeaseCall } from "../src/task-batch-settlement.js";
 import { StaleLeaseError } from "../src/task-errors.js";
-import { assignmentEvents, entriesPerEvent, outcomeEvents } from "../src/task-events.js";
+import { assignmentEvents, entriesPerEvent } from "../src/task-events.js";
 import type { TaskRow } from "../src/task-row.js";
 import {
   counts,
@@ -131,16 +131,62 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     }
   });
 
-  it("writes a flush's outcome events in its statements, as the tasks service's writer does", async () => {
-    await fx.store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ startPage: i + 1 })));
+  /** The TaskOutcome a settlement that left `after` should publish, read as the message. */
+  const outcomeOf = (
+    after: TaskRow,
+    ended: { clientId: string | null; attempt: number; outcome: string; error?: string },
+  ) =>
+    fromJson(eventsV1.TaskOutcomeSchema, {
+      taskId: after.taskId,
+      clientId: ended.clientId ?? "",
+      attempt: ended.attempt,
+      outcome: ended.outcome,
+      taskStatus: after.status,
+      documentsDownloaded: after.documentsDownloaded,
+      documentsFailed: after.documentsFailed,
+      documentsSkipped: after.documentsSkipped,
+      error: ended.error ?? "",
+      occurredAt: after.updatedAt.toISOString(),
+      ...(ended.outcome === "succeeded" && after.resultSummary !== null
+        ? { resultSummary: after.resultSummary }
+        : {}),
+    });
+
+  /** The TaskOutcomes events in the outbox, in outbox order: key and the messages read. */
+  const outcomeEvents = async () => {
+    const { rows } = await fx.db.pool.query<{ key: string; payload: string }>(
+      "SELECT key, payload FROM tasks_events.outbox WHERE topic = 'tasks.outcomes' ORDER BY id",
+    );
+    return rows.map((event) => ({
+      key: event.key,
+      payload: event.payload,
+      outcomes: fromJsonString(eventsV1.TaskOutcomesSchema, event.payload).outcomes,
+    }));
+  };
+
+  const expectOutcomes = (
+    written: { outcomes: unknown[] }[],
+    expected: ReturnType<typeof outcomeOf>[][],
+  ) => {
+    expect(written.map((event) => event.outcomes.length)).toEqual(expected.map((e) => e.length));
+    written.forEach((event, i) => {
+      event.outcomes.forEach((outcome, j) => {
+        const want = expected[i]?.[j];
+        if (want === undefined) throw new Error(`no outcome expected at ${i}/${j}`);
+        expect(equals(eventsV1.TaskOutcomeSchema, outcome as typeof want, want)).toBe(true);
+      });
+    });
+  };
+
+  it("writes each ending's TaskOutcome in the statement that settles it", async () => {
+    const { tasks: created } = await fx.store.createTasks(
+      Array.from({ length: 5 }, (_, i) => newTask({ startPage: i + 1 })),
+    );
     const client = newClientId();
-    const [[done, failed, released] = []] = await fx.store.claimRound([
-      { clientId: client, count: 3 },
-    ]);
-    if (done === undefined || failed === undefined || released === undefined) {
-      throw new Error("not claimed");
-    }
-    const call = (task: typeof done) => ({
+    const [claimed = []] = await fx.store.claimRound([{ clientId: client, count: 4 }]);
+    const [done, empty, failed, released] = claimed;
+    if (!done || !empty || !failed || !released) throw new Error("not claimed");
+    const call = (task: TaskRow) => ({
       clientId: client,
       taskId: task.taskId,
       token: task.leaseToken,
@@ -148,6 +194,7 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
     const summary = { pages: 2, note: "ok", nested: { list: [1, "a", null, true] } };
     const results = await fx.store.settleLeaseCalls([
       { ...call(done), kind: "completion", counts: counts(3, 1, 2), resultSummary: summary },
+      { ...call(empty), kind: "completion", counts: counts(), resultSummary: {} },
       {
         ...call(failed),
         kind: "failure",
@@ -161,38 +208,63 @@ describe.each(databaseTargets())("tasks store: batched leasing on $name PostgreS
       { ...call(released), kind: "release" },
     ]);
     const after = results.map((r) => (r.ok ? r.task : undefined));
-    if (after.some((task) => task === undefined)) throw new Error("a call was refused");
-    const ended = (outcome: "succeeded" | "provider_error" | "released", error = "") => ({
+    const [doneAfter, emptyAfter, failedAfter, releasedAfter] = after;
+    if (!doneAfter || !emptyAfter || !failedAfter || !releasedAfter) throw new Error("refused");
+    // A pending task cancelled: no holder, no attempt.
+    const queued = created.find((task) => !claimed.some((c) => c.taskId === task.taskId));
+    if (queued === undefined) throw new Error("no task left unclaimed");
+    const { task: cancelled } = await fx.store.cancel(queued.taskId, "wrong region");
+    const ended = (outcome: string, error?: string) => ({
       clientId: client,
       attempt: 1,
       outcome,
       error,
     });
-    // The lone completion goes first, fenced in its own statement; the rest under locks.
-    const expected = [
-      ...outcomeEvents([{ after: after[0] as TaskRow, ended: ended("succeeded") }]),
-      ...outcomeEvents([
-        { after: after[1] as TaskRow, ended: ended("provider_error", "registry down") },
-        { after: after[2] as TaskRow, ended: ended("released") },
-      ]),
-    ];
-    const { rows: written } = await fx.db.pool.query<{ key: string; payload: string }>(
-      "SELECT key, payload FROM tasks_events.outbox WHERE topic = 'tasks.outcomes' ORDER BY id",
+    // The lone completions go first, fenced in their own statement; the rest under locks.
+    expectOutcomes(await outcomeEvents(), [
+      [outcomeOf(doneAfter, ended("succeeded")), outcomeOf(emptyAfter, ended("succeeded"))],
+      [
+        outcomeOf(failedAfter, ended("provider_error", "registry down")),
+        outcomeOf(releasedAfter, ended("released")),
+      ],
+      [
+        outcomeOf(cancelled, {
+          clientId: null,
+          attempt: 0,
+          outcome: "cancelled",
+          error: "wrong region",
+        }),
+      ],
+    ]);
+    const [first] = await outcomeEvents();
+    expect(first?.key).toBe(done.taskId);
+    // The plain form the consumers read fast: UTC with milliseconds.
+    for (const outcome of JSON.parse(first?.payload ?? "{}").outcomes) {
+      expect(outcome.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    }
+  });
+
+  it("carries a sweep's outcomes in order, at most entriesPerEvent per event", async () => {
+    const total = entriesPerEvent + 2;
+    await fx.store.createTasks(
+      Array.from({ length: total }, (_, i) => newTask({ startPage: i + 1 })),
     );
-    expect(written.map((event) => event.key)).toEqual(expected.map((event) => event.key));
-    written.forEach((event, i) => {
-      const fromSql = fromJsonString(eventsV1.TaskOutcomesSchema, event.payload);
-      const fromCode = fromJson(eventsV1.TaskOutcomesSchema, expected[i]?.payload as JsonValue);
-      expect(equals(eventsV1.TaskOutcomesSchema, fromSql, fromCode)).toBe(true);
-    });
-    expect(
-      fromJsonString(eventsV1.TaskOutcomesSchema, written[0]?.payload ?? "").outcomes[0],
-    ).toMatchObject({
-      outcome: "succeeded",
-      documentsDownloaded: 3,
-      documentsFailed: 1,
-      documentsSkipped: 2,
-    });
+    const client = newClientId();
+    expect(await fx.store.claim(client, total)).toHaveLength(total);
+    await fx.db.pool.query(
+      "UPDATE tasks.download_tasks SET lease_expires_at = now() - interval '1 second'",
+    );
+    const swept = await fx.store.expireLeases(total);
+    const after = swept.map(({ task }) => task);
+    const timeouts = after.map((task) =>
+      outcomeOf(task, { clientId: client, attempt: 1, outcome: "timeout", error: task.lastError }),
+    );
+    const written = await outcomeEvents();
+    expect(written.map((event) => event.key)).toEqual([
+      after[0]?.taskId,
+      after[entriesPerEvent]?.taskId,
+    ]);
+    expectOutcomes(written, [timeouts.slice(0, entriesPerEvent), timeouts.slice(entriesPerEvent)]);
   });
 
   it("extends many streams' live leases in one statement, passing over stale ones", async () => {

@@ -2,12 +2,7 @@ import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { eventsV1 } from "@gate/contracts";
 import { describe, expect, it } from "vitest";
-import {
-  assignmentEvents,
-  type EndedAttempt,
-  entriesPerEvent,
-  outcomeEvents,
-} from "../src/task-events.js";
+import { assignmentEvents } from "../src/task-events.js";
 import type { TaskRow } from "../src/task-row.js";
 
 // The events' payloads are written as plain objects: they must read as the messages they
@@ -46,10 +41,7 @@ function row(overrides: Partial<TaskRow> = {}): TaskRow {
 const whole = new Date("2026-03-04T05:06:07Z");
 
 /** What the protobuf runtime writes for the message `payload` stands for. */
-function canonical(
-  schema: typeof eventsV1.TasksAssignedSchema | typeof eventsV1.TaskOutcomesSchema,
-  payload: unknown,
-) {
+function canonical(schema: typeof eventsV1.TasksAssignedSchema, payload: unknown) {
   return JSON.stringify(toJson(schema, fromJson(schema, payload as JsonValue)));
 }
 
@@ -76,81 +68,5 @@ describe("task event payloads", () => {
       attempt: task.attempt,
       occurredAt: timestampFromDate(task.updatedAt),
     });
-  });
-
-  const holder = "1c8e4d5f-6a71-4b82-9ca3-b4c5d6e7f809";
-  const success: EndedAttempt = { clientId: holder, attempt: 1, outcome: "succeeded", error: "" };
-  const endings: [string, TaskRow, EndedAttempt][] = [
-    ["a success with a summary", row(), success],
-    [
-      "a success with an empty summary",
-      row({ resultSummary: {} }),
-      { clientId: holder, attempt: 2, outcome: "succeeded", error: "" },
-    ],
-    [
-      "a failure (summary left out)",
-      row({ status: "pending", updatedAt: whole }),
-      { clientId: holder, attempt: 1, outcome: "provider_error", error: "HTTP 503" },
-    ],
-    [
-      "a cancellation while pending",
-      row({
-        status: "cancelled",
-        documentsDownloaded: 0,
-        documentsSkipped: 0,
-        resultSummary: null,
-      }),
-      { clientId: null, attempt: 0, outcome: "cancelled", error: "by an operator" },
-    ],
-  ];
-  it.each(endings)("writes TaskOutcome as toJson does (%s)", (_, after, ended) => {
-    const [event, ...more] = outcomeEvents([
-      { after, ended },
-      { after: row({ taskId: "2d9f5e6a-7b82-4c93-8db4-c5d6e7f8091a" }), ended: success },
-    ]);
-    expect(more).toEqual([]);
-    expect(event).toMatchObject({ topic: "tasks.outcomes", key: after.taskId });
-    expect(event?.occurredAt).toEqual(after.updatedAt);
-    expect(JSON.stringify(event?.payload)).toBe(
-      canonical(eventsV1.TaskOutcomesSchema, event?.payload),
-    );
-    const [read] = fromJson(eventsV1.TaskOutcomesSchema, event?.payload as JsonValue).outcomes;
-    expect(read).toMatchObject({
-      taskId: after.taskId,
-      clientId: ended.clientId ?? "",
-      outcome: ended.outcome,
-      taskStatus: after.status,
-      documentsSkipped: after.documentsSkipped,
-      error: ended.error,
-      occurredAt: timestampFromDate(after.updatedAt),
-    });
-    expect(read?.resultSummary === undefined).toBe(
-      ended.outcome !== "succeeded" || after.resultSummary === null,
-    );
-  });
-
-  it("carries a change's outcomes in order, at most entriesPerEvent per event, each its own time", () => {
-    const outcomes = Array.from({ length: entriesPerEvent + 2 }, (_, i) => ({
-      after: row({
-        taskId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-        updatedAt: new Date(whole.getTime() + i),
-      }),
-      ended: endings[i % endings.length]?.[2] ?? success,
-    }));
-    const events = outcomeEvents(outcomes);
-    const [first, second] = outcomes;
-    const next = outcomes[entriesPerEvent];
-    expect(events.map((e) => [e.topic, e.key, e.occurredAt])).toEqual([
-      ["tasks.outcomes", first?.after.taskId, first?.after.updatedAt],
-      ["tasks.outcomes", next?.after.taskId, next?.after.updatedAt],
-    ]);
-    const carried = events.flatMap(
-      (e) => fromJson(eventsV1.TaskOutcomesSchema, e.payload as JsonValue).outcomes,
-    );
-    expect(carried.map((o) => [o.taskId, o.outcome])).toEqual(
-      outcomes.map(({ after, ended }) => [after.taskId, ended.outcome]),
-    );
-    expect(carried[1]?.occurredAt).toEqual(timestampFromDate(second?.after.updatedAt ?? whole));
-    expect(outcomeEvents([])).toEqual([]);
   });
 });
