@@ -12,7 +12,7 @@ export {
   startDownloader,
 } from "./downloader-process.js";
 export { type GateProcess, runGate, startGate } from "./gate-process.js";
-export { envelope, rawGrpcCall } from "./grpc-frames.js";
+export { envelope, type RawGrpcAnswer, rawGrpcCall } from "./grpc-frames.js";
 export { LeaseClient } from "./lease-client.js";
 export { type PlatformDatabase, platformDatabase } from "./platform-database.js";
 export type { TestServers } from "./provided-context.js";

@@ -24,14 +24,14 @@ describe("LiveCalls", () => {
     expect(live.size).toBe(0);
   });
 
-  it("aborts every call in flight, every later call and the streams' signal on shutdown", () => {
+  it("aborts every call in flight, every later call and the lean calls' signal on shutdown", () => {
     const live = new LiveCalls();
     const requests = [new AbortController(), new AbortController()];
     const signals = requests.map((r) => live.follow(r.signal).signal);
     const stopping = new ConnectError("the server is shutting down", Code.Unavailable);
     live.abortAll(stopping);
     expect(signals.map((s) => s.reason)).toEqual([stopping, stopping]);
-    expect(live.streams.reason).toBe(stopping);
+    expect(live.leanCalls.reason).toBe(stopping);
     expect(live.size).toBe(0);
     const late = live.follow(new AbortController().signal).signal;
     expect(late.reason).toBe(stopping);

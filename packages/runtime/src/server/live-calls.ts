@@ -7,25 +7,18 @@
 // listener leak. Here each call gets a signal of its own instead, kept in a set while the
 // call's request lasts; a shutdown aborts each one. Nothing is shared but the set.
 //
-// The lean bidirectional streams (grpc-bidi-stream.ts) take their shutdown signal from
-// options shared by all of them (their serializers are cached per options object), so they
-// still link one shared signal, `streams`, once per stream: streams open rarely and last
-// long, and no unary call touches that signal.
-import { setMaxListeners } from "node:events";
+// The calls on the lean gRPC paths (lean-grpc-call.ts) share one signal, `leanCalls`, with
+// one listener on it: those paths keep their open calls in a set of their own, which that
+// listener aborts.
 
 export class LiveCalls {
   readonly #calls = new Set<LiveCall>();
   #shutdown: { reason: unknown } | undefined;
-  readonly #streams = new AbortController();
+  readonly #leanCalls = new AbortController();
 
-  constructor() {
-    // One listener per open lean stream is expected: thousands of them, not a leak.
-    setMaxListeners(0, this.#streams.signal);
-  }
-
-  /** Aborted on shutdown, for the lean bidirectional streams. */
-  get streams(): AbortSignal {
-    return this.#streams.signal;
+  /** Aborted on shutdown, for the calls on the lean gRPC paths. */
+  get leanCalls(): AbortSignal {
+    return this.#leanCalls.signal;
   }
 
   /**
@@ -56,7 +49,7 @@ export class LiveCalls {
     const calls = [...this.#calls];
     this.#calls.clear();
     for (const call of calls) call.abort(this.#shutdown.reason);
-    this.#streams.abort(this.#shutdown.reason);
+    this.#leanCalls.abort(this.#shutdown.reason);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Http2ServerResponse } from "node:http2";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import {
   Code,
   ConnectError,
@@ -24,8 +24,10 @@ import { boundErrorMessages, shortened } from "./bounded-text.js";
 import { connectErrorBody, connectErrorContentType } from "./connect-error-body.js";
 import type { NodeHandler } from "./dual-protocol-listener.js";
 import { allowedEnvelopeFlags, checkEnvelopeFlags } from "./envelope-flags.js";
-import { type BidiStreamSpec, isLeanGrpcStream, serveBidiStream } from "./grpc-bidi-stream.js";
+import { serveBidiStream } from "./grpc-bidi-stream.js";
+import { serveUnaryCall, type UnaryCallOptions } from "./grpc-unary-call.js";
 import { isConnectJson, JsonRequestWitness } from "./json-request-witness.js";
+import { isLeanGrpc, type LeanMethodSpec } from "./lean-grpc-call.js";
 import type { LiveCalls } from "./live-calls.js";
 import type { RpcMetrics } from "./metrics.js";
 import { isClientGone } from "./request-failures.js";
@@ -53,6 +55,10 @@ const jsonOptions = {
   textDecoder: new TextDecoder("utf-8", { fatal: true }),
 };
 
+/** Answers of this size and more are compressed when the client accepts it (connect's default). */
+const compressMinBytes = 1024;
+const acceptCompression = [compressionGzip, compressionBrotli];
+
 /**
  * Gate's counterpart of connect-node's connectNodeAdapter, serving gRPC, gRPC-Web and
  * Connect from `routes`, with what the stock adapter leaves out:
@@ -61,6 +67,8 @@ const jsonOptions = {
  *   runs, so interceptors alone cannot see it for unary calls);
  * - answers given before any handler runs (unknown method, wrong content type or HTTP
  *   method) carry the Connect error JSON instead of an empty body.
+ * Binary gRPC over HTTP/2, unary calls and bidirectional streams, takes a leaner path of
+ * its own (lean-grpc-call.ts), with the same interceptors and the same answers.
  */
 export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
   const { logger } = options;
@@ -75,18 +83,38 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     readMaxBytes: options.readMaxBytes,
     // No shutdownSignal: connect would link it into every call (see live-calls.ts); each
     // call's request signal follows options.liveCalls instead.
-    acceptCompression: [compressionGzip, compressionBrotli],
+    acceptCompression,
+    compressMinBytes,
     jsonOptions,
   });
-  const bidiStreams = new Map<string, BidiStreamSpec>();
-  options.routes(recordingBidiStreams(router, bidiStreams));
+  const leanMethods = new Map<string, LeanMethodSpec>();
+  options.routes(recordingLeanMethods(router, leanMethods));
   const handlers = new Map<string, UniversalHandler>();
   for (const handler of router.handlers) handlers.set(handler.requestPath, handler);
-  const bidiOptions = {
+  const leanOptions: UnaryCallOptions = {
     interceptors,
     readMaxBytes: options.readMaxBytes,
-    shutdownSignal: options.liveCalls.streams,
+    shutdownSignal: options.liveCalls.leanCalls,
     jsonOptions,
+    acceptCompression,
+    compressMinBytes,
+    logger,
+    metrics: options.metrics,
+  };
+
+  const serveLean = (
+    spec: LeanMethodSpec,
+    req: Http2ServerRequest,
+    res: Http2ServerResponse,
+  ): Promise<void> => {
+    if (spec.kind === "unary") return serveUnaryCall(spec, leanOptions, req, res);
+    const values = createContextValues();
+    trackCall(
+      values,
+      () => clientGone(req, res),
+      (error) => error,
+    );
+    return serveBidiStream(spec, leanOptions, req, res, values);
   };
 
   return (req, res) => {
@@ -115,19 +143,14 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
       answer(404, Code.Unimplemented, unknown);
       return;
     }
-    const values = createContextValues();
-    const bidi = bidiStreams.get(path);
-    if (bidi !== undefined && "stream" in req && isLeanGrpcStream(req)) {
-      trackCall(
-        values,
-        () => clientGone(req, res),
-        (error) => error,
-      );
-      serveBidiStream(bidi, bidiOptions, req, res as Http2ServerResponse, values).catch(
-        (reason: unknown) => logger.warn({ rpc: path, err: reason }, "writing the answer failed"),
+    const lean = leanMethods.get(path);
+    if (lean !== undefined && "stream" in req && isLeanGrpc(req)) {
+      serveLean(lean, req, res as Http2ServerResponse).catch((reason: unknown) =>
+        logger.warn({ rpc: path, err: reason }, "writing the answer failed"),
       );
       return;
     }
+    const values = createContextValues();
     const contentType = req.headers["content-type"] ?? null;
     const witness = isConnectJson(contentType)
       ? new JsonRequestWitness(handler.method.input)
@@ -185,19 +208,19 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
 }
 
 /**
- * Passes every service to `router` and keeps, for each bidirectional method, its handler
- * bound to its implementation, for the lean stream path (grpc-bidi-stream.ts).
+ * Passes every service to `router` and keeps, for each unary and bidirectional method, its
+ * handler bound to its implementation, for the lean gRPC paths (lean-grpc-call.ts).
  */
-function recordingBidiStreams(
+function recordingLeanMethods(
   router: ConnectRouter,
-  found: Map<string, BidiStreamSpec>,
+  found: Map<string, LeanMethodSpec>,
 ): ConnectRouter {
   const recorder: ConnectRouter = {
     handlers: router.handlers,
     service(service, impl, options) {
       const spec = createServiceImplSpec(service, impl);
       for (const method of Object.values(spec.methods)) {
-        if (method.kind === "bidi_streaming") {
+        if (method.kind === "unary" || method.kind === "bidi_streaming") {
           found.set(`/${service.typeName}/${method.method.name}`, method);
         }
       }

@@ -35,6 +35,17 @@ interface CarriedError {
   withError(error: ConnectError): UniversalServerResponse;
 }
 
+/** A unary call whose request failed, as the failure's log line and metrics name it. */
+export interface FailedUnaryCall {
+  rpc: string;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Restates a decode error naming the field it is about, when the request shows it. */
+  explain: (error: ConnectError) => ConnectError;
+  /** Counts the call under its final code, as the interceptors count the others. */
+  record: (code: string) => void;
+}
+
 /**
  * A unary call that failed before any interceptor ran failed while connect-es read its
  * request: its answer is final already, with connect-es's code. Log it at warn (without
@@ -43,24 +54,29 @@ interface CarriedError {
 export async function answerUnaryRequestFailure(
   uRes: UniversalServerResponse,
   protocol: RpcProtocol,
-  call: {
-    rpc: string;
-    logger: Logger;
-    signal: AbortSignal;
-    /** Restates a decode error naming the field it is about, when the request shows it. */
-    explain: (error: ConnectError) => ConnectError;
-    /** Counts the call under its final code, as the interceptors count the others. */
-    record: (code: string) => void;
-  },
+  call: FailedUnaryCall,
 ): Promise<UniversalServerResponse> {
   const carried = await readCarriedError(uRes, protocol);
   if (carried.error === undefined) return carried.response;
-  if (isClientGone(carried.error, call.signal)) {
+  const answer = requestFailureAnswer(carried.error, protocol, call);
+  return answer === undefined ? carried.response : carried.withError(answer);
+}
+
+/**
+ * Logs and counts a unary call whose request could not be read, and returns the error to
+ * answer with; undefined when the client left, and is owed nothing.
+ */
+export function requestFailureAnswer(
+  failure: ConnectError,
+  protocol: RpcProtocol,
+  call: FailedUnaryCall,
+): ConnectError | undefined {
+  if (isClientGone(failure, call.signal)) {
     call.logger.debug({ rpc: call.rpc, protocol }, "client left while sending its request");
     call.record("canceled");
-    return carried.response;
+    return undefined;
   }
-  const error = asRequestError(carried.error);
+  const error = asRequestError(failure);
   call.record(codeLabel(error.code));
   call.logger.warn(
     {
@@ -71,7 +87,7 @@ export async function answerUnaryRequestFailure(
     },
     "bad request",
   );
-  return carried.withError(call.explain(error));
+  return call.explain(error);
 }
 
 async function readCarriedError(

@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { Logger } from "../../src/log.js";
 import type { ConnectionLimits } from "../../src/server/connection-limits.js";
 import { createGateServer, defineService, type GateServer } from "../../src/server/gate-server.js";
@@ -6,7 +6,8 @@ import { EchoService } from "../gen/gate/testing/v1/echo_service_pb.js";
 
 /**
  * The test echo service behind a real Gate server: every RPC public, no key store.
- * Echo answers its message; Watch sends the topic back and, for topic "hold", stays open
+ * Echo answers its message (for "wait for abort", once its call is aborted, with the
+ * reason); Watch sends the topic back and, for topic "hold", stays open
  * until the client leaves, for topic "flood" keeps sending until then; Chat echoes each request and, like the lease stream, ends
  * quietly when its request stream breaks.
  */
@@ -18,7 +19,18 @@ const echo: ServiceImpl<typeof EchoService> = {
   getFile: (req) => ({ bucket: req.bucket, path: req.path }),
   search: (req) => ({ request: req }),
   deleteItem: (req) => ({ itemId: req.itemId }),
-  echo: (req) => ({ message: req.message }),
+  async echo(req, ctx) {
+    if (req.message === waitForAbort) {
+      waiting.calls += 1;
+      try {
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+      } finally {
+        waiting.calls -= 1;
+      }
+      throw ConnectError.from(ctx.signal.reason);
+    }
+    return { message: req.message };
+  },
   async *watch(req, ctx) {
     yield { event: req.topic };
     if (req.topic === "hold") {
@@ -37,6 +49,11 @@ const echo: ServiceImpl<typeof EchoService> = {
     }
   },
 };
+
+/** The Echo message that holds its call until the call is aborted. */
+export const waitForAbort = "wait for abort";
+/** Echo calls held by waitForAbort right now, in every echo server of the process. */
+export const waiting = { calls: 0 };
 
 const everyRpcPublic = {
   CreateNote: "public",
