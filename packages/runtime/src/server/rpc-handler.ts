@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import {
   Code,
   ConnectError,
@@ -145,9 +145,11 @@ export function createRpcHandler(options: RpcHandlerOptions): NodeHandler {
     }
     const lean = leanMethods.get(path);
     if (lean !== undefined && "stream" in req && isLeanGrpc(req)) {
-      serveLean(lean, req, res as Http2ServerResponse).catch((reason: unknown) =>
-        logger.warn({ rpc: path, err: reason }, "writing the answer failed"),
-      );
+      serveLean(lean, req, res as Http2ServerResponse).catch((reason: unknown) => {
+        logger.warn({ rpc: path, err: reason }, "writing the answer failed");
+        // A stream left open would keep its client waiting for an answer that never comes.
+        if (!req.stream.closed) req.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      });
       return;
     }
     const values = createContextValues();
