@@ -68,18 +68,21 @@ export async function listenDualProtocol(
   const sockets = new Set<Socket>();
   const undecided = new Set<Socket>();
   const sessions = new Http2Sessions(limits.http2IdleTimeoutMs, logger, onCut);
-  // HTTP/1.1 keep-alive sockets, how many requests each has in flight, and the deadline of
-  // the stage each is in. The HTTP/1.1 server never listens itself, so its own
-  // closeIdleConnections() and timeouts do not see them.
+  // The deadline of the stage each connection is in, while a deadline bounds it: from accept
+  // until the protocol is known, and for its whole life on HTTP/1.1. An HTTP/2 connection
+  // leaves this map once its preface is in (its session's idle deadline bounds it then).
+  const deadlines = new Map<Socket, ConnectionDeadline>();
+  // HTTP/1.1 keep-alive sockets and how many requests each has in flight. The HTTP/1.1
+  // server never listens itself, so its own closeIdleConnections() and timeouts do not see
+  // them.
   const http1InFlight = new Map<Socket, number>();
-  const http1Deadlines = new Map<Socket, ConnectionDeadline>();
   let draining = false;
   const endIfIdle = (socket: Socket) => {
     if (draining && (http1InFlight.get(socket) ?? 0) === 0) socket.end();
   };
   http1.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    const deadline = http1Deadlines.get(socket);
+    const deadline = deadlines.get(socket);
     http1InFlight.set(socket, (http1InFlight.get(socket) ?? 0) + 1);
     // Checked when the deadline fires, so a body that already ended is never cut, and a
     // long response (a server stream over HTTP/1.1) is not bounded by it.
@@ -103,34 +106,41 @@ export async function listenDualProtocol(
     }
   });
 
+  // One pair of socket listeners for every connection, not closures per connection: with one
+  // HTTP/2 connection per lease stream (how a fleet connects) what each socket keeps is paid
+  // once per stream.
+  const onSocketError = (error: Error & { code?: string }) => {
+    logger.debug({ err: error.code ?? error.message }, "connection error");
+  };
+  const onSocketClose = function (this: Socket) {
+    deadlines.get(this)?.disarm();
+    deadlines.delete(this);
+    sockets.delete(this);
+    undecided.delete(this);
+    http1InFlight.delete(this);
+  };
   const tcp = createTcpServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     undecided.add(socket);
     // From the first moment: a reset before any byte must not become an unhandled error.
-    socket.on("error", (error: Error & { code?: string }) => {
-      logger.debug({ err: error.code ?? error.message }, "connection error");
-    });
+    socket.on("error", onSocketError);
+    // "close" comes once: on(), not once() and the wrapper it keeps per socket.
+    socket.on("close", onSocketClose);
     const deadline = new ConnectionDeadline(() => socket.destroy(), logger, onCut);
+    deadlines.set(socket, deadline);
     deadline.arm("headers", limits.headersTimeoutMs);
-    socket.once("close", () => {
-      deadline.disarm();
-      sockets.delete(socket);
-      undecided.delete(socket);
-      http1InFlight.delete(socket);
-      http1Deadlines.delete(socket);
-    });
     void detectProtocol(socket).then((protocol) => {
       undecided.delete(socket);
       if (protocol === undefined || socket.destroyed) return;
       if (protocol === "http2") {
         // The preface is complete; from here the session's idle deadline bounds it.
         deadline.disarm();
+        deadlines.delete(socket);
         // The HTTP/2 session drains what is buffered on the socket, then reads its handle.
         http2.emit("connection", socket);
       } else {
         // The "headers" deadline keeps running until the first request's headers are in.
         http1InFlight.set(socket, 0);
-        http1Deadlines.set(socket, deadline);
         http1.emit("connection", socket);
         socket.resume();
       }
