@@ -910,7 +910,16 @@ interface IdleResult {
   memory: { before: ProbeMemory; after: ProbeMemory; afterHeartbeats: ProbeMemory };
   /** From /proc, without a GC: a cross-check of the probe's RSS. */
   procRssBytes: { before: number | null; after: number | null };
-  perStreamKiB: { rss: number; heapUsed: number; external: number; rssAfterHeartbeats: number };
+  perStreamKiB: {
+    rss: number;
+    heapUsed: number;
+    external: number;
+    rssAfterHeartbeats: number;
+    /** The part of `rss` in the malloc heap (native: nghttp2, Node's C++ objects); null off Linux. */
+    mallocHeap: number | null;
+    /** The part of `rss` that is V8's young generation having grown while the streams opened. */
+    youngGeneration: number;
+  };
   heartbeats: {
     round: number;
     sent: number;
@@ -1095,6 +1104,11 @@ async function idleLayout(
         heapUsed: kib(after.heapUsedBytes - before.heapUsedBytes),
         external: kib(after.externalBytes - before.externalBytes),
         rssAfterHeartbeats: kib(afterHeartbeats.rssBytes - before.rssBytes),
+        mallocHeap:
+          after.mallocHeapRssBytes === null || before.mallocHeapRssBytes === null
+            ? null
+            : kib(after.mallocHeapRssBytes - before.mallocHeapRssBytes),
+        youngGeneration: kib(after.youngGenerationBytes - before.youngGenerationBytes),
       },
       heartbeats,
       idleServerCores:
@@ -1413,6 +1427,8 @@ function formatReport(
           "RSS before MB",
           "RSS after MB",
           "KiB/stream RSS",
+          "of which malloc heap",
+          "of which young gen",
           "KiB/stream heap",
           "KiB/stream external",
           "KiB RSS after heartbeats",
@@ -1429,6 +1445,8 @@ function formatReport(
           fmt(r.memory.before.rssBytes / 2 ** 20, 1),
           fmt(r.memory.after.rssBytes / 2 ** 20, 1),
           fmt(r.perStreamKiB.rss, 1),
+          fmt(r.perStreamKiB.mallocHeap, 1),
+          fmt(r.perStreamKiB.youngGeneration, 1),
           fmt(r.perStreamKiB.heapUsed, 1),
           fmt(r.perStreamKiB.external, 1),
           fmt(r.perStreamKiB.rssAfterHeartbeats, 1),

@@ -2,9 +2,10 @@
 // knows CPU and profiling): the parent writes a request file and sends SIGUSR2; the child
 // answers with its memory (optionally after a full garbage collection) and whatever extra
 // figures its script registered, in an answer file it renames into place. Linux and macOS.
+import { readFileSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
-import { setFlagsFromString } from "node:v8";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
 export interface ProbeMemory {
@@ -13,6 +14,18 @@ export interface ProbeMemory {
   heapTotalBytes: number;
   externalBytes: number;
   arrayBuffersBytes: number;
+  /**
+   * Resident bytes of the [heap] mapping, glibc's main malloc arena: what Node's C++ side,
+   * nghttp2 and libuv allocate (an HTTP/2 session's native state, say). Null without
+   * /proc/self/smaps (macOS).
+   */
+  mallocHeapRssBytes: number | null;
+  /**
+   * V8's young generation (new space), resident. It grows with the allocation rate, not
+   * with what stays alive, and shrinks again once the process is quiet, so part of an RSS
+   * difference taken after a burst is this.
+   */
+  youngGenerationBytes: number;
 }
 
 export interface ProbeAnswer {
@@ -78,6 +91,10 @@ export function installStatsProbe(extra: () => Record<string, unknown> = () => (
           heapTotalBytes: m.heapTotal,
           externalBytes: m.external,
           arrayBuffersBytes: m.arrayBuffers,
+          mallocHeapRssBytes: mallocHeapRss(),
+          youngGenerationBytes:
+            getHeapSpaceStatistics().find((s) => s.space_name === "new_space")
+              ?.physical_space_size ?? 0,
         },
         collected: request.gc,
         extra: extra(),
@@ -88,6 +105,18 @@ export function installStatsProbe(extra: () => Record<string, unknown> = () => (
       process.stderr.write(`stats probe: ${error instanceof Error ? error.message : error}\n`);
     });
   });
+}
+
+/** The Rss line of the [heap] mapping in /proc/self/smaps, in bytes. */
+function mallocHeapRss(): number | null {
+  let smaps: string;
+  try {
+    smaps = readFileSync("/proc/self/smaps", "utf8");
+  } catch {
+    return null;
+  }
+  const heap = /\[heap\]\n(?:.*\n)*?Rss:\s+(\d+) kB/.exec(smaps);
+  return heap === null ? 0 : Number(heap[1]) * 1024;
 }
 
 /** The global gc() a process started without --expose-gc can still get. */
