@@ -51,6 +51,7 @@ import {
   type HeapSummary,
   summariseHeapProfile,
 } from "./lib/heap-profile-summary.js";
+import { HeldDepth, type HeldDepthReading } from "./lib/held-depth.js";
 import { BenchLeaseStream, LeaseConnection } from "./lib/lease-stream-client.js";
 import { type LatencySummary, summarise } from "./lib/load.js";
 import { measurePgBoss, type PgBossRun } from "./lib/pgboss-queue.js";
@@ -418,6 +419,8 @@ interface ThroughputPhase {
   /** Created − received at the end of the window. */
   queuedAtEnd: number;
   costs: Costs;
+  /** For a held depth: the depth really held over the measured window. */
+  heldDepth?: HeldDepthReading;
   errors: { create: ReturnType<ErrorLog["toJSON"]>; rejections: number; streams: number };
   profile?: { file: string; summary: ProfileSummary };
 }
@@ -436,6 +439,8 @@ class Fleet {
   cancellations = 0;
   readonly rejections = new ErrorLog();
   readonly streamErrors = new ErrorLog();
+  /** Told of every assignment and completion counted (a held depth's keeper). */
+  watcher: { received(): void; completed(): void } | undefined;
   #heartbeats: NodeJS.Timeout | undefined;
   #completedTarget = Number.POSITIVE_INFINITY;
   #onTarget: ((at: number) => void) | undefined;
@@ -453,11 +458,13 @@ class Fleet {
           this.#seen.add(task.taskId);
           const created = task.createdAt === undefined ? receivedAt : timestampMs(task.createdAt);
           this.latencies.set(task.taskId, receivedAt - created);
+          this.watcher?.received();
           s.complete(task);
         },
         onAck: (_s, ack) => {
           if (ack.kind === "completion") {
             this.completed++;
+            this.watcher?.completed();
             if (this.completed >= this.#completedTarget) {
               this.#completedTarget = Number.POSITIVE_INFINITY;
               this.#onTarget?.(performance.now());
@@ -654,8 +661,9 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
   }
 
   /**
-   * The queue held at `depth` pending tasks: each completion is replaced by a new task, so
-   * the claim query always searches a queue of that size (pg-boss's runs do the same).
+   * The queue held at `depth` tasks (pending or leased): each completion is replaced by a
+   * new task as soon as it is counted, so the claim query always searches a queue of that
+   * size (pg-boss's runs do the same). The depth really held is measured, not assumed.
    */
   async function heldDepthPhase(depth: number): Promise<ThroughputPhase> {
     if (!(await fleet.setCapacity(0))) throw new Error("capacity 0 was not acknowledged");
@@ -665,37 +673,31 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     const errors = new ErrorLog();
     const rejections0 = fleet.rejections.count;
     const streamErrors0 = fleet.streamErrors.count;
-    let requested = created;
-    let stop = false;
-    const refill = async () => {
-      while (!stop) {
-        const missing = depth - (requested - fleet.completed);
-        if (missing <= 0) {
-          await sleep(options.batchMs / 4);
-          continue;
-        }
-        const n = Math.min(missing, maxBatch);
-        requested += n;
-        const ids = await producer.create(n).catch((error: unknown) => {
-          errors.add(error);
-          return [];
-        });
-        requested -= n - ids.length;
-        created += ids.length;
-      }
-    };
+    const keeper = new HeldDepth({
+      depth,
+      maxBatch,
+      concurrency: 4,
+      initial: created - fleet.completed,
+      create: (n) => producer.create(n),
+      onError: (error) => errors.add(error),
+      errorPauseMs: options.batchMs,
+    });
+    fleet.watcher = keeper;
     for (const s of fleet.streams) s.setCapacity(options.capacity);
-    const refilling = Promise.all([refill(), refill(), refill(), refill()]);
+    keeper.start();
     await sleep(settings.warmupSeconds * 1000);
     const profileFile = await startProfile(`tasks-depth-${depth}`);
     const completedA = fleet.completed;
+    keeper.resetReading();
     const a = await snapshot(platform, db);
     await sleep(settings.seconds * 1000);
     const completedB = fleet.completed;
+    const held = keeper.reading();
     const b = await snapshot(platform, db);
     if (profileFile !== undefined) await platform.server.profileStop(profileFile);
-    stop = true;
-    await refilling;
+    await keeper.stop();
+    fleet.watcher = undefined;
+    created += keeper.created;
     const queuedAtEnd = created - fleet.completed;
     if (!(await drain(Math.max(60_000, queuedAtEnd)))) log(`held depth ${depth}: not drained`);
     const done = completedB - completedA;
@@ -711,6 +713,7 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
       undelivered: 0,
       queuedAtEnd,
       costs: costs(a, b, done),
+      heldDepth: held,
       errors: {
         create: errors.toJSON(),
         rejections: fleet.rejections.count - rejections0,
@@ -720,7 +723,9 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
         ? {}
         : { profile: { file: profileFile, summary: await summariseProfile(profileFile) } }),
     };
-    log(`held depth ${depth}: ${phase.tasksPerSecond.toFixed(0)} tasks/s completed`);
+    log(
+      `held depth ${depth}: ${phase.tasksPerSecond.toFixed(0)} tasks/s completed; ${formatHeld(held)}`,
+    );
     return phase;
   }
 
@@ -1306,6 +1311,10 @@ function throughputGoals(throughput: ThroughputResults): GoalRow[] {
   return rows;
 }
 
+function formatHeld(held: HeldDepthReading): string {
+  return `${held.inSystem.toFixed(1)} tasks in the system on average, ${held.waiting.toFixed(1)} of them not yet received by a client`;
+}
+
 function formatReport(
   settings: BenchSettings,
   options: TasksSettings,
@@ -1389,6 +1398,16 @@ function formatReport(
       "",
       "latency: created_at (PostgreSQL, start of the creating transaction, ms precision) → assignment read by the client; 'queue wait' for the backlog, whose tasks waited by design. left: tasks of the window not delivered in the drain time. PG: backends of the bench database. load: this process (clients, producer). other cores: machine busy − server − load − PG backends (kernel, PostgreSQL's shared processes, other jobs on the machine).",
     );
+    const held = throughput.phases.flatMap((p) =>
+      p.heldDepth === undefined ? [] : [`  ${p.label}: ${formatHeld(p.heldDepth)}`],
+    );
+    if (held.length > 0) {
+      lines.push(
+        "",
+        "depth really held, averaged over the measured window (each completion replaced as soon as it is counted):",
+        ...held,
+      );
+    }
     const backlog = throughput.phases.find((p) => p.id === "backlog");
     if (backlog !== undefined) {
       lines.push(
