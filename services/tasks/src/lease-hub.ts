@@ -9,9 +9,16 @@ import { type TaskRow, type TasksStore, toTaskMessage } from "./tasks-store.js";
 /**
  * The open lease streams of this process and the loop that feeds them. Work is pushed, never
  * polled for: the loop runs when a task may have become claimable (a NOTIFY from any
- * replica, a stream opening or freeing capacity, a retry falling due) and on a slow safety
- * sweep, which also expires lapsed leases. Claims use SKIP LOCKED, so every replica can run
- * this loop at once without two clients ever getting the same task.
+ * replica, a retry falling due), when a stream opens or frees capacity while the queue may
+ * still hold claimable tasks, and on a slow safety sweep, which also expires lapsed leases.
+ * Claims use SKIP LOCKED, so every replica can run this loop at once without two clients
+ * ever getting the same task.
+ *
+ * A round that comes up short has seen the queue empty of claimable tasks; until something
+ * announces one (every change that makes a task claimable notifies, see task-notices.ts),
+ * freed capacity has nothing to claim, so it starts no round. With a shallow queue and
+ * streams to spare that is every completion, and the rounds left are the ones that can
+ * find work.
  */
 export class LeaseHub {
   readonly #sessions = new Set<LeaseSession>();
@@ -21,6 +28,10 @@ export class LeaseHub {
   readonly #sweepIntervalMs: number;
   #running = false;
   #again = false;
+  /** Wake-ups that announced claimable tasks (or asked for a round whatever the queue). */
+  #announced = 0;
+  /** The value of #announced when the last short round began: equal means drained. */
+  #drainedAt = -1;
   #sweep: NodeJS.Timeout | undefined;
   #dueTimer: NodeJS.Timeout | undefined;
   /** The running look-up of the next retry's time, if any; asked again once it ends. */
@@ -61,7 +72,7 @@ export class LeaseHub {
   add(session: LeaseSession): void {
     this.#sessions.add(session);
     this.#metrics.streams.set(this.#sessions.size);
-    this.wake();
+    this.capacityFreed();
   }
 
   remove(session: LeaseSession): void {
@@ -74,8 +85,28 @@ export class LeaseHub {
     return [...this.#sessions].filter((s) => s.clientId === clientId);
   }
 
-  /** Runs the dispatch loop soon; calls while it runs make it go round once more. */
+  /**
+   * A task may have become claimable: runs the dispatch loop soon; calls while it runs make
+   * it go round once more.
+   */
   wake(): void {
+    this.#announced++;
+    this.#dispatchSoon();
+  }
+
+  /**
+   * A stream can take more (it opened, raised its capacity or ended a lease): a round, unless
+   * the last one found the queue drained and no task has been announced since.
+   */
+  capacityFreed(): void {
+    if (!this.#drained) this.#dispatchSoon();
+  }
+
+  get #drained(): boolean {
+    return this.#drainedAt === this.#announced;
+  }
+
+  #dispatchSoon(): void {
     if (this.#stopped) return;
     if (this.#running) {
       this.#again = true;
@@ -101,28 +132,31 @@ export class LeaseHub {
         }),
       });
     }
-    this.wake();
+    this.capacityFreed();
   }
 
   async #dispatchUntilQuiet(): Promise<void> {
     do {
       this.#again = false;
+      const announced = this.#announced;
       try {
-        await this.#dispatchOnce();
+        if (await this.#dispatchOnce()) this.#drainedAt = announced;
       } catch (error) {
         this.#logger.error({ err: error }, "dispatch failed; the sweep will retry");
         return;
       }
-    } while (this.#again && !this.#stopped);
+      // Capacity freed during a round that then came up short has nothing to claim.
+    } while (this.#again && !this.#drained && !this.#stopped);
   }
 
   /**
    * One pass: one claim round for every session with free capacity, so a busy replica
-   * leases for all its waiting streams in one statement.
+   * leases for all its waiting streams in one statement. True when the round came up short:
+   * no claimable task was left unlocked when it ran.
    */
-  async #dispatchOnce(): Promise<void> {
+  async #dispatchOnce(): Promise<boolean> {
     const waiting = [...this.#sessions].filter((s) => !s.ended && s.freeCapacity > 0);
-    if (waiting.length === 0) return;
+    if (waiting.length === 0) return false;
     const wanted = waiting.map((s) => s.freeCapacity);
     const dealt = await this.#store.claimRound(
       waiting.map((s, i) => ({ clientId: s.clientId, count: wanted[i] ?? 0 })),
@@ -139,6 +173,7 @@ export class LeaseHub {
       for (const row of rows) this.#push(session, row);
     }
     if (short) this.#armDueTimerSoon(); // the queue is empty for now
+    return short;
   }
 
   async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {
@@ -147,7 +182,8 @@ export class LeaseHub {
         this.#logger.warn({ err: error, taskId: row.taskId }, "could not give back an unsent task");
       });
     }
-    if (rows.length > 0) this.#again = true;
+    // Back in the queue (its NOTIFY follows): claimable again, so go round once more.
+    if (rows.length > 0) this.wake();
   }
 
   #push(session: LeaseSession, row: TaskRow): void {

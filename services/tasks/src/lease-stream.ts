@@ -260,7 +260,7 @@ function refuse(
   if (error instanceof StaleLeaseError) {
     deps.metrics.staleRejected.inc();
     // The lease is no longer this stream's to hold, whatever it thought.
-    if (session.forget(taskId)) deps.hub.wake();
+    if (session.forget(taskId)) deps.hub.capacityFreed();
   }
   session.reject(requestId, kind, taskId, error);
 }
@@ -309,7 +309,7 @@ async function applyMessage(
       case "capacity": {
         session.setCapacity(checkCapacity(kind.value.capacity, 0));
         session.ack(requestId, "capacity", "");
-        hub.wake();
+        hub.capacityFreed();
         return;
       }
       case "hello":
@@ -332,7 +332,10 @@ function finish(
 ): void {
   session.forget(taskId);
   session.ack(requestId, kind, taskId, { taskStatus: status });
-  hub.wake();
+  // A release or a failure to retry puts the task back in the queue: news for the loop,
+  // which claims it or, when its retry is not yet due, arms the timer for it.
+  if (status === "pending") hub.wake();
+  else hub.capacityFreed();
 }
 
 function checkCapacity(capacity: number, min: number): number {

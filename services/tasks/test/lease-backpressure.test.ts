@@ -26,7 +26,13 @@ const counter = { inc() {} };
 
 function deps(): LeaseStreamDeps {
   return {
-    hub: { add() {}, remove() {}, wake() {}, sessionsOf: () => [] } as unknown as LeaseHub,
+    hub: {
+      add() {},
+      remove() {},
+      wake() {},
+      capacityFreed() {},
+      sessionsOf: () => [],
+    } as unknown as LeaseHub,
     store: { extendAll: async () => [] } as unknown as TasksStore,
     config: {
       leaseDurationMs: 30_000,
