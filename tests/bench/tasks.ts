@@ -51,7 +51,7 @@ import {
   type HeapSummary,
   summariseHeapProfile,
 } from "./lib/heap-profile-summary.js";
-import { HeldDepth, type HeldDepthReading } from "./lib/held-depth.js";
+import { HeldDepth, type HeldDepthReading, sampleQueueDepth } from "./lib/held-depth.js";
 import { BenchLeaseStream, LeaseConnection } from "./lib/lease-stream-client.js";
 import { type LatencySummary, summarise } from "./lib/load.js";
 import { measurePgBoss, type PgBossRun } from "./lib/pgboss-queue.js";
@@ -439,8 +439,8 @@ class Fleet {
   cancellations = 0;
   readonly rejections = new ErrorLog();
   readonly streamErrors = new ErrorLog();
-  /** Told of every assignment and completion counted (a held depth's keeper). */
-  watcher: { received(): void; completed(): void } | undefined;
+  /** Told of every completion counted (a held depth's keeper). */
+  watcher: { completed(): void } | undefined;
   #heartbeats: NodeJS.Timeout | undefined;
   #completedTarget = Number.POSITIVE_INFINITY;
   #onTarget: ((at: number) => void) | undefined;
@@ -458,7 +458,6 @@ class Fleet {
           this.#seen.add(task.taskId);
           const created = task.createdAt === undefined ? receivedAt : timestampMs(task.createdAt);
           this.latencies.set(task.taskId, receivedAt - created);
-          this.watcher?.received();
           s.complete(task);
         },
         onAck: (_s, ack) => {
@@ -688,12 +687,12 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     await sleep(settings.warmupSeconds * 1000);
     const profileFile = await startProfile(`tasks-depth-${depth}`);
     const completedA = fleet.completed;
-    keeper.resetReading();
     const a = await snapshot(platform, db);
+    const sampler = sampleQueueDepth(db.pool, "tasks.download_tasks", 100);
     await sleep(settings.seconds * 1000);
     const completedB = fleet.completed;
-    const held = keeper.reading();
     const b = await snapshot(platform, db);
+    const held = await sampler.stop();
     if (profileFile !== undefined) await platform.server.profileStop(profileFile);
     await keeper.stop();
     fleet.watcher = undefined;
@@ -1312,7 +1311,7 @@ function throughputGoals(throughput: ThroughputResults): GoalRow[] {
 }
 
 function formatHeld(held: HeldDepthReading): string {
-  return `${held.inSystem.toFixed(1)} tasks in the system on average, ${held.waiting.toFixed(1)} of them not yet received by a client`;
+  return `${held.inSystem.toFixed(1)} tasks pending or leased on average, ${held.pending.toFixed(1)} of them pending (${held.samples} samples)`;
 }
 
 function formatReport(
@@ -1404,7 +1403,7 @@ function formatReport(
     if (held.length > 0) {
       lines.push(
         "",
-        "depth really held, averaged over the measured window (each completion replaced as soon as it is counted):",
+        "depth really held (each completion is replaced as soon as it is counted): PostgreSQL's count of pending and leased tasks every 100 ms of the measured window, averaged:",
         ...held,
       );
     }

@@ -2,9 +2,9 @@
 // a new one as soon as the completion is counted, as the pg-boss runs replace each job they
 // complete (pgboss-queue.ts). Event-driven, not polled: a completion schedules a top-up for
 // the end of the current turn of the event loop (so the acknowledgements read in one turn
-// are replaced by one CreateTasks call), and each call that returns tops up again. It also
-// measures the depth it really held, averaged over time.
-import { performance } from "node:perf_hooks";
+// are replaced by one CreateTasks call), and each call that returns tops up again. Beside
+// it, the depth really held, as PostgreSQL saw it.
+import type { Pool } from "pg";
 import { sleep } from "./benchmark.js";
 
 export interface HeldDepthOptions {
@@ -22,45 +22,61 @@ export interface HeldDepthOptions {
   errorPauseMs: number;
 }
 
-/** Time-weighted means over a window, in tasks. */
+/** The queue as PostgreSQL held it, averaged over samples taken while holding. */
 export interface HeldDepthReading {
-  /** Created (the CreateTasks answer read) and not yet completed. */
+  /** Pending or leased: the depth the phase holds. */
   inSystem: number;
-  /** Created and not yet received by a client: what the claim could find. */
-  waiting: number;
+  /** Pending: what a claim could find. */
+  pending: number;
+  samples: number;
 }
 
-/** A level that changes by steps, and its integral over time since the last reset. */
-class TimeAverage {
-  #level: number;
-  #area = 0;
-  #since = performance.now();
-  #from = this.#since;
-
-  constructor(level: number) {
-    this.#level = level;
-  }
-
-  add(delta: number): void {
-    const now = performance.now();
-    this.#area += Math.max(0, this.#level) * (now - this.#since);
-    this.#since = now;
-    this.#level += delta;
-  }
-
-  reset(): void {
-    this.add(0);
-    this.#area = 0;
-    this.#from = this.#since;
-  }
-
-  mean(): number {
-    this.add(0);
-    const span = this.#since - this.#from;
-    return span === 0 ? this.#level : this.#area / span;
-  }
+/**
+ * Counts the queue (pending and leased tasks) every `intervalMs` on `pool` until stopped: the
+ * depth really held, where the keeper's own tally also counts tasks of CreateTasks calls
+ * still in flight. A count walks the status index over those few rows; it runs on the
+ * bench's connection, which the CPU figures leave out.
+ */
+export function sampleQueueDepth(
+  pool: Pick<Pool, "query">,
+  table: string,
+  intervalMs: number,
+): { stop(): Promise<HeldDepthReading> } {
+  let stopped = false;
+  let inSystem = 0;
+  let pending = 0;
+  let samples = 0;
+  const sampling = (async () => {
+    while (!stopped) {
+      const { rows } = await pool.query<{ pending: number; assigned: number }>(
+        `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+                count(*) FILTER (WHERE status = 'assigned')::int AS assigned
+         FROM ${table} WHERE status IN ('pending', 'assigned')`,
+      );
+      const row = rows[0];
+      if (row !== undefined) {
+        inSystem += row.pending + row.assigned;
+        pending += row.pending;
+        samples++;
+      }
+      await sleep(intervalMs);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await sampling;
+      const mean = (sum: number) => (samples === 0 ? Number.NaN : sum / samples);
+      return { inSystem: mean(inSystem), pending: mean(pending), samples };
+    },
+  };
 }
 
+/**
+ * Keeps `depth` tasks created and not yet completed, counting those of its calls in flight
+ * (as pg-boss's workers count the job they are inserting): told of each completion, it
+ * creates the replacements in at most `concurrency` calls at once.
+ */
 export class HeldDepth {
   readonly #options: HeldDepthOptions;
   /** Not yet completed, counting the tasks of calls in flight: what a top-up tops up. */
@@ -69,16 +85,12 @@ export class HeldDepth {
   #topUpScheduled = false;
   #stopped = false;
   readonly #calls = new Set<Promise<void>>();
-  readonly #inSystem: TimeAverage;
-  readonly #waiting: TimeAverage;
   /** Tasks created by this keeper. */
   created = 0;
 
   constructor(options: HeldDepthOptions) {
     this.#options = options;
     this.#outstanding = options.initial;
-    this.#inSystem = new TimeAverage(options.initial);
-    this.#waiting = new TimeAverage(options.initial);
   }
 
   /** Starts topping up to the depth. */
@@ -86,31 +98,15 @@ export class HeldDepth {
     this.#topUp();
   }
 
-  /** A client received a task. */
-  received(): void {
-    this.#waiting.add(-1);
-  }
-
   /** A completion was acknowledged: it is replaced at the end of this turn. */
   completed(): void {
     this.#outstanding--;
-    this.#inSystem.add(-1);
     if (this.#topUpScheduled || this.#stopped) return;
     this.#topUpScheduled = true;
     setImmediate(() => {
       this.#topUpScheduled = false;
       this.#topUp();
     });
-  }
-
-  /** Starts the measured window of `reading()`. */
-  resetReading(): void {
-    this.#inSystem.reset();
-    this.#waiting.reset();
-  }
-
-  reading(): HeldDepthReading {
-    return { inSystem: this.#inSystem.mean(), waiting: this.#waiting.mean() };
   }
 
   /** Stops topping up; resolves once the calls in flight have returned. */
@@ -144,7 +140,5 @@ export class HeldDepth {
     }
     this.#outstanding -= n - ids.length;
     this.created += ids.length;
-    this.#inSystem.add(ids.length);
-    this.#waiting.add(ids.length);
   }
 }
