@@ -54,6 +54,7 @@ export class LeaseHub {
   start(): void {
     this.#sweep = setInterval(() => void this.#sweepOnce(), this.#sweepIntervalMs);
     this.#sweep.unref();
+    this.#armDueTimerSoon();
   }
 
   async stop(): Promise<void> {
@@ -118,8 +119,13 @@ export class LeaseHub {
     });
   }
 
-  /** A change announced by any replica: tell the holder here when it lost a task. */
+  /**
+   * A change announced by any replica: tell the holder here when it lost a task. A task back
+   * in the queue may wait for a retry: the only way a task comes to wait (settle), and
+   * settle announces every change, so this is when the next retry's time can move earlier.
+   */
   onChange(notice: TaskChangeNotice): void {
+    if (notice.status === "pending" && notice.change !== "created") this.#armDueTimerSoon();
     if (notice.client_id == null) return;
     if (notice.change !== "cancelled" && notice.change !== "expired") return;
     for (const session of this.sessionsOf(notice.client_id)) {
@@ -172,7 +178,6 @@ export class LeaseHub {
       }
       for (const row of rows) this.#push(session, row);
     }
-    if (short) this.#armDueTimerSoon(); // the queue is empty for now
     return short;
   }
 
@@ -199,9 +204,11 @@ export class LeaseHub {
   }
 
   /**
-   * Looks up when the next retry falls due, beside the loop rather than in it: with a short
-   * queue nearly every round comes up short, and the next round need not wait for the
-   * answer. One look-up at a time; a round that comes up short meanwhile asks once more.
+   * Looks up when the next retry falls due, beside the loop rather than in it: when a task
+   * goes back to the queue, when the timer fires (for the retry after), and on each sweep
+   * (notices missed while not listening). Not after every round that comes up short: with a
+   * shallow queue that is nearly every round, and the answer only changes with a requeue.
+   * One look-up at a time; asked meanwhile, it looks up once more.
    */
   #armDueTimerSoon(): void {
     if (this.#arming !== undefined) {
@@ -226,7 +233,10 @@ export class LeaseHub {
     clearTimeout(this.#dueTimer);
     if (due === null || this.#stopped) return;
     const delay = Math.min(Math.max(due.getTime() - Date.now(), 0), 2 ** 31 - 1);
-    this.#dueTimer = setTimeout(() => this.wake(), delay);
+    this.#dueTimer = setTimeout(() => {
+      this.wake();
+      this.#armDueTimerSoon();
+    }, delay);
     this.#dueTimer.unref();
   }
 
@@ -238,5 +248,6 @@ export class LeaseHub {
       this.#logger.warn({ err: error }, "lease expiry sweep failed");
     }
     this.wake();
+    this.#armDueTimerSoon();
   }
 }
