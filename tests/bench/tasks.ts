@@ -687,12 +687,16 @@ async function measureThroughput(context: RunContext): Promise<ThroughputResults
     await sleep(settings.warmupSeconds * 1000);
     const profileFile = await startProfile(`tasks-depth-${depth}`);
     const completedA = fleet.completed;
+    const calls = { tasks: keeper.created, calls: keeper.calls };
     const a = await snapshot(platform, db);
     const sampler = sampleQueueDepth(db.pool, "tasks.download_tasks", 100);
     await sleep(settings.seconds * 1000);
     const completedB = fleet.completed;
     const b = await snapshot(platform, db);
-    const held = await sampler.stop();
+    const held = {
+      ...(await sampler.stop()),
+      tasksPerCall: (keeper.created - calls.tasks) / Math.max(1, keeper.calls - calls.calls),
+    };
     if (profileFile !== undefined) await platform.server.profileStop(profileFile);
     await keeper.stop();
     fleet.watcher = undefined;
@@ -1311,7 +1315,11 @@ function throughputGoals(throughput: ThroughputResults): GoalRow[] {
 }
 
 function formatHeld(held: HeldDepthReading): string {
-  return `${held.inSystem.toFixed(1)} tasks pending or leased on average, ${held.pending.toFixed(1)} of them pending (${held.samples} samples)`;
+  const perCall =
+    held.tasksPerCall === undefined
+      ? ""
+      : `; ${held.tasksPerCall.toFixed(1)} tasks per CreateTasks`;
+  return `${held.inSystem.toFixed(1)} tasks pending or leased on average, ${held.pending.toFixed(1)} of them pending (${held.samples} samples)${perCall}`;
 }
 
 function formatReport(

@@ -29,6 +29,8 @@ export interface HeldDepthReading {
   /** Pending: what a claim could find. */
   pending: number;
   samples: number;
+  /** Tasks per CreateTasks call of the keeper in the window (set by the phase). */
+  tasksPerCall?: number;
 }
 
 /**
@@ -85,8 +87,9 @@ export class HeldDepth {
   #topUpScheduled = false;
   #stopped = false;
   readonly #calls = new Set<Promise<void>>();
-  /** Tasks created by this keeper. */
+  /** Tasks created by this keeper, and the CreateTasks calls that created them. */
   created = 0;
+  calls = 0;
 
   constructor(options: HeldDepthOptions) {
     this.#options = options;
@@ -140,5 +143,6 @@ export class HeldDepth {
     }
     this.#outstanding -= n - ids.length;
     this.created += ids.length;
+    if (ids.length > 0) this.calls++;
   }
 }
