@@ -5,40 +5,18 @@ import { LeaseHub } from "../src/lease-hub.js";
 import type { LeaseMetrics } from "../src/lease-metrics.js";
 import { LeaseSession } from "../src/lease-session.js";
 import type { ClaimDemand } from "../src/task-leasing.js";
-import type { TaskRow } from "../src/task-row.js";
+import { newTaskRow, type TaskRow } from "../src/task-row.js";
 import type { TasksStore } from "../src/tasks-store.js";
 
 // The dispatch loop on its own, with a stand-in store: which wake-ups start a claim round,
 // and when the next retry's time is looked up. A round's answer is held until the test lets
 // it go, so "a round is running" is a state the test controls.
 
-function queuedTask(): TaskRow {
-  const now = new Date();
-  return {
-    taskId: randomUUID(),
-    searchParams: {},
-    startPage: 1,
-    maxDocuments: 1,
-    priority: 0,
-    status: "assigned",
-    attempt: 1,
-    maxAttempts: 3,
-    assignedClientId: null,
-    leaseToken: 1,
-    leaseExpiresAt: now,
-    createdAt: now,
-    assignedAt: now,
-    completedAt: null,
-    documentsDownloaded: 0,
-    documentsFailed: 0,
-    documentsSkipped: 0,
-    resultSummary: null,
-    lastError: "",
-    lastErrorKind: "",
-    notBefore: now,
-    updatedAt: now,
-    createdAtCursor: now.toISOString(),
-  };
+/** A task as a claim returns it: the row of a new one, leased. */
+function claimedTask(): TaskRow {
+  const task = { searchParams: {}, startPage: 1, maxDocuments: 1, priority: 0, maxAttempts: 3 };
+  const row = newTaskRow(task, randomUUID(), new Date().toISOString());
+  return { ...row, status: "assigned", attempt: 1, leaseToken: 1 };
 }
 
 /** A queue of `claimable` tasks; each round waits for `answer()`. */
@@ -58,7 +36,7 @@ class HeldRounds {
             demands.forEach((demand, i) => {
               if (this.claimable > 0 && turn < demand.count) {
                 this.claimable--;
-                dealt[i]?.push(queuedTask());
+                dealt[i]?.push(claimedTask());
               }
             });
           }
