@@ -481,7 +481,7 @@ class Fleet {
       });
       this.streams.push(stream);
     }
-    const welcomes = await Promise.all(this.streams.map((s) => s.welcomed));
+    const welcomes = await Promise.all(this.streams.map((s) => welcomeWithin(s, 30_000)));
     const interval = welcomes[0]?.heartbeatIntervalMs ?? 10_000;
     // Downloaders heartbeat at the interval the welcome asks for.
     this.#heartbeats = setInterval(() => {
@@ -1056,16 +1056,7 @@ async function idleLayout(
     for (let i = 0; i < keys.length && stoppedBecause === undefined; i += wave) {
       const batch = keys.slice(i, i + wave).map((k, j) => open(connectionFor(i + j), k));
       streams.push(...batch);
-      const outcomes = await Promise.allSettled(
-        batch.map((s) =>
-          Promise.race([
-            s.welcomed,
-            sleep(30_000).then(() => {
-              throw new Error("no welcome within 30 s");
-            }),
-          ]),
-        ),
-      );
+      const outcomes = await Promise.allSettled(batch.map((s) => welcomeWithin(s, 30_000)));
       const failed = outcomes.filter((o) => o.status === "rejected");
       for (const f of failed) openErrors.add(f.reason);
       if (failed.length > batch.length / 10) {
@@ -1503,4 +1494,14 @@ function formatReport(
   }
   lines.push("", formatGoals(goalRows));
   return lines.join("\n");
+}
+
+/** The stream's welcome, or an error once `ms` pass without one: a lost welcome must not hang the run. */
+function welcomeWithin<W>(stream: { welcomed: Promise<W> }, ms: number): Promise<W> {
+  return Promise.race([
+    stream.welcomed,
+    sleep(ms).then(() => {
+      throw new Error(`no welcome within ${ms / 1000} s`);
+    }),
+  ]);
 }
