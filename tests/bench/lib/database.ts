@@ -12,6 +12,12 @@ import { adminQuery } from "../../src/databases.js";
 
 const defaultAdminUrl = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/**
+ * The application name of the benchmark's own connections (its checks and samplers), which
+ * the PostgreSQL CPU figures leave out: they measure the work of the system under test.
+ */
+export const benchApplicationName = "gate-bench";
+
 export interface BenchDatabase {
   /** URL of the fresh database. */
   url: string;
@@ -41,7 +47,11 @@ export async function openBenchDatabase(log: (line: string) => void): Promise<Be
   }
   const name = `gate_bench_${randomBytes(6).toString("hex")}`;
   const url = withDatabaseName(admin, name);
-  const pool = new pg.Pool({ connectionString: url, max: 2, application_name: "gate-bench" });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 2,
+    application_name: benchApplicationName,
+  });
   pool.on("error", () => {});
   let dropped: Promise<void> | undefined;
   const drop = () => {

@@ -4,6 +4,7 @@
 // background writer). Only meaningful when PostgreSQL runs on this machine.
 import { readFile } from "node:fs/promises";
 import type pg from "pg";
+import { benchApplicationName } from "./database.js";
 
 /** Clock ticks per second of /proc's CPU figures (USER_HZ, 100 on Linux). */
 const ticksPerSecond = 100;
@@ -48,7 +49,7 @@ export async function processRssBytes(pid: number): Promise<number | null> {
 }
 
 export interface PgCpuSnapshot {
-  /** Backend pid → CPU µs, for the connections to the bench database (but the asker's). */
+  /** Backend pid → CPU µs, for the connections to the bench database (but the bench's own). */
   backends: Map<number, number>;
   /** Shared background processes of the cluster. */
   background: Map<number, number>;
@@ -63,13 +64,17 @@ export interface PgCpuDelta {
 
 const backgroundTypes = ["walwriter", "checkpointer", "background writer"];
 
-/** PostgreSQL's processes and their CPU so far; null without /proc or a remote server. */
+/**
+ * PostgreSQL's processes and their CPU so far; null without /proc or a remote server. The
+ * benchmark's own connections (benchApplicationName: this query's, and samplers such as the
+ * held depth's count) are not the system under test and are left out.
+ */
 export async function pgCpuSnapshot(pool: pg.Pool): Promise<PgCpuSnapshot | null> {
   const { rows } = await pool.query<{ pid: number; background: boolean }>(
     `SELECT pid, backend_type = ANY($1) AS background FROM pg_stat_activity
-     WHERE pid <> pg_backend_pid()
+     WHERE application_name IS DISTINCT FROM $2
        AND (datname = current_database() OR backend_type = ANY($1))`,
-    [backgroundTypes],
+    [backgroundTypes, benchApplicationName],
   );
   const snapshot: PgCpuSnapshot = { backends: new Map(), background: new Map() };
   for (const row of rows) {
