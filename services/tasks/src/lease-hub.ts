@@ -181,6 +181,50 @@ export class LeaseHub {
     return short;
   }
 
+  /**
+   * Slots of waiting streams for tasks about to be created, in hand-out order (each stream's
+   * first slot before any stream's second), at most `max`. Only while the last round found
+   * the queue drained, nothing was announced since and no round is running: then no
+   * claimable task waits, and a new one would go to these streams in the next round anyway.
+   * A promised slot is left out of claim rounds until handOver keeps or frees it.
+   */
+  reserveSlots(max: number): LeaseSession[] {
+    if (this.#stopped || this.#running || !this.#drained) return [];
+    const waiting = [...this.#sessions].filter((s) => !s.ended && s.freeCapacity > 0);
+    const slots: LeaseSession[] = [];
+    let dealt = true;
+    while (dealt && slots.length < max) {
+      dealt = false;
+      for (const session of waiting) {
+        if (slots.length >= max || session.freeCapacity <= 0) continue;
+        session.reserve();
+        slots.push(session);
+        dealt = true;
+      }
+    }
+    return slots;
+  }
+
+  /**
+   * Ends the promises of reserveSlots once the creating statement has committed (or failed):
+   * each task created as leased to a slot's client is pushed to that stream; a slot with no
+   * task is freed. A stream that closed meanwhile gives its task straight back to the queue.
+   */
+  handOver(slots: readonly { session: LeaseSession; row: TaskRow | undefined }[]): void {
+    const unsent = new Map<string, TaskRow[]>();
+    for (const { session, row } of slots) {
+      session.unreserve();
+      if (row === undefined) continue;
+      if (!session.ended) {
+        this.#metrics.handedOver.inc();
+        this.#push(session, row);
+        continue;
+      }
+      unsent.set(session.clientId, [...(unsent.get(session.clientId) ?? []), row]);
+    }
+    for (const [clientId, rows] of unsent) void this.#giveBack(clientId, rows);
+  }
+
   async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {
     for (const row of rows) {
       await this.#store.release(clientId, row.taskId, row.leaseToken).catch((error: unknown) => {

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 /** Lease and dispatch figures, on the process's /metrics. */
 export class LeaseMetrics {
   readonly granted: Counter;
+  readonly handedOver: Counter;
   readonly extended: Counter;
   readonly expired: Counter;
   readonly staleRejected: Counter;
@@ -14,6 +15,11 @@ export class LeaseMetrics {
     this.granted = new Counter({
       name: "gate_leases_granted_total",
       help: "Leases granted",
+      registers,
+    });
+    this.handedOver = new Counter({
+      name: "gate_leases_handed_over_total",
+      help: "Leases granted as their task was created, to a stream waiting for work (also in granted)",
       registers,
     });
     this.extended = new Counter({

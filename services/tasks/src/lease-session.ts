@@ -34,6 +34,8 @@ export class LeaseSession {
   /** Made at the first lease: most of a fleet's streams sit idle, holding none, all day. */
   #held: Map<string, number> | undefined;
   #capacity: number;
+  /** Slots promised to tasks being created right now (see task-handoff.ts). */
+  #reserved = 0;
 
   constructor(clientId: string, capacity: number) {
     this.clientId = clientId;
@@ -45,7 +47,17 @@ export class LeaseSession {
   }
 
   get freeCapacity(): number {
-    return this.#capacity - (this.#held?.size ?? 0);
+    return this.#capacity - (this.#held?.size ?? 0) - this.#reserved;
+  }
+
+  /** Promises one slot to a task being created; claim rounds leave it alone meanwhile. */
+  reserve(): void {
+    this.#reserved++;
+  }
+
+  /** Gives back a promised slot: its task has arrived (and is held) or was not created. */
+  unreserve(): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
   }
 
   /** Leases this stream holds: task id → fencing token. */

@@ -1,8 +1,9 @@
-import { type Queryable, withTransaction } from "@gate/runtime";
+import { outboxAppendSql, type Queryable, withTransaction } from "@gate/runtime";
 import { matchesBatch } from "./idempotent-batch.js";
 import { planRanges } from "./search-plan.js";
 import { inTransaction, type StoreContext } from "./store-context.js";
 import { IdempotencyConflictError } from "./task-errors.js";
+import { assignmentEventsSql } from "./task-events.js";
 import { availableNoticeOnceSql, changeNoticesCte, noticesCount } from "./task-notices.js";
 import {
   createdAtCursorSql,
@@ -26,15 +27,19 @@ import type { NewTask, SearchPlan } from "./task-validation.js";
 export async function createTasks(
   ctx: StoreContext,
   tasks: readonly NewTask[],
-  options: { idempotencyKey?: string } = {},
+  options: CreateOptions = {},
   tx?: Queryable,
 ): Promise<{ tasks: TaskRow[]; created: boolean }> {
   if (tasks.length === 0) return { tasks: [], created: false };
   const key = options.idempotencyKey === "" ? undefined : options.idempotencyKey;
-  const batch = tasks.map((t) => ({ ...t, maxAttempts: maxAttempts(ctx, t.maxAttempts) }));
+  const batch = tasks.map((t, i) => ({
+    ...t,
+    maxAttempts: maxAttempts(ctx, t.maxAttempts),
+    holder: options.holders?.[i] ?? null,
+  }));
   if (key === undefined) {
     // Without a key nothing can conflict: the one INSERT is the whole change, atomic on its
-    // own (notices included), so it needs no transaction of its own.
+    // own (notices and events included), so it needs no transaction of its own.
     const inserted = await insertBatch(ctx, tx ?? ctx.pool, batch, null);
     return { tasks: newTaskRows(batch, inserted), created: true };
   }
@@ -58,40 +63,69 @@ export async function createTasks(
   });
 }
 
+export interface CreateOptions {
+  idempotencyKey?: string;
+  /**
+   * Per task of the batch, the client it is leased to as it is created (a stream waiting for
+   * work, see LeaseHub.reserveSlots), or null to queue it. Such a task is inserted leased,
+   * as a claim would leave it (attempt 1, token 1), with its assignment event: it never
+   * waits in the queue, and no claim round has to find it.
+   */
+  holders?: readonly (string | null)[];
+}
+
+type BatchTask = NewTask & { holder: string | null };
+
 interface InsertedTask {
   id: string;
   created_at_cursor: string;
+  /** For a task leased as it was created. */
+  assigned_at: Date | null;
+  lease_expires_at: Date | null;
 }
 
 /**
  * Inserts the batch's tasks that its key does not have yet (all of them without a key),
  * in batch order. A new task is the request plus the column defaults, so only its id and
- * created_at are read back. The 'created' notices go out 40 to a NOTIFY, and one wake-up
- * for the statement: every new task is claimable at once.
+ * created_at are read back (and a handed-over task's lease times). The 'created' notices go
+ * out 40 to a NOTIFY, and one wake-up for the statement when a task was queued; a task
+ * leased to a waiting stream is announced 'assigned' too, and its assignment event goes to
+ * the outbox.
  */
 async function insertBatch(
   ctx: StoreContext,
   db: Queryable,
-  batch: readonly NewTask[],
+  batch: readonly BatchTask[],
   key: string | null,
 ): Promise<InsertedTask[]> {
+  const handing = batch.some((t) => t.holder !== null);
+  const events = outboxAppendSql(ctx.schema, "appended", assignmentEventsSql("handed"));
   const { rows } = await db.query<InsertedTask>(
     `WITH inserted AS (
        INSERT INTO ${ctx.tasks}
          (search_params, start_page, max_documents, priority, max_attempts, idempotency_key,
-          batch_position)
+          batch_position${handing ? ", status, attempt, lease_token, assigned_client_id, assigned_at, lease_expires_at" : ""})
        SELECT n.search_params::jsonb, n.start_page, n.max_documents, n.priority,
-              n.max_attempts, $6::text, n.position - 1
-       FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[])
+              n.max_attempts, $6::text, n.position - 1${handing ? leasedColumns : ""}
+       FROM unnest($1::text[], $2::int[], $3::int[], $4::int[], $5::int[]${handing ? ", $7::uuid[]" : ""})
          WITH ORDINALITY AS n(search_params, start_page, max_documents, priority, max_attempts,
-                              position)
+                              ${handing ? "holder, " : ""}position)
        ORDER BY n.position
        ON CONFLICT (idempotency_key, batch_position) WHERE idempotency_key IS NOT NULL
          DO NOTHING
-       RETURNING id, status, not_before, created_at, batch_position
-     ), ${changeNoticesCte("notified", "inserted", "'created'", "NULL", "s.batch_position")}
+       RETURNING id, status, not_before, created_at, batch_position, assigned_client_id,
+                 attempt, updated_at, assigned_at, lease_expires_at
+     ), ${changeNoticesCte("notified", "inserted", "'created'", "NULL", "s.batch_position")}${
+       handing
+         ? `, handed AS (
+       SELECT i.*, i.batch_position + 1 AS slot FROM inserted i WHERE i.status = 'assigned'
+     ), ${changeNoticesCte("assigned_notified", "handed", "'assigned'", "s.assigned_client_id", "s.batch_position")},
+     ${events.cte}`
+         : ""
+     }
      SELECT i.id, ${createdAtCursorSql("i")} AS created_at_cursor, ${noticesCount("notified")},
-            ${availableNoticeOnceSql("inserted")}
+            ${availableNoticeOnceSql("inserted")},
+            ${handing ? `i.assigned_at, i.lease_expires_at, (SELECT count(*) FROM assigned_notified)::int AS assigned_notices, ${events.notify}` : "NULL AS assigned_at, NULL AS lease_expires_at"}
      FROM inserted i ORDER BY i.batch_position`,
     [
       batch.map((t) => JSON.stringify(t.searchParams)),
@@ -100,14 +134,37 @@ async function insertBatch(
       batch.map((t) => t.priority),
       batch.map((t) => t.maxAttempts),
       key,
+      ...(handing ? [batch.map((t) => t.holder), ctx.leaseMs] : []),
     ],
   );
   return rows;
 }
 
+/** A handed-over task's lease columns, as a claim sets them (task-leasing.ts). */
+const leasedColumns = `,
+              CASE WHEN n.holder IS NULL THEN 'pending' ELSE 'assigned' END,
+              CASE WHEN n.holder IS NULL THEN 0 ELSE 1 END,
+              CASE WHEN n.holder IS NULL THEN 0 ELSE 1 END,
+              n.holder,
+              CASE WHEN n.holder IS NOT NULL THEN clock_timestamp() END,
+              CASE WHEN n.holder IS NOT NULL THEN now() + $8 * interval '1 millisecond' END`;
+
 /** The rows of a batch inserted whole, in batch order. */
-function newTaskRows(batch: readonly NewTask[], inserted: readonly InsertedTask[]): TaskRow[] {
-  return inserted.map((row, i) => newTaskRow(batch[i] as NewTask, row.id, row.created_at_cursor));
+function newTaskRows(batch: readonly BatchTask[], inserted: readonly InsertedTask[]): TaskRow[] {
+  return inserted.map((row, i) => {
+    const task = batch[i] as BatchTask;
+    const created = newTaskRow(task, row.id, row.created_at_cursor);
+    if (task.holder === null || row.assigned_at === null) return created;
+    return {
+      ...created,
+      status: "assigned",
+      attempt: 1,
+      leaseToken: 1,
+      assignedClientId: task.holder,
+      assignedAt: row.assigned_at,
+      leaseExpiresAt: row.lease_expires_at,
+    };
+  });
 }
 
 /**

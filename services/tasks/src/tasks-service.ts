@@ -13,6 +13,7 @@ import {
 } from "@gate/runtime";
 import type { LeaseHub } from "./lease-hub.js";
 import { type LeaseStreamDeps, leaseStream } from "./lease-stream.js";
+import { createTasksHandingOver } from "./task-handoff.js";
 import type { TaskStatus } from "./task-row.js";
 import {
   checkCounts,
@@ -52,7 +53,12 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
     async createTask(req) {
       const task = newTaskWithDefaults(req, defaults);
       const key = req.idempotencyKey.trim();
-      const { tasks } = await store.createTasks([task], key === "" ? {} : { idempotencyKey: key });
+      const { tasks } = await createTasksHandingOver(
+        store,
+        deps.hub,
+        [task],
+        key === "" ? {} : { idempotencyKey: key },
+      );
       const [row] = tasks;
       if (row === undefined) throw new Error("createTasks returned no task");
       return create(tasksV1.CreateTaskResponseSchema, {
@@ -65,7 +71,12 @@ export function tasksServiceImpl(deps: TasksServiceDeps): ServiceImpl<typeof tas
     async createTasks(req) {
       const tasks = req.tasks.map((t) => newTaskWithDefaults(t, defaults));
       const key = req.idempotencyKey.trim();
-      const created = await store.createTasks(tasks, key === "" ? {} : { idempotencyKey: key });
+      const created = await createTasksHandingOver(
+        store,
+        deps.hub,
+        tasks,
+        key === "" ? {} : { idempotencyKey: key },
+      );
       return create(tasksV1.CreateTasksResponseSchema, { tasks: created.tasks.map(toTaskMessage) });
     },
 

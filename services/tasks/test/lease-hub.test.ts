@@ -24,6 +24,8 @@ class HeldRounds {
   claimable = 0;
   rounds = 0;
   lookups = 0;
+  /** Tasks given back to the queue (task id). */
+  released: string[] = [];
   #answers: (() => void)[] = [];
 
   readonly store = {
@@ -49,7 +51,9 @@ class HeldRounds {
       return null;
     },
     expireLeases: async () => [],
-    release: async () => {},
+    release: async (_clientId: string, taskId: string) => {
+      this.released.push(taskId);
+    },
   } as unknown as TasksStore;
 
   /** Answers the round in flight and lets the loop take its next step. */
@@ -68,34 +72,36 @@ const metric = { inc() {}, set() {}, observe() {} };
 const metrics = {
   streams: metric,
   granted: metric,
+  handedOver: metric,
   expired: metric,
   dispatchLatency: metric,
 } as unknown as LeaseMetrics;
 
-describe("lease hub: claim rounds", () => {
-  let opened: { hub: LeaseHub; rounds: HeldRounds } | undefined;
-  afterEach(async () => {
-    if (opened === undefined) return;
-    const stopping = opened.hub.stop();
-    await opened.rounds.answerAll();
-    await stopping;
-    opened = undefined;
+/** The hub a test opened, stopped after it (its rounds answered so the loop can end). */
+let opened: { hub: LeaseHub; rounds: HeldRounds } | undefined;
+afterEach(async () => {
+  if (opened === undefined) return;
+  const stopping = opened.hub.stop();
+  await opened.rounds.answerAll();
+  await stopping;
+  opened = undefined;
+});
+
+function openHub(rounds: HeldRounds): LeaseHub {
+  const hub = new LeaseHub({
+    store: rounds.store,
+    logger: silentLogger,
+    metrics,
+    sweepIntervalMs: 60_000,
   });
+  opened = { hub, rounds };
+  return hub;
+}
 
-  function hubOn(rounds: HeldRounds): LeaseHub {
-    const hub = new LeaseHub({
-      store: rounds.store,
-      logger: silentLogger,
-      metrics,
-      sweepIntervalMs: 60_000,
-    });
-    opened = { hub, rounds };
-    return hub;
-  }
-
+describe("lease hub: claim rounds", () => {
   it("starts no round for freed capacity once a round found the queue drained, until a task is announced", async () => {
     const rounds = new HeldRounds();
-    const hub = hubOn(rounds);
+    const hub = openHub(rounds);
     const session = new LeaseSession(randomUUID(), 2);
     hub.add(session);
     expect(rounds.rounds).toBe(1);
@@ -114,7 +120,7 @@ describe("lease hub: claim rounds", () => {
 
   it("goes round again for capacity freed during a round only while the queue is not drained", async () => {
     const rounds = new HeldRounds();
-    const hub = hubOn(rounds);
+    const hub = openHub(rounds);
     const session = new LeaseSession(randomUUID(), 1);
     rounds.claimable = 2;
     hub.add(session);
@@ -137,7 +143,7 @@ describe("lease hub: claim rounds", () => {
 
   it("goes round again when a task is announced during a round that comes up short", async () => {
     const rounds = new HeldRounds();
-    const hub = hubOn(rounds);
+    const hub = openHub(rounds);
     const session = new LeaseSession(randomUUID(), 2);
     hub.add(session);
     rounds.claimable = 0;
@@ -151,7 +157,7 @@ describe("lease hub: claim rounds", () => {
 
   it("looks up the next retry when a task goes back to the queue, not after each short round", async () => {
     const rounds = new HeldRounds();
-    const hub = hubOn(rounds);
+    const hub = openHub(rounds);
     hub.start();
     await rounds.answer();
     expect(rounds.lookups).toBe(1); // at start: retries left by an earlier run
@@ -174,5 +180,75 @@ describe("lease hub: claim rounds", () => {
     });
     await rounds.answer();
     expect(rounds.lookups).toBe(2);
+  });
+});
+
+describe("lease hub: tasks handed over as they are created", () => {
+  /** A hub whose first round (for `sessions`) has found the queue drained. */
+  async function drainedHub(...sessions: LeaseSession[]): Promise<LeaseHub> {
+    const rounds = new HeldRounds();
+    const hub = openHub(rounds);
+    for (const session of sessions) hub.add(session);
+    await rounds.answerAll();
+    return hub;
+  }
+
+  it("promises free slots in hand-out order, each stream's first before any stream's second", async () => {
+    const a = new LeaseSession(randomUUID(), 2);
+    const b = new LeaseSession(randomUUID(), 1);
+    const hub = await drainedHub(a, b);
+    const slots = hub.reserveSlots(5);
+    expect(slots).toEqual([a, b, a]);
+    expect(a.freeCapacity).toBe(0);
+    expect(b.freeCapacity).toBe(0);
+    expect(hub.reserveSlots(1)).toEqual([]);
+  });
+
+  it("promises nothing while the queue may hold claimable tasks or a round is running", async () => {
+    const session = new LeaseSession(randomUUID(), 2);
+    const hub = await drainedHub(session);
+    const rounds = opened?.rounds as HeldRounds;
+    hub.wake(); // a task was announced: a round runs, and the queue is not known to be empty
+    expect(hub.reserveSlots(1)).toEqual([]);
+    rounds.claimable = 1;
+    await rounds.answer(); // short again: one task for two places
+    expect(session.held.size).toBe(1);
+    expect(hub.reserveSlots(2)).toEqual([session]);
+  });
+
+  it("leaves promised slots out of claim rounds until the tasks arrive, then frees the unused ones", async () => {
+    const session = new LeaseSession(randomUUID(), 3);
+    const hub = await drainedHub(session);
+    const rounds = opened?.rounds as HeldRounds;
+    const slots = hub.reserveSlots(2);
+    expect(slots).toHaveLength(2);
+    rounds.claimable = 5;
+    hub.wake();
+    await rounds.answer();
+    expect(session.held.size).toBe(1); // the one slot not promised
+    const row = claimedTask();
+    hub.handOver([
+      { session, row: { ...row, assignedClientId: session.clientId } },
+      { session, row: undefined }, // its task was not created
+    ]);
+    expect(session.held.get(row.taskId)).toBe(1);
+    expect(session.freeCapacity).toBe(1);
+    const outbound = session.outbound[Symbol.asyncIterator]();
+    const sent = [(await outbound.next()).value, (await outbound.next()).value];
+    expect(sent.map((m) => m?.kind.value?.task?.taskId)).toContain(row.taskId);
+    expect(sent.map((m) => m?.kind.case)).toEqual(["assignment", "assignment"]);
+  });
+
+  it("gives a handed-over task back to the queue when its stream closed before it arrived", async () => {
+    const session = new LeaseSession(randomUUID(), 1);
+    const hub = await drainedHub(session);
+    const [slot] = hub.reserveSlots(1);
+    expect(slot).toBe(session);
+    session.end();
+    const row = { ...claimedTask(), assignedClientId: session.clientId };
+    hub.handOver([{ session, row }]);
+    await new Promise((resolve) => setImmediate(resolve)); // the stand-in release answers at once
+    expect(opened?.rounds.released).toEqual([row.taskId]);
+    expect(session.held.size).toBe(0);
   });
 });

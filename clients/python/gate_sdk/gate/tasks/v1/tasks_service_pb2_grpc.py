@@ -108,7 +108,9 @@ class TasksServiceServicer(object):
     """
 
     def CreateTask(self, request, context):
-        """CreateTask adds one task to the queue. Operators only.
+        """CreateTask adds one task to the queue. Operators only. When nothing else waits in the
+        queue and a lease stream of the serving replica has room, the task is leased to that
+        stream as it is created: it comes back "assigned", and the stream gets its assignment.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -116,7 +118,9 @@ class TasksServiceServicer(object):
 
     def CreateTasks(self, request, context):
         """CreateTasks adds many tasks at once. With an idempotency key, a retried call returns
-        the tasks the first call created instead of creating them again. Operators only.
+        the tasks the first call created instead of creating them again. Operators only. As
+        with CreateTask, tasks may come back already leased to waiting streams (highest priority
+        first); the rest are queued.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

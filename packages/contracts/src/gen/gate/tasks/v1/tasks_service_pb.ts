@@ -308,7 +308,7 @@ export type CreateTaskResponse = Message<"gate.tasks.v1.CreateTaskResponse"> & {
   taskId: string;
 
   /**
-   * The task's status, "pending".
+   * The task's status: "pending", or "assigned" when it was leased as it was created.
    *
    * @generated from field: string status = 2;
    */
@@ -1760,7 +1760,9 @@ export const WatchTasksResponseSchema: GenMessage<WatchTasksResponse> = /*@__PUR
  */
 export const TasksService: GenService<{
   /**
-   * CreateTask adds one task to the queue. Operators only.
+   * CreateTask adds one task to the queue. Operators only. When nothing else waits in the
+   * queue and a lease stream of the serving replica has room, the task is leased to that
+   * stream as it is created: it comes back "assigned", and the stream gets its assignment.
    *
    * @generated from rpc gate.tasks.v1.TasksService.CreateTask
    */
@@ -1771,7 +1773,9 @@ export const TasksService: GenService<{
   },
   /**
    * CreateTasks adds many tasks at once. With an idempotency key, a retried call returns
-   * the tasks the first call created instead of creating them again. Operators only.
+   * the tasks the first call created instead of creating them again. Operators only. As
+   * with CreateTask, tasks may come back already leased to waiting streams (highest priority
+   * first); the rest are queued.
    *
    * @generated from rpc gate.tasks.v1.TasksService.CreateTasks
    */
