@@ -96,6 +96,14 @@ export class LeaseHub {
   }
 
   /**
+   * A task became claimable, and its NOTIFY will start a round: until then, the queue is no
+   * longer taken for drained (no new task is handed over ahead of it).
+   */
+  announced(): void {
+    this.#announced++;
+  }
+
+  /**
    * A stream can take more (it opened, raised its capacity or ended a lease): a round, unless
    * the last one found the queue drained and no task has been announced since.
    */
@@ -208,14 +216,19 @@ export class LeaseHub {
   /**
    * Ends the promises of reserveSlots once the creating statement has committed (or failed):
    * each task created as leased to a slot's client is pushed to that stream; a slot with no
-   * task is freed. A stream that closed meanwhile gives its task straight back to the queue.
+   * task is freed, and may claim again. A stream that closed meanwhile, or lowered its
+   * capacity below what it holds, gives its task straight back to the queue.
    */
   handOver(slots: readonly { session: LeaseSession; row: TaskRow | undefined }[]): void {
     const unsent = new Map<string, TaskRow[]>();
+    let freed = false;
     for (const { session, row } of slots) {
       session.unreserve();
-      if (row === undefined) continue;
-      if (!session.ended) {
+      if (row === undefined) {
+        freed ||= !session.ended;
+        continue;
+      }
+      if (!session.ended && session.freeCapacity > 0) {
         this.#metrics.handedOver.inc();
         this.#push(session, row);
         continue;
@@ -223,6 +236,8 @@ export class LeaseHub {
       unsent.set(session.clientId, [...(unsent.get(session.clientId) ?? []), row]);
     }
     for (const [clientId, rows] of unsent) void this.#giveBack(clientId, rows);
+    // A round that ran meanwhile left the promised slots out; they may find work now.
+    if (freed) this.capacityFreed();
   }
 
   async #giveBack(clientId: string, rows: readonly TaskRow[]): Promise<void> {

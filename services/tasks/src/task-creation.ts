@@ -31,6 +31,11 @@ export async function createTasks(
   tx?: Queryable,
 ): Promise<{ tasks: TaskRow[]; created: boolean }> {
   if (tasks.length === 0) return { tasks: [], created: false };
+  if (options.holders !== undefined && tx !== undefined) {
+    // The holders' streams are handed their tasks once this returns, which must be after
+    // the commit: the caller's transaction would still be open.
+    throw new Error("tasks leased as they are created need a statement of their own");
+  }
   const key = options.idempotencyKey === "" ? undefined : options.idempotencyKey;
   const batch = tasks.map((t, i) => ({
     ...t,
@@ -89,8 +94,9 @@ interface InsertedTask {
  * in batch order. A new task is the request plus the column defaults, so only its id and
  * created_at are read back (and a handed-over task's lease times). The 'created' notices go
  * out 40 to a NOTIFY, and one wake-up for the statement when a task was queued; a task
- * leased to a waiting stream is announced 'assigned' too, and its assignment event goes to
- * the outbox.
+ * leased to a waiting stream is announced 'assigned' too (its 'created' notice, like every
+ * notice, gives the status the statement left it in), and its assignment event goes to the
+ * outbox.
  */
 async function insertBatch(
   ctx: StoreContext,
@@ -118,7 +124,8 @@ async function insertBatch(
      ), ${changeNoticesCte("notified", "inserted", "'created'", "NULL", "s.batch_position")}${
        handing
          ? `, handed AS (
-       SELECT i.*, i.batch_position + 1 AS slot FROM inserted i WHERE i.status = 'assigned'
+       SELECT i.*, row_number() OVER (ORDER BY i.batch_position) AS slot
+       FROM inserted i WHERE i.status = 'assigned'
      ), ${changeNoticesCte("assigned_notified", "handed", "'assigned'", "s.assigned_client_id", "s.batch_position")},
      ${events.cte}`
          : ""

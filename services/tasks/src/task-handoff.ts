@@ -11,15 +11,20 @@ import type { TasksStore } from "./tasks-store.js";
  * claim round and the second write of its row that queueing it would cost, and reaches its
  * stream as soon as the batch commits. The order is the claim's: higher priority first,
  * then batch order; tasks beyond the free slots are queued as usual.
+ *
+ * Batches with an idempotency key are always queued: such a call may wait on a concurrent
+ * one with the same key, or turn out to be a retry, and slots promised meanwhile would sit
+ * out of claim rounds for nothing.
  */
 export async function createTasksHandingOver(
   store: TasksStore,
   hub: LeaseHub,
   tasks: readonly NewTask[],
-  options: Omit<CreateOptions, "holders">,
+  options: Pick<CreateOptions, "idempotencyKey">,
 ): Promise<{ tasks: TaskRow[]; created: boolean }> {
-  const slots = hub.reserveSlots(tasks.length);
-  if (slots.length === 0) return store.createTasks(tasks, options);
+  const keyed = (options.idempotencyKey ?? "") !== "";
+  const slots = keyed ? [] : hub.reserveSlots(tasks.length);
+  if (slots.length === 0) return announceQueued(hub, await store.createTasks(tasks, options));
   const order = tasks
     .map((_, index) => index)
     .sort((a, b) => (tasks[b]?.priority ?? 0) - (tasks[a]?.priority ?? 0) || a - b)
@@ -31,10 +36,9 @@ export async function createTasksHandingOver(
   let result: { tasks: TaskRow[]; created: boolean } | undefined;
   try {
     result = await store.createTasks(tasks, { ...options, holders });
-    return result;
+    return announceQueued(hub, result);
   } finally {
-    // A retried batch (created: false) returns the first call's tasks: none was leased here.
-    const rows = result?.created === true ? result.tasks : [];
+    const rows = result?.tasks ?? [];
     hub.handOver(
       slots.map((session, slot) => {
         const row = rows[order[slot] ?? -1];
@@ -42,4 +46,17 @@ export async function createTasksHandingOver(
       }),
     );
   }
+}
+
+/**
+ * Tells the hub at once that the batch queued claimable tasks, rather than when its NOTIFY
+ * comes back: until then the hub would still believe the queue drained, and a batch created
+ * meanwhile could be handed over ahead of these.
+ */
+function announceQueued(
+  hub: LeaseHub,
+  result: { tasks: TaskRow[]; created: boolean },
+): { tasks: TaskRow[]; created: boolean } {
+  if (result.created && result.tasks.some((task) => task.status === "pending")) hub.announced();
+  return result;
 }

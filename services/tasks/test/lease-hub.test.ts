@@ -232,11 +232,50 @@ describe("lease hub: tasks handed over as they are created", () => {
       { session, row: undefined }, // its task was not created
     ]);
     expect(session.held.get(row.taskId)).toBe(1);
-    expect(session.freeCapacity).toBe(1);
+    // The freed slot may find work (tasks are left): a round starts for it.
+    expect(rounds.rounds).toBe(3);
+    await rounds.answer();
+    expect(session.held.size).toBe(3);
     const outbound = session.outbound[Symbol.asyncIterator]();
-    const sent = [(await outbound.next()).value, (await outbound.next()).value];
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push((await outbound.next()).value);
     expect(sent.map((m) => m?.kind.value?.task?.taskId)).toContain(row.taskId);
-    expect(sent.map((m) => m?.kind.case)).toEqual(["assignment", "assignment"]);
+    expect(sent.map((m) => m?.kind.case)).toEqual(["assignment", "assignment", "assignment"]);
+  });
+
+  it("starts no round for a freed slot while the queue is known to be drained", async () => {
+    const session = new LeaseSession(randomUUID(), 2);
+    const hub = await drainedHub(session);
+    hub.reserveSlots(2);
+    hub.handOver([
+      { session, row: undefined },
+      { session, row: undefined },
+    ]);
+    expect(opened?.rounds.rounds).toBe(1);
+    expect(session.freeCapacity).toBe(2);
+  });
+
+  it("gives a handed-over task back when its stream lowered its capacity meanwhile", async () => {
+    const session = new LeaseSession(randomUUID(), 2);
+    const hub = await drainedHub(session);
+    hub.reserveSlots(2);
+    session.setCapacity(1);
+    const rows = [claimedTask(), claimedTask()].map((r) => ({
+      ...r,
+      assignedClientId: session.clientId,
+    }));
+    hub.handOver(rows.map((row) => ({ session, row })));
+    await new Promise((resolve) => setImmediate(resolve)); // the stand-in release answers at once
+    expect(session.held.size).toBe(1);
+    expect(opened?.rounds.released).toHaveLength(1);
+  });
+
+  it("takes the queue for drained no longer once a created batch says it queued a task", async () => {
+    const session = new LeaseSession(randomUUID(), 2);
+    const hub = await drainedHub(session);
+    hub.announced();
+    expect(hub.reserveSlots(2)).toEqual([]);
+    expect(opened?.rounds.rounds).toBe(1); // its NOTIFY starts the round
   });
 
   it("gives a handed-over task back to the queue when its stream closed before it arrived", async () => {

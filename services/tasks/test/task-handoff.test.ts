@@ -181,6 +181,23 @@ describe.each(databaseTargets())(
       await complete(held[1]?.task?.taskId ?? "", held[1]?.task?.leaseToken ?? 0);
       const after = await stream.next("assignment");
       expect(after.task?.taskId).toBe(later[0]?.taskId);
+      for (const lease of [held[2], next, after]) {
+        await complete(lease?.task?.taskId ?? "", lease?.task?.leaseToken ?? 0);
+      }
+    });
+
+    it("queues a batch with an idempotency key, and a retry of it pushes nothing again", async () => {
+      const batch = { tasks: [newTask(0)], idempotencyKey: "handoff-keyed" };
+      const { tasks: created } = await tasks.createTasks(batch, operator);
+      expect(created.map((t) => t.status)).toEqual(["pending"]);
+      const assignment = await stream.next(
+        "assignment",
+        (a) => a.task?.taskId === created[0]?.taskId,
+      );
+      const { tasks: again } = await tasks.createTasks(batch, operator);
+      expect(again.map((t) => t.taskId)).toEqual(created.map((t) => t.taskId));
+      await complete(created[0]?.taskId ?? "", assignment.task?.leaseToken ?? 0);
+      expect(stream.received.filter((m) => m.case === "assignment")).toEqual([]);
     });
   },
 );
