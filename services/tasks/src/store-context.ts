@@ -1,4 +1,4 @@
-import type { Queryable } from "@gate/runtime";
+import type { PinnedConnection, Queryable } from "@gate/runtime";
 import { requireUuid, withTransaction } from "@gate/runtime";
 import type { Pool } from "pg";
 import type { RetryPolicy } from "./retry-policy.js";
@@ -10,8 +10,11 @@ import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 
 export interface StoreContext {
   pool: Pool;
-  /** Where claim rounds run: one connection with the claim's planner settings. */
-  claimConnection: Queryable;
+  /**
+   * Where claim rounds run: one connection with the claim's planner settings, which keeps
+   * the claim statement prepared.
+   */
+  claimConnection: PinnedConnection;
   schema: string;
   /** The qualified table names. */
   tasks: string;

@@ -95,17 +95,22 @@ export function checkSchemaName(schema: string): string {
 
 export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
 
-/** Server settings a transaction may change for itself (SET LOCAL), by name. */
-export type LocalSettings = Readonly<Record<string, "on" | "off">>;
+/**
+ * Server settings a transaction or a session may change for itself, by name: on, off, or a
+ * keyword value such as plan_cache_mode's force_generic_plan.
+ */
+export type LocalSettings = Readonly<Record<string, string>>;
 
 const settingName = /^[a-z_][a-z0-9_.]*$/;
+const settingWord = /^[a-z_]+$/;
 
 /** The statements setting `settings` (checked names), for the session or the transaction. */
 export function settingsSql(command: "SET" | "SET LOCAL", settings: LocalSettings): string {
   return Object.entries(settings)
     .map(([name, value]) => {
       if (!settingName.test(name)) throw new Error(`not a setting name: ${name}`);
-      return `${command} ${name} = ${value === "on" ? "on" : "off"}`;
+      if (!settingWord.test(value)) throw new Error(`not a setting value: ${value}`);
+      return `${command} ${name} = ${value}`;
     })
     .join("; ");
 }
