@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PinnedConnection } from "../src/storage/pinned-connection.js";
 import {
   createPool,
+  prepared,
   redactDatabaseUrl,
   withDatabaseName,
   withTransaction,
@@ -171,6 +172,26 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
       await expect(session()).rejects.toThrow(/closed/);
     } finally {
       await pinned.close();
+      await pool.end();
+    }
+  });
+
+  it("prepares a statement once per connection under a name drawn from its text", async () => {
+    const pool = createPool(db.url, { applicationName: "prepared-test", max: 1 });
+    const byLabel = "SELECT id FROM items WHERE label = $1 ORDER BY id";
+    try {
+      await pool.query("INSERT INTO items VALUES (10, 'ten'), (11, 'eleven')");
+      const a = prepared(byLabel, ["ten"]);
+      expect(prepared(byLabel, ["eleven"]).name).toBe(a.name);
+      expect(prepared(`${byLabel} DESC`, ["ten"]).name).not.toBe(a.name);
+      expect((await pool.query(a)).rows).toEqual([{ id: 10 }]);
+      expect((await pool.query(prepared(byLabel, ["eleven"]))).rows).toEqual([{ id: 11 }]);
+      const statements = await pool.query<{ name: string; calls: string }>(
+        "SELECT name, generic_plans + custom_plans AS calls FROM pg_prepared_statements",
+      );
+      expect(statements.rows).toEqual([{ name: a.name, calls: "2" }]);
+    } finally {
+      await pool.query("DELETE FROM items WHERE id IN (10, 11)");
       await pool.end();
     }
   });

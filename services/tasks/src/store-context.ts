@@ -1,4 +1,4 @@
-import type { PinnedConnection, Queryable } from "@gate/runtime";
+import type { Queryable } from "@gate/runtime";
 import { requireUuid, withTransaction } from "@gate/runtime";
 import type { Pool } from "pg";
 import type { RetryPolicy } from "./retry-policy.js";
@@ -14,7 +14,7 @@ export interface StoreContext {
    * Where claim rounds run: one connection with the claim's planner settings, which keeps
    * the claim statement prepared.
    */
-  claimConnection: PinnedConnection;
+  claimConnection: Queryable;
   schema: string;
   /** The qualified table names. */
   tasks: string;

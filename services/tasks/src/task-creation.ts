@@ -1,4 +1,4 @@
-import { outboxAppendSql, type Queryable, withTransaction } from "@gate/runtime";
+import { outboxAppendSql, prepared, type Queryable, withTransaction } from "@gate/runtime";
 import { matchesBatch } from "./idempotent-batch.js";
 import { planRanges } from "./search-plan.js";
 import { inTransaction, type StoreContext } from "./store-context.js";
@@ -106,8 +106,11 @@ async function insertBatch(
 ): Promise<InsertedTask[]> {
   const handing = batch.some((t) => t.holder !== null);
   const events = outboxAppendSql(ctx.schema, "appended", assignmentEventsSql("handed"));
+  // Prepared: planning it took about a quarter of its time on small batches, and an insert
+  // from arrays reads no table, so one generic plan serves every batch.
   const { rows } = await db.query<InsertedTask>(
-    `WITH inserted AS (
+    prepared(
+      `WITH inserted AS (
        INSERT INTO ${ctx.tasks}
          (search_params, start_page, max_documents, priority, max_attempts, idempotency_key,
           batch_position${handing ? ", status, attempt, lease_token, assigned_client_id, assigned_at, lease_expires_at" : ""})
@@ -134,15 +137,16 @@ async function insertBatch(
             ${availableNoticeOnceSql("inserted")},
             ${handing ? `i.assigned_at, i.lease_expires_at, (SELECT count(*) FROM assigned_notified)::int AS assigned_notices, ${events.notify}` : "NULL AS assigned_at, NULL AS lease_expires_at"}
      FROM inserted i ORDER BY i.batch_position`,
-    [
-      batch.map((t) => JSON.stringify(t.searchParams)),
-      batch.map((t) => t.startPage),
-      batch.map((t) => t.maxDocuments),
-      batch.map((t) => t.priority),
-      batch.map((t) => t.maxAttempts),
-      key,
-      ...(handing ? [batch.map((t) => t.holder), ctx.leaseMs] : []),
-    ],
+      [
+        batch.map((t) => JSON.stringify(t.searchParams)),
+        batch.map((t) => t.startPage),
+        batch.map((t) => t.maxDocuments),
+        batch.map((t) => t.priority),
+        batch.map((t) => t.maxAttempts),
+        key,
+        ...(handing ? [batch.map((t) => t.holder), ctx.leaseMs] : []),
+      ],
+    ),
   );
   return rows;
 }

@@ -1,5 +1,11 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import { appendEvents, outboxAppendSql, type Queryable, requireUuid } from "@gate/runtime";
+import {
+  appendEvents,
+  outboxAppendSql,
+  prepared,
+  type Queryable,
+  requireUuid,
+} from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
 import { assignmentEvents, assignmentEventsSql } from "./task-events.js";
 import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
@@ -78,9 +84,9 @@ export async function claimRound(
   // One autocommitted statement on the claim connection: the leases, their events and
   // notices commit together, in one round trip. It is prepared once per connection, under
   // a generic plan (claimPlannerSettings).
-  const { rows } = await ctx.claimConnection.query({
-    name: "gate_tasks_claim_round",
-    text: `WITH slots AS (
+  const { rows } = await ctx.claimConnection.query(
+    prepared(
+      `WITH slots AS (
        SELECT d.demand, d.client,
               row_number() OVER (ORDER BY g.turn, d.demand) AS slot
        FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
@@ -106,8 +112,9 @@ export async function claimRound(
      ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
      SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}, ${events.notify}
      FROM claimed c ORDER BY c.slot`,
-    values: [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
-  });
+      [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
+    ),
+  );
   for (const r of rows) dealt[Number(r.demand) - 1]?.push(toTaskRow(r));
   return dealt;
 }

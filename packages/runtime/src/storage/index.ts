@@ -19,6 +19,7 @@ export {
   type IsolationLevel,
   type LocalSettings,
   type PoolOptions,
+  prepared,
   type Queryable,
   redactDatabaseUrl,
   withDatabaseName,

@@ -1,16 +1,41 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 
 /**
  * Anything that runs a query: the pool itself, or a client checked out of it (inside a
  * transaction). Stores take one of these so callers can compose several stores' writes in
- * one transaction.
+ * one transaction. A query is its text and values, or a config such as `prepared` makes.
  */
 export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(
-    text: string,
+    textOrConfig: string | pg.QueryConfig,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>>;
 }
+
+/**
+ * A hot statement as a named prepared statement: each connection parses it once, and after
+ * a few executions the server may keep one generic plan of it instead of planning every
+ * call, which for the large multi-CTE statements of the hot paths costs as much as a good
+ * share of their execution. The name comes from the text, so every variant of a statement
+ * gets its own, and the same text shares one on every connection.
+ *
+ * Only for statements whose best plan depends neither on the values nor on how large the
+ * tables are: a generic plan is made without the values (an array parameter counts as ten
+ * elements, for one) and kept until the table's statistics change, so a statement that
+ * joins a table it could also scan may keep a plan made when the table was small.
+ */
+export function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `gate_${createHash("sha1").update(text).digest("hex").slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
+
+/** Statement names by text; the texts are the code's own, so the map stays small. */
+const statementNames = new Map<string, string>();
 
 export interface PoolOptions {
   /** Most connections this process opens; replicas multiply it, so keep it modest. */
