@@ -15,6 +15,11 @@ export interface StoreContext {
    * the claim statement prepared.
    */
   claimConnection: Queryable;
+  /**
+   * Where a batch's lone completions are settled: one connection whose planner can only
+   * reach rows by their keys, which keeps that statement prepared (task-batch-settlement.ts).
+   */
+  settleConnection: Queryable;
   schema: string;
   /** The qualified table names. */
   tasks: string;
