@@ -10,16 +10,8 @@ import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 
 export interface StoreContext {
   pool: Pool;
-  /**
-   * Where claim rounds run: one connection with the claim's planner settings, which keeps
-   * the claim statement prepared.
-   */
+  /** Where claim rounds run: one connection with the claim's planner settings. */
   claimConnection: Queryable;
-  /**
-   * Where a batch's lone completions are settled: one connection whose planner can only
-   * reach rows by their keys, which keeps that statement prepared (task-batch-settlement.ts).
-   */
-  settleConnection: Queryable;
   schema: string;
   /** The qualified table names. */
   tasks: string;

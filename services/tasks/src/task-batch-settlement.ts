@@ -143,12 +143,11 @@ async function settleLoneCompletions(
   if (lone.length === 0) return;
   const settled = await settle(
     ctx,
-    ctx.settleConnection,
+    ctx.pool,
     lone.map(({ call }) => ({
       lease: { taskId: call.taskId, clientId: call.clientId, token: call.token },
       verdict: completionVerdict(call.counts, call.resultSummary),
     })),
-    { prepared: true },
   );
   const byId = new Map(settled.map(({ task }) => [task.taskId, task]));
   for (const { index, call } of lone) {
@@ -156,24 +155,6 @@ async function settleLoneCompletions(
     if (task !== undefined) results[index] = { ok: true, task };
   }
 }
-
-/**
- * The planner settings of the lone completions' connection (StoreContext.settleConnection).
- * Planning the settling statement cost about a tenth of its time, more on small batches, so
- * it is prepared there under one generic plan. A generic plan is made once, without the
- * values, and kept while the table's statistics stand: made while `download_tasks` was
- * small it would scan the table and hash it (measured: twice the cost of settling). With
- * sequential scans, hash and merge joins ruled out, the only plan left reaches each task
- * by its primary key, whatever the statistics say. Group commit settles one batch at a time
- * per replica, so one connection is enough.
- */
-export const settlePlannerSettings = {
-  enable_seqscan: "off",
-  enable_hashjoin: "off",
-  enable_mergejoin: "off",
-  jit: "off",
-  plan_cache_mode: "force_generic_plan",
-} as const;
 
 /** The verdict a call brings, after checking its counts; null for a progress report. */
 function verdictOf(ctx: StoreContext, call: LeaseCall, row: LockedLease): Verdict | null {

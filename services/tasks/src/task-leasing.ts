@@ -1,11 +1,5 @@
 import type { JsonObject } from "@bufbuild/protobuf";
-import {
-  appendEvents,
-  outboxAppendSql,
-  prepared,
-  type Queryable,
-  requireUuid,
-} from "@gate/runtime";
+import { appendEvents, outboxAppendSql, type Queryable, requireUuid } from "@gate/runtime";
 import { inTransaction, lockLease, type StoreContext } from "./store-context.js";
 import { assignmentEvents, assignmentEventsSql } from "./task-events.js";
 import { changeNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
@@ -82,11 +76,9 @@ export async function claimRound(
   const total = demands.reduce((n, d) => n + Math.max(0, d.count), 0);
   const events = outboxAppendSql(ctx.schema, "appended", assignmentEventsSql("claimed"));
   // One autocommitted statement on the claim connection: the leases, their events and
-  // notices commit together, in one round trip. It is prepared once per connection, under
-  // a generic plan (claimPlannerSettings).
+  // notices commit together, in one round trip.
   const { rows } = await ctx.claimConnection.query(
-    prepared(
-      `WITH slots AS (
+    `WITH slots AS (
        SELECT d.demand, d.client,
               row_number() OVER (ORDER BY g.turn, d.demand) AS slot
        FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS d(client, n, demand),
@@ -112,8 +104,7 @@ export async function claimRound(
      ${changeNoticesCte("notified", "claimed", "'assigned'", "s.assigned_client_id")}
      SELECT ${taskColumns("c")}, c.demand, ${noticesCount("notified")}, ${events.notify}
      FROM claimed c ORDER BY c.slot`,
-      [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
-    ),
+    [clients, demands.map((d) => Math.max(0, d.count)), total, ctx.leaseMs],
   );
   for (const r of rows) dealt[Number(r.demand) - 1]?.push(toTaskRow(r));
   return dealt;
@@ -128,17 +119,8 @@ export async function claimRound(
  * ruled out the ordered index scan is the only plan left. The plans that must sort anyway
  * (the small window sorts) then cost more than jit_above_cost, and compiling them would
  * take longer than the claim: JIT goes too.
- *
- * Planning the claim statement cost about a sixth of its time, every round. Its plan does
- * not depend on the parameters (the arrays' lengths are unknown to the planner anyway, and
- * with sorts ruled out the limit changes nothing), so the connection keeps one generic plan
- * of the prepared statement and skips planning after the first round.
  */
-export const claimPlannerSettings = {
-  enable_sort: "off",
-  jit: "off",
-  plan_cache_mode: "force_generic_plan",
-} as const;
+export const claimPlannerSettings = { enable_sort: "off", jit: "off" } as const;
 
 /**
  * A client's heartbeat: extends every lease it still holds (expired ones are the sweep's).

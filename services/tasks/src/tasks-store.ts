@@ -51,19 +51,13 @@ type Args<F> = F extends (ctx: StoreContext, ...rest: infer R) => unknown ? R : 
 export class TasksStore {
   readonly #ctx: StoreContext;
   readonly #claimConnection: PinnedConnection;
-  readonly #settleConnection: PinnedConnection;
 
   constructor(options: TasksStoreOptions) {
     const schema = checkSchemaName(options.schema ?? "tasks");
     this.#claimConnection = new PinnedConnection(options.pool, claimPlannerSettings);
-    this.#settleConnection = new PinnedConnection(
-      options.pool,
-      batchSettlement.settlePlannerSettings,
-    );
     this.#ctx = {
       pool: options.pool,
       claimConnection: this.#claimConnection,
-      settleConnection: this.#settleConnection,
       schema,
       tasks: `${schema}.download_tasks`,
       history: `${schema}.lease_history`,
@@ -73,9 +67,9 @@ export class TasksStore {
     };
   }
 
-  /** Gives back the connections claims and settlements hold; the store must not be used after. */
-  async close(): Promise<void> {
-    await Promise.all([this.#claimConnection.close(), this.#settleConnection.close()]);
+  /** Gives back the connection claim rounds hold; the store must not be used after. */
+  close(): Promise<void> {
+    return this.#claimConnection.close();
   }
 
   // Creation and planning (task-creation.ts)
