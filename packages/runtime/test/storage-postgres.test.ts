@@ -109,7 +109,7 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
     expect(level).toBe("serializable");
   });
 
-  it("sets local settings for its own transaction only, and refuses odd setting names", async () => {
+  it("sets local settings for its own transaction only, and refuses odd setting names and values", async () => {
     const pool = createPool(db.url, { applicationName: "settings-test", max: 1 });
     try {
       const read = async (tx: { query: typeof pool.query }) =>
@@ -129,7 +129,18 @@ describe.each(databaseTargets())("pool and transactions on $name PostgreSQL", (t
       await expect(
         withTransaction(pool, read, { settings: { "jit = on; DROP TABLE items": "off" } }),
       ).rejects.toThrow(/not a setting name/);
+      await expect(
+        withTransaction(pool, read, { settings: { jit: "on; DROP TABLE items" } }),
+      ).rejects.toThrow(/not a setting value/);
       expect((await db.pool.query("SELECT count(*) FROM items")).rowCount).toBe(1);
+      const mode = await withTransaction(
+        pool,
+        async (tx) =>
+          (await tx.query<{ mode: string }>("SELECT current_setting('plan_cache_mode') AS mode"))
+            .rows[0]?.mode,
+        { settings: { plan_cache_mode: "force_generic_plan" } },
+      );
+      expect(mode).toBe("force_generic_plan");
     } finally {
       await pool.end();
     }

@@ -10,8 +10,16 @@ import { type TaskRow, taskColumns, toTaskRow } from "./task-row.js";
 
 export interface StoreContext {
   pool: Pool;
-  /** Where claim rounds run: one connection with the claim's planner settings. */
+  /**
+   * Where claim rounds run: one connection with the claim's planner settings, which keeps
+   * the claim statement prepared.
+   */
   claimConnection: Queryable;
+  /**
+   * Where a batch's lone completions are settled: one connection whose planner can only
+   * reach rows by their keys, which keeps that statement prepared (task-batch-settlement.ts).
+   */
+  settleConnection: Queryable;
   schema: string;
   /** The qualified table names. */
   tasks: string;

@@ -1,4 +1,4 @@
-import { outboxAppendSql, type Queryable } from "@gate/runtime";
+import { outboxAppendSql, prepared, type Queryable } from "@gate/runtime";
 import type { StoreContext } from "./store-context.js";
 import { outcomeEventsSql } from "./task-events.js";
 import { availableNoticeSql, changeNoticesCte, noticesCount } from "./task-notices.js";
@@ -50,26 +50,29 @@ export async function settle(
   ctx: StoreContext,
   db: Queryable,
   items: readonly SettlingItem[],
+  options: { prepared?: boolean } = {},
 ): Promise<SettledTask[]> {
   if (items.length === 0) return [];
   const column = <T>(pick: (item: SettlingItem) => T) => items.map(pick);
   const events = outboxAppendSql(ctx.schema, "appended", outcomeEventsSql("settled"));
-  const { rows } = await db.query(
-    `WITH v AS (
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
-                            $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
-                            $12::text[], $13::uuid[], $14::int[], $15::text[])
+  // The verdicts and their rows are joined once, by id, in the locking CTE, which carries
+  // the verdicts on; the update then joins only that to the table, by its primary key.
+  const text = `WITH v AS MATERIALIZED (
+       SELECT v.*
+       FROM unnest($1::uuid[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
+                   $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
+                   $12::text[], $13::uuid[], $14::int[], $15::text[])
          WITH ORDINALITY
          AS v(id, status, delay_ms, attempt_delta, downloaded, failed, skipped, summary,
               last_error, last_error_kind, end_reason, change, holder, fence_token, outcome,
               position)
-     ), target AS MATERIALIZED (
-       SELECT t.id FROM ${ctx.tasks} t JOIN v ON t.id = v.id
-       WHERE v.fence_token IS NULL
-          OR (t.status = 'assigned' AND t.assigned_client_id = v.holder
-              AND t.lease_token = v.fence_token AND t.lease_expires_at >= now()
-              AND coalesce(v.downloaded, 0) + coalesce(v.failed, 0) + coalesce(v.skipped, 0)
-                  <= t.max_documents)
+       JOIN ${ctx.tasks} t ON t.id = v.id
+       WHERE t.id = ANY($1::uuid[])
+         AND (v.fence_token IS NULL
+              OR (t.status = 'assigned' AND t.assigned_client_id = v.holder
+                  AND t.lease_token = v.fence_token AND t.lease_expires_at >= now()
+                  AND coalesce(v.downloaded, 0) + coalesce(v.failed, 0) + coalesce(v.skipped, 0)
+                      <= t.max_documents))
        ORDER BY t.id
        FOR UPDATE OF t
      ), settled AS (
@@ -89,7 +92,7 @@ export async function settle(
            last_error = coalesce(v.last_error, t.last_error),
            last_error_kind = coalesce(v.last_error_kind, t.last_error_kind),
            updated_at = now()
-       FROM v JOIN target USING (id) WHERE t.id = v.id
+       FROM v WHERE t.id = v.id AND t.id = ANY($1::uuid[])
        RETURNING t.*, v.end_reason, v.change, v.holder, v.outcome, v.position,
                  v.last_error AS verdict_error, t.attempt - v.attempt_delta AS ended_attempt
      ), ended AS (
@@ -105,8 +108,9 @@ export async function settle(
      ${changeNoticesCte("notified", "settled", "s.change", "s.holder")}
      SELECT ${taskColumns("s")}, ${noticesCount("notified")}, ${availableNoticeSql("s")},
             ${events.notify}
-     FROM settled s`,
-    [
+     FROM settled s`;
+  const { rows } = await db.query(
+    (options.prepared ? prepared : unprepared)(text, [
       column((item) => taskIdOf(item)),
       column(({ verdict }) => verdict.status),
       column(({ verdict }) => verdict.delayMs),
@@ -124,7 +128,7 @@ export async function settle(
       column((item) => ("row" in item ? holderOf(item.row) : item.lease.clientId)),
       column((item) => ("row" in item ? null : item.lease.token)),
       column(({ verdict }) => verdict.outcome),
-    ],
+    ]),
   );
   const byId = new Map(rows.map((r) => [r.id as string, toTaskRow(r)]));
   const settled: SettledTask[] = [];
@@ -141,6 +145,11 @@ export async function settle(
     settled.push({ task, previousHolder });
   }
   return settled;
+}
+
+/** A statement planned for its values on every call. */
+function unprepared(text: string, values: unknown[]) {
+  return { text, values };
 }
 
 /** The lease a locked row's verdict ends, if it has one. */

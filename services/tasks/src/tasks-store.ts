@@ -1,4 +1,9 @@
-import { checkSchemaName, PinnedConnection } from "@gate/runtime";
+import {
+  checkSchemaName,
+  type LocalSettings,
+  PinnedConnection,
+  type Queryable,
+} from "@gate/runtime";
 import type { Pool } from "pg";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { StoreContext } from "./store-context.js";
@@ -24,7 +29,17 @@ export interface TasksStoreOptions {
   defaultMaxAttempts?: number;
   /** Jitter source for retry backoff; injectable for tests. */
   random?: () => number;
+  /**
+   * Opens the connections that claim rounds and lone completions keep, with their planner
+   * settings; tests wrap them to read the plans those connections keep.
+   */
+  pin?: (pool: Pool, settings: LocalSettings) => PinnedQueryable;
 }
+
+/** A connection of the store's own, given back by close(). */
+export type PinnedQueryable = Queryable & { close(): Promise<void> };
+
+const pinConnection = (pool: Pool, settings: LocalSettings) => new PinnedConnection(pool, settings);
 
 const defaultMaxAttempts = 3;
 
@@ -50,14 +65,18 @@ type Args<F> = F extends (ctx: StoreContext, ...rest: infer R) => unknown ? R : 
  */
 export class TasksStore {
   readonly #ctx: StoreContext;
-  readonly #claimConnection: PinnedConnection;
+  readonly #claimConnection: PinnedQueryable;
+  readonly #settleConnection: PinnedQueryable;
 
   constructor(options: TasksStoreOptions) {
     const schema = checkSchemaName(options.schema ?? "tasks");
-    this.#claimConnection = new PinnedConnection(options.pool, claimPlannerSettings);
+    const pin = options.pin ?? pinConnection;
+    this.#claimConnection = pin(options.pool, claimPlannerSettings);
+    this.#settleConnection = pin(options.pool, batchSettlement.settlePlannerSettings);
     this.#ctx = {
       pool: options.pool,
       claimConnection: this.#claimConnection,
+      settleConnection: this.#settleConnection,
       schema,
       tasks: `${schema}.download_tasks`,
       history: `${schema}.lease_history`,
@@ -67,9 +86,9 @@ export class TasksStore {
     };
   }
 
-  /** Gives back the connection claim rounds hold; the store must not be used after. */
-  close(): Promise<void> {
-    return this.#claimConnection.close();
+  /** Gives back the connections claims and settlements hold; the store must not be used after. */
+  async close(): Promise<void> {
+    await Promise.all([this.#claimConnection.close(), this.#settleConnection.close()]);
   }
 
   // Creation and planning (task-creation.ts)

@@ -21,11 +21,12 @@ export interface Queryable {
  * gets its own, and the same text shares one on every connection.
  *
  * Only for statements whose best plan depends neither on the values nor on how large the
- * tables are, such as an insert from arrays: a generic plan is made without the values (an
- * array parameter counts as ten elements, for one) and kept until the table's statistics
- * change. A statement that reads a table by key may keep a plan made while the table was
- * small, which reads all of it: even with sequential scans and hash joins ruled out, such a
- * plan walks the whole primary key index instead of looking each key up.
+ * tables are: a generic plan is made without the values (an array parameter counts as ten
+ * elements, for one) and kept until the table's statistics change, so a statement that
+ * joins a table it could also scan may keep a plan made when the table was small, which
+ * reads all of it. A statement that reads rows by key says so in a form no plan can leave
+ * out, a `key = ANY($keys)` condition on that table, and runs where sequential scans and
+ * nested loops are ruled out (a nested loop would look the keys up once per joined row).
  */
 export function prepared(text: string, values: unknown[]): pg.QueryConfig {
   let name = statementNames.get(text);
@@ -122,17 +123,22 @@ export function checkSchemaName(schema: string): string {
 
 export type IsolationLevel = "read committed" | "repeatable read" | "serializable";
 
-/** Server settings a transaction may change for itself (SET LOCAL), by name. */
-export type LocalSettings = Readonly<Record<string, "on" | "off">>;
+/**
+ * Server settings a transaction or a session may change for itself, by name: on, off, or a
+ * keyword value such as plan_cache_mode's force_generic_plan.
+ */
+export type LocalSettings = Readonly<Record<string, string>>;
 
 const settingName = /^[a-z_][a-z0-9_.]*$/;
+const settingWord = /^[a-z_]+$/;
 
 /** The statements setting `settings` (checked names), for the session or the transaction. */
 export function settingsSql(command: "SET" | "SET LOCAL", settings: LocalSettings): string {
   return Object.entries(settings)
     .map(([name, value]) => {
       if (!settingName.test(name)) throw new Error(`not a setting name: ${name}`);
-      return `${command} ${name} = ${value === "on" ? "on" : "off"}`;
+      if (!settingWord.test(value)) throw new Error(`not a setting value: ${value}`);
+      return `${command} ${name} = ${value}`;
     })
     .join("; ");
 }
