@@ -55,8 +55,12 @@ class PlanReader implements PinnedQueryable {
     const plans: PlanNode[] = [];
     for (const [name, parameters] of this.statements) {
       const nulls = Array.from({ length: parameters }, () => "NULL").join(", ");
-      const { rows } = await this.#inner.query(`EXPLAIN (FORMAT JSON) EXECUTE ${name}(${nulls})`);
-      plans.push(rows[0]["QUERY PLAN"][0].Plan);
+      const { rows } = await this.#inner.query<{ "QUERY PLAN": { Plan: PlanNode }[] }>(
+        `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${nulls})`,
+      );
+      const plan = rows[0]?.["QUERY PLAN"][0]?.Plan;
+      if (plan === undefined) throw new Error(`no plan for ${name}`);
+      plans.push(plan);
     }
     return plans;
   }
