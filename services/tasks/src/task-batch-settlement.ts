@@ -165,8 +165,8 @@ async function settleLoneCompletions(
  * small it would read the whole table. The statement reaches its tasks through their ids
  * (`= ANY`), and with sequential scans and nested loops ruled out (a nested loop would read
  * the batch's keys again for each task), the only plans left look each task up once and
- * join it to its verdict, whatever the statistics say (store-plans.test.ts). Group commit settles one batch at a time per replica, so one
- * connection is enough.
+ * join it to its verdict, whatever the statistics say (store-plans.test.ts). Group commit
+ * settles one batch at a time per replica, so one connection is enough.
  */
 export const settlePlannerSettings = {
   enable_seqscan: "off",

@@ -133,8 +133,8 @@ export async function claimRound(
  * connection keeps one generic plan of it, made at the first round from whatever the
  * statistics said then, and skips planning after. The plan must not depend on them: the
  * update reaches its tasks through the picked ids (`= ANY`), and with sequential scans and
- * nested loops ruled out it looks each one up once and joins them to their slots by hashing,
- * even when the plan was made while the table was nearly empty (store-plans.test.ts).
+ * nested loops ruled out it looks each one up once and joins them to their slots, even when
+ * the plan was made while the table was nearly empty (store-plans.test.ts).
  */
 export const claimPlannerSettings = {
   enable_seqscan: "off",
